@@ -1,0 +1,99 @@
+"""Composition root: the one place that builds and wires frd's parts."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .align import Aligner
+from .detect import Detector
+from .embed import PREDICTOR_FILE, TFLiteEmbedder, model_dir
+from .gallery import Gallery
+from .match import DEFAULT_THRESHOLD, Matcher
+from .paths import default_gallery
+from .pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+#: Still images are shrunk to this size for detection only.
+STILL_MAX_SIDE = 1280
+
+
+def build_pipeline(
+    *,
+    still: bool,
+    threshold: float | None = None,
+    upsample: int | None = None,
+    threads: int = 1,
+    min_face_px: int = 40,
+    min_face_frac: float = 0.05,
+) -> Pipeline:
+    """The recognition pipeline; ``still`` picks detector settings for photos (upsample 1) or video (0)."""
+    embedder = TFLiteEmbedder(threads=threads)
+    photo = Detector(upsample=1 if upsample is None else upsample, min_face_px=min_face_px,
+                     min_face_frac=min_face_frac, max_side=STILL_MAX_SIDE)
+    video = Detector(upsample=0 if upsample is None else upsample, min_face_px=min_face_px,
+                     min_face_frac=min_face_frac)
+    aligner = Aligner(model_dir() / PREDICTOR_FILE)
+    matcher = Matcher(DEFAULT_THRESHOLD if threshold is None else threshold)
+    return Pipeline(photo if still else video, aligner, embedder, matcher, still_detector=photo)
+
+
+def open_gallery(path: Path | None, pipeline: Pipeline) -> Gallery:
+    """Load the gallery, re-embed people enrolled under another model, and hand it to the matcher."""
+    model = pipeline.embedder
+    gallery = Gallery(path or default_gallery(), model.sha256)
+    redone = gallery.reembed(model.embed)
+    if redone:
+        log.warning("re-embedded %s with model %s", ", ".join(redone), model.name)
+    for name in gallery.stale():
+        log.warning("%s was enrolled with another model and has no stored chips: enroll again", name)
+    pipeline.matcher.set_gallery(gallery.active())
+    return gallery
+
+
+def run_daemon(config_path: Path | None) -> int:
+    """``frd run``: build every part from the config and run until stopped."""
+    from . import __version__
+    from .bus import Bus, BusSettings
+    from .camera import CameraReader
+    from .config import client_id_for, load_config, resolve_password, topics_for
+    from .daemon import Daemon
+    from .discovery import DiscoveryDevice
+    from .errors import FrdError
+    from .events import EventEngine
+    from .notify import Notifier
+
+    cfg = load_config(config_path)
+    logging.getLogger().setLevel(cfg.log_level.upper())
+    if not cfg.cameras:
+        raise FrdError(f"{config_path}: no cameras configured (add at least one under 'cameras:')")
+    rc = cfg.recognition
+    pipeline = build_pipeline(still=False, threshold=rc.threshold, upsample=rc.upsample, threads=rc.threads,
+                              min_face_px=rc.min_face_px, min_face_frac=rc.min_face_frac)
+    gallery = open_gallery(cfg.gallery.path, pipeline)
+    topics = topics_for(cfg)
+    m = cfg.mqtt
+    settings = BusSettings(
+        host=m.host, port=m.port, client_id=client_id_for(cfg), keepalive=m.keepalive, protocol=m.protocol,
+        username=m.username, password=resolve_password(cfg), tls=m.tls.enabled,
+        ca_file=str(m.tls.ca_file) if m.tls.ca_file else None,
+        cert_file=str(m.tls.cert_file) if m.tls.cert_file else None,
+        key_file=str(m.tls.key_file) if m.tls.key_file else None, tls_insecure=m.tls.insecure,
+    )
+    readers = [CameraReader(c.name, c.source, loop=c.loop, fps_limit=c.fps_limit) for c in cfg.cameras]
+    engines = {
+        c.name: EventEngine(c.name, rc.vote_frames, rc.vote_window, rc.cooldown_s, rc.unknown_cooldown_s)
+        for c in cfg.cameras
+    }
+    discovery = None
+    if cfg.homeassistant.discovery:
+        discovery = DiscoveryDevice(topics, __version__, pipeline.embedder.name,
+                                    off_delay_s=cfg.homeassistant.presence_off_delay_s)
+    daemon = Daemon(
+        device_id=cfg.device_id, topics=topics, pipeline=pipeline, gallery=gallery, readers=readers,
+        engines=engines, notifier=Notifier(), discovery=discovery, keep_crops=cfg.gallery.keep_crops,
+        status_interval_s=cfg.status_interval_s,
+        bus_factory=lambda on_message, on_connected, subs: Bus(settings, topics, on_message, on_connected, subs),
+    )
+    return daemon.run()

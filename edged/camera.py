@@ -1,0 +1,231 @@
+"""Frame sources: image files, folders, video files, cameras and streams.
+
+Everything becomes an iterator of :class:`Frame` (RGB uint8), so the pipeline
+does not care where pixels come from. OpenCV's VideoCapture covers V4L2
+devices, files and RTSP/HTTP streams (through FFmpeg).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+from .images import load_image
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
+@dataclass
+class Frame:
+    source: str
+    index: int
+    rgb: np.ndarray
+    ts: float
+
+
+def source_kind(spec: str | int) -> str:
+    """``image``, ``folder``, ``video``, ``camera`` or ``stream`` for a source spec."""
+    if isinstance(spec, int) or str(spec).isdigit():
+        return "camera"
+    s = str(spec)
+    if s.startswith(STREAM_SCHEMES):
+        return "stream"
+    if s.startswith("/dev/"):
+        return "camera"
+    p = Path(s)
+    if p.is_dir():
+        return "folder"
+    if p.suffix.lower() in IMAGE_SUFFIXES:
+        return "image"
+    return "video"
+
+
+def is_still(spec: str | int) -> bool:
+    return source_kind(spec) in ("image", "folder")
+
+
+def open_capture(spec: str | int) -> cv2.VideoCapture:
+    """A VideoCapture for a camera index, device, file or URL, or InputError."""
+    kind = source_kind(spec)
+    if kind == "camera":
+        target: str | int = int(spec) if str(spec).isdigit() else str(spec)
+        cap = cv2.VideoCapture(target, cv2.CAP_V4L2) if not isinstance(target, int) else cv2.VideoCapture(target)
+    elif kind == "stream":
+        cap = cv2.VideoCapture(str(spec), cv2.CAP_FFMPEG)
+    else:
+        if not Path(str(spec)).is_file():
+            raise InputError(f"{spec}: no such file")
+        cap = cv2.VideoCapture(str(spec))
+    if not cap.isOpened():
+        raise InputError(f"{spec}: cannot open as a {kind}")
+    return cap
+
+
+def read_video(spec: str | int, loop: bool = False) -> Iterator[Frame]:
+    """Frames of a video file, camera or stream; ``loop`` replays a file forever."""
+    cap = open_capture(spec)
+    index = 0
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                if loop and source_kind(spec) == "video" and index > 0:
+                    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                    ok, bgr = cap.read()
+                if not ok:
+                    return
+            yield Frame(str(spec), index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), time.time())
+            index += 1
+    finally:
+        cap.release()
+
+
+def read_images(paths: list[Path]) -> Iterator[Frame | InputError]:
+    """Each image as a one-frame source; undecodable ones come back as InputError, not raised."""
+    for p in paths:
+        try:
+            yield Frame(str(p), 0, load_image(p), time.time())
+        except InputError as e:
+            yield e
+
+
+def folder_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def frames(spec: str | int, loop: bool = False) -> Iterator[Frame | InputError]:
+    """Frames of any source spec."""
+    kind = source_kind(spec)
+    if kind == "image":
+        yield from read_images([Path(str(spec))])
+    elif kind == "folder":
+        yield from read_images(folder_images(Path(str(spec))))
+    else:
+        yield from read_video(spec, loop=loop)
+
+
+class CameraReader:
+    """Reads one source in its own thread and keeps only the newest frame.
+
+    A slow pipeline must not fall behind a live camera: a frame not taken
+    before the next one arrives is dropped and counted. File sources are paced
+    at their own frame rate so a looping clip behaves like a camera. When the
+    source fails (device unplugged, stream ends, file removed) the reader
+    reports it in ``state`` and reopens it with exponential backoff.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        source: str | int,
+        loop: bool = False,
+        fps_limit: float | None = None,
+        backoff_max_s: float = 30.0,
+    ) -> None:
+        import threading
+
+        self.name = name
+        self.source = source
+        self.loop = loop
+        self.fps_limit = fps_limit
+        self.backoff_max_s = backoff_max_s
+        self.state = "starting"
+        self.error: str | None = None
+        self.frames_read = 0
+        self.dropped = 0
+        self.reconnects = 0
+        self._frame: Frame | None = None
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"camera-{name}", daemon=True)
+
+    def start(self) -> CameraReader:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+    def take(self, timeout: float) -> Frame | None:
+        """The newest unseen frame, waiting up to ``timeout`` seconds."""
+        with self._cond:
+            if self._frame is None:
+                self._cond.wait(timeout)
+            frame, self._frame = self._frame, None
+            return frame
+
+    def _put(self, frame: Frame) -> None:
+        with self._cond:
+            if self._frame is not None:
+                self.dropped += 1
+            self._frame = frame
+            self.frames_read += 1
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        delay = 1.0
+        kind = source_kind(self.source)
+        while not self._stop.is_set():
+            try:
+                cap = open_capture(self.source)
+            except InputError as e:
+                self._failed(str(e))
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.backoff_max_s)
+                continue
+            got_any = self._stream(cap, kind)
+            cap.release()
+            if self._stop.is_set():
+                break
+            if kind == "video" and got_any and not self.loop:
+                self.state = "ended"
+                return
+            self._failed(f"{self.source}: no more frames")
+            if got_any:
+                delay = 1.0
+            self._stop.wait(delay)
+            delay = min(delay * 2, self.backoff_max_s)
+        self.state = "stopped"
+
+    def _failed(self, msg: str) -> None:
+        self.state = "reconnecting"
+        self.error = msg
+        self.reconnects += 1
+
+    def _stream(self, cap: cv2.VideoCapture, kind: str) -> bool:
+        # Files are paced like a camera (at their own rate, or fps_limit if lower);
+        # live sources are read as fast as they deliver and the newest frame wins.
+        rates = [r for r in (cap.get(cv2.CAP_PROP_FPS), self.fps_limit) if r and r > 0] if kind == "video" else []
+        period = 1.0 / min(rates) if rates else 0.0
+        index, got_any = 0, False
+        next_t = time.monotonic()
+        while not self._stop.is_set():
+            ok, bgr = cap.read()
+            if not ok:
+                if kind == "video" and self.loop and index > 0:
+                    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                    ok, bgr = cap.read()
+                if not ok:
+                    return got_any
+            got_any = True
+            if period:
+                next_t += period
+                pause = next_t - time.monotonic()
+                if pause > 0:
+                    self._stop.wait(pause)
+                else:
+                    next_t = time.monotonic()
+            self.state, self.error = "streaming", None
+            self._put(Frame(self.name, index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), time.monotonic()))
+            index += 1
+        return got_any

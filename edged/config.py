@@ -1,0 +1,387 @@
+"""Strict YAML configuration.
+
+A typo in a config key must not silently fall back to a default on a device
+nobody is looking at, so unknown keys are refused, and every error names the
+file, the line and the dotted key so it can be fixed without guessing.
+Secrets never live in the YAML: the MQTT password comes from systemd
+credentials or a separate file (see :func:`resolve_password`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from .errors import FrdError
+from .topics import RESERVED_DEVICE_IDS, Topics, check_prefix
+
+DEFAULT_CONFIG_PATH = Path("/etc/frd/frd.yaml")
+CREDENTIAL_NAME = "mqtt_password"
+_NAME_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
+_URL_SCHEMES = ("rtsp", "rtsps", "http", "https")
+_PASSWORD_HINT = (
+    "passwords are not accepted in the YAML; put it in a file named by mqtt.password_file "
+    f"(mode 0600) or in the systemd credential {CREDENTIAL_NAME!r}"
+)
+
+# Paths come from YAML as strings, so they are the one thing converted leniently.
+FilePath = Annotated[Path, Field(strict=False)]
+
+
+class ConfigError(FrdError):
+    """The configuration cannot be used; the message says where and why (one problem per line)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems if problems is not None else [message]
+
+
+def _located(msg: str, *sub: str | int) -> PydanticCustomError:
+    """An error whose location is ``sub`` below the validator's own, so cross-field errors point at a line."""
+    return PydanticCustomError("frd", "{msg}", {"msg": msg, "sub": sub})
+
+
+def sanitize_device_id(raw: str) -> str:
+    """Turn a hostname into a device id that is valid in topics and HA ids ([a-z0-9_-], max 64)."""
+    label = raw.strip().split(".")[0].lower()
+    slug = re.sub(r"[^a-z0-9_-]+", "-", label).strip("-_")[:64].strip("-_")
+    if not slug or slug in RESERVED_DEVICE_IDS:
+        slug = f"frd-{slug}" if slug else "frd"
+    return slug
+
+
+def _none_is_empty(value: Any, empty: Any) -> Any:
+    """A section whose keys are all commented out reads as null; treat it as empty, not as an error."""
+    return empty if value is None else value
+
+
+def _check_name(value: str) -> str:
+    """Names become topic levels and Home Assistant ids, so only a safe alphabet is allowed."""
+    if not _NAME_RE.match(value):
+        raise ValueError(f"{value!r} must be 1-64 characters from a-z, 0-9, '_' and '-'")
+    return value
+
+
+def _default_device_id() -> str:
+    return sanitize_device_id(socket.gethostname())
+
+
+class _Model(BaseModel):
+    """Common settings: unknown keys refused, no silent type coercion (YAML already types values)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class TlsConfig(_Model):
+    enabled: bool = False
+    ca_file: FilePath | None = None
+    cert_file: FilePath | None = None
+    key_file: FilePath | None = None
+    insecure: bool = False
+
+    @model_validator(mode="after")
+    def _key_needs_cert(self) -> TlsConfig:
+        if self.key_file is not None and self.cert_file is None:
+            raise _located("key_file needs cert_file (the client certificate it belongs to)", "key_file")
+        return self
+
+
+class MqttConfig(_Model):
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=1883, ge=1, le=65535)
+    base_topic: str = "frd"
+    username: str | None = Field(default=None, min_length=1)
+    password_file: FilePath | None = None
+    client_id: str | None = Field(default=None, min_length=1, max_length=128)
+    keepalive: int = Field(default=30, ge=5, le=3600)
+    protocol: Literal["auto", "5", "3.1.1"] = "auto"
+    tls: TlsConfig = Field(default_factory=TlsConfig)
+
+    @field_validator("tls", mode="before")
+    @classmethod
+    def _empty_section(cls, value: Any) -> Any:
+        return _none_is_empty(value, {})
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol_number(cls, value: Any) -> Any:
+        # YAML reads `protocol: 5` as an integer; "3.1.1" is already a string.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("base_topic")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        return check_prefix(value, "base_topic")
+
+
+class CameraConfig(_Model):
+    name: str
+    source: int | str
+    loop: bool = False
+    fps_limit: float | None = Field(default=None, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_name(value)
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source(cls, value: Any) -> Any:
+        # One clear message instead of pydantic's two (one per union member).
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError("must be a camera index (integer), a device path, a video file or an rtsp/http(s) URL")
+        if isinstance(value, int) and value < 0:
+            raise ValueError("a camera index must be >= 0")
+        if isinstance(value, str):
+            if not value.strip():
+                raise ValueError("must not be empty")
+            scheme, sep, _ = value.partition("://")
+            if sep and scheme.lower() not in _URL_SCHEMES:
+                raise ValueError(f"URL scheme {scheme!r} is not supported (use one of: {', '.join(_URL_SCHEMES)})")
+        return value
+
+
+class GalleryConfig(_Model):
+    path: FilePath = Path("/var/lib/frd/gallery")
+    keep_crops: bool = True
+
+
+class HomeAssistantConfig(_Model):
+    discovery: bool = True
+    prefix: str = "homeassistant"
+    presence_off_delay_s: int = Field(default=60, ge=1)
+
+    @field_validator("prefix")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        return check_prefix(value, "prefix")
+
+
+class RecognitionConfig(_Model):
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    upsample: int = Field(default=0, ge=0, le=2)
+    min_face_px: int = Field(default=40, ge=1)
+    min_face_frac: float = Field(default=0.05, ge=0.0, lt=1.0)
+    vote_frames: int = Field(default=3, ge=1)
+    vote_window: int = Field(default=5, ge=1)
+    cooldown_s: float = Field(default=60, ge=0)
+    unknown_cooldown_s: float = Field(default=30, ge=0)
+    threads: int = Field(default=1, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _votes_fit(self) -> RecognitionConfig:
+        if self.vote_frames > self.vote_window:
+            raise _located(
+                f"vote_frames ({self.vote_frames}) cannot exceed vote_window ({self.vote_window})", "vote_frames"
+            )
+        return self
+
+
+class Config(_Model):
+    device_id: str = Field(default_factory=_default_device_id)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    gallery: GalleryConfig = Field(default_factory=GalleryConfig)
+    homeassistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
+    recognition: RecognitionConfig = Field(default_factory=RecognitionConfig)
+    status_interval_s: float = Field(default=5, gt=0)
+
+    @field_validator("mqtt", "gallery", "homeassistant", "recognition", mode="before")
+    @classmethod
+    def _empty_section(cls, value: Any) -> Any:
+        return _none_is_empty(value, {})
+
+    @field_validator("cameras", mode="before")
+    @classmethod
+    def _empty_list(cls, value: Any) -> Any:
+        return _none_is_empty(value, [])
+
+    @field_validator("device_id")
+    @classmethod
+    def _device_id(cls, value: str) -> str:
+        _check_name(value)
+        if value in RESERVED_DEVICE_IDS:
+            raise ValueError(f"{value!r} is reserved (it would collide with fleet topics)")
+        return value
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_names(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
+        seen: dict[str, int] = {}
+        for i, cam in enumerate(cameras):
+            if cam.name in seen:
+                raise _located(f"duplicate camera name {cam.name!r} (also cameras[{seen[cam.name]}])", i, "name")
+            seen[cam.name] = i
+        return cameras
+
+
+# ---------------------------------------------------------------- loading
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys: with last-wins, half of a config would be silently ignored."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            line = key_node.start_mark.line + 1
+            if key_node.value in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key_node.value!r} (first on line {seen[key_node.value]})",
+                    key_node.start_mark,
+                )
+            seen[key_node.value] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _is_key(node: yaml.Node, part: object) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.value == str(part)
+
+
+def _locate(root: yaml.Node | None, loc: tuple[Any, ...], kind: str) -> tuple[int, tuple[str | int, ...]]:
+    """Line and cleaned key path of an error ``loc``.
+
+    ``kind`` is "key" (unknown key: the key's line), "value" (bad value: the
+    value's line) or "missing" (the line of the mapping that lacks the key).
+    Parts that are not in the document (pydantic's union-member tags) are
+    dropped from the path.
+    """
+    if root is None:
+        return 1, tuple(loc)
+    node: yaml.Node = root
+    line = node.start_mark.line + 1
+    path: list[str | int] = []
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, yaml.MappingNode):
+            match = next((kv for kv in node.value if _is_key(kv[0], part)), None)
+            if match is None:
+                if last and kind == "missing":
+                    path.append(part)
+                continue
+            key_node, value_node = match
+            path.append(part)
+            line = (key_node if last and kind == "key" else value_node).start_mark.line + 1
+            node = value_node
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            path.append(part)
+            node = node.value[part]
+            line = node.start_mark.line + 1
+    return line, tuple(path)
+
+
+def _problems(exc: ValidationError, root: yaml.Node | None, filename: str) -> list[str]:
+    out: list[str] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        ctx = err.get("ctx") or {}
+        if err["type"] == "frd":
+            loc += tuple(ctx.get("sub", ()))
+        msg = err["msg"].removeprefix("Value error, ")
+        kind = {"extra_forbidden": "key", "missing": "missing"}.get(err["type"], "value")
+        line, path = _locate(root, loc, kind)
+        if kind == "key":
+            msg = _PASSWORD_HINT if loc[-1:] == ("password",) else "unknown key (check the spelling)"
+        text = f"{filename}:{line}: {_dotted(path)}: {msg}"
+        if text not in out:
+            out.append(text)
+    return out
+
+
+def parse_config(text: str, filename: str) -> Config:
+    """Parse and validate YAML text; ``filename`` is only used in error messages."""
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        problem = ": ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        raise ConfigError(f"{filename}:{line}: invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{filename}:1: invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{filename}:1: (top level): must be a mapping of keys, not {type(data).__name__}")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = _problems(exc, root, filename)
+        raise ConfigError("\n".join(problems), problems) from None
+
+
+def load_config(path: Path | None) -> Config:
+    """Load a config file; ``None`` means no file at all, i.e. every default."""
+    if path is None:
+        return Config()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {getattr(exc, 'strerror', None) or exc}") from None
+    return parse_config(text, str(path))
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$FRD_CONFIG`` if set (tests, non-standard installs), else /etc/frd/frd.yaml."""
+    env = os.environ if environ is None else environ
+    value = env.get("FRD_CONFIG")
+    return Path(value) if value else DEFAULT_CONFIG_PATH
+
+
+def resolve_password(cfg: Config, environ: Mapping[str, str] | None = None) -> str | None:
+    """The MQTT password: systemd credential first (never on disk in clear), else mqtt.password_file.
+
+    One trailing newline is stripped because editors and ``echo`` add it.
+    """
+    env = os.environ if environ is None else environ
+    candidates: list[Path] = []
+    cred_dir = env.get("CREDENTIALS_DIRECTORY")
+    if cred_dir and (Path(cred_dir) / CREDENTIAL_NAME).exists():
+        candidates.append(Path(cred_dir) / CREDENTIAL_NAME)
+    elif cfg.mqtt.password_file is not None:
+        candidates.append(cfg.mqtt.password_file)
+    for path in candidates:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise ConfigError(f"{path}: cannot read the MQTT password file: {reason}") from None
+        if text.endswith("\r\n"):
+            return text[:-2]
+        return text.removesuffix("\n")
+    return None
+
+
+def topics_for(cfg: Config) -> Topics:
+    """The topic builder this config describes (one place that wires config keys to topics)."""
+    return Topics(cfg.mqtt.base_topic, cfg.device_id, cfg.homeassistant.prefix)
+
+
+def client_id_for(cfg: Config) -> str:
+    """mqtt.client_id, else ``frd-<device_id>``: stable, so the broker can resume the session."""
+    return cfg.mqtt.client_id or f"frd-{cfg.device_id}"

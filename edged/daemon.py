@@ -1,0 +1,364 @@
+"""``frd run``: cameras in, events out.
+
+Threads: one reader per camera (newest frame wins), one pipeline loop (this
+module's :meth:`Daemon.run`), one command worker (so a capture enrollment can
+wait for frames without blocking MQTT), and paho's network thread. The
+TFLite interpreter is not thread-safe, so the pipeline is used under a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import __version__
+from .bus import Bus, Incoming
+from .camera import CameraReader
+from .commands import CommandHandler
+from .discovery import PERSON_ON, DiscoveryDevice, all_discovery, person_config, person_removal, person_rename
+from .enroll import EnrollResult
+from .errors import InputError
+from .events import Event, EventEngine
+from .gallery import Gallery
+from .images import decode_image
+from .names import validate_name
+from .notify import Notifier
+from .pipeline import Face, Pipeline, Recognition
+from .topics import Message, Topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Capture:
+    """A pending "enroll from the camera": the loop hands it faces until it has enough."""
+
+    camera: str
+    frames: int
+    min_interval_s: float = 0.2
+    faces: list[Face] = field(default_factory=list)
+    skipped_multi: int = 0
+    done: threading.Event = field(default_factory=threading.Event)
+    _last: float = 0.0
+
+    def offer(self, faces: list[Face], now: float) -> None:
+        if self.done.is_set() or not faces:
+            return
+        if len(faces) > 1:
+            self.skipped_multi += 1  # whose face would it be?
+            return
+        if now - self._last < self.min_interval_s:
+            return
+        self._last = now
+        self.faces.append(faces[0])
+        if len(self.faces) >= self.frames:
+            self.done.set()
+
+
+@dataclass
+class CameraStats:
+    processed: int = 0
+    fps: float = 0.0
+    _t: float = 0.0
+
+    def tick(self, now: float) -> None:
+        if self._t:
+            dt = now - self._t
+            if dt > 0:
+                self.fps = 1 / dt if not self.fps else 0.9 * self.fps + 0.1 / dt
+        self._t = now
+        self.processed += 1
+
+
+class Daemon:
+    def __init__(
+        self,
+        *,
+        device_id: str,
+        topics: Topics,
+        pipeline: Pipeline,
+        gallery: Gallery,
+        readers: list[CameraReader],
+        engines: dict[str, EventEngine],
+        bus_factory,
+        notifier: Notifier,
+        discovery: DiscoveryDevice | None,
+        keep_crops: bool = True,
+        status_interval_s: float = 5.0,
+    ) -> None:
+        self.device_id = device_id
+        self.topics = topics
+        self.pipeline = pipeline
+        self.gallery = gallery
+        self.readers = {r.name: r for r in readers}
+        self.engines = engines
+        self.notifier = notifier
+        self.discovery = discovery
+        self.keep_crops = keep_crops
+        self.status_interval_s = status_interval_s
+        self.stats = {name: CameraStats() for name in self.readers}
+        self.events_published = 0
+        self.started = time.monotonic()
+        self._lock = threading.Lock()  # pipeline + gallery
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._captures: list[Capture] = []
+        self._commands: queue.Queue[Incoming | None] = queue.Queue(maxsize=100)
+        self._handler = CommandHandler(self)
+        subs = [topics.cmd_wildcard, topics.fleet_cmd_wildcard]
+        if discovery is not None:
+            subs.append(topics.ha_status)
+        self.bus: Bus = bus_factory(self._on_message, self._on_connected, subs)
+
+    # -- MQTT side --------------------------------------------------------------------
+    def _on_connected(self) -> None:
+        self._publish_discovery()
+        self._publish_status()
+
+    def _publish_discovery(self) -> None:
+        if self.discovery is not None:
+            self.bus.publish_many(all_discovery(self.discovery, list(self.readers), self.gallery.names()))
+
+    def _on_message(self, msg: Incoming) -> None:
+        if msg.topic == self.topics.ha_status:
+            if msg.payload.strip() == b"online":
+                log.info("Home Assistant is online: publishing discovery again")
+                self._publish_discovery()
+            return
+        try:
+            self._commands.put_nowait(msg)
+        except queue.Full:
+            parsed = self.topics.parse_cmd(msg.topic)
+            if parsed:
+                body = json.dumps({"request_id": None, "ok": False, "error": "busy: too many queued commands",
+                                   "data": None})
+                self.bus.reply(msg, self.topics.reply(parsed[0]), body)
+
+    def _command_worker(self) -> None:
+        while True:
+            msg = self._commands.get()
+            if msg is None:
+                return
+            parsed = self.topics.parse_cmd(msg.topic)
+            if parsed is None:
+                continue
+            command, arg = parsed
+            reply = self._handler.handle(command, arg, msg.payload)
+            if not reply.ok:
+                log.warning("command %s refused: %s", command, reply.error)
+            self.bus.reply(msg, self.topics.reply(command), reply.payload())
+
+    # -- Services (called by the command handler, on the command thread) ----------------
+    def _enroll_faces(self, name: str, faces: list[tuple[str, Face]], rejected: list[dict]) -> dict:
+        result = EnrollResult(name, rejected=rejected)
+        if faces:
+            new = name not in self.gallery.people
+            with self._lock:
+                self.gallery.add(
+                    name,
+                    np.stack([f.embedding for _, f in faces]),
+                    np.stack([f.chip for _, f in faces]) if self.keep_crops else None,
+                    [label for label, _ in faces],
+                )
+                self.pipeline.matcher.set_gallery(self.gallery.active())
+            result.added = len(faces)
+            if new and self.discovery is not None:
+                self.bus.publish(person_config(self.discovery, name))
+            log.info("enrolled %s (%d face(s))", name, len(faces))
+        return result.as_dict()
+
+    def enroll_images(self, name: str, images: list[tuple[str, bytes]]) -> dict:
+        validate_name(name)
+        faces, rejected = [], []
+        for label, data in images:
+            try:
+                rgb = decode_image(data, what=label)
+            except InputError as e:
+                rejected.append({"image": label, "reason": str(e)})
+                continue
+            with self._lock:
+                found = self.pipeline.faces(rgb, largest_only=True, still=True)
+            if not found:
+                rejected.append({"image": label, "reason": "no face found"})
+            else:
+                faces.append((label, found[0]))
+        return self._enroll_faces(name, faces, rejected)
+
+    def enroll_capture(self, name: str, camera: str | None, frames: int, timeout_s: float) -> dict:
+        validate_name(name)
+        if camera is None:
+            if len(self.readers) != 1:
+                raise InputError(f"capture.camera is required; cameras: {', '.join(self.readers)}")
+            camera = next(iter(self.readers))
+        if camera not in self.readers:
+            raise InputError(f"no camera named {camera!r}; cameras: {', '.join(self.readers)}")
+        cap = Capture(camera, frames)
+        with self._lock:
+            self._captures.append(cap)
+        cap.done.wait(timeout_s)
+        with self._lock:
+            self._captures.remove(cap)
+        faces = list(cap.faces)
+        rejected = []
+        if len(faces) < frames:
+            why = f"{len(faces)} of {frames} frames with exactly one face within {timeout_s:g} s"
+            if cap.skipped_multi:
+                why += f" ({cap.skipped_multi} frames had several faces)"
+            rejected.append({"image": f"camera:{camera}", "reason": why})
+        return self._enroll_faces(name, [(f"camera:{camera}", f) for f in faces], rejected)
+
+    def delete(self, name: str) -> dict:
+        with self._lock:
+            self.gallery.remove(name)
+            self.pipeline.matcher.set_gallery(self.gallery.active())
+        self.bus.publish(Message(self.topics.state_person(name), "", retain=True, qos=1))
+        if self.discovery is not None:
+            self.bus.publish(person_removal(self.topics, name))
+        log.info("deleted %s", name)
+        return {"deleted": name}
+
+    def rename(self, name: str, new_name: str) -> dict:
+        with self._lock:
+            self.gallery.rename(name, new_name)
+            self.pipeline.matcher.set_gallery(self.gallery.active())
+        self.bus.publish(Message(self.topics.state_person(name), "", retain=True, qos=1))
+        if self.discovery is not None:
+            self.bus.publish_many(person_rename(self.discovery, name, new_name))
+        log.info("renamed %s to %s", name, new_name)
+        return {"renamed": name, "to": new_name}
+
+    def list_people(self) -> dict:
+        sha = self.gallery.model_sha256
+        return {"people": [p.summary(sha) for _, p in sorted(self.gallery.people.items())]}
+
+    def status(self) -> dict:
+        cams = {
+            name: {
+                "state": r.state,
+                "error": r.error,
+                "fps": round(self.stats[name].fps, 2),
+                "frames": self.stats[name].processed,
+                "dropped_frames": r.dropped,
+                "reconnects": r.reconnects,
+                "connected": r.state == "streaming",
+            }
+            for name, r in self.readers.items()
+        }
+        model = self.pipeline.embedder
+        return {
+            "version": __version__,
+            "device": self.device_id,
+            "fps": round(sum(c["fps"] for c in cams.values()), 2),
+            "dropped_frames": sum(c["dropped_frames"] for c in cams.values()),
+            "gallery_size": len(self.gallery.people),
+            "model": model.name,
+            "model_sha256": model.sha256,
+            "events": self.events_published,
+            "uptime_s": round(time.monotonic() - self.started),
+            "broker": "connected" if self.bus.connected.is_set() else "disconnected",
+            "cameras": cams,
+        }
+
+    def reload(self) -> dict:
+        with self._lock:
+            self.gallery.reload()
+            self.gallery.reembed(self.pipeline.embedder.embed)
+            self.pipeline.matcher.set_gallery(self.gallery.active())
+        self._publish_discovery()
+        return {"people": self.gallery.names(), "quarantined": list(self.gallery.quarantined)}
+
+    # -- the pipeline loop -------------------------------------------------------------
+    def _publish_status(self) -> dict:
+        st = self.status()
+        self.bus.publish(Message(self.topics.status, json.dumps(st), retain=True, qos=1))
+        return st
+
+    def _summary(self, st: dict) -> str:
+        cams = ", ".join(f"{n} {c['state']}" for n, c in st["cameras"].items())
+        return f"{st['fps']:.1f} fps, {st['gallery_size']} people, broker {st['broker']}, {cams}"
+
+    def _publish_event(self, ev: Event, rec: Recognition) -> None:
+        payload = ev.payload(self.device_id, self.pipeline.embedder.name)
+        self.bus.publish(Message(self.topics.event, json.dumps(payload), retain=False, qos=1))
+        self.events_published += 1
+        state = {"camera": ev.camera, "person": ev.name or "unknown", "name": ev.name, "score": payload["score"],
+                 "ts": ev.ts, "event_id": ev.event_id}
+        self.bus.publish(Message(self.topics.state_camera(ev.camera), json.dumps(state), retain=True, qos=1))
+        if ev.name is not None:
+            pstate = {"state": PERSON_ON, "person": ev.name, "camera": ev.camera, "score": payload["score"],
+                      "ts": ev.ts}
+            self.bus.publish(Message(self.topics.state_person(ev.name), json.dumps(pstate), retain=False, qos=1))
+        log.info("event %s %s on %s (%.3f)", ev.event_type, ev.name or "-", ev.camera, ev.score)
+
+    def _process(self, camera: str, rgb: np.ndarray, index: int, mono: float) -> None:
+        with self._lock:
+            faces, recs = self.pipeline.recognize_faces(rgb)
+            for cap in self._captures:
+                if cap.camera == camera:
+                    cap.offer(faces, time.monotonic())
+        for ev in self.engines[camera].feed(index, recs, mono):
+            rec = next((r for r in recs if r.box.as_list() == ev.box), recs[0])
+            self._publish_event(ev, rec)
+        self.stats[camera].tick(time.monotonic())
+        self.notifier.frame_processed()
+
+    def request_stop(self, *_: object) -> None:
+        self._stop.set()
+
+    def request_reload(self, *_: object) -> None:
+        self._reload.set()
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT; returns the exit status."""
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGHUP, self.request_reload)
+        worker = threading.Thread(target=self._command_worker, name="commands", daemon=True)
+        worker.start()
+        for r in self.readers.values():
+            r.start()
+        self.bus.start()
+        self.notifier.ready()
+        log.info("frd %s running: %d camera(s), %d people, model %s", __version__, len(self.readers),
+                 len(self.gallery.people), self.pipeline.embedder.name)
+        next_status = 0.0
+        readers = list(self.readers.values())
+        last_done: dict[str, float] = {}
+        try:
+            while not self._stop.is_set():
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.notifier.reloading()
+                    self.reload()
+                    self.notifier.ready()
+                got = False
+                for r in readers:
+                    frame = r.take(0.0 if len(readers) > 1 else 0.2)
+                    if frame is None:
+                        continue
+                    got = True
+                    if r.fps_limit and frame.ts - last_done.get(r.name, -1e9) < 1 / r.fps_limit:
+                        continue  # a live camera faster than fps_limit: skip, do not queue
+                    last_done[r.name] = frame.ts
+                    self._process(r.name, frame.rgb, frame.index, frame.ts)
+                if not got and len(readers) > 1:
+                    time.sleep(0.01)
+                now = time.monotonic()
+                if now >= next_status:
+                    next_status = now + self.status_interval_s
+                    self.notifier.status(self._summary(self._publish_status()))
+        finally:
+            self.notifier.stopping()
+            self._commands.put(None)
+            for r in readers:
+                r.stop()
+            self.bus.stop()
+            log.info("stopped")
+        return 0

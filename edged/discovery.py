@@ -1,0 +1,279 @@
+"""Home Assistant MQTT discovery, as pure functions that return messages.
+
+Nothing here talks to MQTT: the daemon publishes what these functions return,
+which keeps the payloads testable against golden files and lets the same code
+serve startup, Home Assistant's birth message and gallery changes.
+
+Entities of one device (node id ``frd_<device_id>``):
+
+* ``sensor``  ``camera_<camera>_last_person`` -- state = person name or "unknown";
+  attributes = the camera state JSON.
+* ``binary_sensor`` ``person_<slug>`` -- presence of one enrolled person, turned
+  off by Home Assistant ``off_delay_s`` after the last "on".
+* ``event``   ``recognition`` -- one per recognised / unknown face on ``<base>/event``.
+* ``sensor``  ``fps``, ``dropped_frames``, ``gallery_size``, ``model`` -- diagnostics
+  read from the retained ``<base>/status`` JSON.
+
+Configs are published retained (QoS 1) so Home Assistant finds them after its
+own restart; an empty retained payload removes an entity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .topics import AVAILABLE, NOT_AVAILABLE, Message, Topics
+
+EVENT_TYPES = ("recognized", "unknown")
+PERSON_ON = "on"
+PERSON_OFF = "off"
+UNKNOWN_PERSON = "unknown"
+DISCOVERY_QOS = 1
+_SLUG_RE = re.compile(r"^[a-z0-9_-]+$")
+
+
+@dataclass(frozen=True)
+class DiscoveryDevice:
+    """What every config payload says about the device: plain data, so callers need no config object."""
+
+    topics: Topics
+    version: str
+    model_name: str
+    off_delay_s: int = 60
+    support_url: str | None = None
+
+    @property
+    def device_id(self) -> str:
+        return self.topics.device_id
+
+
+def slug(name: str) -> str:
+    """A discovery-safe id for a person name; a hash suffix keeps 'Alice' and 'alice' apart."""
+    if _SLUG_RE.match(name):
+        return name
+    base = re.sub(r"[^a-z0-9_-]+", "_", name.lower()).strip("_-")[:48]
+    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
+    return f"{base}_{digest}" if base else digest
+
+
+def device_block(dev: DiscoveryDevice) -> dict[str, Any]:
+    """The ``device`` map that groups all entities under one Home Assistant device."""
+    return {
+        "identifiers": [dev.topics.node_id],
+        "name": f"frd {dev.device_id}",
+        "manufacturer": "frd",
+        "model": f"frd face recognition ({dev.model_name})",
+        "sw_version": dev.version,
+    }
+
+
+def origin_block(dev: DiscoveryDevice) -> dict[str, Any]:
+    """The ``origin`` map: tells Home Assistant users which software created the entity."""
+    origin: dict[str, Any] = {"name": "frd", "sw_version": dev.version}
+    if dev.support_url:
+        origin["support_url"] = dev.support_url
+    return origin
+
+
+def _config(dev: DiscoveryDevice, component: str, object_id: str, fields: dict[str, Any]) -> Message:
+    unique_id = f"{dev.topics.node_id}_{object_id}"
+    payload: dict[str, Any] = {
+        "unique_id": unique_id,
+        # default_entity_id replaces the deprecated object_id; entity ids only allow [a-z0-9_].
+        "default_entity_id": f"{component}.{unique_id.lower().replace('-', '_')}",
+        **fields,
+        "availability": [
+            {
+                "topic": dev.topics.availability,
+                "payload_available": AVAILABLE,
+                "payload_not_available": NOT_AVAILABLE,
+            }
+        ],
+        "device": device_block(dev),
+        "origin": origin_block(dev),
+    }
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return Message(dev.topics.discovery(component, object_id), body, retain=True, qos=DISCOVERY_QOS)
+
+
+def _removal(topics: Topics, component: str, object_id: str) -> Message:
+    return Message(topics.discovery(component, object_id), "", retain=True, qos=DISCOVERY_QOS)
+
+
+# ---------------------------------------------------------------- per camera
+
+
+def _camera_object_id(camera: str) -> str:
+    return f"camera_{slug(camera)}_last_person"
+
+
+def camera_config(dev: DiscoveryDevice, camera: str) -> Message:
+    """Sensor with the last person seen by ``camera`` (the camera state JSON's ``person``)."""
+    state = dev.topics.state_camera(camera)
+    return _config(
+        dev,
+        "sensor",
+        _camera_object_id(camera),
+        {
+            "name": f"{camera} last person",
+            "state_topic": state,
+            "value_template": f"{{{{ value_json.person | default('{UNKNOWN_PERSON}', true) }}}}",
+            "json_attributes_topic": state,
+            "icon": "mdi:account-search",
+        },
+    )
+
+
+def camera_removal(topics: Topics, camera: str) -> Message:
+    return _removal(topics, "sensor", _camera_object_id(camera))
+
+
+# ---------------------------------------------------------------- per person
+
+
+def _person_object_id(name: str) -> str:
+    return f"person_{slug(name)}"
+
+
+def person_config(dev: DiscoveryDevice, name: str) -> Message:
+    """Presence binary_sensor; Home Assistant turns it off ``off_delay_s`` after the last sighting."""
+    state = dev.topics.state_person(name)
+    return _config(
+        dev,
+        "binary_sensor",
+        _person_object_id(name),
+        {
+            "name": f"{name} presence",
+            "device_class": "presence",
+            "state_topic": state,
+            "value_template": "{{ value_json.state }}",
+            "payload_on": PERSON_ON,
+            "payload_off": PERSON_OFF,
+            "off_delay": dev.off_delay_s,
+            "json_attributes_topic": state,
+        },
+    )
+
+
+def person_removal(topics: Topics, name: str) -> Message:
+    return _removal(topics, "binary_sensor", _person_object_id(name))
+
+
+def person_rename(dev: DiscoveryDevice, old: str, new: str) -> list[Message]:
+    """A rename is a removal of the old entity then a config of the new (ids derive from the name)."""
+    return [person_removal(dev.topics, old), person_config(dev, new)]
+
+
+# ---------------------------------------------------------------- device level
+
+
+def event_config(dev: DiscoveryDevice) -> Message:
+    """Event entity fed by ``<base>/event``; each event JSON must carry ``event_type``."""
+    return _config(
+        dev,
+        "event",
+        "recognition",
+        {
+            "name": "Recognition",
+            "state_topic": dev.topics.event,
+            "event_types": list(EVENT_TYPES),
+            "icon": "mdi:face-recognition",
+        },
+    )
+
+
+_DIAGNOSTICS: tuple[tuple[str, dict[str, Any]], ...] = (
+    (
+        "fps",
+        {
+            "name": "FPS",
+            "value_template": "{{ value_json.fps }}",
+            "unit_of_measurement": "fps",
+            "state_class": "measurement",
+            "suggested_display_precision": 1,
+            "icon": "mdi:speedometer",
+        },
+    ),
+    (
+        "dropped_frames",
+        {
+            "name": "Dropped frames",
+            "value_template": "{{ value_json.dropped_frames }}",
+            "state_class": "total_increasing",
+            "icon": "mdi:image-off-outline",
+        },
+    ),
+    (
+        "gallery_size",
+        {
+            "name": "Gallery size",
+            "value_template": "{{ value_json.gallery_size }}",
+            "unit_of_measurement": "people",
+            "state_class": "measurement",
+            "icon": "mdi:account-group",
+        },
+    ),
+    (
+        "model",
+        {
+            "name": "Model",
+            "value_template": "{{ value_json.model }}",
+            "json_attributes_template": "{{ {'model_sha256': value_json.model_sha256} | tojson }}",
+            "icon": "mdi:brain",
+        },
+    ),
+)
+
+
+def diagnostic_configs(dev: DiscoveryDevice) -> list[Message]:
+    """Diagnostic sensors, all reading the one retained status JSON (one publish updates them all)."""
+    out = []
+    for object_id, fields in _DIAGNOSTICS:
+        extra: dict[str, Any] = {"state_topic": dev.topics.status, "entity_category": "diagnostic"}
+        if "json_attributes_template" in fields:
+            extra["json_attributes_topic"] = dev.topics.status
+        out.append(_config(dev, "sensor", object_id, {**fields, **extra}))
+    return out
+
+
+def _device_removals(topics: Topics) -> list[Message]:
+    return [_removal(topics, "event", "recognition")] + [_removal(topics, "sensor", oid) for oid, _ in _DIAGNOSTICS]
+
+
+# ---------------------------------------------------------------- whole device
+
+
+def all_discovery(dev: DiscoveryDevice, cameras: Iterable[str], persons: Iterable[str]) -> list[Message]:
+    """Every config for the device: publish at start and whenever Home Assistant says it is online."""
+    out = [event_config(dev), *diagnostic_configs(dev)]
+    out += [camera_config(dev, c) for c in cameras]
+    out += [person_config(dev, p) for p in persons]
+    topics = [m.topic for m in out]
+    dupes = sorted({t for t in topics if topics.count(t) > 1})
+    if dupes:
+        raise ValueError(f"two entities would share a discovery topic: {', '.join(dupes)}")
+    return out
+
+
+def removal_all(topics: Topics, cameras: Iterable[str], persons: Iterable[str]) -> list[Message]:
+    """Empty retained configs that remove every entity of the device (e.g. on uninstall)."""
+    out = _device_removals(topics)
+    out += [camera_removal(topics, c) for c in cameras]
+    out += [person_removal(topics, p) for p in persons]
+    return out
+
+
+def stale_removals(topics: Topics, retained_topics: Iterable[str], wanted: Iterable[Message]) -> list[Message]:
+    """Removals for this device's retained configs (seen on ``Topics.discovery_wildcard``) no longer wanted.
+
+    Covers people deleted or cameras dropped while the daemon was not running;
+    topics of other devices are never touched.
+    """
+    keep = {m.topic for m in wanted}
+    stale = sorted({t for t in retained_topics if topics.is_own_discovery(t) and t not in keep})
+    return [Message(t, "", retain=True, qos=DISCOVERY_QOS) for t in stale]

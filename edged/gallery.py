@@ -1,0 +1,249 @@
+"""The persistent gallery: a folder with one file per person.
+
+One ``<name>.npz`` per person keeps every write small and atomic (temp file,
+fsync, rename, fsync of the folder), makes rename a single ``rename(2)`` and
+lets a corrupt entry be quarantined without touching anyone else. Each file
+holds the person's embeddings, the sha256 of the model that made them and —
+unless disabled — the aligned 160×160 chips, the minimum needed to re-embed
+after a model change. Whole frames are never stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import GalleryError, InputError
+from .names import validate_name
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".npz"
+QUARANTINE = "quarantine"
+
+
+@dataclass
+class Person:
+    """A person's enrollment: embeddings (n, d) and, optionally, their chips (n, s, s, 3)."""
+
+    name: str
+    embeddings: np.ndarray
+    model_sha256: str
+    crops: np.ndarray | None = None
+    sources: list[str] = field(default_factory=list)
+    updated: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return int(self.embeddings.shape[0])
+
+    def summary(self, model_sha256: str | None = None) -> dict:
+        d = {
+            "name": self.name,
+            "embeddings": self.count,
+            "crops": 0 if self.crops is None else int(self.crops.shape[0]),
+            "model": self.model_sha256[:12],
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.updated)),
+        }
+        if model_sha256 is not None:
+            d["stale"] = self.model_sha256 != model_sha256
+        return d
+
+
+def _encode(p: Person) -> bytes:
+    meta = {"version": 1, "model_sha256": p.model_sha256, "sources": p.sources, "updated": p.updated}
+    arrays = {"embeddings": p.embeddings.astype(np.float32), "meta": np.array(json.dumps(meta))}
+    if p.crops is not None:
+        arrays["crops"] = p.crops.astype(np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _decode(name: str, data: bytes) -> Person:
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        emb = np.asarray(z["embeddings"], np.float32)
+        crops = np.asarray(z["crops"], np.uint8) if "crops" in z.files else None
+    if emb.ndim != 2 or emb.shape[0] == 0 or not np.all(np.isfinite(emb)):
+        raise ValueError("embeddings are not a non-empty finite (n, d) array")
+    if crops is not None and crops.shape[0] != emb.shape[0]:
+        raise ValueError("crop count differs from embedding count")
+    return Person(
+        name=name,
+        embeddings=emb,
+        model_sha256=str(meta["model_sha256"]),
+        crops=crops,
+        sources=[str(s) for s in meta.get("sources", [])],
+        updated=float(meta.get("updated", 0.0)),
+    )
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves the old or the new file, never a mix."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+class Gallery:
+    """Enrolled people, loaded from and written through to ``root``."""
+
+    def __init__(self, root: Path | str, model_sha256: str) -> None:
+        self.root = Path(root)
+        self.model_sha256 = model_sha256
+        self.people: dict[str, Person] = {}
+        self.quarantined: list[str] = []
+        try:
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(self.root, 0o700)
+        except OSError as e:
+            raise GalleryError(f"{self.root}: cannot create gallery folder ({e.strerror or e})") from e
+        self.reload()
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Serialise writers (CLI and daemon) on the same gallery."""
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _path(self, name: str) -> Path:
+        return self.root / f"{name}{SUFFIX}"
+
+    def reload(self) -> None:
+        """Read every person file; corrupt ones are moved to ``quarantine/`` and reported."""
+        people: dict[str, Person] = {}
+        for f in sorted(self.root.glob(f"*{SUFFIX}")):
+            name = f.name[: -len(SUFFIX)]
+            try:
+                validate_name(name)
+                people[name] = _decode(name, f.read_bytes())
+            except Exception as e:
+                self._quarantine(f, e)
+        self.people = people
+
+    def _quarantine(self, f: Path, why: Exception) -> None:
+        qdir = self.root / QUARANTINE
+        qdir.mkdir(mode=0o700, exist_ok=True)
+        dest = qdir / f"{f.name}.{int(time.time())}"
+        try:
+            os.replace(f, dest)
+        except OSError:
+            dest = f
+        msg = f"{f}: corrupt gallery entry moved to {dest} ({why})"
+        log.error(msg)
+        self.quarantined.append(msg)
+
+    def names(self) -> list[str]:
+        return sorted(self.people)
+
+    def active(self) -> dict[str, np.ndarray]:
+        """Embeddings usable with the current model (stale people are left out)."""
+        return {n: p.embeddings for n, p in self.people.items() if p.model_sha256 == self.model_sha256}
+
+    def stale(self) -> list[str]:
+        return sorted(n for n, p in self.people.items() if p.model_sha256 != self.model_sha256)
+
+    def add(self, name: str, embeddings: np.ndarray, crops: np.ndarray | None, sources: list[str]) -> Person:
+        """Append samples to ``name`` (creating the person) and persist before returning."""
+        validate_name(name)
+        embeddings = np.asarray(embeddings, np.float32)
+        if embeddings.ndim != 2 or embeddings.shape[0] == 0:
+            raise InputError("nothing to enroll")
+        with self._lock():
+            old = self.people.get(name)
+            if old is not None and old.model_sha256 == self.model_sha256:
+                emb = np.concatenate([old.embeddings, embeddings])
+                keep = crops is not None and old.crops is not None
+                new_crops = np.concatenate([old.crops, crops]) if keep else None
+                srcs = old.sources + sources
+            else:  # new person, or the old samples came from another model
+                emb, new_crops, srcs = embeddings, crops, list(sources)
+            person = Person(name, emb, self.model_sha256, new_crops, srcs, time.time())
+            self._write(person)
+            self.people[name] = person
+        return person
+
+    def _write(self, person: Person) -> None:
+        try:
+            atomic_write(self._path(person.name), _encode(person))
+        except OSError as e:
+            raise GalleryError(f"{self._path(person.name)}: write failed, gallery unchanged ({e.strerror or e})") from e
+
+    def remove(self, name: str) -> None:
+        validate_name(name)
+        with self._lock():
+            if name not in self.people:
+                raise InputError(f"no person named {name!r}")
+            try:
+                os.unlink(self._path(name))
+                _fsync_dir(self.root)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                raise GalleryError(f"{self._path(name)}: cannot remove ({e.strerror or e})") from e
+            del self.people[name]
+
+    def rename(self, old: str, new: str) -> None:
+        validate_name(old)
+        validate_name(new)
+        with self._lock():
+            if old not in self.people:
+                raise InputError(f"no person named {old!r}")
+            if new in self.people or self._path(new).exists():
+                raise InputError(f"{new!r} is already enrolled")
+            try:
+                os.rename(self._path(old), self._path(new))
+                _fsync_dir(self.root)
+            except OSError as e:
+                raise GalleryError(f"cannot rename {old!r} to {new!r} ({e.strerror or e})") from e
+            person = self.people.pop(old)
+            person.name = new
+            self.people[new] = person
+
+    def reembed(self, embed) -> list[str]:
+        """Re-embed stale people from their stored chips after a model change; returns who was updated."""
+        done = []
+        with self._lock():
+            for name in self.stale():
+                p = self.people[name]
+                if p.crops is None or len(p.crops) == 0:
+                    continue
+                person = Person(name, embed(p.crops), self.model_sha256, p.crops, p.sources, time.time())
+                self._write(person)
+                self.people[name] = person
+                done.append(name)
+        return done

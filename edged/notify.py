@@ -1,0 +1,58 @@
+"""systemd notification: READY, STATUS, WATCHDOG, RELOADING, STOPPING.
+
+Uses the ``sdnotify`` package; without ``$NOTIFY_SOCKET`` every call is a
+no-op, so frd runs the same outside systemd. The watchdog is fed only by
+:meth:`Notifier.frame_processed`, called by the pipeline loop after a frame
+went all the way through: a stalled camera or a hung model stops the feed and
+lets systemd restart the service.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import sdnotify
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self.enabled = bool(os.environ.get("NOTIFY_SOCKET"))
+        self._sd = sdnotify.SystemdNotifier() if self.enabled else None
+        usec = os.environ.get("WATCHDOG_USEC", "")
+        self.watchdog_s = int(usec) / 1e6 if usec.isdigit() and int(usec) > 0 else None
+        pid = os.environ.get("WATCHDOG_PID")
+        if pid and pid.isdigit() and int(pid) != os.getpid():
+            self.watchdog_s = None  # the watchdog belongs to another process
+        # feed at most four times per watchdog period (and at least once a second when none is set)
+        self._feed_every = self.watchdog_s / 4 if self.watchdog_s else 1.0
+        self._last_feed = 0.0
+        self._lock = threading.Lock()
+        self.sent: list[str] = []  # kept short; what was sent, for diagnostics
+
+    def _send(self, msg: str) -> None:
+        if self._sd is None:
+            return
+        with self._lock:
+            self._sd.notify(msg)
+
+    def ready(self) -> None:
+        self._send("READY=1")
+
+    def status(self, text: str) -> None:
+        self._send("STATUS=" + text.replace("\n", " ")[:200])
+
+    def reloading(self) -> None:
+        mono_usec = int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6)
+        self._send(f"RELOADING=1\nMONOTONIC_USEC={mono_usec}")
+
+    def stopping(self) -> None:
+        self._send("STOPPING=1")
+
+    def frame_processed(self) -> None:
+        """A frame made it through the pipeline: feed the watchdog (rate-limited)."""
+        now = time.monotonic()
+        if now - self._last_feed >= self._feed_every:
+            self._last_feed = now
+            self._send("WATCHDOG=1")

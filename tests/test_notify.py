@@ -1,0 +1,82 @@
+"""sd_notify over a real unix datagram socket, as systemd would receive it."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+
+from tests.daemon_helpers import FrdProcess, wait_until, write_config
+
+
+class NotifySocket:
+    def __init__(self, path):
+        self.path = str(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.got: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            for line in data.decode().splitlines():
+                self.got.append((time.monotonic(), line))
+
+    def lines(self, prefix):
+        return [(t, m) for t, m in self.got if m.startswith(prefix)]
+
+    def close(self):
+        self._stop.set()
+        self._t.join()
+        self.sock.close()
+
+
+def test_ready_status_watchdog_while_frames_flow_and_stopping(tmp_path, broker, data):
+    ns = NotifySocket(tmp_path / "notify.sock")
+    clip = data / "video/short_hamilton_clip.mp4"
+    env = {"NOTIFY_SOCKET": ns.path, "WATCHDOG_USEC": "1000000"}
+    p = FrdProcess(write_config(tmp_path, broker, clip, loop=False), env=env).start()
+    try:
+        t0 = time.monotonic()
+        assert wait_until(lambda: ns.lines("READY=1"), 30), p.log_text()
+        ready_s = ns.lines("READY=1")[0][0] - t0
+        assert wait_until(lambda: len(ns.lines("WATCHDOG=1")) >= 3, 15)
+        status = wait_until(lambda: ns.lines("STATUS="), 10)
+        assert "fps" in status[-1][1] and "people" in status[-1][1] and "broker" in status[-1][1]
+        # the 275-frame clip plays in about 9 s, then the source has ended: the watchdog must starve
+        assert wait_until(lambda: any("stage ended" in m for _, m in ns.lines("STATUS=")), 30), ns.got[-5:]
+        ended = time.monotonic()
+        time.sleep(3)
+        fed_after = [t for t, _ in ns.lines("WATCHDOG=1") if t > ended + 0.5]
+        assert fed_after == [], "watchdog still fed although no frame flows"
+        assert p.alive()
+        p.signal(signal.SIGTERM)
+        assert p.wait(15) == 0
+        assert wait_until(lambda: ns.lines("STOPPING=1"), 5)
+        print(f"READY after {ready_s:.2f} s")
+    finally:
+        p.stop()
+        ns.close()
+
+
+def test_sighup_reloads_with_reloading_then_ready(tmp_path, broker, data):
+    ns = NotifySocket(tmp_path / "notify.sock")
+    p = FrdProcess(write_config(tmp_path, broker, data / "video/short_hamilton_clip.mp4"),
+                   env={"NOTIFY_SOCKET": ns.path}).start()
+    try:
+        assert wait_until(lambda: ns.lines("READY=1"), 30), p.log_text()
+        p.signal(signal.SIGHUP)
+        assert wait_until(lambda: ns.lines("RELOADING=1"), 10)
+        assert wait_until(lambda: len(ns.lines("READY=1")) == 2, 10)
+        assert p.alive()
+    finally:
+        p.stop()
+        ns.close()

@@ -1,0 +1,175 @@
+"""Topic layout, segment validation, and the test broker itself (a real mosquitto round trip)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from edged.topics import AVAILABLE, Message, Topics, check_prefix, check_segment
+from tests.broker import Mosquitto, mosquitto_available, publish, subscribe_collect
+
+
+@pytest.fixture
+def t() -> Topics:
+    return Topics("frd", "door", "homeassistant")
+
+
+def test_device_topics(t: Topics) -> None:
+    assert t.base == "frd/door"
+    assert t.availability == "frd/door/availability"
+    assert t.status == "frd/door/status"
+    assert t.event == "frd/door/event"
+    assert t.state_camera("front") == "frd/door/state/camera/front"
+    assert t.state_person("alice") == "frd/door/state/person/alice"
+
+
+def test_command_topics(t: Topics) -> None:
+    assert t.cmd("enroll") == "frd/door/cmd/enroll"
+    assert t.cmd("enroll", "alice") == "frd/door/cmd/enroll/alice"
+    assert t.cmd_wildcard == "frd/door/cmd/#"
+    assert t.fleet_cmd("reload") == "frd/all/cmd/reload"
+    assert t.fleet_cmd("delete", "bob") == "frd/all/cmd/delete/bob"
+    assert t.fleet_cmd_wildcard == "frd/all/cmd/#"
+    assert t.reply("enroll") == "frd/door/reply/enroll"
+
+
+def test_gallery_and_ha_topics(t: Topics) -> None:
+    assert t.gallery_person("alice") == "frd/gallery/alice"
+    assert t.gallery_wildcard == "frd/gallery/+"
+    assert t.ha_status == "homeassistant/status"
+    assert t.node_id == "frd_door"
+    assert t.discovery("sensor", "fps") == "homeassistant/sensor/frd_door/fps/config"
+    assert t.discovery_wildcard == "homeassistant/+/frd_door/+/config"
+
+
+def test_multi_level_prefixes() -> None:
+    t = Topics("home/frd", "door-2", "ha/discovery")
+    assert t.event == "home/frd/door-2/event"
+    assert t.fleet_cmd("x") == "home/frd/all/cmd/x"
+    assert t.discovery("event", "recognition") == "ha/discovery/event/frd_door-2/recognition/config"
+    assert t.parse_cmd("home/frd/door-2/cmd/status") == ("status", None)
+    assert t.parse_cmd("home/frd/all/cmd/status") == ("status", None)
+
+
+@pytest.mark.parametrize(
+    ("topic", "want"),
+    [
+        ("frd/door/cmd/enroll/alice", ("enroll", "alice")),
+        ("frd/door/cmd/status", ("status", None)),
+        ("frd/all/cmd/enroll/alice", ("enroll", "alice")),
+        ("frd/all/cmd/reload", ("reload", None)),
+        ("frd/garage/cmd/status", None),  # another device
+        ("frd/doorbell/cmd/status", None),  # prefix of another device id
+        ("other/door/cmd/status", None),
+        ("frd/door/cmd/", None),
+        ("frd/door/cmd/enroll/", None),
+        ("frd/door/cmd/enroll/alice/extra", None),
+        ("frd/door/cmd", None),
+        ("frd/door/reply/status", None),
+        ("frd/door/event", None),
+    ],
+)
+def test_parse_cmd(t: Topics, topic: str, want: tuple[str, str | None] | None) -> None:
+    assert t.parse_cmd(topic) == want
+
+
+def test_parse_cmd_round_trips(t: Topics) -> None:
+    assert t.parse_cmd(t.cmd("rename", "bob")) == ("rename", "bob")
+    assert t.parse_cmd(t.fleet_cmd("sync")) == ("sync", None)
+
+
+@pytest.mark.parametrize("bad", ["", "a/b", "a+", "#", "x\x00"])
+def test_segments_validated(t: Topics, bad: str) -> None:
+    with pytest.raises(ValueError):
+        check_segment(bad)
+    for build in (t.state_camera, t.state_person, t.cmd, t.reply, t.gallery_person, t.fleet_cmd):
+        with pytest.raises(ValueError):
+            build(bad)
+    with pytest.raises(ValueError):
+        t.cmd("enroll", bad)
+
+
+@pytest.mark.parametrize("bad", ["", "/frd", "frd/", "a//b", "frd/#", "+/x", "$SYS"])
+def test_prefix_validated(bad: str) -> None:
+    with pytest.raises(ValueError):
+        check_prefix(bad)
+    with pytest.raises(ValueError):
+        Topics(bad, "door")
+    with pytest.raises(ValueError):
+        Topics("frd", "door", bad)
+
+
+@pytest.mark.parametrize("bad", ["", "all", "gallery", "a/b", "a b", "a.b", "#"])
+def test_device_id_validated(bad: str) -> None:
+    with pytest.raises(ValueError):
+        Topics("frd", bad)
+
+
+def test_discovery_ids_validated(t: Topics) -> None:
+    for component, object_id in [("sensor", "a b"), ("sensor", "a/b"), ("", "x"), ("sensor", ""), ("sen+sor", "x")]:
+        with pytest.raises(ValueError):
+            t.discovery(component, object_id)
+
+
+def test_is_own_discovery(t: Topics) -> None:
+    assert t.is_own_discovery("homeassistant/sensor/frd_door/fps/config")
+    assert not t.is_own_discovery("homeassistant/sensor/frd_garage/fps/config")
+    assert not t.is_own_discovery("homeassistant/sensor/frd_door/fps/state")
+    assert not t.is_own_discovery("other/sensor/frd_door/fps/config")
+    assert not t.is_own_discovery("homeassistant/sensor/frd_door/fps/x/config")
+
+
+def test_message_defaults() -> None:
+    m = Message("a/b", "x")
+    assert (m.retain, m.qos) == (False, 0)
+    with pytest.raises(AttributeError):
+        m.topic = "c"  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- the test broker
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Mosquitto]:
+    if not mosquitto_available():
+        if os.environ.get("CI"):
+            pytest.fail("mosquitto is not installed (apt-get install -y mosquitto)")
+        pytest.skip("mosquitto is not installed (apt-get install -y mosquitto)")
+    with Mosquitto() as b:
+        yield b
+
+
+def test_broker_round_trips_retained_message(broker: Mosquitto, t: Topics) -> None:
+    # Published before anyone subscribes: only a retained message can reach the subscriber.
+    publish(broker.host, broker.port, t.availability, AVAILABLE, retain=True, qos=1)
+    with subscribe_collect(broker.host, broker.port, [t.base + "/#"]) as sub:
+        got = sub.wait_for_topic(t.availability, timeout=5)
+        assert got.text == AVAILABLE
+        assert got.retain is True
+        # A live (non-retained) message arrives too, flagged as not retained.
+        publish(broker.host, broker.port, t.event, '{"event_type": "unknown"}', qos=1)
+        live = sub.wait_for(lambda m: m.topic == t.event, timeout=5)
+        assert live.json() == {"event_type": "unknown"} and live.retain is False
+    # An empty retained payload clears it (how discovery removal works).
+    publish(broker.host, broker.port, t.availability, b"", retain=True)
+    with subscribe_collect(broker.host, broker.port, t.availability) as sub, pytest.raises(TimeoutError):
+        sub.wait_for_topic(t.availability, timeout=0.5)
+
+
+def test_broker_restarts_on_same_port() -> None:
+    if not mosquitto_available():
+        pytest.skip("mosquitto is not installed")
+    with Mosquitto(persistence=True) as b:
+        port = b.port
+        publish(b.host, b.port, "frd/x/status", "kept", retain=True)
+        b.stop()
+        assert not b.running
+        b.start()
+        assert b.port == port and b.running
+        with subscribe_collect(b.host, b.port, "frd/x/status") as sub:
+            assert sub.wait_for_topic("frd/x/status").text == "kept"
+        b.kill()
+        b.start()
+        publish(b.host, b.port, "frd/x/event", "after kill")

@@ -69,6 +69,9 @@ class Bus:
         self.connected = threading.Event()
         self.protocol = "5" if settings.protocol in ("auto", "5") else "3.1.1"
         self.connects = 0
+        self._early_closes = 0  # connections closed before any CONNACK, under MQTT 5
+        self._fallback_lock = threading.Lock()
+
         self._client = self._make_client()
 
     # -- connection -----------------------------------------------------------------
@@ -127,17 +130,30 @@ class Bus:
             log.exception("on_connected hook failed")
 
     def _fall_back(self) -> None:
+        with self._fallback_lock:
+            if self.protocol != "5":
+                return
+            self.protocol = "3.1.1"
         log.info("broker does not speak MQTT 5: using 3.1.1")
         self._client.loop_stop()
         self._client.disconnect()
-        self.protocol = "3.1.1"
         self._client = self._make_client()
+
         self.start()
 
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self.connected.is_set():
             log.warning("disconnected from broker: %s", reason_code)
+        elif self.settings.protocol == "auto" and self.protocol == "5" and self.connects == 0:
+            # Some 3.1.1-only brokers drop an MQTT 5 CONNECT without a CONNACK
+            # (amqtt does when a will is set); a broker that is merely down
+            # refuses TCP instead and never gets here.
+            self._early_closes += 1
+            if self._early_closes:
+
+                threading.Thread(target=self._fall_back, daemon=True).start()
         self.connected.clear()
+
 
     def _handle_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
         props = getattr(msg, "properties", None)

@@ -65,9 +65,13 @@ def broker(kind: str, tmp: Path) -> Iterator[tuple[int, str]]:
             proc.terminate()
             proc.wait(5)
         return
+    import logging
+
     from amqtt.broker import Broker
 
+    logging.getLogger("amqtt").setLevel(logging.CRITICAL)  # it logs every refused MQTT 5 hello as an error
     loop = asyncio.new_event_loop()
+
     cfg = {
         "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
         "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
@@ -139,7 +143,10 @@ def main(args: argparse.Namespace) -> int:
         with broker(args.broker, tmp) as (port, broker_name):
             cfg = {
                 "device_id": DEVICE,
-                "mqtt": {"host": "127.0.0.1", "port": port},
+                # amqtt speaks only 3.1.1: say so rather than let frd find out
+                "mqtt": {"host": "127.0.0.1", "port": port,
+                         "protocol": "auto" if "mosquitto" in broker_name else "3.1.1"},
+
                 "cameras": [{"name": "demo", "source": source, "loop": cam is None}],
                 "gallery": {"path": str(tmp / "gallery")},
                 "status_interval_s": 2,
@@ -149,6 +156,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"camera:  {cam or 'no webcam: a video built from ' + str(portrait)}")
             proc = subprocess.Popen([sys.executable, "-m", "edged", "run", "-c", str(tmp / "frd.yaml")])
             done = threading.Event()
+            is_online = threading.Event()
             events: list[dict] = []
 
             def on_message(_c, _u, msg) -> None:
@@ -162,6 +170,8 @@ def main(args: argparse.Namespace) -> int:
                         done.set()
                 elif msg.topic == topics.availability:
                     print(f"frd is {body}", flush=True)
+                    if body == "online":
+                        is_online.set()
                 else:
                     print(f"reply:   {body}", flush=True)
 
@@ -172,8 +182,11 @@ def main(args: argparse.Namespace) -> int:
             c.loop_start()
             old = signal.signal(signal.SIGINT, lambda *_: done.set())
             try:
-                time.sleep(1)
+                if not is_online.wait(60):
+                    print("frd did not come online within 60 s", flush=True)
+                    return 1
                 if cam is None:
+
                     print(f"enroll:  mosquitto_pub -t {topics.cmd('enroll', 'grace_hopper')} -f {portrait.name}")
                     c.publish(topics.cmd("enroll", "grace_hopper"), portrait.read_bytes(), qos=1)
                 else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import threading
 
 import pytest
 
@@ -126,8 +127,12 @@ def test_fleet_wide_commands_and_mqtt5_response_topics(daemon, broker):
     assert r["ok"] and r["request_id"] == "fleet" and r["data"]["device"] == DEVICE
     with subscribe_collect(broker.host, broker.port, ["my/inbox"]) as sub:
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        up = threading.Event()
+        c.on_connect = lambda *a: up.set()
         c.connect(broker.host, broker.port)
         c.loop_start()
+        assert up.wait(10)
+
         props = Properties(PacketTypes.PUBLISH)
         props.ResponseTopic = "my/inbox"
         props.CorrelationData = b"corr-42"

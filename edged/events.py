@@ -29,7 +29,8 @@ class Event:
     box: list[int]
     face_px: int
     frame: int
-    mono: float  # monotonic time of the frame, for latency measurement
+    mono: float  # monotonic time the frame was captured
+    frame_ts: str  # the same as UTC ISO 8601: when the face was seen, not when it was announced
 
     @property
     def event_type(self) -> str:
@@ -47,11 +48,15 @@ class Event:
             "box": self.box,
             "face_px": self.face_px,
             "model": model,
+            "frame_ts": self.frame_ts,
         }
 
 
-def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def utc_iso(wall: float | None = None) -> str:
+    """UTC ISO 8601 with milliseconds and a Z, for ``wall`` (epoch seconds) or now."""
+    t = datetime.now(timezone.utc) if wall is None else datetime.fromtimestamp(wall, timezone.utc)
+    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
 
 
 class EventEngine:
@@ -94,5 +99,7 @@ class EventEngine:
         return events
 
     def _event(self, name: str | None, r: Recognition, frame: int, mono: float) -> Event:
-        return Event(uuid.uuid4().hex, utc_now_iso(), self.camera, name, r.score, r.box.as_list(), r.face_px,
-                     frame, mono)
+        frame_wall = time.time() - (time.monotonic() - mono)
+        return Event(uuid.uuid4().hex, utc_iso(), self.camera, name, r.score, r.box.as_list(), r.face_px,
+                     frame, mono, utc_iso(frame_wall))
+

@@ -93,7 +93,9 @@ def run_daemon(config_path: Path | None) -> int:
     daemon = Daemon(
         device_id=cfg.device_id, topics=topics, pipeline=pipeline, gallery=gallery, readers=readers,
         engines=engines, notifier=Notifier(), discovery=discovery, keep_crops=cfg.gallery.keep_crops,
-        status_interval_s=cfg.status_interval_s,
+        status_interval_s=cfg.status_interval_s, fleet_sync=cfg.fleet.sync,
+        embedding_dim=pipeline.embedder.manifest.embedding_dim,
+
         bus_factory=lambda on_message, on_connected, subs: Bus(settings, topics, on_message, on_connected, subs),
     )
     return daemon.run()

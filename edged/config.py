@@ -186,6 +186,10 @@ class RecognitionConfig(_Model):
         return self
 
 
+class FleetConfig(_Model):
+    sync: bool = False
+
+
 class Config(_Model):
     device_id: str = Field(default_factory=_default_device_id)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -194,9 +198,11 @@ class Config(_Model):
     gallery: GalleryConfig = Field(default_factory=GalleryConfig)
     homeassistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
     recognition: RecognitionConfig = Field(default_factory=RecognitionConfig)
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
     status_interval_s: float = Field(default=5, gt=0)
 
-    @field_validator("mqtt", "gallery", "homeassistant", "recognition", mode="before")
+    @field_validator("mqtt", "gallery", "homeassistant", "recognition", "fleet", mode="before")
+
     @classmethod
     def _empty_section(cls, value: Any) -> Any:
         return _none_is_empty(value, {})

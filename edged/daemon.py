@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import __version__
+from . import __version__, fleet
 from .bus import Bus, Incoming
 from .camera import CameraReader
 from .commands import CommandHandler
 from .discovery import PERSON_ON, DiscoveryDevice, all_discovery, person_config, person_removal, person_rename
 from .enroll import EnrollResult
-from .errors import InputError
+from .errors import FrdError, InputError
 from .events import Event, EventEngine
-from .gallery import Gallery
+from .gallery import Gallery, Person
 from .images import decode_image
 from .names import validate_name
 from .notify import Notifier
@@ -92,6 +92,8 @@ class Daemon:
         discovery: DiscoveryDevice | None,
         keep_crops: bool = True,
         status_interval_s: float = 5.0,
+        fleet_sync: bool = False,
+        embedding_dim: int = 512,
     ) -> None:
         self.device_id = device_id
         self.topics = topics
@@ -103,6 +105,8 @@ class Daemon:
         self.discovery = discovery
         self.keep_crops = keep_crops
         self.status_interval_s = status_interval_s
+        self.fleet_sync = fleet_sync
+        self.embedding_dim = embedding_dim
         self.stats = {name: CameraStats() for name in self.readers}
         self.events_published = 0
         self.started = time.monotonic()
@@ -115,6 +119,8 @@ class Daemon:
         subs = [topics.cmd_wildcard, topics.fleet_cmd_wildcard]
         if discovery is not None:
             subs.append(topics.ha_status)
+        if fleet_sync:
+            subs.append(topics.gallery_wildcard)
         self.bus: Bus = bus_factory(self._on_message, self._on_connected, subs)
 
     # -- MQTT side --------------------------------------------------------------------
@@ -132,20 +138,39 @@ class Daemon:
                 log.info("Home Assistant is online: publishing discovery again")
                 self._publish_discovery()
             return
+        if self._sync_name(msg.topic) is not None:
+            self._commands.put(msg)  # fleet state must not be dropped: wait for the worker
+            return
         try:
             self._commands.put_nowait(msg)
         except queue.Full:
+
             parsed = self.topics.parse_cmd(msg.topic)
             if parsed:
                 body = json.dumps({"request_id": None, "ok": False, "error": "busy: too many queued commands",
                                    "data": None})
                 self.bus.reply(msg, self.topics.reply(parsed[0]), body)
 
+    def _sync_name(self, topic: str) -> str | None:
+        """The person of a fleet gallery topic, or None for any other topic."""
+        name = topic.rsplit("/", 1)[-1]
+        try:
+            return name if self.fleet_sync and topic == self.topics.gallery_person(name) else None
+        except ValueError:
+            return None
+
     def _command_worker(self) -> None:
         while True:
             msg = self._commands.get()
             if msg is None:
                 return
+            name = self._sync_name(msg.topic)
+            if name is not None:
+                try:
+                    self._apply_sync(name, msg.payload)
+                except FrdError as e:
+                    log.warning("fleet sync message ignored: %s", e)
+                continue
             parsed = self.topics.parse_cmd(msg.topic)
             if parsed is None:
                 continue
@@ -154,6 +179,51 @@ class Daemon:
             if not reply.ok:
                 log.warning("command %s refused: %s", command, reply.error)
             self.bus.reply(msg, self.topics.reply(command), reply.payload())
+
+    # -- fleet sync (command thread) ---------------------------------------------------
+    def _apply_sync(self, name: str, payload: bytes) -> None:
+        rec = fleet.parse(name, payload, self.embedding_dim)
+        if rec.embeddings is None:
+            if name in self.gallery.people:
+                self._forget(name)
+                log.info("fleet: %s deleted on another device", name)
+            return
+        if rec.origin == self.device_id:
+            return  # our own state, echoed by the broker
+        if rec.model_sha256 != self.gallery.model_sha256:
+            log.info("fleet: %s from %s was made by model %s, not ours: ignored", name, rec.origin,
+                     (rec.model_sha256 or "?")[:12])
+            return
+        local = self.gallery.people.get(name)
+        if local is not None and local.updated >= rec.updated:
+            return
+        person = Person(name, rec.embeddings, rec.model_sha256, None, [f"fleet:{rec.origin}"], rec.updated)
+        with self._lock:
+            self.gallery.replace(person)
+            self.pipeline.matcher.set_gallery(self.gallery.active())
+        if local is None and self.discovery is not None:
+            self.bus.publish(person_config(self.discovery, name))
+        log.info("fleet: %s (%d embeddings) from %s", name, person.count, rec.origin)
+
+    def _share(self, name: str) -> None:
+        """Publish ``name``'s current state (or its deletion) to the fleet."""
+        if not self.fleet_sync:
+            return
+        p = self.gallery.people.get(name)
+        if p is None:
+            self.bus.publish(fleet.deletion_message(self.topics, name))
+        else:
+            self.bus.publish(fleet.person_message(self.topics, name, p.embeddings, p.model_sha256, self.device_id,
+                                                  p.updated))
+
+    def _forget(self, name: str) -> None:
+        """Remove every local trace of ``name``: gallery file, matcher, retained state, HA entity."""
+        with self._lock:
+            self.gallery.remove(name)
+            self.pipeline.matcher.set_gallery(self.gallery.active())
+        self.bus.publish(Message(self.topics.state_person(name), "", retain=True, qos=1))
+        if self.discovery is not None:
+            self.bus.publish(person_removal(self.topics, name))
 
     # -- Services (called by the command handler, on the command thread) ----------------
     def _enroll_faces(self, name: str, faces: list[tuple[str, Face]], rejected: list[dict]) -> dict:
@@ -171,6 +241,7 @@ class Daemon:
             result.added = len(faces)
             if new and self.discovery is not None:
                 self.bus.publish(person_config(self.discovery, name))
+            self._share(name)
             log.info("enrolled %s (%d face(s))", name, len(faces))
         return result.as_dict()
 
@@ -215,12 +286,8 @@ class Daemon:
         return self._enroll_faces(name, [(f"camera:{camera}", f) for f in faces], rejected)
 
     def delete(self, name: str) -> dict:
-        with self._lock:
-            self.gallery.remove(name)
-            self.pipeline.matcher.set_gallery(self.gallery.active())
-        self.bus.publish(Message(self.topics.state_person(name), "", retain=True, qos=1))
-        if self.discovery is not None:
-            self.bus.publish(person_removal(self.topics, name))
+        self._forget(name)
+        self._share(name)
         log.info("deleted %s", name)
         return {"deleted": name}
 
@@ -231,6 +298,8 @@ class Daemon:
         self.bus.publish(Message(self.topics.state_person(name), "", retain=True, qos=1))
         if self.discovery is not None:
             self.bus.publish_many(person_rename(self.discovery, name, new_name))
+        self._share(name)
+        self._share(new_name)
         log.info("renamed %s to %s", name, new_name)
         return {"renamed": name, "to": new_name}
 

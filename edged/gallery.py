@@ -197,7 +197,15 @@ class Gallery:
             self.people[name] = person
         return person
 
+    def replace(self, person: Person) -> None:
+        """Store ``person`` as is, replacing any previous state (fleet sync applies remote state this way)."""
+        validate_name(person.name)
+        with self._lock():
+            self._write(person)
+            self.people[person.name] = person
+
     def _write(self, person: Person) -> None:
+
         try:
             atomic_write(self._path(person.name), _encode(person))
         except OSError as e:

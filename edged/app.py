@@ -63,6 +63,8 @@ def run_daemon(config_path: Path | None) -> int:
     from .errors import FrdError
     from .events import EventEngine
     from .notify import Notifier
+    from .track import FaceTracker
+
 
     cfg = load_config(config_path)
     logging.getLogger().setLevel(cfg.log_level.upper())
@@ -90,7 +92,14 @@ def run_daemon(config_path: Path | None) -> int:
     if cfg.homeassistant.discovery:
         discovery = DiscoveryDevice(topics, __version__, pipeline.embedder.name,
                                     off_delay_s=cfg.homeassistant.presence_off_delay_s)
+    trackers = {
+        c.name: FaceTracker(pipeline.detector, pipeline.aligner, pipeline.embedder, pipeline.matcher,
+                            detect_every=rc.detect_every, settle_frames=rc.vote_frames,
+                            reverify_frames=rc.reverify_frames)
+        for c in cfg.cameras
+    }
     daemon = Daemon(
+        trackers=trackers,
         device_id=cfg.device_id, topics=topics, pipeline=pipeline, gallery=gallery, readers=readers,
         engines=engines, notifier=Notifier(), discovery=discovery, keep_crops=cfg.gallery.keep_crops,
         status_interval_s=cfg.status_interval_s, fleet_sync=cfg.fleet.sync,

@@ -176,6 +176,9 @@ class RecognitionConfig(_Model):
     cooldown_s: float = Field(default=60, ge=0)
     unknown_cooldown_s: float = Field(default=30, ge=0)
     threads: int = Field(default=1, ge=1, le=64)
+    detect_every: int = Field(default=3, ge=1, le=30)
+    reverify_frames: int = Field(default=15, ge=1, le=600)
+
 
     @model_validator(mode="after")
     def _votes_fit(self) -> RecognitionConfig:

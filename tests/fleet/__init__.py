@@ -1,0 +1,1 @@
+"""Helpers for ``tests/test_fleet.py``: a cached Debian root, booted nspawn hosts, ansible runs, release wheels."""

@@ -362,15 +362,28 @@ def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(value) if value else DEFAULT_CONFIG_PATH
 
 
+def _credential_given(path: Path) -> bool:
+    """The credential exists and holds more than a line break (unreadable: yes, so the caller reports why)."""
+    try:
+        return path.read_bytes() not in (b"", b"\n", b"\r\n")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+
+
 def resolve_password(cfg: Config, environ: Mapping[str, str] | None = None) -> str | None:
     """The MQTT password: systemd credential first (never on disk in clear), else mqtt.password_file.
 
-    One trailing newline is stripped because editors and ``echo`` add it.
+    One trailing newline is stripped because editors and ``echo`` add it. An empty credential (or one
+    that is just a newline) counts as none: systemd/frd.service falls back to ``SetCredential=mqtt_password:\\n``
+    when /etc/frd/mqtt_password does not exist, and that must not hide mqtt.password_file.
     """
     env = os.environ if environ is None else environ
     candidates: list[Path] = []
     cred_dir = env.get("CREDENTIALS_DIRECTORY")
-    if cred_dir and (Path(cred_dir) / CREDENTIAL_NAME).exists():
+    if cred_dir and _credential_given(Path(cred_dir) / CREDENTIAL_NAME):
+
         candidates.append(Path(cred_dir) / CREDENTIAL_NAME)
     elif cfg.mqtt.password_file is not None:
         candidates.append(cfg.mqtt.password_file)

@@ -6,10 +6,11 @@ import logging
 from pathlib import Path
 
 from .align import Aligner
+from .cohort import load_center
 from .detect import Detector
 from .embed import PREDICTOR_FILE, TFLiteEmbedder, model_dir
 from .gallery import Gallery
-from .match import DEFAULT_THRESHOLD, Matcher
+from .match import DEFAULT_STRICTNESS, Matcher, threshold_for
 from .paths import default_gallery
 from .pipeline import Pipeline
 
@@ -23,19 +24,25 @@ def build_pipeline(
     *,
     still: bool,
     threshold: float | None = None,
+    strictness: str = DEFAULT_STRICTNESS,
     upsample: int | None = None,
     threads: int = 1,
     min_face_px: int = 40,
     min_face_frac: float = 0.05,
 ) -> Pipeline:
-    """The recognition pipeline; ``still`` picks detector settings for photos (upsample 1) or video (0)."""
+    """The recognition pipeline; ``still`` picks detector settings for photos (upsample 1) or video (0).
+
+    The matcher centres embeddings on the model's face-space centre and names a face from the
+    ``strictness`` level's threshold, unless ``threshold`` is given.
+    """
     embedder = TFLiteEmbedder(threads=threads)
     photo = Detector(upsample=1 if upsample is None else upsample, min_face_px=min_face_px,
                      min_face_frac=min_face_frac, max_side=STILL_MAX_SIDE)
     video = Detector(upsample=0 if upsample is None else upsample, min_face_px=min_face_px,
                      min_face_frac=min_face_frac)
     aligner = Aligner(model_dir() / PREDICTOR_FILE)
-    matcher = Matcher(DEFAULT_THRESHOLD if threshold is None else threshold)
+    center = load_center(embedder.sha256)
+    matcher = Matcher(threshold_for(strictness, threshold), center=center.vector)
     return Pipeline(photo if still else video, aligner, embedder, matcher, still_detector=photo)
 
 
@@ -57,6 +64,7 @@ def run_daemon(config_path: Path | None) -> int:
     from . import __version__
     from .bus import Bus, BusSettings
     from .camera import CameraReader
+    from .commands import options_from_config
     from .config import client_id_for, load_config, resolve_password, topics_for
     from .daemon import Daemon
     from .discovery import DiscoveryDevice
@@ -70,9 +78,10 @@ def run_daemon(config_path: Path | None) -> int:
     logging.getLogger().setLevel(cfg.log_level.upper())
     if not cfg.cameras:
         raise FrdError(f"{config_path}: no cameras configured (add at least one under 'cameras:')")
+    handler_options = options_from_config(cfg, cfg.gallery.path)  # before the model: a missing key fails fast
     rc = cfg.recognition
-    pipeline = build_pipeline(still=False, threshold=rc.threshold, upsample=rc.upsample, threads=rc.threads,
-                              min_face_px=rc.min_face_px, min_face_frac=rc.min_face_frac)
+    pipeline = build_pipeline(still=False, threshold=rc.threshold, strictness=rc.strictness, upsample=rc.upsample,
+                              threads=rc.threads, min_face_px=rc.min_face_px, min_face_frac=rc.min_face_frac)
     gallery = open_gallery(cfg.gallery.path, pipeline)
     topics = topics_for(cfg)
     m = cfg.mqtt
@@ -82,6 +91,7 @@ def run_daemon(config_path: Path | None) -> int:
         ca_file=str(m.tls.ca_file) if m.tls.ca_file else None,
         cert_file=str(m.tls.cert_file) if m.tls.cert_file else None,
         key_file=str(m.tls.key_file) if m.tls.key_file else None, tls_insecure=m.tls.insecure,
+        session_expiry_s=m.session_expiry_s, offline_queue=m.offline_queue, reconnect_max_s=m.reconnect_max_s,
     )
     readers = [CameraReader(c.name, c.source, loop=c.loop, fps_limit=c.fps_limit) for c in cfg.cameras]
     engines = {
@@ -103,7 +113,7 @@ def run_daemon(config_path: Path | None) -> int:
         device_id=cfg.device_id, topics=topics, pipeline=pipeline, gallery=gallery, readers=readers,
         engines=engines, notifier=Notifier(), discovery=discovery, keep_crops=cfg.gallery.keep_crops,
         status_interval_s=cfg.status_interval_s, fleet_sync=cfg.fleet.sync,
-        embedding_dim=pipeline.embedder.manifest.embedding_dim,
+        embedding_dim=pipeline.embedder.manifest.embedding_dim, handler_options=handler_options,
 
         bus_factory=lambda on_message, on_connected, subs: Bus(settings, topics, on_message, on_connected, subs),
     )

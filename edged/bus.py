@@ -4,6 +4,14 @@ The bus knows nothing about faces: it keeps the connection (last will
 ``offline``, retained ``online`` on every connect, reconnect with backoff),
 subscribes to command topics and hands each incoming message to one
 callback. Replies honour an MQTT 5 response topic and correlation data.
+
+Brokers restart and Wi-Fi drops, so the session is persistent (a stable
+client id, MQTT 5 ``clean_start=False`` with a session expiry, or 3.1.1
+``clean_session=False``): the broker keeps frd's subscriptions and the
+commands sent to it meanwhile. Whatever frd publishes while the broker is
+away goes to a bounded in-memory queue (the oldest message is dropped and
+counted when it is full; a retained message replaces a queued one of the same
+topic) and is sent, in order, with QoS 1 as soon as the connection is back.
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ import contextlib
 import logging
 import ssl
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,6 +60,18 @@ class BusSettings:
     cert_file: str | None = None
     key_file: str | None = None
     tls_insecure: bool = False
+    session_expiry_s: int = 3600  # 0: a clean session on every connect
+    offline_queue: int = 1000  # messages kept while disconnected
+    reconnect_max_s: int = 4
+
+
+@dataclass(frozen=True)
+class _Queued:
+    topic: str
+    payload: str | bytes
+    qos: int
+    retain: bool
+    properties: Properties | None = None
 
 
 class Bus:
@@ -71,6 +93,13 @@ class Bus:
         self.connects = 0
         self._early_closes = 0  # connections closed before any CONNACK, under MQTT 5
         self._fallback_lock = threading.Lock()
+        # Outgoing messages while the broker is away; _online is set once the backlog has been handed to paho.
+        self._out_lock = threading.Lock()
+        self._queue: deque[_Queued] = deque()
+        self._online = False
+        self.dropped = 0  # messages lost because the offline queue was full
+        self.queued_peak = 0
+        self._last_warning: tuple[str, float] = ("", 0.0)
 
         self._client = self._make_client()
 
@@ -78,7 +107,7 @@ class Bus:
     def _make_client(self) -> mqtt.Client:
         s = self.settings
         v5 = self.protocol == "5"
-        kwargs = {} if v5 else {"clean_session": True}
+        kwargs = {} if v5 else {"clean_session": s.session_expiry_s == 0}
         c = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=s.client_id,
@@ -91,19 +120,41 @@ class Bus:
         if s.tls:
             c.tls_set(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file, cert_reqs=ssl.CERT_REQUIRED)
             c.tls_insecure_set(s.tls_insecure)
-        c.reconnect_delay_set(min_delay=1, max_delay=30)
+        c.reconnect_delay_set(min_delay=1, max_delay=max(1, s.reconnect_max_s))
+        # paho keeps unacknowledged QoS 1 messages itself; bound that too (0 would mean unbounded)
+        c.max_queued_messages_set(max(1000, 2 * s.offline_queue))
         c.on_connect = self._handle_connect
+        c.on_connect_fail = self._handle_connect_fail
         c.on_disconnect = self._handle_disconnect
         c.on_message = self._handle_message
         return c
 
     def start(self) -> None:
         s = self.settings
-        self._client.connect_async(s.host, s.port, keepalive=s.keepalive)
+        if self.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = s.session_expiry_s
+            self._client.connect_async(s.host, s.port, keepalive=s.keepalive, clean_start=s.session_expiry_s == 0,
+                                       properties=props)
+        else:
+            self._client.connect_async(s.host, s.port, keepalive=s.keepalive)
         self._client.loop_start()
+
+    def _warn(self, msg: str, every_s: float = 60.0) -> None:
+        """Log a connection problem once, then again only if it changes or persists ``every_s``."""
+        last, when = self._last_warning
+        now = time.monotonic()
+        if msg != last or now - when >= every_s:
+            self._last_warning = (msg, now)
+            log.warning("%s", msg)
+        else:
+            log.debug("%s", msg)
 
     def stop(self, timeout: float = 3.0) -> None:
         """Publish a clean ``offline`` and disconnect."""
+        with self._out_lock:
+            if self._queue:
+                log.warning("stopping with %d message(s) not delivered (the broker was away)", len(self._queue))
         if self.connected.is_set():
             info = self._client.publish(self.topics.availability, NOT_AVAILABLE, qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):
@@ -113,16 +164,18 @@ class Bus:
 
     def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            log.warning("broker %s:%s refused the connection: %s", self.settings.host, self.settings.port,
-                        reason_code)
+            self._warn(f"broker {self.settings.host}:{self.settings.port} refused the connection: {reason_code}")
             if self.settings.protocol == "auto" and self.protocol == "5" and reason_code.value in _UNSUPPORTED_PROTOCOL:
                 threading.Thread(target=self._fall_back, daemon=True).start()
             return
         self.connects += 1
-        log.info("connected to %s:%s (MQTT %s)", self.settings.host, self.settings.port, self.protocol)
+        self._last_warning = ("", 0.0)
+        log.info("connected to %s:%s (MQTT %s, session %s)", self.settings.host, self.settings.port, self.protocol,
+                 "resumed" if getattr(flags, "session_present", False) else "new")
         client.publish(self.topics.availability, AVAILABLE, qos=1, retain=True)
         for t in self._subscriptions:
             client.subscribe(t, qos=1)
+        self._flush()
         self.connected.set()
         try:
             self._on_connected()
@@ -141,7 +194,14 @@ class Bus:
 
         self.start()
 
+    def _handle_connect_fail(self, client, userdata) -> None:
+        s = self.settings
+        hint = " (TLS: check tls.ca_file, cert_file, key_file and that the certificate names the host)" if s.tls else ""
+        self._warn(f"cannot connect to broker {s.host}:{s.port}{hint}; retrying every {s.reconnect_max_s} s at most")
+
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        with self._out_lock:
+            self._online = False
         if self.connected.is_set():
             log.warning("disconnected from broker: %s", reason_code)
         elif self.settings.protocol == "auto" and self.protocol == "5" and self.connects == 0:
@@ -169,8 +229,9 @@ class Bus:
             log.exception("handling %s failed", msg.topic)
 
     # -- publishing -----------------------------------------------------------------
-    def publish(self, msg: Message) -> mqtt.MQTTMessageInfo:
-        return self._client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
+    def publish(self, msg: Message) -> bool:
+        """Send ``msg`` now, or queue it while the broker is away; False if it had to be queued."""
+        return self._send(_Queued(msg.topic, msg.payload, msg.qos, msg.retain))
 
     def publish_many(self, msgs: list[Message]) -> None:
         for m in msgs:
@@ -182,6 +243,49 @@ class Bus:
             props = Properties(PacketTypes.PUBLISH)
             if incoming.correlation_data is not None:
                 props.CorrelationData = incoming.correlation_data
-            self._client.publish(incoming.response_topic, payload, qos=1, properties=props)
+            self._send(_Queued(incoming.response_topic, payload, 1, False, props))
         else:
-            self._client.publish(default_topic, payload, qos=1)
+            self._send(_Queued(default_topic, payload, 1, False))
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting for the broker to come back."""
+        return len(self._queue)
+
+    def _send(self, m: _Queued) -> bool:
+        with self._out_lock:
+            if self._online:
+                self._hand_to_paho(m)
+                return True
+            self._enqueue(m)
+            return False
+
+    def _enqueue(self, m: _Queued) -> None:
+        if m.retain:  # only the newest retained state of a topic matters
+            for old in [q for q in self._queue if q.retain and q.topic == m.topic]:
+                self._queue.remove(old)
+        if self.settings.offline_queue <= 0:
+            self.dropped += 1
+            return
+        while len(self._queue) >= self.settings.offline_queue:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append(m)
+        self.queued_peak = max(self.queued_peak, len(self._queue))
+
+    def _hand_to_paho(self, m: _Queued) -> None:
+        info = self._client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain, properties=m.properties)
+        if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+            self.dropped += 1
+            log.warning("MQTT client queue full: dropped a message to %s", m.topic)
+
+    def _flush(self) -> None:
+        """On (re)connect, in paho's thread: hand the backlog over in order, then publish directly again."""
+        with self._out_lock:
+            n = len(self._queue)
+            while self._queue:
+                m = self._queue.popleft()
+                self._hand_to_paho(_Queued(m.topic, m.payload, max(m.qos, 1), m.retain, m.properties))
+            self._online = True
+        if n:
+            log.info("sent %d message(s) queued while the broker was away", n)

@@ -104,6 +104,9 @@ class MqttConfig(_Model):
     keepalive: int = Field(default=30, ge=5, le=3600)
     protocol: Literal["auto", "5", "3.1.1"] = "auto"
     tls: TlsConfig = Field(default_factory=TlsConfig)
+    session_expiry_s: int = Field(default=3600, ge=0, le=2**32 - 1)
+    offline_queue: int = Field(default=1000, ge=0, le=1_000_000)
+    reconnect_max_s: int = Field(default=4, ge=1, le=300)
 
     @field_validator("tls", mode="before")
     @classmethod

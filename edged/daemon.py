@@ -337,6 +337,9 @@ class Daemon:
             "events": self.events_published,
             "uptime_s": round(time.monotonic() - self.started),
             "broker": "connected" if self.bus.connected.is_set() else "disconnected",
+            "offline_queue": self.bus.queued,
+            "offline_dropped": self.bus.dropped,
+            "quarantined": len(self.gallery.quarantined),
             "cameras": cams,
         }
 

@@ -4,6 +4,11 @@ Every request gets exactly one reply ``{"request_id", "ok", "error", "data"}``;
 a bad payload is answered with a precise error and changes nothing. The
 actual work is done by a :class:`Services` implementation (the daemon), so
 this module is testable without a broker, a camera or a model.
+
+Order of checks for one message: topic shape, size, command name, then the
+trust checks of :mod:`edged.security` (signature, freshness, replay), then
+the JSON shape and types, then the command's rate limit, and only then the
+work. Whatever fails first is the reply's error.
 """
 
 from __future__ import annotations
@@ -12,11 +17,19 @@ import base64
 import binascii
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
+from . import images
 from .errors import FrdError, InputError
-from .names import validate_name
+from .names import normalize_name
+from .security import CommandGuard, NonceStore, RateLimiter, resolve_command_key
+from .topics import Topics
+
+if TYPE_CHECKING:
+    from .config import Config
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +37,43 @@ MAX_PAYLOAD = 8 * 1024 * 1024
 MAX_IMAGES = 20
 MAX_CAPTURE_FRAMES = 20
 MAX_CAPTURE_TIMEOUT_S = 60.0
+MAX_ERROR_CHARS = 1000
+MAX_REQUEST_ID_CHARS = 128
 COMMANDS = ("enroll", "delete", "rename", "list", "status", "reload")
+#: Reply topic (``<base>/reply/error``) for messages whose topic is not ``<base>/cmd/<command>[/<arg>]``.
+ERROR_REPLY = "error"
+#: Used nonces of signed commands, kept next to the people in the gallery folder.
+NONCE_FILE = ".command-nonces.json"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits of one request (``security.max_payload_bytes``; images: see :mod:`edged.images`)."""
+
+    max_payload: int = MAX_PAYLOAD
+    max_images: int = MAX_IMAGES
+
+    @property
+    def max_envelope(self) -> int:
+        """A signed envelope carries the payload base64-encoded (4/3) plus a few fields."""
+        return self.max_payload * 4 // 3 + 4096
+
+
+def options_from_config(cfg: Config, state_dir: Path, environ: Mapping[str, str] | None = None) -> dict:
+    """The command handler's checks from ``cfg.security``: ``{"guard", "rate", "limits"}``.
+
+    Also sets the process-wide image limits. Used nonces are kept in ``state_dir``.
+    """
+    sec = cfg.security
+    images.configure(sec.max_image_pixels, sec.max_image_side)
+    found = resolve_command_key(sec.command_key_file, environ)
+    guard = CommandGuard(found[0] if found else None, require_signed=sec.require_signed_commands,
+                         window_s=sec.replay_window_s, nonces=NonceStore(state_dir / NONCE_FILE, sec.replay_window_s))
+    if found:
+        log.info("command key from %s: signed commands are %s", found[1],
+                 "required" if sec.require_signed_commands else "checked (unsigned ones accepted)")
+    limits = {cmd: (lim.burst, lim.per_minute) for cmd, lim in sec.rate_limits}
+    return {"guard": guard, "rate": RateLimiter(limits), "limits": Limits(max_payload=sec.max_payload_bytes)}
 
 
 class Services(Protocol):
@@ -52,12 +101,29 @@ def _is_json(payload: bytes) -> bool:
     return payload.lstrip()[:1] == b"{"
 
 
+def _clip(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    out: dict = {}
+    for k, v in pairs:
+        if k in out:
+            raise InputError(f"payload has the key {_clip(k, 60)!r} twice")
+        out[k] = v
+    return out
+
+
 def _parse_json(payload: bytes) -> dict:
     if not payload.strip():
         return {}
     try:
-        obj = json.loads(payload)
+        obj = json.loads(payload, object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"payload is not valid JSON: {e}") from e
+    except RecursionError:
+        raise InputError("payload is not valid JSON: nested too deeply") from None
+    except ValueError as e:  # e.g. an integer with more digits than Python converts
         raise InputError(f"payload is not valid JSON: {e}") from e
     if not isinstance(obj, dict):
         raise InputError(f"payload must be a JSON object, not {type(obj).__name__}")
@@ -66,26 +132,30 @@ def _parse_json(payload: bytes) -> dict:
 
 def _request_id(obj: dict) -> Any:
     rid = obj.get("request_id")
-    if rid is not None and not isinstance(rid, (str, int)):
+    if rid is not None and (not isinstance(rid, (str, int)) or isinstance(rid, bool)):
         raise InputError("request_id must be a string or an integer")
-    if isinstance(rid, str) and len(rid) > 128:
-        raise InputError("request_id is longer than 128 characters")
+    if isinstance(rid, str) and len(rid) > MAX_REQUEST_ID_CHARS:
+        raise InputError(f"request_id is longer than {MAX_REQUEST_ID_CHARS} characters")
+    if isinstance(rid, int) and not -(2**63) <= rid < 2**63:
+        raise InputError("request_id is outside the 64-bit integer range")
     return rid
 
 
 def _only(obj: dict, allowed: set[str], command: str) -> None:
     extra = sorted(set(obj) - allowed - {"request_id"})
     if extra:
-        raise InputError(f"{command}: unknown field(s) {', '.join(extra)}; allowed: {', '.join(sorted(allowed))}")
+        shown = _clip(", ".join(repr(k) for k in extra[:10]), 300)
+        raise InputError(f"{command}: unknown field(s) {shown}; allowed: {', '.join(sorted(allowed)) or 'none'}")
 
 
 def _name_field(obj: dict, arg: str | None, key: str = "name") -> str:
-    name = obj.get(key, arg)
-    if key in obj and arg is not None and obj[key] != arg:
-        raise InputError(f"{key} {obj[key]!r} in the payload differs from {arg!r} in the topic")
-    if name is None:
+    raw = obj.get(key, arg)
+    if raw is None:
         raise InputError(f"missing {key!r}")
-    return validate_name(name)
+    name = normalize_name(raw)
+    if key in obj and arg is not None and name != normalize_name(arg):
+        raise InputError(f"{key} {_clip(str(obj[key]), 80)!r} in the payload differs from {arg!r} in the topic")
+    return name
 
 
 def _b64(value: Any, field: str) -> bytes:
@@ -98,31 +168,68 @@ def _b64(value: Any, field: str) -> bytes:
 
 
 class CommandHandler:
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    """Turns one command message into exactly one :class:`Reply`; never raises for bad input.
 
-    def handle(self, command: str, arg: str | None, payload: bytes) -> Reply:
-        """Run one command; never raises for bad input, always returns the reply."""
+    ``guard`` (signatures, freshness, replays) and ``rate`` (per-command token
+    buckets) are optional so the parsing can be used and tested on its own.
+    """
+
+    def __init__(self, services: Services, *, topics: Topics | None = None, guard: CommandGuard | None = None,
+                 rate: RateLimiter | None = None, limits: Limits | None = None) -> None:
+        self.services = services
+        self.topics = topics
+        self.guard = guard
+        self.rate = rate
+        self.limits = limits or Limits()
+
+    def handle_topic(self, topic: str, payload: bytes) -> tuple[str, Reply]:
+        """(the command to reply as, the reply) for a message on a command topic; needs ``topics``."""
+        parsed = self.topics.parse_cmd(topic) if self.topics is not None else None
+        if parsed is None:
+            why = (f"malformed command topic {_clip(topic, 200)!r}: expected <base_topic>/<device>/cmd/<command> "
+                   "or .../cmd/<command>/<name>")
+            return ERROR_REPLY, Reply(None, False, why, None)
+        command, arg = parsed
+        return command, self.handle(command, arg, payload, topic=topic)
+
+    def handle(self, command: str, arg: str | None, payload: bytes, topic: str | None = None) -> Reply:
+        """Run one command; never raises for bad input, always returns the reply.
+
+        ``topic`` is the topic the message arrived on; a guard needs it (the signature covers it).
+        """
         rid = None
         try:
-            if len(payload) > MAX_PAYLOAD:
-                raise InputError(f"payload of {len(payload)} bytes exceeds the limit of {MAX_PAYLOAD}")
+            limit = self.limits.max_envelope if self.guard is not None else self.limits.max_payload
+            if len(payload) > limit:
+                raise InputError(f"payload of {len(payload)} bytes exceeds the limit of {limit}")
             if command not in COMMANDS:
-                raise InputError(f"unknown command {command!r}; commands: {', '.join(COMMANDS)}")
+                raise InputError(f"unknown command {_clip(command, 80)!r}; commands: {', '.join(COMMANDS)}")
+            if self.guard is not None:
+                if topic is None:
+                    raise RuntimeError("a guarded command handler needs the message topic")
+                payload = self.guard.check(topic, payload)
+                if len(payload) > self.limits.max_payload:
+                    raise InputError(f"payload of {len(payload)} bytes exceeds the limit of {self.limits.max_payload}")
             if command == "enroll" and arg is not None and not _is_json(payload):
-                validate_name(arg)
+                name = normalize_name(arg)
                 if not payload:
                     raise InputError("empty payload: publish the image file (mosquitto_pub -f photo.jpg)")
-                return Reply(None, True, None, self._checked(self.services.enroll_images(arg, [("payload", payload)])))
+                self._rate(command)
+                return Reply(None, True, None, self._checked(self.services.enroll_images(name, [("payload", payload)])))
             obj = _parse_json(payload)
             rid = _request_id(obj)
+            self._rate(command)
             data = getattr(self, f"_{command}")(obj, arg)
             return Reply(rid, True, None, data)
         except FrdError as e:
-            return Reply(rid, False, str(e), None)
+            return Reply(rid, False, _clip(str(e)), None)
         except Exception as e:  # a bug must cost one reply, not the daemon
-            log.exception("command %s failed", command)
-            return Reply(rid, False, f"internal error: {type(e).__name__}: {e}", None)
+            log.exception("command %s failed", _clip(command, 80))
+            return Reply(rid, False, _clip(f"internal error: {type(e).__name__}: {e}"), None)
+
+    def _rate(self, command: str) -> None:
+        if self.rate is not None:
+            self.rate.take(command)
 
     @staticmethod
     def _checked(result: dict) -> dict:
@@ -139,8 +246,8 @@ class CommandHandler:
         if "image_b64" in obj:
             raw = obj["image_b64"]
             items = raw if isinstance(raw, list) else [raw]
-            if not 1 <= len(items) <= MAX_IMAGES:
-                raise InputError(f"image_b64: 1 to {MAX_IMAGES} images")
+            if not 1 <= len(items) <= self.limits.max_images:
+                raise InputError(f"image_b64: 1 to {self.limits.max_images} images")
             images = [(f"image_b64[{i}]", _b64(v, f"image_b64[{i}]")) for i, v in enumerate(items)]
             return self._checked(self.services.enroll_images(name, images))
         cap = obj["capture"]
@@ -148,8 +255,8 @@ class CommandHandler:
             raise InputError("capture must be an object {camera, frames, timeout_s}")
         _only(cap, {"camera", "frames", "timeout_s"}, "enroll.capture")
         camera = cap.get("camera")
-        if camera is not None and not isinstance(camera, str):
-            raise InputError("capture.camera must be a camera name")
+        if camera is not None and (not isinstance(camera, str) or not 1 <= len(camera) <= 64):
+            raise InputError("capture.camera must be a camera name (1-64 characters)")
         frames = cap.get("frames", 5)
         if not isinstance(frames, int) or isinstance(frames, bool) or not 1 <= frames <= MAX_CAPTURE_FRAMES:
             raise InputError(f"capture.frames must be an integer from 1 to {MAX_CAPTURE_FRAMES}")

@@ -197,6 +197,37 @@ class FleetConfig(_Model):
     sync: bool = False
 
 
+class RateLimit(_Model):
+    burst: int = Field(ge=1, le=100_000)
+    per_minute: float = Field(gt=0, le=1_000_000)
+
+
+class RateLimits(_Model):
+    """Token bucket per MQTT command: ``burst`` at once, refilled at ``per_minute``."""
+
+    enroll: RateLimit = RateLimit(burst=5, per_minute=10)
+    delete: RateLimit = RateLimit(burst=10, per_minute=30)
+    rename: RateLimit = RateLimit(burst=10, per_minute=30)
+    list: RateLimit = RateLimit(burst=20, per_minute=120)
+    status: RateLimit = RateLimit(burst=20, per_minute=120)
+    reload: RateLimit = RateLimit(burst=2, per_minute=6)
+
+
+class SecurityConfig(_Model):
+    require_signed_commands: bool = False
+    command_key_file: FilePath | None = None
+    replay_window_s: int = Field(default=300, ge=5, le=86400)
+    max_payload_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=128 * 1024 * 1024)
+    max_image_pixels: int = Field(default=40_000_000, ge=10_000, le=400_000_000)
+    max_image_side: int = Field(default=16384, ge=64, le=65535)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _empty_section(cls, value: Any) -> Any:
+        return _none_is_empty(value, {})
+
+
 class Config(_Model):
     device_id: str = Field(default_factory=_default_device_id)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -206,9 +237,10 @@ class Config(_Model):
     homeassistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
     recognition: RecognitionConfig = Field(default_factory=RecognitionConfig)
     fleet: FleetConfig = Field(default_factory=FleetConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
     status_interval_s: float = Field(default=5, gt=0)
 
-    @field_validator("mqtt", "gallery", "homeassistant", "recognition", "fleet", mode="before")
+    @field_validator("mqtt", "gallery", "homeassistant", "recognition", "fleet", "security", mode="before")
 
     @classmethod
     def _empty_section(cls, value: Any) -> Any:

@@ -21,7 +21,7 @@ import numpy as np
 from . import __version__, fleet
 from .bus import Bus, Incoming
 from .camera import CameraReader
-from .commands import CommandHandler
+from .commands import ERROR_REPLY, CommandHandler
 from .discovery import PERSON_ON, DiscoveryDevice, all_discovery, person_config, person_removal, person_rename
 from .enroll import EnrollResult
 from .errors import FrdError, InputError
@@ -96,6 +96,7 @@ class Daemon:
         status_interval_s: float = 5.0,
         fleet_sync: bool = False,
         embedding_dim: int = 512,
+        handler_options: dict | None = None,
     ) -> None:
         self.device_id = device_id
         self.topics = topics
@@ -120,7 +121,7 @@ class Daemon:
         self._reload = threading.Event()
         self._captures: list[Capture] = []
         self._commands: queue.Queue[Incoming | None] = queue.Queue(maxsize=100)
-        self._handler = CommandHandler(self)
+        self._handler = CommandHandler(self, topics=topics, **(handler_options or {}))
         subs = [topics.cmd_wildcard, topics.fleet_cmd_wildcard]
         if discovery is not None:
             subs.append(topics.ha_status)
@@ -151,10 +152,9 @@ class Daemon:
         except queue.Full:
 
             parsed = self.topics.parse_cmd(msg.topic)
-            if parsed:
-                body = json.dumps({"request_id": None, "ok": False, "error": "busy: too many queued commands",
-                                   "data": None})
-                self.bus.reply(msg, self.topics.reply(parsed[0]), body)
+            body = json.dumps({"request_id": None, "ok": False, "error": "busy: too many queued commands",
+                               "data": None})
+            self.bus.reply(msg, self.topics.reply(parsed[0] if parsed else ERROR_REPLY), body)
 
     def _sync_name(self, topic: str) -> str | None:
         """The person of a fleet gallery topic, or None for any other topic."""
@@ -176,13 +176,9 @@ class Daemon:
                 except FrdError as e:
                     log.warning("fleet sync message ignored: %s", e)
                 continue
-            parsed = self.topics.parse_cmd(msg.topic)
-            if parsed is None:
-                continue
-            command, arg = parsed
-            reply = self._handler.handle(command, arg, msg.payload)
+            command, reply = self._handler.handle_topic(msg.topic, msg.payload)
             if not reply.ok:
-                log.warning("command %s refused: %s", command, reply.error)
+                log.warning("command %r refused: %s", command, reply.error)
             self.bus.reply(msg, self.topics.reply(command), reply.payload())
 
     # -- fleet sync (command thread) ---------------------------------------------------

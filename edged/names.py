@@ -2,17 +2,36 @@
 
 Names become file names in the gallery and MQTT topic segments, so they are
 restricted to a safe alphabet instead of being escaped everywhere.
+
+Input from outside (MQTT, the command line) goes through :func:`normalize_name`:
+Unicode NFKC first, so a compatibility look-alike (full-width ``ａｌｉｃｅ``, the
+ligature ``ﬁ``, superscript digits) maps to the plain name it stands for, and
+anything that is still not plain ASCII after that (Cyrillic ``а``, zero-width
+characters, accents) is refused. :func:`validate_name` is the strict check
+used by storage: it never maps, so no two spellings can reach the disk.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from .errors import InputError
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+MAX_LEN = 64
+#: Raw input longer than this is refused before normalisation (which can expand text).
+MAX_RAW_LEN = 256
 #: Words the daemon itself uses in states and topics.
 RESERVED = frozenset({"unknown", "all", "none", "null", "status", "gallery"})
+
+
+def _shown(name: str) -> str:
+    return repr(name if len(name) <= 24 else name[:20] + "…")
+
+
+def _describe(ch: str) -> str:
+    return f"{ch!r} U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed character')}"
 
 
 def validate_name(name: object) -> str:
@@ -21,15 +40,31 @@ def validate_name(name: object) -> str:
         raise InputError(f"name must be a string, not {type(name).__name__}")
     if not name:
         raise InputError("name is empty")
-    if len(name) > 64:
-        raise InputError(f"name {name[:20]!r}…: longer than 64 characters")
+    if len(name) > MAX_LEN:
+        raise InputError(f"name {_shown(name)}: longer than {MAX_LEN} characters")
     if not NAME_RE.fullmatch(name):
+        if len(name) <= MAX_RAW_LEN:
+            mapped = unicodedata.normalize("NFKC", name)
+            if mapped != name and NAME_RE.fullmatch(mapped) and mapped not in RESERVED:
+                raise InputError(f"name {_shown(name)} is not in normal form; it stands for {mapped!r}")
+        bad = next((c for c in name if not ("a" <= c <= "z" or "0" <= c <= "9" or c in "_-")), None)
+        what = f" ({_describe(bad)} is not allowed)" if bad is not None else ""
         raise InputError(
-            f"name {name!r}: use lowercase letters, digits, '_' and '-' only, starting with a letter or digit"
+            f"name {_shown(name)}{what}: use lowercase letters, digits, '_' and '-' only, "
+            "starting with a letter or digit"
         )
     if name in RESERVED:
         raise InputError(f"name {name!r} is reserved")
     return name
+
+
+def normalize_name(raw: object) -> str:
+    """A name as typed or sent: NFKC-normalised, then validated; returns the canonical name."""
+    if not isinstance(raw, str):
+        raise InputError(f"name must be a string, not {type(raw).__name__}")
+    if len(raw) > MAX_RAW_LEN:
+        raise InputError(f"name {_shown(raw)}: longer than {MAX_LEN} characters")
+    return validate_name(unicodedata.normalize("NFKC", raw))
 
 
 def name_from_legacy_file(stem: str) -> str:
@@ -37,4 +72,4 @@ def name_from_legacy_file(stem: str) -> str:
     base, sep, nr = stem.rpartition("_")
     if not sep or not nr.isdigit() or not base:
         raise InputError(f"{stem!r} does not follow the <name>_<nr> convention")
-    return validate_name(base.lower())
+    return normalize_name(base.lower())

@@ -1,0 +1,537 @@
+"""Who may enroll: signed commands, replay window, rate limits, broker password/ACL and TLS.
+
+The first half checks the pieces in-process (real HMAC, real files, injectable
+clocks); the second half runs the real thing: mosquitto with the repository's
+ACL (``config/mosquitto/frd.acl``) and a password file, mosquitto with TLS and
+client certificates, and ``frd run`` as a subprocess with a command key.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edged.bus import Bus, BusSettings
+from edged.commands import CommandHandler
+from edged.errors import FrdError
+from edged.security import (
+    CommandGuard,
+    NonceStore,
+    RateLimiter,
+    TokenBucket,
+    TrustError,
+    read_key,
+    resolve_command_key,
+    sign,
+)
+from edged.topics import Topics
+from tests.broker import Mosquitto, mosquitto_available, publish, subscribe_collect
+from tests.daemon_helpers import FrdProcess, wait_until, write_config
+
+ROOT = Path(__file__).resolve().parent.parent
+ACL = ROOT / "config" / "mosquitto" / "frd.acl"
+KEY = b"0123456789abcdef0123456789abcdef"
+TOPIC = "frd/door/cmd/delete"
+NOW = 1_800_000_000
+
+
+class Clock:
+    def __init__(self, t: float = NOW) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def guard(tmp_path: Path | None = None, *, require: bool = True, key: bytes | None = KEY, clock=None) -> CommandGuard:
+    store = NonceStore(tmp_path / "nonces.json" if tmp_path else None, 300)
+    return CommandGuard(key, require_signed=require, window_s=300, nonces=store, clock=clock or Clock())
+
+
+def refused(g: CommandGuard, topic: str, payload: bytes | str) -> str:
+    with pytest.raises(TrustError) as info:
+        g.check(topic, payload.encode() if isinstance(payload, str) else payload)
+    return str(info.value)
+
+
+# ---------------------------------------------------------------- signatures, in-process
+
+
+def test_a_right_signature_is_accepted_and_unwrapped():
+    body = b'{"name": "alice"}'
+    assert guard().check(TOPIC, sign(KEY, TOPIC, body, ts=NOW).encode()) == body
+    image = bytes(range(256)) * 4  # not UTF-8: travels as payload_b64
+    env = sign(KEY, "frd/door/cmd/enroll/alice", image, ts=NOW)
+    assert "payload_b64" in json.loads(env)
+    assert guard().check("frd/door/cmd/enroll/alice", env.encode()) == image
+
+
+def test_wrong_key_unsigned_stale_and_replayed_are_refused(tmp_path):
+    g = guard(tmp_path)
+    body = b'{"name": "alice"}'
+    assert "bad signature" in refused(g, TOPIC, sign(b"another key, 16+ bytes long", TOPIC, body, ts=NOW))
+    assert "unsigned command refused" in refused(g, TOPIC, body)
+    assert "unsigned" in refused(g, TOPIC, b"")
+    assert "s old" in refused(g, TOPIC, sign(KEY, TOPIC, body, ts=NOW - 301))
+    assert "in the future" in refused(g, TOPIC, sign(KEY, TOPIC, body, ts=NOW + 301))
+    ok = sign(KEY, TOPIC, body, ts=NOW - 299)
+    assert g.check(TOPIC, ok.encode()) == body
+    assert "replayed" in refused(g, TOPIC, ok)
+    assert g.accepted == 1 and g.refused == 6
+
+
+def test_the_signature_covers_topic_payload_ts_and_nonce():
+    g = guard()
+    env = json.loads(sign(KEY, "frd/door/cmd/delete/alice", b"", ts=NOW, nonce="n" * 16))
+    # a signed delete cannot be replayed as another command, another person or on another device
+    for topic in ("frd/door/cmd/rename/alice", "frd/door/cmd/delete/bob", "frd/garden/cmd/delete/alice",
+                  "frd/all/cmd/delete/alice"):
+        assert "bad signature" in refused(g, topic, json.dumps(env))
+    for field, value in (("payload", '{"name": "bob"}'), ("ts", NOW + 1), ("nonce", "m" * 16)):
+        assert "bad signature" in refused(g, "frd/door/cmd/delete/alice", json.dumps({**env, field: value}))
+    assert g.check("frd/door/cmd/delete/alice", json.dumps(env).encode()) == b""
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"ts": "1800000000"}, "whole seconds"),
+        ({"ts": 1.5e9}, "whole seconds"),
+        ({"ts": True}, "whole seconds"),
+        ({"nonce": "short"}, "nonce must be"),
+        ({"nonce": "x" * 16 + "/"}, "nonce must be"),
+        ({"sig": "abc"}, "64 hex"),
+        ({"v": 2}, "version"),
+        ({"extra": 1}, "unknown field"),
+        ({"payload_b64": "AAAA"}, "exactly one of"),
+        ({"payload": 5}, "must be a string"),
+    ],
+)
+def test_malformed_envelopes_are_refused_with_the_reason(change, why):
+    env = {**json.loads(sign(KEY, TOPIC, b"{}", ts=NOW)), **change}
+    assert why in refused(guard(), TOPIC, json.dumps(env))
+
+
+def test_envelope_edge_cases():
+    g = guard()
+    assert "not valid JSON" in refused(g, TOPIC, b'{"sig": ')
+    assert "duplicate key" in refused(g, TOPIC, b'{"sig": "a", "sig": "b"}')
+    env = json.loads(sign(KEY, TOPIC, b"\x00\xff", ts=NOW))
+    env["payload_b64"] = "%%%"
+    assert "not valid base64" in refused(g, TOPIC, json.dumps(env))
+    # without a key a signed command cannot be checked, so it is refused even when signing is optional
+    assert "no command key" in refused(guard(require=False, key=None), TOPIC, sign(KEY, TOPIC, b"{}", ts=NOW))
+    # optional signing: unsigned passes through untouched, a bad signature is still refused
+    lax = guard(require=False)
+    assert lax.check(TOPIC, b'{"name": "alice"}') == b'{"name": "alice"}'
+    assert "bad signature" in refused(lax, TOPIC, sign(b"x" * 16, TOPIC, b"{}", ts=NOW))
+    with pytest.raises(FrdError, match="no command key"):
+        CommandGuard(None, require_signed=True)
+
+
+def test_used_nonces_survive_a_restart(tmp_path):
+    env = sign(KEY, TOPIC, b"{}", ts=NOW).encode()
+    assert guard(tmp_path).check(TOPIC, env) == b"{}"
+    assert (tmp_path / "nonces.json").stat().st_mode & 0o777 == 0o600
+    assert "replayed" in refused(guard(tmp_path), TOPIC, env)  # a new process, the same file
+    # outside the window the nonce is forgotten (and the command is stale anyway)
+    later = guard(tmp_path, clock=Clock(NOW + 1000))
+    later.check(TOPIC, sign(KEY, TOPIC, b"{}", ts=NOW + 1000).encode())
+    assert len(later.nonces) == 1
+    (tmp_path / "nonces.json").write_text("{broken")
+    assert guard(tmp_path).check(TOPIC, sign(KEY, TOPIC, b"{}", ts=NOW).encode()) == b"{}"  # logged, not fatal
+
+
+def test_the_openssl_shell_recipe_makes_envelopes_frd_accepts(tmp_path):
+    """The README's recipe for signing without frd installed (bash, openssl, base64)."""
+    key = tmp_path / "command_key"
+    key.write_text(KEY.decode() + "\n")
+    photo = tmp_path / "photo.bin"
+    photo.write_bytes(bytes(range(256)))
+    topic = "frd/door/cmd/enroll/alice"
+    script = r"""
+set -euo pipefail
+topic=$1; key=$2; file=$3
+ts=$(date +%s); nonce=$(openssl rand -hex 16)
+sig=$({ printf 'frd-command-v1\n%s\n%s\n%s\n' "$topic" "$ts" "$nonce"; cat "$file"; } \
+      | openssl dgst -sha256 -hmac "$(cat "$key")" -r | cut -d' ' -f1)
+printf '{"v": 1, "ts": %s, "nonce": "%s", "payload_b64": "%s", "sig": "%s"}\n' \
+       "$ts" "$nonce" "$(base64 -w0 "$file")" "$sig"
+"""
+    out = subprocess.run(["bash", "-c", script, "sign", topic, str(key), str(photo)], capture_output=True,
+                         check=True, text=True).stdout
+    g = CommandGuard(read_key(key), require_signed=True)
+    assert g.check(topic, out.encode()) == photo.read_bytes()
+
+
+def test_command_key_comes_from_the_credential_first(tmp_path):
+    cred = tmp_path / "creds"
+    cred.mkdir()
+    (cred / "command_key").write_text("k" * 32 + "\n")
+    own = tmp_path / "key"
+    own.write_text("f" * 32)
+    assert resolve_command_key(own, {"CREDENTIALS_DIRECTORY": str(cred)}) == (b"k" * 32, cred / "command_key")
+    assert resolve_command_key(own, {}) == (b"f" * 32, own)
+    assert resolve_command_key(None, {}) is None
+    own.write_text("short\n")
+    with pytest.raises(FrdError, match="at least 16"):
+        resolve_command_key(own, {})
+    with pytest.raises(FrdError, match="cannot read the command key"):
+        read_key(tmp_path / "missing")
+
+
+# ---------------------------------------------------------------- rate limits
+
+
+def test_token_bucket_allows_a_burst_then_refills():
+    clock = Clock(0)
+    b = TokenBucket(burst=3, per_minute=6, clock=clock)
+    assert [b.take() for _ in range(3)] == [0, 0, 0]
+    assert b.take() == pytest.approx(10.0)  # 6 per minute: one every 10 s
+    clock.t = 10
+    assert b.take() == 0 and b.take() > 0
+
+
+class Recorder:
+    """Services that only record calls (the parsing layer; the real daemon is tested below and in test_fuzz)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def enroll_images(self, name, images):
+        self.calls.append(("enroll", name, images))
+        return {"name": name, "added": len(images), "rejected": []}
+
+    def delete(self, name):
+        self.calls.append(("delete", name))
+        return {"deleted": name}
+
+    def list_people(self):
+        self.calls.append(("list",))
+        return {"people": []}
+
+
+def test_rate_limit_refusals_are_replied_and_do_nothing():
+    clock = Clock(0)
+    h = CommandHandler(Recorder(), rate=RateLimiter({"delete": (2, 6)}, clock=clock))
+    replies = [h.handle("delete", "alice", json.dumps({"request_id": i}).encode()) for i in range(4)]
+    assert [r.ok for r in replies] == [True, True, False, False]
+    assert replies[2].request_id == 2 and "rate limit: delete" in replies[2].error and "10.0 s" in replies[2].error
+    assert len(h.services.calls) == 2
+    assert h.handle("list", None, b"").ok  # other commands have their own bucket (or none)
+    clock.t = 10
+    assert h.handle("delete", "alice", b"").ok
+    assert h.rate.refused == {"delete": 2}
+
+
+def test_guarded_handler_unwraps_signed_raw_image_enrollment():
+    rec = Recorder()
+    h = CommandHandler(rec, topics=Topics("frd", "door"), guard=guard(clock=time.time))
+    image = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    topic = "frd/door/cmd/enroll/alice"
+    cmd, reply = h.handle_topic(topic, sign(KEY, topic, image).encode())
+    assert (cmd, reply.ok) == ("enroll", True) and rec.calls == [("enroll", "alice", [("payload", image)])]
+    cmd, reply = h.handle_topic(topic, image)
+    assert not reply.ok and "unsigned" in reply.error and len(rec.calls) == 1
+    cmd, reply = h.handle_topic("frd/door/cmd/a/b/c", b"")
+    assert cmd == "error" and not reply.ok and "malformed command topic" in reply.error
+
+
+# ---------------------------------------------------------------- the real daemon with a command key
+
+
+BASE = "frd/testdoor"
+
+
+def _ask(broker, topic, payload, reply_cmd, timeout=30):
+    with subscribe_collect(broker.host, broker.port, [f"{BASE}/reply/{reply_cmd}"]) as sub:
+        publish(broker.host, broker.port, topic, payload, qos=1)
+        return sub.wait_for(lambda m: True, timeout).json()
+
+
+def _frd_sign(key: Path, topic: str, *args: str) -> bytes:
+    out = subprocess.run([sys.executable, "-m", "edged", "sign", "--key-file", str(key), "--topic", topic, *args],
+                         capture_output=True, check=True, timeout=60)
+    return out.stdout
+
+
+def _gallery_files(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in folder.glob("*.npz")}
+
+
+def test_daemon_refuses_wrong_key_unsigned_stale_and_replayed_and_accepts_a_signed_enrollment(
+        tmp_path, broker, data):
+    lin = data / "video/enroll/lin_manuel_miranda_1.png"
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    key = creds / "command_key"
+    key.write_text(KEY.decode() + "\n")
+    wrong = tmp_path / "wrong_key"
+    wrong.write_text("a-different-key-of-32-characters")
+    cfg = write_config(tmp_path, broker, data / "video/short_hamilton_clip.mp4",
+                       security={"require_signed_commands": True})
+    p = FrdProcess(cfg, env={"CREDENTIALS_DIRECTORY": str(creds)}).start()  # the key as a systemd credential
+    gallery = tmp_path / "gallery"
+    try:
+        with subscribe_collect(broker.host, broker.port, [f"{BASE}/availability"]) as sub:
+            sub.wait_for(lambda m: m.text == "online", 60)
+        topic = f"{BASE}/cmd/enroll/lin"
+        good = _frd_sign(key, topic, "-f", str(lin))
+        cases = [
+            (_frd_sign(wrong, topic, "-f", str(lin)), "bad signature"),
+            (lin.read_bytes(), "unsigned command refused"),
+            (_frd_sign(key, topic, "-f", str(lin), "--ts", str(int(time.time()) - 3600)), "s old"),
+            (_frd_sign(key, f"{BASE}/cmd/enroll/other", "-f", str(lin)), "bad signature"),  # signed for another topic
+        ]
+        for payload, why in cases:
+            r = _ask(broker, topic, payload, "enroll")
+            assert r["ok"] is False and why in r["error"], r
+            assert _gallery_files(gallery) == {}
+        # a right signature, sent with mosquitto_pub exactly as the README says
+        signed = tmp_path / "signed.json"
+        signed.write_bytes(good)
+        with subscribe_collect(broker.host, broker.port, [f"{BASE}/reply/enroll"]) as sub:
+            subprocess.run(["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-q", "1", "-t", topic,
+                            "-f", str(signed)], check=True, timeout=10)
+            r = sub.wait_for(lambda m: True, 60).json()
+        assert r["ok"] is True and r["data"]["added"] == 1, r
+        after = _gallery_files(gallery)
+        assert list(after) == ["lin.npz"]
+        r = _ask(broker, topic, good, "enroll")  # the same message again: a replay
+        assert r["ok"] is False and "replayed" in r["error"], r
+        # signed JSON commands work too, and the reply echoes the request id
+        body = json.dumps({"request_id": "l1"})
+        r = _ask(broker, f"{BASE}/cmd/list", _frd_sign(key, f"{BASE}/cmd/list", "-m", body), "list")
+        assert r["ok"] and r["request_id"] == "l1" and [x["name"] for x in r["data"]["people"]] == ["lin"]
+        p.stop()
+        # a restart does not forget which nonces were used
+        p.start()
+        with subscribe_collect(broker.host, broker.port, [f"{BASE}/availability"]) as sub:
+            sub.wait_for(lambda m: m.text == "online" and not m.retain, 60)
+        r = _ask(broker, topic, good, "enroll")
+        assert r["ok"] is False and "replayed" in r["error"], r
+        assert _gallery_files(gallery) == after
+        log = p.log_text()
+        assert log.count("refused: bad signature") == 2 and "unsigned command refused" in log
+    finally:
+        p.stop()
+
+
+def test_daemon_without_a_key_refuses_to_start_when_signing_is_required(tmp_path, broker, data):
+    cfg = write_config(tmp_path, broker, data / "video/short_hamilton_clip.mp4",
+                       security={"require_signed_commands": True})
+    p = FrdProcess(cfg, env={"CREDENTIALS_DIRECTORY": str(tmp_path)}).start()
+    assert p.wait(60) == 1
+    assert "no command key" in p.log_text()
+
+
+# ---------------------------------------------------------------- broker: password file + the repository's ACL
+
+
+PASSWORDS = {"door": "door-secret", "garden": "garden-secret", "frd-admin": "admin-secret",
+             "homeassistant": "ha-secret"}
+
+
+@pytest.fixture
+def acl_broker(tmp_path):
+    if not mosquitto_available() or not shutil.which("mosquitto_passwd"):
+        pytest.skip("mosquitto and mosquitto_passwd are needed (apt-get install mosquitto)")
+    pw = tmp_path / "passwd"
+    pw.touch(mode=0o600)
+    for user, secret in PASSWORDS.items():
+        subprocess.run(["mosquitto_passwd", "-b", str(pw), user, secret], check=True, capture_output=True)
+    conf = f"allow_anonymous false\npassword_file {pw}\nacl_file {ACL}\n"
+    b = Mosquitto(extra_conf=conf)
+    b._write_conf()
+    text = b.conf_path.read_text().replace("allow_anonymous true\n", "")
+    b.conf_path.write_text(text)
+    with b:
+        yield b
+
+
+def _publish_as(broker, user, topic, payload=b"x", password=None):
+    """Publish with QoS 1 as ``user``; returns the broker's PUBACK reason (MQTT 5), e.g. 'Not authorized'."""
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    c.username_pw_set(user, password or PASSWORDS[user])
+    acked = threading.Event()
+    result: dict = {}
+
+    def on_publish(_c, _u, _mid, reason, _props):
+        result["reason"] = str(reason)
+        acked.set()
+
+    connected = threading.Event()
+    c.on_connect = lambda _c, _u, _f, reason, _p: (result.update(connect=str(reason)), connected.set())
+    c.on_publish = on_publish
+    c.connect(broker.host, broker.port)
+    c.loop_start()
+    try:
+        assert connected.wait(10)
+        if result["connect"] != "Success":
+            return result["connect"]
+        c.publish(topic, payload, qos=1)
+        assert acked.wait(10)
+        return result["reason"]
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+def _collect_as(broker, user, topics):
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    c.username_pw_set(user, PASSWORDS[user])
+    got: list = []
+    c.on_message = lambda _c, _u, m: got.append((m.topic, bytes(m.payload)))
+    granted = threading.Event()
+    c.on_subscribe = lambda _c, _u, _mid, codes, _p: (got.append(("granted", [str(x) for x in codes])), granted.set())
+    up = threading.Event()
+    c.on_connect = lambda *a: up.set()
+    c.connect(broker.host, broker.port)
+    c.loop_start()
+    assert up.wait(10)
+    c.subscribe([(t, 1) for t in topics])
+    assert granted.wait(10)
+    return c, got
+
+
+def test_acl_only_the_admin_may_command_and_each_device_writes_only_its_own_topics(tmp_path, acl_broker, data):
+    b = acl_broker
+    lin = data / "video/enroll/lin_manuel_miranda_1.png"
+    pw = tmp_path / "door.pw"
+    pw.write_text(PASSWORDS["door"] + "\n")
+    cfg = write_config(tmp_path, b, data / "video/short_hamilton_clip.mp4", device_id="door",
+                       mqtt={"username": "door", "password_file": str(pw)}, fleet={"sync": True})
+    p = FrdProcess(cfg).start()
+    try:
+        admin, got = _collect_as(b, "frd-admin", ["frd/door/#"])
+        assert wait_until(lambda: ("frd/door/availability", b"online") in got, 60), p.log_text()
+        assert wait_until(lambda: any(t == "frd/door/status" for t, _ in got), 10)  # its own topics: allowed
+        # not the admin: refused by the broker, frd never sees the message
+        for user in ("homeassistant", "garden", "door"):
+            assert _publish_as(b, user, "frd/door/cmd/enroll/mallory", lin.read_bytes()) == "Not authorized"
+            assert _publish_as(b, user, "frd/all/cmd/delete/lin") == "Not authorized"
+        # devices cannot speak for each other, and only devices may touch the fleet gallery
+        assert _publish_as(b, "garden", "frd/door/event") == "Not authorized"
+        assert _publish_as(b, "garden", "homeassistant/binary_sensor/frd_door/person_x/config") == "Not authorized"
+        assert _publish_as(b, "homeassistant", "frd/gallery/mallory", b"{}") == "Not authorized"
+        assert _publish_as(b, "frd-admin", "frd/gallery/mallory", b"{}") == "Not authorized"
+        assert _publish_as(b, "garden", "frd/gallery/garden_person", b"") != "Not authorized"
+        assert _publish_as(b, "door", "frd/door/cmd/enroll/x") == "Not authorized"  # not even to itself
+        assert _publish_as(b, "nobody", "frd/door/cmd/list", password="guess") == "Not authorized"  # CONNACK
+        # the admin may
+        admin.publish("frd/door/cmd/enroll/lin", lin.read_bytes(), qos=1)
+        assert wait_until(lambda: any(t == "frd/door/reply/enroll" for t, _ in got), 60), p.log_text()
+        replies = [json.loads(v) for t, v in got if t == "frd/door/reply/enroll"]
+        assert len(replies) == 1 and replies[0]["ok"] and replies[0]["data"]["added"] == 1
+        assert sorted(x.name for x in (tmp_path / "gallery").glob("*.npz")) == ["lin.npz"]
+        admin.disconnect()
+        admin.loop_stop()
+    finally:
+        p.stop()
+
+
+def test_wrong_broker_password_is_logged_and_frd_stays_offline(tmp_path, acl_broker):
+    pw = tmp_path / "pw"
+    pw.write_text("not-the-password")
+    up = threading.Event()
+    bus = Bus(BusSettings(acl_broker.host, acl_broker.port, "frd-door", username="door", password=pw.read_text()),
+              Topics("frd", "door"), lambda m: None, up.set)
+    bus.start()
+    try:
+        assert not up.wait(3)
+        assert "Not authorized" in acl_broker.log_text() or "not authorised" in acl_broker.log_text().lower()
+    finally:
+        bus.stop()
+
+
+# ---------------------------------------------------------------- TLS: CA, client certificates, hostname check
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A CA, a server certificate for 127.0.0.1, one for another host name, and a client certificate."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make test certificates")
+    d = tmp_path_factory.mktemp("pki")
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+             "-subj", "/CN=frd test CA", "-keyout", "ca.key", "-out", "ca.crt", cwd=d)
+    for name, san in (("server", "IP:127.0.0.1,DNS:localhost"), ("wrong", "DNS:broker.example.org"),
+                      ("client", "DNS:door")):
+        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj",
+                 f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)
+        (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=d)
+    for f in d.iterdir():
+        f.chmod(0o644)
+    return d
+
+
+def _tls_broker(pki: Path, server: str) -> Mosquitto:
+    conf = (f"cafile {pki / 'ca.crt'}\ncertfile {pki / server}.crt\nkeyfile {pki / server}.key\n"
+            "require_certificate true\n")
+    return Mosquitto(extra_conf=conf)
+
+
+def _tls_bus(b: Mosquitto, pki: Path, insecure: bool = False) -> tuple[Bus, threading.Event]:
+    up = threading.Event()
+    s = BusSettings(b.host, b.port, "frd-door", tls=True, ca_file=str(pki / "ca.crt"),
+                    cert_file=str(pki / "client.crt"), key_file=str(pki / "client.key"), tls_insecure=insecure)
+    return Bus(s, Topics("frd", "door"), lambda m: None, up.set), up
+
+
+def test_tls_with_client_certificate_through_the_config(tmp_path, pki, data):
+    with _tls_broker(pki, "server") as b:
+        tls = {"enabled": True, "ca_file": str(pki / "ca.crt"), "cert_file": str(pki / "client.crt"),
+               "key_file": str(pki / "client.key")}
+        cfg = write_config(tmp_path, b, data / "video/short_hamilton_clip.mp4", mqtt={"tls": tls})
+        p = FrdProcess(cfg).start()
+        try:
+            assert wait_until(lambda: "connected to" in p.log_text(), 60), p.log_text()
+            # a plain-TCP client cannot even connect to this listener
+            with pytest.raises((TimeoutError, OSError)):
+                subscribe_collect(b.host, b.port, ["#"], timeout=2)
+        finally:
+            p.stop()
+
+
+def test_tls_hostname_check_refuses_a_certificate_for_another_host(pki, caplog):
+    with _tls_broker(pki, "wrong") as b:
+        bus, up = _tls_bus(b, pki)
+        bus.start()
+        try:
+            assert not up.wait(4), "connected although the certificate names another host"
+            assert "cannot connect to broker" in caplog.text and "TLS: check" in caplog.text
+        finally:
+            bus.stop()
+        bus, up = _tls_bus(b, pki, insecure=True)  # tls.insecure: skip the hostname check (testing only)
+        bus.start()
+        try:
+            assert up.wait(10)
+        finally:
+            bus.stop()
+
+
+def test_tls_without_a_client_certificate_is_refused(pki):
+    with _tls_broker(pki, "server") as b:
+        up = threading.Event()
+        s = BusSettings(b.host, b.port, "frd-door", tls=True, ca_file=str(pki / "ca.crt"))
+        bus = Bus(s, Topics("frd", "door"), lambda m: None, up.set)
+        bus.start()
+        try:
+            assert not up.wait(4)
+        finally:
+            bus.stop()

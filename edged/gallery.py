@@ -6,6 +6,9 @@ lets a corrupt entry be quarantined without touching anyone else. Each file
 holds the person's embeddings, the sha256 of the model that made them and —
 unless disabled — the aligned 160×160 chips, the minimum needed to re-embed
 after a model change. Whole frames are never stored.
+
+A crash (power loss, ``kill -9``) in the middle of a write leaves the old
+file and at most a hidden temporary file, which the next load removes.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ log = logging.getLogger(__name__)
 
 SUFFIX = ".npz"
 QUARANTINE = "quarantine"
+TEMP_SUFFIX = ".tmp"
 
 
 @dataclass
@@ -100,7 +104,7 @@ def _fsync_dir(path: Path) -> None:
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` so that a crash leaves the old or the new file, never a mix."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
@@ -131,12 +135,22 @@ class Gallery:
         self.reload()
 
     @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        """Serialise writers (CLI and daemon) on the same gallery."""
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    def _lock(self, optional: bool = False) -> Iterator[bool]:
+        """Serialise writers (CLI and daemon) on the same gallery.
+
+        ``optional``: a reader that cannot create the lock file (a read-only gallery) goes on without it;
+        yields whether the lock is held.
+        """
+        try:
+            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            if not optional:
+                raise
+            yield False
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            yield True
         finally:
             os.close(fd)
 
@@ -146,19 +160,31 @@ class Gallery:
     def reload(self) -> None:
         """Read every person file; corrupt ones are moved to ``quarantine/`` and reported."""
         people: dict[str, Person] = {}
-        for f in sorted(self.root.glob(f"*{SUFFIX}")):
-            name = f.name[: -len(SUFFIX)]
-            try:
-                validate_name(name)
-                people[name] = _decode(name, f.read_bytes())
-            except Exception as e:
-                self._quarantine(f, e)
+        with self._lock(optional=True) as locked:
+            for t in self._temp_files("*") if locked else []:  # no writer is half-way: a crash's leftovers
+                with contextlib.suppress(OSError):
+                    t.unlink()
+            for f in sorted(self.root.glob(f"*{SUFFIX}")):
+                name = f.name[: -len(SUFFIX)]
+                try:
+                    validate_name(name)
+                    people[name] = _decode(name, f.read_bytes())
+                except Exception as e:
+                    self._quarantine(f, e)
         self.people = people
+
+    def _temp_files(self, name: str) -> list[Path]:
+        """Temporary files of unfinished writes (``atomic_write``'s names) of ``name`` (or ``*``)."""
+        return [p for p in self.root.glob(f".{name}{SUFFIX}.*{TEMP_SUFFIX}") if p.is_file()]
+
+    def _quarantined_files(self, name: str) -> list[Path]:
+        qdir = self.root / QUARANTINE
+        return [p for p in qdir.glob(f"{name}{SUFFIX}.*") if p.is_file()] if qdir.is_dir() else []
 
     def _quarantine(self, f: Path, why: Exception) -> None:
         qdir = self.root / QUARANTINE
         qdir.mkdir(mode=0o700, exist_ok=True)
-        dest = qdir / f"{f.name}.{int(time.time())}"
+        dest = qdir / f"{f.name}.{time.time_ns()}"
         try:
             os.replace(f, dest)
         except OSError:

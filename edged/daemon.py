@@ -122,6 +122,8 @@ class Daemon:
         self._captures: list[Capture] = []
         self._commands: queue.Queue[Incoming | None] = queue.Queue(maxsize=100)
         self._handler = CommandHandler(self, topics=topics, **(handler_options or {}))
+        self._camera_person: dict[str, str | None] = {}  # who each camera's retained state names
+        self._trace_lock = threading.Lock()  # event publication vs. deleting a person
         subs = [topics.cmd_wildcard, topics.fleet_cmd_wildcard]
         if discovery is not None:
             subs.append(topics.ha_status)
@@ -219,10 +221,16 @@ class Daemon:
 
     def _forget(self, name: str) -> None:
         """Remove every local trace of ``name``: gallery file, matcher, retained state, HA entity."""
-        with self._lock:
-            self.gallery.remove(name)
-            self._gallery_changed()
-        self.bus.publish(Message(self.topics.state_person(name), "", retain=True, qos=1))
+        with self._trace_lock:
+            with self._lock:
+                self.gallery.remove(name)
+                self._gallery_changed()
+            self.bus.publish(Message(self.topics.state_person(name), "", retain=True, qos=1))
+            for camera in [c for c, who in self._camera_person.items() if who == name]:
+                cleared = {"camera": camera, "person": None, "name": None, "score": None, "ts": None,
+                           "event_id": None}
+                self.bus.publish(Message(self.topics.state_camera(camera), json.dumps(cleared), retain=True, qos=1))
+                self._camera_person[camera] = None
         if self.discovery is not None:
             self.bus.publish(person_removal(self.topics, name))
 
@@ -358,6 +366,13 @@ class Daemon:
         return f"{st['fps']:.1f} fps, {st['gallery_size']} people, broker {st['broker']}, {cams}"
 
     def _publish_event(self, ev: Event, rec: Recognition) -> None:
+        with self._trace_lock:  # a delete cannot run between the check below and the publications
+            self._publish_event_unlocked(ev, rec)
+
+    def _publish_event_unlocked(self, ev: Event, rec: Recognition) -> None:
+        if ev.name is not None and ev.name not in self.gallery.people:
+            return  # deleted while this frame was in the pipeline: leave no new trace
+        self._camera_person[ev.camera] = ev.name
         payload = ev.payload(self.device_id, self.pipeline.embedder.name)
         self.bus.publish(Message(self.topics.event, json.dumps(payload), retain=False, qos=1))
         self.events_published += 1

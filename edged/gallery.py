@@ -9,6 +9,8 @@ after a model change. Whole frames are never stored.
 
 A crash (power loss, ``kill -9``) in the middle of a write leaves the old
 file and at most a hidden temporary file, which the next load removes.
+Removing a person removes every file that holds their data: the entry, its
+quarantined copies and any leftover temporary file.
 """
 
 from __future__ import annotations
@@ -102,6 +104,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _private(path: Path) -> None:
+    """Biometric data is for frd's user only: 0600 even if an older version or a copy left it readable."""
+    with contextlib.suppress(OSError):
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+
+
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` so that a crash leaves the old or the new file, never a mix."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
@@ -171,6 +180,9 @@ class Gallery:
                     people[name] = _decode(name, f.read_bytes())
                 except Exception as e:
                     self._quarantine(f, e)
+                    continue
+                if locked:
+                    _private(f)
         self.people = people
 
     def _temp_files(self, name: str) -> list[Path]:
@@ -187,6 +199,7 @@ class Gallery:
         dest = qdir / f"{f.name}.{time.time_ns()}"
         try:
             os.replace(f, dest)
+            _private(dest)
         except OSError:
             dest = f
         msg = f"{f}: corrupt gallery entry moved to {dest} ({why})"
@@ -238,6 +251,7 @@ class Gallery:
             raise GalleryError(f"{self._path(person.name)}: write failed, gallery unchanged ({e.strerror or e})") from e
 
     def remove(self, name: str) -> None:
+        """Forget ``name``: the entry, its quarantined copies and any unfinished write of it."""
         validate_name(name)
         with self._lock():
             if name not in self.people:
@@ -250,6 +264,23 @@ class Gallery:
             except OSError as e:
                 raise GalleryError(f"{self._path(name)}: cannot remove ({e.strerror or e})") from e
             del self.people[name]
+            self._purge_traces(name)
+
+    def _purge_traces(self, name: str) -> None:
+        left = []
+        for p in self._temp_files(name) + self._quarantined_files(name):
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                left.append(f"{p} ({e.strerror or e})")
+        if left:
+            log.error("could not remove old data of %s: %s", name, ", ".join(left))
+        with contextlib.suppress(OSError):
+            _fsync_dir(self.root)
+            if (self.root / QUARANTINE).is_dir():
+                _fsync_dir(self.root / QUARANTINE)
 
     def rename(self, old: str, new: str) -> None:
         validate_name(old)

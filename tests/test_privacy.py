@@ -1,0 +1,135 @@
+"""Privacy: ``delete`` leaves no trace of a person, and biometric files are for frd's user only.
+
+The daemon test is end to end: frd run with fleet sync and Home Assistant
+discovery on a real mosquitto, a person recognised on the clip (so retained
+camera state names him), a quarantined damaged copy of his entry, a signed
+delete; afterwards a fresh subscriber to ``#`` reads every retained message
+on the broker and every file under the gallery folder is read byte by byte.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edged.gallery import Gallery
+from edged.security import sign
+from tests.broker import publish, subscribe_collect
+from tests.daemon_helpers import DEVICE, FrdProcess, write_config
+
+BASE = f"frd/{DEVICE}"
+NAME = "lin_manuel_miranda"
+OTHER = "alex_lacamoire"
+SHA = "a" * 64
+KEY = b"privacy-test-command-key-0123456789"
+
+
+def _retained(broker, seconds: float = 2.0) -> dict[str, bytes]:
+    """Every retained message the broker holds (a new subscription to '#' receives them all)."""
+    with subscribe_collect(broker.host, broker.port, ["#"]) as sub:
+        time.sleep(seconds)
+        return {m.topic: m.payload for m in sub.messages if m.retain}
+
+
+def _files(root: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _modes(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root.parent)): stat.S_IMODE(p.stat().st_mode) for p in [root, *root.rglob("*")]}
+
+
+def test_delete_removes_every_trace_from_the_broker_and_the_disk(tmp_path, broker, data):
+    gallery = tmp_path / "gallery"
+    gallery.mkdir(mode=0o755)
+    (gallery / f"{NAME}.npz").write_bytes(b"PK\x03\x04 " + NAME.encode() + b" -- damaged by a power cut")
+    key = tmp_path / "command_key"
+    key.write_bytes(KEY)
+    cfg = write_config(tmp_path, broker, data / "video/short_hamilton_clip.mp4", fleet={"sync": True},
+                       security={"command_key_file": str(key)})
+    old_umask = os.umask(0)  # frd must not rely on a careful umask for its private files
+    try:
+        p = FrdProcess(cfg).start()
+    finally:
+        os.umask(old_umask)
+    try:
+        with subscribe_collect(broker.host, broker.port, [f"{BASE}/#"]) as sub:
+            sub.wait_for(lambda m: m.topic.endswith("/availability") and m.text == "online", 60)
+            for who in (NAME, OTHER):
+                publish(broker.host, broker.port, f"{BASE}/cmd/enroll/{who}",
+                        (data / f"video/enroll/{who}_1.png").read_bytes())
+                reply = sub.wait_for(lambda m: m.topic.endswith("/reply/enroll"), 30)
+                assert reply.json()["ok"], reply.json()
+                sub.clear()
+            # recognised on the clip: the camera's retained state now names him
+            sub.wait_for(lambda m: m.topic == f"{BASE}/state/camera/stage" and NAME.encode() in m.payload, 60)
+        before = _retained(broker)
+        assert any(NAME in t or NAME.encode() in v for t, v in before.items())
+        assert {f"frd/gallery/{NAME}", f"homeassistant/binary_sensor/frd_{DEVICE}/person_{NAME}/config"} <= set(before)
+        assert any(NAME in q.name for q in (gallery / "quarantine").iterdir())
+
+        topic = f"{BASE}/cmd/delete/{NAME}"
+        with subscribe_collect(broker.host, broker.port, [f"{BASE}/reply/delete"]) as sub:
+            publish(broker.host, broker.port, topic, sign(KEY, topic, b""))
+            assert sub.wait_for(lambda m: True, 30).json()["ok"]
+        time.sleep(1)  # frames in flight when the delete landed must not bring him back
+        after = _retained(broker)
+        leaks = {t: v[:120] for t, v in after.items() if NAME in t or NAME.encode() in v}
+        assert leaks == {}, leaks
+        assert f"frd/gallery/{OTHER}" in after  # the delete is targeted: the other person stays
+        files = _files(gallery)
+        assert [p for p, b in files.items() if NAME in str(p) or NAME.encode() in b] == []
+        assert {p.name for p in files if p.suffix == ".npz"} == {f"{OTHER}.npz"}
+        assert (gallery / ".command-nonces.json") in files  # the signed delete's nonce, which names nobody
+        modes = _modes(gallery)
+        assert {m for p, m in modes.items() if (tmp_path / p).is_dir()} == {0o700}, modes
+        assert {m for p, m in modes.items() if (tmp_path / p).is_file()} == {0o600}, modes
+        assert p.alive()
+    finally:
+        p.stop()
+
+
+def test_remove_purges_quarantined_copies_and_unfinished_writes(tmp_path):
+    g = Gallery(tmp_path, SHA)
+    emb = np.ones((1, 8), np.float32)
+    g.add("alice", emb, np.zeros((1, 160, 160, 3), np.uint8), ["a.jpg"])
+    g.add("alicia", emb, None, ["b.jpg"])
+    (tmp_path / "quarantine").mkdir(mode=0o700)
+    (tmp_path / "quarantine" / "alice.npz.1700000000").write_bytes(b"old alice")
+    (tmp_path / "quarantine" / "alicia.npz.1700000000").write_bytes(b"old alicia")
+    (tmp_path / ".alice.npz.x1y2z3.tmp").write_bytes(b"a write cut short")
+    g.remove("alice")
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == [".lock", "alicia.npz", "quarantine/alicia.npz.1700000000"]  # only other people's data
+
+
+def test_gallery_files_are_private_whatever_the_umask_or_the_previous_mode(tmp_path):
+    root = tmp_path / "g"
+    root.mkdir(mode=0o755)
+    old = os.umask(0)
+    try:
+        g = Gallery(root, SHA)
+        g.add("alice", np.ones((1, 8), np.float32), None, [])
+        os.chmod(root / "alice.npz", 0o644)  # e.g. restored from a backup
+        (root / "bob.npz").write_bytes(b"not a gallery entry")
+        os.chmod(root / "bob.npz", 0o666)
+        again = Gallery(root, SHA)
+    finally:
+        os.umask(old)
+    assert again.names() == ["alice"] and len(again.quarantined) == 1
+    modes = _modes(root)
+    assert {m for p, m in modes.items() if (tmp_path / p).is_dir()} == {0o700}, modes
+    assert {m for p, m in modes.items() if (tmp_path / p).is_file()} == {0o600}, modes
+
+
+@pytest.mark.parametrize("name", ["../alice", "alice/../../x", ".alice", "alice\x00", "ａｌｉｃｅ/.."])
+def test_no_name_can_reach_outside_the_gallery_folder(tmp_path, name):
+    g = Gallery(tmp_path / "g", SHA)
+    with pytest.raises(Exception, match="name"):
+        g.add(name, np.ones((1, 8), np.float32), None, [])
+    assert [p.name for p in tmp_path.rglob("*")] == ["g", ".lock"]

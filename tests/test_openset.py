@@ -211,3 +211,34 @@ def test_two_person_scenes_name_only_the_enrolled_person(data, still_pipeline, l
                 assert r.name in (None, enrolled)
                 if who != enrolled:
                     assert r.name is None, f"{scene}: {who} named {r.name} ({r.score:.3f})"
+
+
+@pytest.mark.parametrize("enrolled", ["lin_manuel_miranda", "people"])
+def test_the_daemons_fast_path_at_strict_announces_only_enrolled_people(data, video_pipeline, still_pipeline,
+                                                                        enrolled):
+    """The daemon's own path (FaceTracker + EventEngine) on the clip at strict.
+
+    With all 17 people of people/ enrolled (one photo each, alex_lacamoire's studio portrait too),
+    nobody in the clip is enrolled and nobody is announced.
+    """
+    from edged.track import FaceTracker
+
+    if enrolled == "people":
+        gallery = {n: _first_face(still_pipeline, p[0]) for n, p in load_dataset(data / "people").items()}
+        expected = []
+    else:
+        gallery = {enrolled: _first_face(still_pipeline, data / "video/enroll/lin_manuel_miranda_1.png")}
+        expected = [enrolled]
+    m = Matcher(threshold_for("strict"), center=video_pipeline.matcher.center)
+    m.set_gallery(gallery)
+    p = video_pipeline
+    tracker = FaceTracker(p.detector, p.aligner, p.embedder, m)
+    now = [0.0]
+    engine = EventEngine("test", clock=lambda: now[0])
+    names = []
+    for f in frames(str(data / "video/short_hamilton_clip.mp4")):
+        now[0] = f.index / 30
+        recs = [t.recognition for t in tracker.process(f.rgb)]
+        names += [e.name for e in engine.feed(f.index, recs) if e.name is not None]
+    print(f"{enrolled}: events {names}")
+    assert names == expected

@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     _gallery_arg(p)
     p.add_argument("--json", action="store_true", help="one JSON line per face")
     p.add_argument("--aligned", action="store_true", help="each image already is a face crop")
-    p.add_argument("--strictness", choices=["strict", "balanced", "lenient"], default="balanced",
+    p.add_argument("--strictness", choices=["strict", "balanced", "lenient"], default="strict",
                    help="how sure frd must be to name someone (README: Strangers stay strangers)")
     p.add_argument("--threshold", type=float, default=None,
                    help="centred cosine threshold; overrides --strictness")

@@ -22,7 +22,7 @@ from .embed import l2_normalize
 #: strict ≈ strangers named <= 1 % of single images, balanced ≈ <= 5 %,
 #: lenient names more enrolled people and more strangers.
 STRICTNESS: dict[str, float] = {"strict": 0.47, "balanced": 0.42, "lenient": 0.37}
-DEFAULT_STRICTNESS = "balanced"
+DEFAULT_STRICTNESS = "strict"
 #: The threshold of the default strictness (centred cosine).
 DEFAULT_THRESHOLD = STRICTNESS[DEFAULT_STRICTNESS]
 

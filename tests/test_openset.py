@@ -28,7 +28,7 @@ def unit(v):
 
 def test_strictness_levels_are_ordered_and_balanced_is_the_default():
     assert STRICTNESS["strict"] > STRICTNESS["balanced"] > STRICTNESS["lenient"]
-    assert threshold_for() == DEFAULT_THRESHOLD == STRICTNESS["balanced"]
+    assert threshold_for() == DEFAULT_THRESHOLD == STRICTNESS["strict"]
     assert threshold_for("strict") == STRICTNESS["strict"]
 
 
@@ -42,7 +42,7 @@ def test_an_explicit_threshold_overrides_the_strictness():
 def test_config_takes_strictness_and_refuses_other_words():
     cfg = parse_config("recognition:\n  strictness: strict\n", "f.yaml")
     assert cfg.recognition.strictness == "strict" and cfg.recognition.threshold is None
-    assert parse_config("", "f.yaml").recognition.strictness == "balanced"
+    assert parse_config("", "f.yaml").recognition.strictness == "strict"
     with pytest.raises(ConfigError) as e:
         parse_config("recognition:\n  strictness: paranoid\n", "f.yaml")
     assert e.value.problems[0].startswith("f.yaml:2: recognition.strictness:")

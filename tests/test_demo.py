@@ -17,5 +17,5 @@ def test_demo_with_the_embedded_broker_enrolls_over_mqtt_and_prints_a_recognitio
     assert "a video built from" in out and "grace_hopper.jpg" in out
     assert '"ok": true' in out  # the enrollment reply
     assert "event:   recognized name=grace_hopper" in out
-    assert "(MQTT 3.1.1)" in proc.stderr
+    assert "(MQTT 3.1.1, session" in proc.stderr
 

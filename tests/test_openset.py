@@ -26,7 +26,7 @@ def unit(v):
 # -- the knob ------------------------------------------------------------------------------
 
 
-def test_strictness_levels_are_ordered_and_balanced_is_the_default():
+def test_strictness_levels_are_ordered_and_strict_is_the_default():
     assert STRICTNESS["strict"] > STRICTNESS["balanced"] > STRICTNESS["lenient"]
     assert threshold_for() == DEFAULT_THRESHOLD == STRICTNESS["strict"]
     assert threshold_for("strict") == STRICTNESS["strict"]

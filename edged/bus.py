@@ -74,6 +74,25 @@ class _Queued:
     properties: Properties | None = None
 
 
+def unpublishable(topic: str) -> str | None:
+    """Why a broker would refuse ``topic`` (and drop the connection with it), or None if it is fine.
+
+    mosquitto disconnects a client that publishes a topic with a wildcard, NUL, a control character or a
+    Unicode non-character ("Malformed packet"), and paho sends the same message again after every
+    reconnect: one such message would cut frd off for good, so it is dropped before it reaches paho.
+    """
+    if not topic:
+        return "empty topic"
+    if len(topic.encode("utf-8", "surrogatepass")) > 65535:
+        return "topic longer than 65535 bytes"
+    for ch in topic:
+        cp = ord(ch)
+        if ch in "+#" or cp <= 0x1F or 0x7F <= cp <= 0x9F or 0xD800 <= cp <= 0xDFFF or 0xFDD0 <= cp <= 0xFDEF \
+                or (cp & 0xFFFE) == 0xFFFE:
+            return f"character U+{cp:04X} is not allowed in a topic"
+    return None
+
+
 class Bus:
     def __init__(
         self,
@@ -253,6 +272,12 @@ class Bus:
         return len(self._queue)
 
     def _send(self, m: _Queued) -> bool:
+        why = unpublishable(m.topic)
+        if why is not None:
+            with self._out_lock:
+                self.dropped += 1
+            log.error("not publishing to %r: %s", m.topic[:200], why)
+            return False
         with self._out_lock:
             if self._online:
                 self._hand_to_paho(m)

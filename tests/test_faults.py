@@ -137,6 +137,25 @@ def test_offline_queue_is_bounded_drops_the_oldest_and_delivers_in_order_after_r
     assert bus.queued == 0 and bus.connects == 2
 
 
+def test_a_message_the_broker_would_refuse_is_dropped_not_allowed_to_cut_the_connection(broker, caplog):
+    up = threading.Event()
+    bus = Bus(BusSettings(broker.host, broker.port, "frd-poison"), Topics("frd", "poison"), lambda m: None, up.set)
+    with subscribe_collect(broker.host, broker.port, ["p/#"]) as sub:
+        bus.start()
+        try:
+            assert up.wait(10)
+            # mosquitto answers such a topic with "Malformed packet" and a disconnect, and paho would send it
+            # again after every reconnect: frd would never be online again
+            assert bus.publish(Message("p/\x01bad", "x", qos=1)) is False
+            assert bus.publish(Message("p/ok", "after", qos=1))
+            assert sub.wait_for(lambda m: m.topic == "p/ok", 10).text == "after"
+            time.sleep(0.5)
+            assert bus.connects == 1 and bus.connected.is_set() and bus.dropped == 1
+            assert "not allowed in a topic" in caplog.text
+        finally:
+            bus.stop()
+
+
 def _event_ids(sub: SessionSubscriber) -> list[str]:
     return [json.loads(p)["event_id"] for p in sub.payloads(f"{BASE}/event")]
 

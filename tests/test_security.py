@@ -9,6 +9,7 @@ client certificates, and ``frd run`` as a subprocess with a command key.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -535,3 +536,45 @@ def test_tls_without_a_client_certificate_is_refused(pki):
             assert not up.wait(4)
         finally:
             bus.stop()
+
+
+def test_the_shipped_broker_config_runs_with_tls_passwords_and_the_acl(tmp_path, pki):
+    """config/mosquitto/frd.conf as shipped, only its paths and ports pointed at test files."""
+    if not mosquitto_available() or not shutil.which("mosquitto_passwd"):
+        pytest.skip("mosquitto and mosquitto_passwd are needed")
+    from tests.broker import MOSQUITTO, free_port
+
+    pw = tmp_path / "passwd"
+    pw.touch(mode=0o600)
+    subprocess.run(["mosquitto_passwd", "-b", str(pw), "door", PASSWORDS["door"]], check=True, capture_output=True)
+    tls_port, plain_port = free_port(), free_port()
+    conf = (ROOT / "config/mosquitto/frd.conf").read_text()
+    for old, new in (("/etc/mosquitto/frd.passwd", str(pw)), ("/etc/mosquitto/frd.acl", str(ACL)),
+                     ("/etc/mosquitto/certs/ca.crt", str(pki / "ca.crt")),
+                     ("/etc/mosquitto/certs/broker.crt", str(pki / "server.crt")),
+                     ("/etc/mosquitto/certs/broker.key", str(pki / "server.key")),
+                     ("listener 8883", f"listener {tls_port}"), ("listener 1883 ", f"listener {plain_port} "),
+                     ("/var/lib/mosquitto/", f"{tmp_path}/")):
+        assert old in conf, old
+        conf = conf.replace(old, new)
+    import pwd
+
+    (tmp_path / "frd.conf").write_text(conf + f"\nuser {pwd.getpwuid(os.getuid()).pw_name}\n"
+                                       f"log_dest file {tmp_path / 'log'}\n")
+    proc = subprocess.Popen([str(MOSQUITTO), "-c", str(tmp_path / "frd.conf")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        up = threading.Event()
+        got: list = []
+        s = BusSettings("127.0.0.1", tls_port, "frd-door", username="door", password=PASSWORDS["door"], tls=True,
+                        ca_file=str(pki / "ca.crt"), cert_file=str(pki / "client.crt"),
+                        key_file=str(pki / "client.key"))
+        bus = Bus(s, Topics("frd", "door"), got.append, up.set, [Topics("frd", "door").cmd_wildcard])
+        bus.start()
+        try:
+            assert up.wait(15), (proc.poll(), (tmp_path / "log").read_text() if (tmp_path / "log").exists() else "")
+        finally:
+            bus.stop()
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,0 +1,380 @@
+"""Hostile input: generated and mutated command messages, answered every time, never a crash, nothing half-written.
+
+Three layers, all driven by hypothesis with the same strategies:
+
+1. the parsing layer alone (``CommandHandler`` with services that only record
+   what they were asked), to check that nothing invalid ever reaches them;
+2. the real services: a ``Daemon`` (not running its loop) with the real
+   model pipeline, a real ``Gallery`` in a temporary folder and a real
+   ``Bus`` — after every message the gallery on disk must equal the one in
+   memory and a refused message must not have changed a byte;
+3. the real thing: messages published to a real mosquitto and answered by a
+   real ``frd run``; every one carries an MQTT 5 correlation id and every
+   one must be answered.
+
+The counts are asserted, not assumed: hypothesis runs exactly as many
+examples as asked unless something fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import paho.mqtt.client as mqtt
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edged.bus import Bus, BusSettings, unpublishable
+from edged.commands import COMMANDS, CommandHandler, Limits
+from edged.daemon import Daemon
+from edged.discovery import DiscoveryDevice
+from edged.gallery import Gallery
+from edged.names import validate_name
+from edged.notify import Notifier
+from edged.security import CommandGuard, NonceStore, sign
+from edged.topics import Topics
+from tests.broker import subscribe_collect
+from tests.daemon_helpers import DEVICE, FrdProcess, write_config
+
+KEY = b"fuzz-command-key-0123456789abcdef"
+BASE = f"frd/{DEVICE}"
+NAMES = ["alice", "bob", "lin", "carol-2", "x9"]
+LOOKALIKES = ["ａｌｉｃｅ", "аlice", "Alice", "ﬁona", "alice\u200b", "unknown", "gallery", "all", "../etc/passwd",
+              ".hidden", "a" * 65, "", " alice", "al ice", "-rf", "😀", "x²", "ǅ", "ｕｎｋｎｏｗｎ", "alice\n"]
+SETTINGS = {"database": None, "deadline": None, "derandomize": False,
+            "suppress_health_check": list(HealthCheck), "phases": [Phase.explicit, Phase.generate]}
+
+# ---------------------------------------------------------------- seeds
+
+
+def _png(width: int, height: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def _seeds(data: Path) -> dict[str, list[bytes]]:
+    faces = []
+    for who in ("lin_manuel_miranda_1", "alex_lacamoire_1"):
+        img = cv2.imread(str(data / f"video/enroll/{who}.png"))
+        small = cv2.resize(img, (200, int(img.shape[0] * 200 / img.shape[1])), interpolation=cv2.INTER_AREA)
+        faces.append(cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes())
+        faces.append(cv2.imencode(".png", small)[1].tobytes())
+    noise = (np.random.default_rng(0).random((24, 32, 3)) * 255).astype(np.uint8)
+    others = [cv2.imencode(ext, noise)[1].tobytes() for ext in (".png", ".jpg", ".bmp", ".webp")]
+    bombs = [_png(30000, 30000), _png(20000, 100), _png(0, 10),
+             b"\xff\xd8\xff\xc0\x00\x11\x08\xff\xff\xff\xff\x03" + b"\x00" * 32,  # JPEG claiming 65535x65535
+             b"BM" + b"\x00" * 12 + (40).to_bytes(4, "little") + (1 << 30).to_bytes(4, "little", signed=True) * 2]
+    junk = [b"", b"GIF89a\x01\x00\x01\x00", b"%PDF-1.4", b"hello", b"\x00" * 100, "ümlaut".encode()]
+    return {"faces": faces, "images": faces + others + bombs + junk}
+
+
+# ---------------------------------------------------------------- strategies
+
+
+json_scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+                | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=40))
+json_any = st.recursive(json_scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c,
+                                                                                          max_size=4), max_leaves=12)
+names = st.one_of(st.sampled_from(NAMES), st.sampled_from(LOOKALIKES), st.text(max_size=80),
+                  st.from_regex(r"[a-z0-9][a-z0-9_-]{0,70}", fullmatch=True))
+
+
+@st.composite
+def mutated(draw, base: st.SearchStrategy[bytes]) -> bytes:
+    """A seed with a few byte-level mutations: flips, cuts, insertions, duplications."""
+    data = bytearray(draw(base))
+    for _ in range(draw(st.integers(0, 4))):
+        op = draw(st.sampled_from(["flip", "cut", "insert", "dup", "truncate"]))
+        n = len(data)
+        if op == "flip" and n:
+            i = draw(st.integers(0, n - 1))
+            data[i] ^= 1 << draw(st.integers(0, 7))
+        elif op == "cut" and n:
+            i = draw(st.integers(0, n - 1))
+            del data[i : i + draw(st.integers(1, 64))]
+        elif op == "insert":
+            i = draw(st.integers(0, n))
+            data[i:i] = draw(st.binary(min_size=1, max_size=32))
+        elif op == "dup" and n:
+            i = draw(st.integers(0, n - 1))
+            data[i:i] = data[i : i + draw(st.integers(1, 256))]
+        elif op == "truncate" and n:
+            del data[draw(st.integers(0, n - 1)) :]
+    return bytes(data)
+
+
+SPECIAL = [b"[" * 5000, b'{"a":' * 3000, b'{"request_id": 1' + b"0" * 5000 + b"}", b'{"name": "a", "name": "b"}',
+           '{"name": "alice"}'.encode("utf-16"), b'{"request_id": NaN}', b"{}", b"null", b"[]", b"   ", b"{",
+           b'{"sig": "' + b"0" * 64 + b'"}', b'{"capture": {"frames": 1e309}}', b"\xef\xbb\xbf{}"]
+
+
+def strategies(seeds: dict[str, list[bytes]], broker_safe: bool = False):
+    images = st.sampled_from(seeds["images"])
+    faces = st.sampled_from(seeds["faces"])
+    image_bytes = st.one_of(faces, images, mutated(images))
+    b64 = image_bytes.map(lambda b: base64.b64encode(b).decode())
+    image_b64 = st.one_of(b64, st.lists(b64, min_size=0, max_size=22), json_any, st.text(max_size=20))
+    capture = st.fixed_dictionaries({}, optional={
+        "camera": st.sampled_from(["stage", "nope", ""]) | json_any,
+        "frames": st.integers(-3, 25) | json_any,
+        "timeout_s": st.floats(-1, 0.5 if broker_safe else 60) | json_any,
+        "extra": json_any})
+    request_id = st.integers(-(2**70), 2**70) | st.text(max_size=140) | json_any
+    objects = st.fixed_dictionaries({}, optional={
+        "name": names | json_any, "new_name": names | json_any, "image_b64": image_b64, "capture": capture,
+        "request_id": request_id, "junk": json_any})
+    json_payload = objects.map(lambda o: json.dumps(o).encode())
+    raw = st.one_of(image_bytes, st.binary(max_size=2000), st.sampled_from(SPECIAL), mutated(json_payload))
+    odd_commands = ["frobnicate", "ENROLL", "enroll ", "é", "x" * 300]
+    commands = st.sampled_from(list(COMMANDS) * 5 + odd_commands)
+
+    @st.composite
+    def topic(draw) -> str:
+        base = draw(st.sampled_from([BASE, BASE, BASE, "frd/all"]))
+        command = draw(commands)
+        arg = draw(st.none() | st.none() | st.sampled_from(NAMES) | names)
+        t = f"{base}/cmd/{command}" + (f"/{arg}" if arg is not None else "")
+        if draw(st.integers(0, 20)) == 0:
+            t = draw(st.sampled_from([t + "/extra/level", f"{base}/cmd//{command}", f"{base}/cmd/{command}/"]))
+        if broker_safe:  # only what a broker accepts as a topic (it disconnects the client otherwise)
+            t = "".join(ch for ch in t if unpublishable(ch) is None)[:20000] or f"{BASE}/cmd/list"
+        return t
+
+    good_names = st.sampled_from(NAMES) | st.sampled_from(["ａｌｉｃｅ", "ﬁona", "x²"])  # the last three map
+    rid = st.none() | st.integers(0, 10**6) | st.text(max_size=20)
+
+    def with_rid(obj: dict, r) -> bytes:
+        return json.dumps(obj if r is None else {**obj, "request_id": r}).encode()
+
+    shaped = {  # well-formed requests per command, so the fuzz reaches the work and not only the parser
+        "enroll": st.one_of(
+            st.builds(lambda n, imgs, r: with_rid({"name": n, "image_b64": imgs}, r), good_names,
+                      st.lists(faces.map(lambda b: base64.b64encode(b).decode()), min_size=1, max_size=2), rid),
+            st.builds(lambda n, cam, k, t, r: with_rid({"name": n, "capture": {"camera": cam, "frames": k,
+                                                                               "timeout_s": t}}, r),
+                      good_names, st.sampled_from(["stage", "nope"]), st.integers(1, 3), st.floats(0.05, 0.3), rid),
+            faces),  # raw bytes: with a name in the topic
+        "delete": st.one_of(st.builds(lambda n, r: with_rid({"name": n}, r), good_names, rid), st.just(b"")),
+        "rename": st.builds(lambda a, b, r: with_rid({"name": a, "new_name": b}, r), good_names, good_names, rid),
+    }
+
+    @st.composite
+    def message(draw) -> tuple[str, bytes]:
+        t = draw(topic())
+        command = t.split("/cmd/", 1)[-1].split("/", 1)[0]
+        good = shaped.get(command, st.builds(lambda r: with_rid({}, r), rid) | st.just(b""))
+        payload = draw(st.one_of(good, good, mutated(good), json_payload, raw))
+        how = draw(st.sampled_from(["plain"] * 9 + ["signed"] * 3 + ["wrong key", "stale", "tampered"]))
+        if how == "plain" or any(ch in t for ch in "\n+#\x00"):  # sign() refuses such topics
+            return t, payload
+        key = KEY if how != "wrong key" else b"not-the-key-but-long-enough"
+        ts = int(time.time()) - (3600 if how == "stale" else 0)
+        env = sign(key, t, payload, ts=ts)
+        if how == "tampered":
+            env = draw(mutated(st.just(env.encode()))).decode("utf-8", "replace")
+        return t, env.encode()
+
+    return message()
+
+
+# ---------------------------------------------------------------- invariants
+
+
+def _check_reply(command: str, reply) -> dict:
+    body = json.loads(reply.payload())
+    assert set(body) == {"request_id", "ok", "error", "data"}
+    assert isinstance(body["ok"], bool)
+    if body["ok"]:
+        assert body["error"] is None
+    else:
+        assert isinstance(body["error"], str) and 0 < len(body["error"]) <= 1000
+        assert not body["error"].startswith("internal error"), body["error"]  # a bug, not a refusal
+    assert isinstance(command, str) and command
+    return body
+
+
+class Recorder:
+    """Services that record calls and check that only valid requests reach them."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def _name(self, name):
+        assert validate_name(name) == name  # canonical: NFKC-mapped and valid
+        self.calls += 1
+
+    def enroll_images(self, name, images):
+        self._name(name)
+        assert 1 <= len(images) <= 20 and all(isinstance(b, bytes) and b for _, b in images)
+        return {"name": name, "added": len(images), "rejected": []}
+
+    def enroll_capture(self, name, camera, frames, timeout_s):
+        self._name(name)
+        assert (camera is None or (isinstance(camera, str) and 0 < len(camera) <= 64))
+        assert isinstance(frames, int) and 1 <= frames <= 20 and 0 < timeout_s <= 60
+        return {"name": name, "added": frames, "rejected": []}
+
+    def delete(self, name):
+        self._name(name)
+        return {"deleted": name}
+
+    def rename(self, name, new_name):
+        self._name(name)
+        assert validate_name(new_name) == new_name
+        return {"renamed": name, "to": new_name}
+
+    def list_people(self):
+        return {"people": []}
+
+    def status(self):
+        return {}
+
+    def reload(self):
+        return {}
+
+
+def _guard(tmp_path: Path) -> CommandGuard:
+    return CommandGuard(KEY, require_signed=False, window_s=300, nonces=NonceStore(tmp_path / "nonces.json", 300))
+
+
+def test_parsing_layer_5000_messages_only_valid_requests_reach_the_services(tmp_path, data):
+    rec = Recorder()
+    handler = CommandHandler(rec, topics=Topics("frd", DEVICE), guard=_guard(tmp_path))
+    counts = {"messages": 0, "ok": 0}
+
+    @settings(max_examples=5000, **SETTINGS)
+    @given(strategies(_seeds(data)))
+    def run(msg):
+        topic, payload = msg
+        command, reply = handler.handle_topic(topic, payload)
+        body = _check_reply(command, reply)
+        counts["messages"] += 1
+        counts["ok"] += body["ok"]
+
+    run()
+    print(f"\nparsing layer: {counts['messages']} messages, {counts['ok']} accepted, "
+          f"{counts['messages'] - counts['ok']} refused with a reason; {rec.calls} reached the services")
+    assert counts["messages"] >= 5000 and rec.calls > 0 and counts["ok"] > 0
+
+
+def _disk(root: Path) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in root.glob("*.npz")}
+
+
+def test_real_daemon_services_10000_messages_never_crash_and_never_half_write(tmp_path, data):
+    from edged.app import build_pipeline
+
+    pipeline = build_pipeline(still=False)
+    gallery = Gallery(tmp_path / "gallery", pipeline.embedder.sha256)
+    topics = Topics("frd", DEVICE)
+    bus = Bus(BusSettings("127.0.0.1", 1, "frd-fuzz", offline_queue=100), topics, lambda m: None)  # never started
+    daemon = Daemon(device_id=DEVICE, topics=topics, pipeline=pipeline, gallery=gallery, readers=[], engines={},
+                    bus_factory=lambda *_a: bus, notifier=Notifier(),
+                    discovery=DiscoveryDevice(topics, "test", pipeline.embedder.name), fleet_sync=True,
+                    embedding_dim=pipeline.embedder.manifest.embedding_dim,
+                    handler_options={"guard": _guard(tmp_path), "limits": Limits(max_payload=64 * 1024)})
+    counts = {"messages": 0, "ok": 0, "enrolled": 0}
+
+    @settings(max_examples=10_000, **SETTINGS)
+    @given(strategies(_seeds(data)))
+    def run(msg):
+        topic, payload = msg
+        before = _disk(gallery.root)
+        command, reply = daemon._handler.handle_topic(topic, payload)
+        body = _check_reply(command, reply)
+        after = _disk(gallery.root)
+        assert set(after) == {f"{n}.npz" for n in gallery.people}  # memory and disk agree
+        if not body["ok"]:
+            assert after == before, "a refused request changed the gallery"
+        counts["messages"] += 1
+        counts["ok"] += body["ok"]
+        counts["enrolled"] += bool(body["ok"] and command == "enroll")
+
+    run()
+    fresh = Gallery(gallery.root, gallery.model_sha256)  # what a restart would load
+    assert fresh.quarantined == [] and fresh.names() == gallery.names()
+    print(f"\nreal services: {counts['messages']} messages, {counts['ok']} accepted ({counts['enrolled']} "
+          f"enrollments), {counts['messages'] - counts['ok']} refused; gallery {fresh.names()}; bus queued "
+          f"{bus.queued} (dropped {bus.dropped})")
+    assert counts["messages"] >= 10_000 and counts["enrolled"] > 0
+
+
+def test_1000_messages_through_the_broker_into_frd_run_are_all_answered(tmp_path, broker, data):
+    messages: list[tuple[str, bytes]] = []
+
+    @settings(max_examples=1000, **SETTINGS)
+    @given(strategies(_seeds(data), broker_safe=True))
+    def collect(msg):
+        messages.append(msg)
+
+    collect()
+    assert len(messages) >= 1000
+    key = tmp_path / "command_key"
+    key.write_bytes(KEY)
+    high = {"burst": 100_000, "per_minute": 1_000_000}
+    cfg = write_config(tmp_path, broker, data / "video/short_hamilton_clip.mp4",
+                       security={"command_key_file": str(key),
+                                 "rate_limits": {c: high for c in COMMANDS}})
+    p = FrdProcess(cfg).start()
+    replies: dict[int, dict] = {}
+    cond = threading.Condition()
+
+    def on_message(_c, _u, m):
+        corr = int.from_bytes(m.properties.CorrelationData, "big")
+        with cond:
+            assert corr not in replies, f"request {corr} answered twice"
+            replies[corr] = json.loads(m.payload)
+            cond.notify_all()
+
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    up = threading.Event()
+    c.on_connect = lambda *_a: up.set()
+    c.on_message = on_message
+    c.connect(broker.host, broker.port)
+    c.loop_start()
+    try:
+        assert up.wait(10)
+        c.subscribe("fuzz/inbox", qos=1)
+        with subscribe_collect(broker.host, broker.port, [f"{BASE}/availability"]) as s:
+            s.wait_for(lambda m: m.text == "online", 60)
+        window = 20  # requests in flight at once (frd's command queue holds 100)
+        for i, (topic, payload) in enumerate(messages):
+            with cond:
+                if not cond.wait_for(lambda i=i: i - len(replies) < window, timeout=60):
+                    break  # replies stopped: the assertion below says which requests were not answered
+            props = Properties(PacketTypes.PUBLISH)
+            props.ResponseTopic = "fuzz/inbox"
+            props.CorrelationData = i.to_bytes(4, "big")
+            c.publish(topic, payload, qos=1, properties=props)
+        with cond:
+            cond.wait_for(lambda: len(replies) >= len(messages), timeout=60)
+        alive = p.alive()
+    finally:
+        c.disconnect()
+        c.loop_stop()
+        p.stop()
+    missing = sorted(set(range(len(messages))) - set(replies))
+    assert missing == [], f"{len(missing)} not answered, e.g. {[messages[i][0][:80] for i in missing[:5]]}"
+    assert alive, p.log_text()[-3000:]
+    bugs = [r["error"] for r in replies.values() if not r["ok"] and r["error"].startswith("internal error")]
+    assert bugs == []
+    assert "Traceback" not in p.log_text()
+    assert Gallery(tmp_path / "gallery", "x").quarantined == []  # what is on disk loads (as stale: another sha)
+    ok = sum(r["ok"] for r in replies.values())
+    print(f"\nthrough mosquitto into frd run: {len(messages)} messages, {len(replies)} answered "
+          f"({ok} accepted, {len(replies) - ok} refused), 0 crashes")

@@ -191,9 +191,11 @@ class Bus:
         self._last_warning = ("", 0.0)
         log.info("connected to %s:%s (MQTT %s, session %s)", self.settings.host, self.settings.port, self.protocol,
                  "resumed" if getattr(flags, "session_present", False) else "new")
-        client.publish(self.topics.availability, AVAILABLE, qos=1, retain=True)
+        # Subscribe before announcing "online": the broker handles a client's packets in order, so whoever
+        # reacts to "online" with a command finds the subscription already in place.
         for t in self._subscriptions:
             client.subscribe(t, qos=1)
+        client.publish(self.topics.availability, AVAILABLE, qos=1, retain=True)
         self._flush()
         self.connected.set()
         try:

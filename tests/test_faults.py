@@ -100,9 +100,15 @@ class SessionSubscriber:
         self.client.loop_stop()
 
 
-def _wait_broker_saved() -> None:
-    """mosquitto saves its state every autosave_interval (1 s in tests): let a new session reach the disk."""
-    time.sleep(1.5)
+def _wait_broker_saved(broker: Mosquitto) -> None:
+    """Return once mosquitto has saved its state (sessions, subscriptions) to disk after this call.
+
+    It saves every autosave_interval (1 s in tests, in practice up to 2 s apart); a SIGKILL before that
+    would lose a session created just now, which is the broker's documented behaviour, not frd's.
+    """
+    db = broker.conf_path.parent / "mosquitto.db"
+    start = time.time()
+    assert wait_until(lambda: db.exists() and db.stat().st_mtime > start + 0.05, 10), "mosquitto never saved"
 
 
 # ---------------------------------------------------------------- broker away
@@ -118,7 +124,7 @@ def test_offline_queue_is_bounded_drops_the_oldest_and_delivers_in_order_after_r
         assert up.wait(10)
         assert bus.publish(Message("q/event", "0", qos=1))
         assert wait_until(lambda: sub.payloads("q/event") == [b"0"], 10)
-        _wait_broker_saved()
+        _wait_broker_saved(pbroker)
         pbroker.kill()
         assert wait_until(lambda: not bus.connected.is_set(), 10)
         sent_now = [bus.publish(Message("q/event", str(i), qos=1)) for i in range(1, 13)]
@@ -156,6 +162,26 @@ def test_a_message_the_broker_would_refuse_is_dropped_not_allowed_to_cut_the_con
             bus.stop()
 
 
+def test_frd_is_subscribed_before_it_says_online(broker):
+    """Whoever reacts to "online" with a command must find frd subscribed (the fuzz test through the broker
+    lost requests when "online" came first). mosquitto handles a client's packets in order and logs each one,
+    so its log shows the order it saw: every SUBSCRIBE before the PUBLISH of "online"."""
+    topics = Topics("frd", "order")
+    subs = [topics.cmd_wildcard, topics.fleet_cmd_wildcard, topics.ha_status, topics.gallery_wildcard]
+    up = threading.Event()
+    bus = Bus(BusSettings(broker.host, broker.port, "frd-order"), topics, lambda m: None, up.set, subs)
+    bus.start()
+    try:
+        assert up.wait(10)
+        assert wait_until(lambda: "'frd/order/availability'" in broker.log_text(), 5)
+    finally:
+        bus.stop()
+    lines = broker.log_text().splitlines()
+    online = next(i for i, ln in enumerate(lines) if "from frd-order" in ln and "'frd/order/availability'" in ln)
+    subscribed = [ln.split("frd-order 1 ", 1)[1] for ln in lines[:online] if "frd-order 1 " in ln]
+    assert sorted(subscribed) == sorted(subs), lines[: online + 1]
+
+
 def _event_ids(sub: SessionSubscriber) -> list[str]:
     return [json.loads(p)["event_id"] for p in sub.payloads(f"{BASE}/event")]
 
@@ -179,7 +205,7 @@ def test_broker_killed_and_restarted_while_recognizing_loses_no_event(tmp_path, 
             publish(pbroker.host, pbroker.port, f"{BASE}/cmd/enroll/lin_manuel_miranda", lin.read_bytes())
             assert s.wait_for(lambda m: m.topic.endswith("/reply/enroll"), 30).json()["ok"]
         assert wait_until(lambda: len(_event_ids(sub)) >= 2, 60), p.log_text()
-        _wait_broker_saved()
+        _wait_broker_saved(pbroker)
         t_kill = time.time()
         pbroker.kill()
         time.sleep(8)  # events keep coming: frd queues them

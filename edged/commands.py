@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from . import images
 from .errors import FrdError, InputError
 from .names import normalize_name
-from .security import CommandGuard, NonceStore, RateLimiter, resolve_command_key
+from .security import CommandGuard, NonceStore, RateLimiter, refuse_duplicate_keys, resolve_command_key
 from .topics import Topics
 
 if TYPE_CHECKING:
@@ -105,13 +105,7 @@ def _clip(text: str, limit: int = MAX_ERROR_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
-    out: dict = {}
-    for k, v in pairs:
-        if k in out:
-            raise InputError(f"payload has the key {_clip(k, 60)!r} twice")
-        out[k] = v
-    return out
+_no_duplicates = refuse_duplicate_keys(lambda k: InputError(f"payload has the key {_clip(k, 60)!r} twice"))
 
 
 def _parse_json(payload: bytes) -> dict:

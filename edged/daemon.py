@@ -30,7 +30,7 @@ from .gallery import Gallery, Person
 from .images import decode_image
 from .names import validate_name
 from .notify import Notifier
-from .pipeline import Face, Pipeline, Recognition
+from .pipeline import Face, Pipeline
 from .topics import Message, Topics
 from .track import FaceTracker
 
@@ -365,11 +365,11 @@ class Daemon:
         cams = ", ".join(f"{n} {c['state']}" for n, c in st["cameras"].items())
         return f"{st['fps']:.1f} fps, {st['gallery_size']} people, broker {st['broker']}, {cams}"
 
-    def _publish_event(self, ev: Event, rec: Recognition) -> None:
+    def _publish_event(self, ev: Event) -> None:
         with self._trace_lock:  # a delete cannot run between the check below and the publications
-            self._publish_event_unlocked(ev, rec)
+            self._publish_event_unlocked(ev)
 
-    def _publish_event_unlocked(self, ev: Event, rec: Recognition) -> None:
+    def _publish_event_unlocked(self, ev: Event) -> None:
         if ev.name is not None and ev.name not in self.gallery.people:
             return  # deleted while this frame was in the pipeline: leave no new trace
         self._camera_person[ev.camera] = ev.name
@@ -402,8 +402,7 @@ class Daemon:
                 cap.offer([t.face for t in tracked if t.face is not None], time.monotonic())
         recs = [t.recognition for t in tracked]
         for ev in self.engines[camera].feed(index, recs, mono):
-            rec = next((r for r in recs if r.box.as_list() == ev.box), recs[0])
-            self._publish_event(ev, rec)
+            self._publish_event(ev)
         self.stats[camera].tick(time.monotonic())
         self.notifier.frame_processed()
 

@@ -156,13 +156,25 @@ def looks_signed(payload: bytes) -> bool:
     return payload.lstrip()[:1] == b"{" and b'"sig"' in payload
 
 
-def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
-    out: dict = {}
-    for k, v in pairs:
-        if k in out:
-            raise TrustError(f"signed envelope: duplicate key {k!r}")
-        out[k] = v
-    return out
+def refuse_duplicate_keys(error: Callable[[str], Exception]) -> Callable[[list[tuple[str, object]]], dict]:
+    """A ``json.loads`` object_pairs_hook raising ``error(key)`` on a repeated key.
+
+    JSON's last-wins default would let a second, unseen value override the one a reader checked.
+    """
+
+    def hook(pairs: list[tuple[str, object]]) -> dict:
+        out: dict = {}
+        for k, v in pairs:
+            if k in out:
+                raise error(k)
+            out[k] = v
+        return out
+
+    return hook
+
+
+_no_duplicates = refuse_duplicate_keys(lambda k: TrustError(f"signed envelope: duplicate key {k!r}"))
+
 
 
 def open_envelope(raw: bytes) -> Envelope:

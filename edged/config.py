@@ -170,8 +170,8 @@ class HomeAssistantConfig(_Model):
 
 
 class RecognitionConfig(_Model):
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-    strictness: Literal["strict", "balanced", "lenient"] = "strict"
+    threshold: float | None = Field(default=None, ge=-20.0, le=50.0)
+    strictness: Literal["strict", "balanced", "lenient"] = "balanced"
     upsample: int = Field(default=0, ge=0, le=2)
     min_face_px: int = Field(default=40, ge=1)
     min_face_frac: float = Field(default=0.05, ge=0.0, lt=1.0)

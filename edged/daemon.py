@@ -23,7 +23,7 @@ from .bus import Bus, Incoming
 from .camera import CameraReader
 from .commands import ERROR_REPLY, CommandHandler
 from .discovery import PERSON_ON, DiscoveryDevice, all_discovery, person_config, person_removal, person_rename
-from .enroll import EnrollResult
+from .enroll import EnrollResult, screen
 from .errors import FrdError, InputError
 from .events import Event, EventEngine
 from .gallery import Gallery, Person
@@ -31,6 +31,7 @@ from .images import decode_image
 from .names import validate_name
 from .notify import Notifier
 from .pipeline import Face, Pipeline
+from .quality import photos_advice
 from .topics import Message, Topics
 from .track import FaceTracker
 
@@ -237,6 +238,7 @@ class Daemon:
     # -- Services (called by the command handler, on the command thread) ----------------
     def _enroll_faces(self, name: str, faces: list[tuple[str, Face]], rejected: list[dict]) -> dict:
         result = EnrollResult(name, rejected=rejected)
+        faces = screen(faces, result)
         if faces:
             new = name not in self.gallery.people
             with self._lock:
@@ -251,6 +253,7 @@ class Daemon:
             if new and self.discovery is not None:
                 self.bus.publish(person_config(self.discovery, name))
             self._share(name)
+            result.advice = photos_advice(name, self.gallery.people[name].count)
             log.info("enrolled %s (%d face(s))", name, len(faces))
         return result.as_dict()
 

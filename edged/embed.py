@@ -61,6 +61,9 @@ class Manifest:
     l2_normalize_output: bool
     chip_size: int
     embedding_dim: int
+    #: The embedding of a face is the mean of its chip's and its mirror image's (test-time flip):
+    #: chosen on LFW tuning people through the real path (models/README.md).
+    mirror: bool = False
 
     @property
     def short(self) -> str:
@@ -78,6 +81,7 @@ class Manifest:
                 l2_normalize_output=bool(data.get("l2_normalize_output", False)),
                 chip_size=int(data.get("chip_size", 160)),
                 embedding_dim=int(data.get("embedding_dim", 512)),
+                mirror=bool(data.get("mirror", False)),
             )
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ModelError(f"{path}: unreadable model manifest ({e})") from e
@@ -138,9 +142,14 @@ class TFLiteEmbedder:
         chips = np.asarray(chips)
         if chips.ndim == 3:
             chips = chips[None]
+        if self.manifest.mirror:
+            return l2_normalize(self._embed(chips) + self._embed(chips[:, :, ::-1]))
+        return self._embed(chips)
+
+    def _embed(self, chips: np.ndarray) -> np.ndarray:
         out = np.empty((len(chips), self.manifest.embedding_dim), np.float32)
         for i, chip in enumerate(chips):
-            self._interp.set_tensor(self._in_index, self._prepare(chip))
+            self._interp.set_tensor(self._in_index, np.ascontiguousarray(self._prepare(chip)))
             self._interp.invoke()
             y = self._interp.get_tensor(self._out_index)[0]
             if self._out_dtype != np.float32:

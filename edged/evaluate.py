@@ -6,13 +6,17 @@ gives the open-set curve (enrolled people named correctly vs strangers named
 as someone) and the operating points at <= 1 % and <= 5 % strangers named,
 plus closed-set best-match top-1 with every identity enrolled.
 
-Two matchers are measured in one run on the same embeddings: frd's (cosine to
-each person's mean after centring on the face-space centre, :mod:`edged.cohort`)
-and the plain baseline (cosine to the mean, the code before issue 7). Besides
+Two matchers are measured in one run on the same embeddings: frd's (centred,
+cohort-normalised score to each person's mean, :mod:`edged.match`) and the plain
+baseline (cosine to the mean, the code before issue 7). Besides
 the best operating point on the pooled curve (which picks its threshold on the
 very probes it scores), "held-out" rates pick the threshold on the other folds
 and apply it to the fold's own identities, which is what a shipped threshold
 faces; and frd's shipped strictness levels are scored as they are.
+
+A folder in LFW's layout (``pairs.txt`` beside the person folders) is measured the way the
+shipped calibration was made (:mod:`edged.calibrate`): on its held-out people, galleries of
+several sizes, every strictness level, the worst "magnet", and pair verification.
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ import numpy as np
 
 from .camera import folder_images
 from .images import load_image
-from .match import STRICTNESS, Matcher
+from .match import LEVELS, Calibration, Matcher
 
-#: Threshold grid of the curves: fine enough for dlib's ResNet, whose cosines crowd near 0.93.
-THRESHOLDS = np.round(np.arange(-0.2, 1.0005, 0.001), 3)
+#: Threshold grid of the curves: fine enough for dlib's ResNet, whose cosines crowd near 0.93, and
+#: wide enough for frd's normalised scores.
+THRESHOLDS = np.round(np.concatenate([np.arange(-0.2, 1.0, 0.001), np.arange(1.0, 12.0005, 0.005)]), 3)
 #: The plain baseline's documented threshold before issue 7 (README).
 BASELINE_THRESHOLD = 0.50
 
@@ -129,9 +134,13 @@ class OpenSet:
         return tp / max(ng, 1), fp / max(ns, 1)
 
 
-def closed_set_top1(emb: dict[str, np.ndarray], shots: int, mode: str = "mean", center: np.ndarray | None = None
-                    ) -> float:
-    m = Matcher(threshold=-1.0, mode=mode, center=center)
+def _scorer(cal: Calibration | None) -> Matcher:
+    """A matcher that names the best person whatever the score (the curves choose the thresholds)."""
+    return Matcher(cal, threshold=-np.inf)
+
+
+def closed_set_top1(emb: dict[str, np.ndarray], shots: int, cal: Calibration | None = None) -> float:
+    m = _scorer(cal)
     m.set_gallery({k: v[:shots] for k, v in emb.items()})
     hits = total = 0
     for ident, e in emb.items():
@@ -141,13 +150,12 @@ def closed_set_top1(emb: dict[str, np.ndarray], shots: int, mode: str = "mean", 
     return hits / max(total, 1)
 
 
-def open_set(emb: dict[str, np.ndarray], shots: int, folds: int, mode: str = "mean",
-             center: np.ndarray | None = None) -> OpenSet:
+def open_set(emb: dict[str, np.ndarray], shots: int, folds: int, cal: Calibration | None = None) -> OpenSet:
     idents = sorted(emb)
     per_fold = []
     for f in range(folds):
         strangers = set(idents[f::folds])
-        m = Matcher(threshold=-1.0, mode=mode, center=center)
+        m = _scorer(cal)
         m.set_gallery({k: emb[k][:shots] for k in idents if k not in strangers})
         gen_scores, gen_right, str_scores = [], [], []
         for ident in idents:
@@ -168,11 +176,11 @@ def _r(x: float) -> float:
     return round(float(x), 4)
 
 
-def summarize(emb: dict[str, np.ndarray], shots: int, folds: int, center: np.ndarray | None,
+def summarize(emb: dict[str, np.ndarray], shots: int, folds: int, cal: Calibration | None,
               levels: dict[str, float]) -> dict:
     """Closed-set top-1, the open-set curve and its operating points for one matcher."""
-    osr = open_set(emb, shots, folds, "mean", center)
-    out: dict = {"top1": _r(closed_set_top1(emb, shots, "mean", center)),
+    osr = open_set(emb, shots, folds, cal)
+    out: dict = {"top1": _r(closed_set_top1(emb, shots, cal)),
                  "genuine_probes": osr.genuine, "stranger_probes": osr.strangers}
     for pct in (1, 5):
         t, th = osr.tpir_at(pct / 100)
@@ -199,12 +207,12 @@ def _per_face_ms(fn, items: list, repeat: int = 3) -> float:
     return 1000 * statistics.median(runs)
 
 
-def cost_per_face(embedder, chips: np.ndarray, gallery: dict[str, np.ndarray], center: np.ndarray) -> dict:
+def cost_per_face(embedder, chips: np.ndarray, gallery: dict[str, np.ndarray], cal: Calibration) -> dict:
     """Embed + match, one face at a time as the pipeline does, for the baseline and frd's matcher.
 
     Both paths run in this process on the same chips, interleaved, so the ratio is fair on a busy machine.
     """
-    base, frd = Matcher(mode="mean"), Matcher(mode="mean", center=center)
+    base, frd = Matcher(None, threshold=0.5), Matcher(cal)
     base.set_gallery(gallery)
     frd.set_gallery(gallery)
     chips = list(chips)
@@ -250,11 +258,50 @@ def plot(results: dict[str, dict], out: Path) -> None:
     fig.savefig(out, dpi=100)
 
 
+def lfw_main(args: argparse.Namespace) -> int:
+    """``frd eval LFW_DIR``: the shipped defaults on LFW's held-out people, as ``edged.calibrate`` reports them."""
+    from .app import build_pipeline
+    from .calibrate import (
+        REPORT_SIZES,
+        TEST_FOLDS,
+        embed_people,
+        format_report,
+        held_out_report,
+        lfw_pairs,
+        lfw_people,
+        person_folds,
+        verification,
+    )
+
+    t0 = time.perf_counter()
+    people = lfw_people(args.data)
+    pairs = lfw_pairs(args.data)
+    folds = person_folds(people, pairs)
+    pipeline = build_pipeline(still=True)
+    cal = pipeline.matcher.calibration
+    held = {p for p, f in folds.items() if f in TEST_FOLDS}
+    e = embed_people({p: v for p, v in people.items() if p in held}, pipeline, args.cache, progress=not args.json)
+    sizes = tuple(args.sizes) if args.sizes else REPORT_SIZES
+    report = held_out_report(cal, e, e.by_person(), sizes)
+    ver = {"int8, held-out folds": verification(e, pairs, TEST_FOLDS)}
+    if args.json:
+        print(json.dumps({"data": str(args.data), "people": len(held), "photos": len(e.found),
+                          "no_face": int((~e.found).sum()), "levels": report, "verification": ver}))
+        return 0
+    print(f"{args.data}: held-out LFW folds {', '.join(str(f + 1) for f in TEST_FOLDS)}: {len(held)} people, "
+          f"{len(e.found)} photos ({int((~e.found).sum())} without a detected face), 5 photos enrolled per person "
+          f"({time.perf_counter() - t0:.0f} s)")
+    print(format_report(cal.levels, report, ver, sizes))
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
     from .align import Aligner
-    from .cohort import load_center
     from .embed import PREDICTOR_FILE, TFLiteEmbedder, model_dir
+    from .match import load_calibration
 
+    if (args.data / "pairs.txt").is_file():
+        return lfw_main(args)
     data = load_dataset(args.data)
     aligner = Aligner(model_dir() / PREDICTOR_FILE)
     t0 = time.perf_counter()
@@ -266,7 +313,8 @@ def main(args: argparse.Namespace) -> int:
     dchips: dict | None = {} if getattr(args, "dlib", False) else None
     chips = chips_for(data, aligner, detector, dchips)
     int8 = TFLiteEmbedder()
-    center = load_center(int8.sha256).vector
+    cal = load_calibration(int8.sha256)
+    enrolled = len(chips) - len(chips) // args.folds
     embedders = [("int8", int8)]
     if args.float:
         from .reference import FloatFaceNet
@@ -280,8 +328,9 @@ def main(args: argparse.Namespace) -> int:
         results[f"{label} baseline"] = {"model": e.name, "matcher": "cosine to the mean (plain)",
                                         **summarize(emb, args.shots, args.folds, None,
                                                     {"old default": BASELINE_THRESHOLD})}
-        results[f"{label} frd"] = {"model": e.name, "matcher": "centred cosine to the mean",
-                                   **summarize(emb, args.shots, args.folds, center, STRICTNESS)}
+        results[f"{label} frd"] = {"model": e.name, "matcher": "centred, cohort-normalised score to the mean",
+                                   **summarize(emb, args.shots, args.folds, cal,
+                                               {k: cal.threshold(k, enrolled) for k in LEVELS})}
     if dchips is not None:
         from .reference import DlibResNet
 
@@ -291,7 +340,7 @@ def main(args: argparse.Namespace) -> int:
                                   **summarize(emb, args.shots, args.folds, None, {})}
     some = np.concatenate([v[:4] for v in chips.values()])[:40]
     gallery = {k: v[: args.shots] for k, v in int8_emb.items()}
-    cost = cost_per_face(int8, some, gallery, center)
+    cost = cost_per_face(int8, some, gallery, cal)
     if args.plot:
         plot(results, args.plot)
     if args.json:

@@ -82,6 +82,7 @@ class EventEngine:
     def feed(self, frame: int, recognitions: list[Recognition], mono: float | None = None) -> list[Event]:
         now = self._clock()
         mono = now if mono is None else mono
+        recognitions = [r for r in recognitions if not r.pending]
         decisions = self._vote.update(frame, [(r.box, r.name, r.score) for r in recognitions])
         events = []
         for r, d in zip(recognitions, decisions, strict=True):

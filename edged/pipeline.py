@@ -47,6 +47,7 @@ class Face:
     box: Box
     chip: np.ndarray
     embedding: np.ndarray | None = None
+    points: np.ndarray | None = None  # the five landmarks, when the path kept them
 
     @property
     def face_px(self) -> int:
@@ -60,6 +61,8 @@ class Recognition:
     score: float
     best: str | None
     face_px: int
+    #: The tracker has no verdict on this face yet: the event rules neither name it nor call it unknown.
+    pending: bool = False
 
 
 @dataclass
@@ -91,7 +94,10 @@ class Pipeline:
             return []
         if largest_only:
             boxes = boxes[:1]
-        faces = [Face(b, self.aligner.chip(rgb, b)) for b in boxes]
+        faces = []
+        for b in boxes:
+            chip, points = self.aligner.chip_and_points(rgb, b)
+            faces.append(Face(b, chip, points=points))
         t2 = time.perf_counter()
         self.timer.add("align", t2 - t1, len(faces))
         emb = self.embedder.embed(np.stack([f.chip for f in faces]))

@@ -13,11 +13,19 @@ re-checked every ``reverify_frames`` frames. The shortcuts are bounded:
 - a followed face that changes identity (two people crossing) is caught at the
   next re-check, and a disagreement unsettles it so it is embedded every frame
   again.
+
+A track's name is the *track's* verdict, not the last frame's: a name is given
+only when it won at least ``settle_frames`` of the track's recent embeddings and
+more than half of them. A stranger who stands at the door for ten seconds and
+resembles someone in a few frames stays unknown; frames of one face are
+strongly correlated, so a majority of them is about as likely to name a
+stranger as one photo is (README, "Strangers stay strangers").
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import cv2
@@ -36,12 +44,30 @@ class Track:
     id: int
     box: Box
     shape: dlib.full_object_detection
-    name: str | None = None
+    name: str | None = None  # the track's verdict (see the module docstring)
     best: str | None = None
     score: float = 0.0
     settled: bool = False
     agree: int = 0  # consecutive embeddings with the same result
     last_embed: int = -(10**9)
+    last: str | None = None  # the last embedding's own result
+    pending: bool = True  # no verdict yet: neither a name nor "unknown"
+    history: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
+
+
+#: Embeddings of a track that its verdict is drawn from (about a second while it is unsettled).
+HISTORY = 30
+
+
+def verdict(history: deque | list, min_votes: int) -> tuple[str | None, bool]:
+    """(name, decided): the result (a name, or None for unknown) that won at least ``min_votes`` and
+    more than half of a track's embeddings; undecided while no result has."""
+    if not history:
+        return None, False
+    result, votes = Counter(history).most_common(1)[0]
+    if votes >= min_votes and 2 * votes > len(history):
+        return result, True
+    return None, False
 
 
 @dataclass
@@ -106,7 +132,7 @@ class FaceTracker:
             self.timer.add("match", time.perf_counter() - t3, len(due))
         out = []
         for t in self.tracks:
-            rec = Recognition(t.box, t.name, t.score, t.best, min(t.box.w, t.box.h))
+            rec = Recognition(t.box, t.name, t.score, t.best, min(t.box.w, t.box.h), pending=t.pending)
             out.append(TrackedFace(t.id, rec, faces.get(t.id)))
         return out
 
@@ -142,13 +168,20 @@ class FaceTracker:
 
 
     def _update(self, t: Track, name: str | None, best: str | None, score: float, index: int) -> None:
-        same = name == t.name
+        same = name == t.last
         if t.settled and not same:
-            t.settled, t.agree = False, 0  # a re-check disagreed: back to embedding every frame
+            # a re-check disagreed (two people crossing, or a doubt): embed every frame again, and let
+            # the verdict be drawn from the last few results, not from the long agreement before
+            t.settled, t.agree = False, 0
+            while len(t.history) >= self.settle_frames:
+                t.history.popleft()
         t.agree = t.agree + 1 if same else 1
-        t.name, t.best, t.score, t.last_embed = name, best, score, index
-        if t.agree >= self.settle_frames:
-            t.settled = True
+        t.last, t.best, t.score, t.last_embed = name, best, score, index
+        t.history.append(name)
+        t.name, decided = verdict(t.history, self.settle_frames)
+        t.pending = not decided
+        # settled (re-checked only now and then) once the verdict stands and the recent results agree with it
+        t.settled = decided and t.agree >= self.settle_frames and t.name == name
 
     def reset(self) -> None:
         """Forget every face (after a gallery change, so identities are re-established)."""

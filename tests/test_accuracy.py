@@ -5,7 +5,7 @@ import pytest
 
 from edged.camera import frames
 from edged.evaluate import chips_for, closed_set_top1, load_dataset
-from edged.match import DEFAULT_THRESHOLD, Matcher
+from edged.match import Matcher
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +24,9 @@ def test_embeddings_are_unit_vectors_and_deterministic(embedder, aligned_chips):
 def test_five_shot_top1_int8_at_least_093_and_within_half_a_point_of_float(embedder, aligned_chips):
     from edged.reference import FloatFaceNet
 
-    int8 = closed_set_top1({k: embedder.embed(v) for k, v in aligned_chips.items()}, 5, "mean")
+    int8 = closed_set_top1({k: embedder.embed(v) for k, v in aligned_chips.items()}, 5)
     flt = FloatFaceNet()
-    fl = closed_set_top1({k: flt.embed(v) for k, v in aligned_chips.items()}, 5, "mean")
+    fl = closed_set_top1({k: flt.embed(v) for k, v in aligned_chips.items()}, 5)
     print(f"5-shot top-1: int8 {int8:.4f} float {fl:.4f}")
     assert int8 >= 0.93
     assert int8 >= fl - 0.005
@@ -36,7 +36,7 @@ def test_people_are_told_apart_and_strangers_stay_unknown(data, still_pipeline):
     """Enroll the first photo of some people; their other photos are named, the others' are not."""
     people = load_dataset(data / "people")
     enrolled = ["alex_lacamoire", "biden", "obama", "person01", "person02", "person03", "person04", "person05"]
-    m = Matcher(DEFAULT_THRESHOLD, center=still_pipeline.matcher.center)  # as frd matches
+    m = Matcher(still_pipeline.matcher.calibration)  # as frd matches, at the default strictness
     gallery = {}
     for name in enrolled:
         img = next(f for f in frames(people[name][0]))

@@ -21,7 +21,9 @@ def test_enroll_prints_the_contract_json(frd, data, gallery):
     r = frd("enroll", "obama", data / "people/obama/obama_1.jpg", data / "people/obama/obama_2.jpg",
             "--gallery", gallery)
     assert r.code == 0, r.err
-    assert r.json() == {"name": "obama", "added": 2, "rejected": []}
+    assert r.json() == {"name": "obama", "added": 2, "rejected": [], "warnings": [],
+                        "advice": "obama has 2 photos: 3 to 5 photos (other days, light, a slight turn) name a "
+                                  "person more reliably"}
     listed = frd("gallery", "list", "--gallery", gallery).json()
     assert [p["name"] for p in listed["people"]] == ["obama"]
     assert listed["people"][0]["embeddings"] == 2 and listed["people"][0]["stale"] is False
@@ -131,3 +133,34 @@ def test_a_swapped_model_is_refused(frd, tmp_path, monkeypatch):
     monkeypatch.setenv("FRD_MODEL_DIR", str(tmp_path))
     r = frd("recognize", tmp_path / "facenet_int8.json")
     assert r.code == 1 and "does not match the manifest" in r.err
+
+
+def test_enroll_refuses_a_blurred_face_and_warns_about_a_small_one(frd, data, gallery, tmp_path):
+    """Enrollment quality: a face too blurred for a reliable embedding is refused, a small one is warned about."""
+    rgb = cv2.imread(str(data / "people/obama/obama_1.jpg"))
+    blurred, small = tmp_path / "blurred.png", tmp_path / "small.png"
+    cv2.imwrite(str(blurred), cv2.GaussianBlur(rgb, (0, 0), 12))
+    h, w = rgb.shape[:2]
+    cv2.imwrite(str(small), cv2.resize(rgb, (w * 55 // 268, h * 55 // 268), interpolation=cv2.INTER_AREA))
+    r = frd("enroll", "obama", blurred, small, data / "people/obama/obama_2.jpg", "--gallery", gallery)
+    out = r.json()
+    print(out)
+    assert r.code == 0 and out["added"] == 2
+    assert [x["image"] for x in out["rejected"]] == [str(blurred)]
+    assert "too blurred" in out["rejected"][0]["reason"]
+    assert any(x["image"] == str(small) and "small face" in x["warning"] for x in out["warnings"])
+
+
+def test_embed_prints_the_embedding_of_the_largest_face(frd, data, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    r = frd("embed", data / "people/obama/obama_1.jpg", data / "people/obama/obama_2.jpg", bad, "--json")
+    assert r.code == 1 and "bad.jpg" in r.err
+    a, b = r.lines()
+    assert a["source"].endswith("obama_1.jpg") and len(a["box"]) == 4 and len(a["embedding"]) == 512
+    ea, eb = np.array(a["embedding"]), np.array(b["embedding"])
+    assert abs(np.linalg.norm(ea) - 1) < 1e-4 and ea @ eb > 0.5  # the same person
+    plain = frd("embed", data / "people/obama/obama_1.jpg")
+    src, box, vec = plain.out.strip().split("\t")
+    assert plain.code == 0 and src == a["source"] and box == str(a["box"])
+    assert np.allclose(np.array(vec.split(), float), ea, atol=1e-6)

@@ -267,7 +267,7 @@ def test_cross_field_errors_point_at_the_key() -> None:
     [
         ("recognition:\n  upsample: 3\n", "2: recognition.upsample"),
         ("mqtt:\n  port: 70000\n", "2: mqtt.port"),
-        ("recognition:\n  threshold: 1.5\n", "2: recognition.threshold"),
+        ("recognition:\n  threshold: 99\n", "2: recognition.threshold"),
         ("recognition:\n  threads: 0\n", "2: recognition.threads"),
         ("status_interval_s: 0\n", "1: status_interval_s"),
         ("cameras:\n  - {name: a, source: 0, fps_limit: 0}\n", "2: cameras[0].fps_limit"),

@@ -67,7 +67,9 @@ def test_json_and_capture_enrollment_echo_the_request_id(daemon, broker, lin):
     online(broker)
     body = {"request_id": "r-1", "name": "lin", "image_b64": base64.b64encode(lin.read_bytes()).decode()}
     reply = request(broker, f"{BASE}/cmd/enroll", json.dumps(body), "enroll")
-    want = {"request_id": "r-1", "ok": True, "error": None, "data": {"name": "lin", "added": 1, "rejected": []}}
+    advice = "lin has 1 photo: 3 to 5 photos (other days, light, a slight turn) name a person more reliably"
+    want = {"request_id": "r-1", "ok": True, "error": None,
+            "data": {"name": "lin", "added": 1, "rejected": [], "warnings": [], "advice": advice}}
     assert reply == want
     body = {"request_id": 7, "name": "from_camera", "capture": {"camera": "stage", "frames": 3, "timeout_s": 20}}
     reply = request(broker, f"{BASE}/cmd/enroll", json.dumps(body), "enroll", timeout=40)

@@ -1,91 +1,166 @@
-"""Issue 7, strangers stay strangers: the centred matcher, the strictness knob, and no stranger announced."""
+"""Strangers stay strangers (issues 7 and 10): the normalised matcher, the strictness knob that
+follows the gallery size, held-out LFW figures at the defaults, and no stranger announced in video."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
+from edged.calibrate import (
+    REPORT_SIZES,
+    TEST_FOLDS,
+    embed_people,
+    lfw_pairs,
+    lfw_people,
+    magnets,
+    open_set_at,
+    person_folds,
+    verification,
+)
 from edged.camera import frames
-from edged.cohort import CENTER_FILE, Center, load_center
 from edged.config import ConfigError, parse_config
 from edged.embed import MODEL_MANIFEST, Manifest, model_dir
 from edged.errors import ModelError
 from edged.evaluate import chips_for, load_dataset, open_set
 from edged.events import EventEngine
-from edged.match import DEFAULT_THRESHOLD, STRICTNESS, Matcher, threshold_for
+from edged.match import (
+    CALIBRATION_FILE,
+    COHORT_FILE,
+    DEFAULT_STRICTNESS,
+    LEVELS,
+    Matcher,
+    load_calibration,
+    threshold_for,
+)
 from edged.pipeline import Recognition
-
-
-def unit(v):
-    v = np.asarray(v, np.float32)
-    return v / np.linalg.norm(v)
-
 
 # -- the knob ------------------------------------------------------------------------------
 
 
-def test_strictness_levels_are_ordered_and_strict_is_the_default():
-    assert STRICTNESS["strict"] > STRICTNESS["balanced"] > STRICTNESS["lenient"]
-    assert threshold_for() == DEFAULT_THRESHOLD == STRICTNESS["strict"]
-    assert threshold_for("strict") == STRICTNESS["strict"]
+@pytest.fixture(scope="module")
+def cal():
+    return load_calibration(Manifest.load(model_dir() / MODEL_MANIFEST).sha256)
 
 
-def test_an_explicit_threshold_overrides_the_strictness():
-    assert threshold_for("strict", 0.3) == 0.3
-    assert threshold_for("lenient", 0.0) == 0.0
+def test_levels_are_ordered_at_every_gallery_size_and_rise_with_it(cal):
+    for n in (1, 2, 5, 20, 50, 100, 500):
+        t = [cal.threshold(k, n) for k in LEVELS]
+        assert t[0] > t[1] > t[2], n
+    for k in LEVELS:
+        assert cal.threshold(k, 1) < cal.threshold(k, 5) < cal.threshold(k, 50) < cal.threshold(k, 100)
+    assert [cal.levels[k].target for k in LEVELS] == sorted(cal.levels[k].target for k in LEVELS)
+    assert Matcher(cal).strictness == DEFAULT_STRICTNESS == "balanced"
+
+
+def test_an_explicit_threshold_overrides_the_strictness(cal):
+    assert threshold_for(cal, "strict", 0.3) == 0.3
+    assert threshold_for(cal, "lenient", 0.0, people=50) == 0.0
     with pytest.raises(ValueError, match="strict, balanced, lenient"):
-        threshold_for("paranoid")
+        threshold_for(cal, "paranoid")
 
 
 def test_config_takes_strictness_and_refuses_other_words():
     cfg = parse_config("recognition:\n  strictness: strict\n", "f.yaml")
     assert cfg.recognition.strictness == "strict" and cfg.recognition.threshold is None
-    assert parse_config("", "f.yaml").recognition.strictness == "strict"
+    assert parse_config("", "f.yaml").recognition.strictness == DEFAULT_STRICTNESS
     with pytest.raises(ConfigError) as e:
         parse_config("recognition:\n  strictness: paranoid\n", "f.yaml")
     assert e.value.problems[0].startswith("f.yaml:2: recognition.strictness:")
 
 
-# -- the centre ----------------------------------------------------------------------------
+# -- the shipped calibration ---------------------------------------------------------------
 
 
-def test_centring_removes_the_component_every_face_shares():
-    common = np.array([1.0, 0, 0, 0], np.float32)
-    alice, bob = unit(common + np.array([0, 1, 0, 0])), unit(common + np.array([0, 0, 1, 0]))
-    plain = Matcher(threshold=0.4)
-    plain.set_gallery({"alice": alice[None]})
-    centred = Matcher(threshold=0.4, center=common / np.sqrt(2))
-    centred.set_gallery({"alice": alice[None]})
-    assert plain.match(bob[None])[0].name == "alice"  # 0.5: a stranger named
-    (r,) = centred.match(bob[None])
-    assert r.name is None and abs(r.score) < 1e-6
-    assert centred.match(alice[None])[0].score == pytest.approx(1.0)
+def test_the_shipped_calibration_belongs_to_the_shipped_model(cal):
+    assert cal.center.shape == (512,) and cal.cohort.shape[1] == 512 and len(cal.cohort) >= 500
+    np.testing.assert_allclose(np.linalg.norm(cal.cohort, axis=1), 1.0, atol=1e-3)
+    assert 0.1 < float(np.linalg.norm(cal.center)) < 0.8
+    assert "held_out_figures" in cal.info and "verification" in cal.info
 
 
-def test_the_shipped_centre_belongs_to_the_shipped_model():
-    sha = Manifest.load(model_dir() / MODEL_MANIFEST).sha256
-    c = load_center(sha)
-    assert c.vector.shape == (512,) and c.faces > 0
-    assert 0.2 < float(np.linalg.norm(c.vector)) < 0.8
-
-
-def test_a_centre_made_for_another_model_is_refused(tmp_path):
-    good = json.loads((model_dir() / CENTER_FILE).read_text())
-    p = tmp_path / CENTER_FILE
-    p.write_text(json.dumps({**good, "model_sha256": "0" * 64}))
+def test_a_calibration_made_for_another_model_or_with_another_cohort_is_refused(tmp_path, cal):
+    for f in (CALIBRATION_FILE, COHORT_FILE):
+        shutil.copy(model_dir() / f, tmp_path / f)
+    good = json.loads((tmp_path / CALIBRATION_FILE).read_text())
+    assert load_calibration(cal.model_sha256, tmp_path).k == cal.k
+    (tmp_path / CALIBRATION_FILE).write_text(json.dumps({**good, "model_sha256": "0" * 64}))
     with pytest.raises(ModelError, match="rebuild it"):
-        load_center(good["model_sha256"], p)
-    p.write_text("{")
+        load_calibration(cal.model_sha256, tmp_path)
+    (tmp_path / CALIBRATION_FILE).write_text(json.dumps({**good, "cohort_sha256": "0" * 64}))
+    with pytest.raises(ModelError, match="sha256 differs"):
+        load_calibration(cal.model_sha256, tmp_path)
+    (tmp_path / CALIBRATION_FILE).write_text("{")
     with pytest.raises(ModelError, match="unreadable"):
-        load_center(good["model_sha256"], p)
+        load_calibration(cal.model_sha256, tmp_path)
 
 
-def test_center_apply_gives_unit_vectors():
-    c = Center(np.full(4, 0.1, np.float32), "x")
-    out = c.apply(np.eye(4, dtype=np.float32))
-    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-6)
+# -- LFW people nobody tuned on, through the real path ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lfw_held_out(data, still_pipeline):
+    """Held-out LFW people (folds 4-5), each photo through detect + align + int8 embed as the daemon does."""
+    root = data / "lfw"
+    people = lfw_people(root)
+    pairs = lfw_pairs(root)
+    folds = person_folds(people, pairs)
+    held = {p: v for p, v in people.items() if folds[p] in TEST_FOLDS}
+    return embed_people(held, still_pipeline), pairs
+
+
+@pytest.mark.parametrize("n", [5, 20])
+def test_at_the_defaults_strangers_are_named_at_most_1_percent_and_95_percent_of_the_family_named(
+        lfw_held_out, cal, n):
+    """Galleries of n held-out people, 5 photos each: the daemon's Matcher at its default strictness."""
+    e, _ = lfw_held_out
+    r = open_set_at(cal, e, e.by_person(), n, max(8, min(60, 600 // n)), DEFAULT_STRICTNESS)
+    print(r)
+    assert r["strangers"] <= 0.01
+    assert r["named"] >= 0.95
+    assert r["wrong"] <= 0.005
+
+
+def test_with_fifty_people_enrolled_the_default_stays_near_its_promise(lfw_held_out, cal):
+    """50 held-out people: the measured shortfall (README, "Strangers stay strangers", what is left):
+    strangers named 1.0 %, 93 % of the family named, where the issue asks for <= 1 % and >= 95 %."""
+    e, _ = lfw_held_out
+    r = open_set_at(cal, e, e.by_person(), 50, 12, DEFAULT_STRICTNESS)
+    strict = open_set_at(cal, e, e.by_person(), 50, 12, "strict")
+    print(r, strict)
+    assert r["strangers"] <= 0.0125 and r["named"] >= 0.92 and r["wrong"] <= 0.005
+    assert strict["strangers"] <= 0.0075 and strict["named"] >= 0.9
+
+
+def test_no_enrolled_person_attracts_more_than_3x_the_average_stranger_rate(lfw_held_out, cal):
+    """Each held-out person enrolled alone; at lenient, where a person attracts enough strangers to compare."""
+    e, _ = lfw_held_out
+    r = magnets(cal, e, e.by_person(), "lenient")
+    print(r)
+    assert r["people"] >= 50 and r["average"] > 0
+    assert r["worst_over_average"] <= 3.0
+
+
+def test_lfw_verification_of_the_int8_path(lfw_held_out):
+    e, pairs = lfw_held_out
+    v = verification(e, pairs, TEST_FOLDS)
+    print(v)
+    # 96.9 % on the held-out folds, short of the published 99.05 % (float, MTCNN crops): README
+    assert v["accuracy"] >= 0.96 and v["missing_pairs"] == 0
+
+
+def test_the_shipped_figures_are_what_the_held_out_people_give_today(lfw_held_out, cal):
+    """The README quotes cal.info; re-run `python -m edged.calibrate` when detection, alignment or the model change."""
+    e, _ = lfw_held_out
+    shipped = cal.info["held_out_figures"]
+    for level in LEVELS:
+        for n in REPORT_SIZES:
+            r = open_set_at(cal, e, e.by_person(), n, max(8, min(60, 600 // n)), level)
+            s = shipped[level][str(n)]
+            assert r["named"] == pytest.approx(s["named"], abs=0.002), (level, n)
+            assert r["strangers"] == pytest.approx(s["strangers"], abs=0.001), (level, n)
 
 
 # -- single images: aligned112 ---------------------------------------------------------------
@@ -97,27 +172,16 @@ def aligned_emb(data, still_pipeline):
     return {k: still_pipeline.embedder.embed(v) for k, v in chips.items()}
 
 
-def test_strangers_named_at_most_1_percent_while_86_percent_of_enrolled_people_are_named(aligned_emb, still_pipeline):
-    center = still_pipeline.matcher.center
-    frd = open_set(aligned_emb, 5, 3, "mean", center)
-    base = open_set(aligned_emb, 5, 3, "mean", None)
+def test_on_aligned_crops_the_matcher_still_names_most_people(aligned_emb, cal):
+    """Reported, never used to choose (issue 10): the tight 112 px crops of aligned112 through --aligned.
+
+    Calibrated on photos, frd's matcher names 0.846 there at <= 1 % strangers and the plain cosine
+    0.867: tight crops are not what the door sees (README, "Measurements").
+    """
+    frd, base = open_set(aligned_emb, 5, 3, cal), open_set(aligned_emb, 5, 3, None)
     (t1, _), (b1, _) = frd.tpir_at(0.01), base.tpir_at(0.01)
-    h1, h5 = frd.held_out(0.01), frd.held_out(0.05)
-    print(f"TPIR@FPIR<=1%: frd {t1:.3f} baseline {b1:.3f}; held out {h1}, {h5}")
-    assert t1 >= 0.86 and t1 > b1
-    assert frd.tpir_at(0.05)[0] > base.tpir_at(0.05)[0]
-    # thresholds chosen on other identities hold on these (600 stranger probes: 1 % is 6 faces)
-    assert h1[0] >= 0.86 and h1[1] <= 0.015
-    assert h5[0] >= 0.89 and h5[1] <= 0.06
-
-
-def test_the_shipped_levels_keep_their_promise_on_aligned112(aligned_emb, still_pipeline):
-    osr = open_set(aligned_emb, 5, 3, "mean", still_pipeline.matcher.center)
-    strict, balanced, lenient = (osr.at(STRICTNESS[k]) for k in ("strict", "balanced", "lenient"))
-    print(f"strict {strict} balanced {balanced} lenient {lenient}")
-    assert strict[1] <= 0.01 and strict[0] >= 0.86
-    assert balanced[1] <= 0.05 and balanced[0] >= 0.89
-    assert lenient[0] > balanced[0] and lenient[1] > balanced[1]
+    print(f"TPIR@FPIR<=1%: frd {t1:.3f} baseline {b1:.3f}")
+    assert t1 >= 0.82 and frd.tpir_at(0.05)[0] >= 0.88
 
 
 # -- video and scenes: no stranger is ever announced ---------------------------------------
@@ -136,9 +200,9 @@ def _first_face(pipeline, path):
     return pipeline.faces(next(frames(path)).rgb, largest_only=True, still=True)[0].embedding[None]
 
 
-def _events(per_frame, gallery, center, level):
+def _events(per_frame, gallery, cal, level):
     """Recognized/unknown events of the daemon's rules over per-frame faces, with a 30 fps clock."""
-    m = Matcher(threshold_for(level), center=center)
+    m = Matcher(cal, level)
     m.set_gallery(gallery)
     now = [0.0]
     engine = EventEngine("test", clock=lambda: now[0])
@@ -154,11 +218,11 @@ def _events(per_frame, gallery, center, level):
     return [e.name for e in events if e.name is not None], named
 
 
-@pytest.mark.parametrize("level", list(STRICTNESS))
+@pytest.mark.parametrize("level", LEVELS)
 def test_the_clip_announces_lin_manuel_miranda_and_no_one_else(data, clip_faces, video_pipeline, level):
     """Enroll only Lin-Manuel Miranda: he is announced, the blurred face in the audience never is."""
     lin = _first_face(video_pipeline, data / "video/enroll/lin_manuel_miranda_1.png")
-    names, named = _events(clip_faces, {"lin_manuel_miranda": lin}, video_pipeline.matcher.center, level)
+    names, named = _events(clip_faces, {"lin_manuel_miranda": lin}, video_pipeline.matcher.calibration, level)
     print(f"{level}: {named} faces named, events {names}")
     assert names == ["lin_manuel_miranda"]
     assert named >= 100
@@ -168,7 +232,7 @@ def test_the_clip_announces_lin_manuel_miranda_and_no_one_else(data, clip_faces,
 def test_lin_manuel_miranda_is_not_announced_as_alex_lacamoire(data, clip_faces, video_pipeline, level):
     """Enroll only Alex Lacamoire (from the clip's own production): everyone in the clip is a stranger."""
     alex = _first_face(video_pipeline, data / "video/enroll/alex_lacamoire_1.png")
-    names, named = _events(clip_faces, {"alex_lacamoire": alex}, video_pipeline.matcher.center, level)
+    names, named = _events(clip_faces, {"alex_lacamoire": alex}, video_pipeline.matcher.calibration, level)
     print(f"{level}: {named} faces named, events {names}")
     assert names == []
 
@@ -182,7 +246,7 @@ def test_strict_announces_no_stranger_against_a_gallery_of_sixteen(data, clip_fa
     """
     people = load_dataset(data / "people")
     gallery = {n: _first_face(video_pipeline, p[0]) for n, p in people.items() if n != "alex_lacamoire"}
-    names, named = _events(clip_faces, gallery, video_pipeline.matcher.center, "strict")
+    names, named = _events(clip_faces, gallery, video_pipeline.matcher.calibration, "strict")
     print(f"strict: {named} faces named, events {names}")
     assert names == []
 
@@ -191,9 +255,9 @@ def test_strict_announces_no_stranger_against_a_gallery_of_sixteen(data, clip_fa
 SCENES = {"obama_and_biden.jpg": ["biden", "obama", None], "two_people.jpg": ["obama", "biden"]}
 
 
-@pytest.mark.parametrize("level", list(STRICTNESS))
+@pytest.mark.parametrize("level", LEVELS)
 def test_two_person_scenes_name_only_the_enrolled_person(data, still_pipeline, level):
-    center = still_pipeline.matcher.center
+    cal = still_pipeline.matcher.calibration
     people = load_dataset(data / "people")
     for enrolled in ("obama", "biden"):
         # enrolled from a photo other than the ones in the scenes
@@ -203,9 +267,9 @@ def test_two_person_scenes_name_only_the_enrolled_person(data, still_pipeline, l
                            key=lambda f: f.box.x)
             assert len(faces) == len(truth)
             per_frame = [(i, [(f.box, f.embedding, f.face_px) for f in faces]) for i in range(10)]
-            names, _ = _events(per_frame, gallery, center, level)
+            names, _ = _events(per_frame, gallery, cal, level)
             assert set(names) <= {enrolled}
-            m = Matcher(threshold_for(level), center=center)
+            m = Matcher(cal, level)
             m.set_gallery(gallery)
             for who, r in zip(truth, m.match(np.stack([f.embedding for f in faces])), strict=True):
                 assert r.name in (None, enrolled)
@@ -229,7 +293,7 @@ def test_the_daemons_fast_path_at_strict_announces_only_enrolled_people(data, vi
     else:
         gallery = {enrolled: _first_face(still_pipeline, data / "video/enroll/lin_manuel_miranda_1.png")}
         expected = [enrolled]
-    m = Matcher(threshold_for("strict"), center=video_pipeline.matcher.center)
+    m = Matcher(video_pipeline.matcher.calibration, "strict")
     m.set_gallery(gallery)
     p = video_pipeline
     tracker = FaceTracker(p.detector, p.aligner, p.embedder, m)
@@ -242,3 +306,37 @@ def test_the_daemons_fast_path_at_strict_announces_only_enrolled_people(data, vi
         names += [e.name for e in engine.feed(f.index, recs) if e.name is not None]
     print(f"{enrolled}: events {names}")
     assert names == expected
+
+
+@pytest.mark.parametrize("with_lin", [False, True])
+def test_the_daemons_path_announces_nobody_of_the_clip_against_fifty_held_out_people(
+        data, lfw_held_out, video_pipeline, still_pipeline, with_lin):
+    """A gallery of 50 LFW people (5 photos each) nobody tuned on: the people of the clip are strangers.
+
+    With Lin-Manuel Miranda enrolled too (one photo), he is announced and nobody else; his faces are
+    still named at least 100 times, although the threshold for 51 people is far above the one for 1.
+    """
+    from edged.track import FaceTracker
+
+    e, _ = lfw_held_out
+    split = e.by_person()
+    big = sorted(p for p, v in split.items() if len(v) > 5)[:50]
+    gallery = {p: e.emb[split[p][:5]] for p in big}
+    if with_lin:
+        gallery["lin_manuel_miranda"] = _first_face(still_pipeline, data / "video/enroll/lin_manuel_miranda_1.png")
+    m = Matcher(video_pipeline.matcher.calibration)  # the defaults
+    m.set_gallery(gallery)
+    p = video_pipeline
+    tracker = FaceTracker(p.detector, p.aligner, p.embedder, m)
+    now = [0.0]
+    engine = EventEngine("test", clock=lambda: now[0])
+    names, named = [], 0
+    for f in frames(str(data / "video/short_hamilton_clip.mp4")):
+        now[0] = f.index / 30
+        recs = [t.recognition for t in tracker.process(f.rgb)]
+        named += sum(r.name == "lin_manuel_miranda" for r in recs)
+        names += [e.name for e in engine.feed(f.index, recs) if e.name is not None]
+    print(f"threshold {m.threshold:.3f}, events {names}, lin named in {named} faces")
+    assert names == (["lin_manuel_miranda"] if with_lin else [])
+    if with_lin:
+        assert named >= 100

@@ -91,3 +91,15 @@ def test_a_swapped_identity_in_the_same_place_is_caught_at_the_recheck(tracker, 
     announced = run(tracker, frames)
     assert announced.get("lin_manuel_miranda", 99) < 10
     assert 30 <= announced.get("alex_lacamoire", -1) <= 30 + 15 + 3
+
+
+def test_a_stranger_who_resembles_someone_in_a_few_frames_stays_unknown():
+    """The track's verdict needs a name in >= min_votes and more than half of its embeddings."""
+    from edged.track import verdict
+
+    look_alike = [None, "alice", None, None, "alice", None, "alice", None, None, None]
+    assert [verdict(look_alike[: i + 1], 3) for i in range(len(look_alike))][-1] == (None, True)
+    assert all(v[0] is None for v in (verdict(look_alike[: i + 1], 3) for i in range(len(look_alike))))
+    assert verdict(["alice", None, "alice", "alice"], 3) == ("alice", True)
+    assert verdict(["alice", "alice"], 3) == (None, False)  # too early to say anything
+    assert verdict([None, None, "bob", "alice"], 3) == (None, False)  # no majority: no verdict, no event

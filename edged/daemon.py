@@ -14,6 +14,7 @@ import queue
 import signal
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,17 +66,30 @@ class Capture:
 
 @dataclass
 class CameraStats:
+    """Frames processed per camera and their rate, for ``status`` and the Home Assistant fps sensor.
+
+    The rate is frames over the time they took within the last ``window_s`` (not an average of
+    1/dt, which overweights short gaps), and falls towards 0 when frames stop coming.
+    """
+
     processed: int = 0
-    fps: float = 0.0
-    _t: float = 0.0
+    window_s: float = 10.0
+    _times: deque = field(default_factory=deque)
 
     def tick(self, now: float) -> None:
-        if self._t:
-            dt = now - self._t
-            if dt > 0:
-                self.fps = 1 / dt if not self.fps else 0.9 * self.fps + 0.1 / dt
-        self._t = now
         self.processed += 1
+        self._times.append(now)
+        while self._times and self._times[0] < now - self.window_s:
+            self._times.popleft()
+
+    def fps(self, now: float) -> float:
+        times = [t for t in list(self._times) if t >= now - self.window_s]
+        if len(times) < 2:
+            return 0.0
+        span = times[-1] - times[0]
+        typical = span / (len(times) - 1)
+        span += max(0.0, (now - times[-1]) - typical)  # a stalled camera: count the silence too
+        return (len(times) - 1) / span if span > 0 else 0.0
 
 
 class Daemon:
@@ -317,11 +331,12 @@ class Daemon:
         return {"people": [p.summary(sha) for _, p in sorted(self.gallery.people.items())]}
 
     def status(self) -> dict:
+        now = time.monotonic()
         cams = {
             name: {
                 "state": r.state,
                 "error": r.error,
-                "fps": round(self.stats[name].fps, 2),
+                "fps": round(self.stats[name].fps(now), 2),
                 "frames": self.stats[name].processed,
                 "dropped_frames": r.dropped,
                 "reconnects": r.reconnects,
@@ -427,7 +442,7 @@ class Daemon:
                  len(self.gallery.people), self.pipeline.embedder.name)
         next_status = 0.0
         readers = list(self.readers.values())
-        last_done: dict[str, float] = {}
+        due: dict[str, float] = {}  # per camera with fps_limit: when the next frame is wanted
         try:
             while not self._stop.is_set():
                 if self._reload.is_set():
@@ -441,9 +456,14 @@ class Daemon:
                     if frame is None:
                         continue
                     got = True
-                    if r.fps_limit and frame.ts - last_done.get(r.name, -1e9) < 1 / r.fps_limit:
-                        continue  # a live camera faster than fps_limit: skip, do not queue
-                    last_done[r.name] = frame.ts
+                    if r.fps_limit:
+                        # A schedule, not "1/fps_limit since the last frame": a frame a little early
+                        # (jitter) is taken, else a source paced at exactly fps_limit loses every other one.
+                        period = 1 / r.fps_limit
+                        when = due.get(r.name, frame.ts)
+                        if frame.ts < when - 0.1 * period:
+                            continue  # a live camera faster than fps_limit: skip, do not queue
+                        due[r.name] = when + period if frame.ts - when < period else frame.ts + period
                     self._process(r.name, frame.rgb, frame.index, frame.ts)
                 if not got and len(readers) > 1:
                     time.sleep(0.01)

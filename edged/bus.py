@@ -195,13 +195,15 @@ class Bus:
         # reacts to "online" with a command finds the subscription already in place.
         for t in self._subscriptions:
             client.subscribe(t, qos=1)
-        client.publish(self.topics.availability, AVAILABLE, qos=1, retain=True)
         self._flush()
         self.connected.set()
         try:
             self._on_connected()
         except Exception:
             log.exception("on_connected hook failed")
+        # "online" last: whoever reacts to it (Home Assistant) finds the discovery configs and the
+        # status the hook published already retained, a complete device.
+        client.publish(self.topics.availability, AVAILABLE, qos=1, retain=True)
 
     def _fall_back(self) -> None:
         with self._fallback_lock:

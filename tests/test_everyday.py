@@ -64,3 +64,19 @@ def test_status_fps_is_frames_over_elapsed_time(tmp_path, broker, clip):
     slow = s2["cameras"]["slow"]["fps"]
     assert 0.9 <= slow <= 1.1, slow
     assert s2["fps"] == pytest.approx(s2["cameras"]["stage"]["fps"] + slow, abs=0.02)
+
+
+def test_discovery_and_status_are_retained_before_online(tmp_path, broker, clip):
+    """Whoever reacts to ``online`` (Home Assistant) must find a complete device already retained."""
+    topics = [f"{BASE}/availability", f"{BASE}/status", "homeassistant/+/frd_testdoor/+/config"]
+    with subscribe_collect(broker.host, broker.port, topics) as sub:
+        p = FrdProcess(write_config(tmp_path, broker, clip)).start()
+        try:
+            sub.wait_for(lambda m: m.text == "online", 60)
+            order = [m.topic if m.text != "online" else "online" for m in sub.messages]
+        finally:
+            p.stop()
+    first_online = order.index("online")
+    before = order[:first_online]
+    assert f"{BASE}/status" in before, order
+    assert sum(t.endswith("/config") for t in before) >= 6, order

@@ -23,7 +23,15 @@ from . import __version__, fleet
 from .bus import Bus, Incoming
 from .camera import CameraReader
 from .commands import ERROR_REPLY, CommandHandler
-from .discovery import PERSON_ON, DiscoveryDevice, all_discovery, person_config, person_removal, person_rename
+from .discovery import (
+    PERSON_ON,
+    DiscoveryDevice,
+    all_discovery,
+    person_config,
+    person_removal,
+    person_rename,
+    stale_removals,
+)
 from .enroll import EnrollResult
 from .errors import FrdError, InputError
 from .events import Event, EventEngine
@@ -36,6 +44,10 @@ from .topics import Message, Topics
 from .track import FaceTracker
 
 log = logging.getLogger(__name__)
+
+#: How often the pipeline loop looks for gallery changes made by others (the CLI, a restore), and
+#: for retained discovery configs nobody wants any more.
+GALLERY_POLL_S = 2.0
 
 
 @dataclass
@@ -138,9 +150,10 @@ class Daemon:
         self._handler = CommandHandler(self, topics=topics, **(handler_options or {}))
         self._camera_person: dict[str, str | None] = {}  # who each camera's retained state names
         self._trace_lock = threading.Lock()  # event publication vs. deleting a person
+        self._retained_configs: set[str] = set()  # this device's discovery configs the broker holds
         subs = [topics.cmd_wildcard, topics.fleet_cmd_wildcard]
         if discovery is not None:
-            subs.append(topics.ha_status)
+            subs += [topics.ha_status, topics.discovery_wildcard]
         if fleet_sync:
             subs.append(topics.gallery_wildcard)
         self.bus: Bus = bus_factory(self._on_message, self._on_connected, subs)
@@ -159,6 +172,9 @@ class Daemon:
             if msg.payload.strip() == b"online":
                 log.info("Home Assistant is online: publishing discovery again")
                 self._publish_discovery()
+            return
+        if self.discovery is not None and self.topics.is_own_discovery(msg.topic):
+            (self._retained_configs.add if msg.payload else self._retained_configs.discard)(msg.topic)
             return
         if self._sync_name(msg.topic) is not None:
             self._commands.put(msg)  # fleet state must not be dropped: wait for the worker
@@ -194,7 +210,10 @@ class Daemon:
                 continue
             command, reply = self._handler.handle_topic(msg.topic, msg.payload)
             if not reply.ok:
-                log.warning("command %r refused: %s", command, reply.error)
+                if command == ERROR_REPLY:  # not a command topic: there is no command to name
+                    log.warning("message refused: %s", reply.error)
+                else:
+                    log.warning("command %r refused: %s", command, reply.error)
             self.bus.reply(msg, self.topics.reply(command), reply.payload())
 
     # -- fleet sync (command thread) ---------------------------------------------------
@@ -239,14 +258,20 @@ class Daemon:
             with self._lock:
                 self.gallery.remove(name)
                 self._gallery_changed()
-            self.bus.publish(Message(self.topics.state_person(name), "", retain=True, qos=1))
-            for camera in [c for c, who in self._camera_person.items() if who == name]:
-                cleared = {"camera": camera, "person": None, "name": None, "score": None, "ts": None,
-                           "event_id": None}
-                self.bus.publish(Message(self.topics.state_camera(camera), json.dumps(cleared), retain=True, qos=1))
-                self._camera_person[camera] = None
+            self._clear_traces(name)
+
+    def _clear_traces(self, name: str) -> None:
+        """Retained state and HA entity of someone no longer in the gallery; callers hold ``_trace_lock``."""
+        self.bus.publish(Message(self.topics.state_person(name), "", retain=True, qos=1))
+        for camera in [c for c, who in self._camera_person.items() if who == name]:
+            cleared = {"camera": camera, "person": None, "name": None, "score": None, "ts": None,
+                       "event_id": None}
+            self.bus.publish(Message(self.topics.state_camera(camera), json.dumps(cleared), retain=True, qos=1))
+            self._camera_person[camera] = None
         if self.discovery is not None:
-            self.bus.publish(person_removal(self.topics, name))
+            removal = person_removal(self.topics, name)
+            self._retained_configs.discard(removal.topic)  # removed here: not a ghost for _remove_ghosts
+            self.bus.publish(removal)
 
     # -- Services (called by the command handler, on the command thread) ----------------
     def _enroll_faces(self, name: str, faces: list[tuple[str, Face]], rejected: list[dict]) -> dict:
@@ -274,8 +299,8 @@ class Daemon:
         for label, data in images:
             try:
                 rgb = decode_image(data, what=label)
-            except InputError as e:
-                rejected.append({"image": label, "reason": str(e)})
+            except InputError as e:  # the reply names the image once: "payload: not …", not "payload: payload: not …"
+                rejected.append({"image": label, "reason": str(e).removeprefix(f"{label}: ")})
                 continue
             with self._lock:
                 found = self.pipeline.faces(rgb, largest_only=True, still=True)
@@ -320,7 +345,9 @@ class Daemon:
             self._gallery_changed()
         self.bus.publish(Message(self.topics.state_person(name), "", retain=True, qos=1))
         if self.discovery is not None:
-            self.bus.publish_many(person_rename(self.discovery, name, new_name))
+            msgs = person_rename(self.discovery, name, new_name)
+            self._retained_configs.discard(msgs[0].topic)
+            self.bus.publish_many(msgs)
         self._share(name)
         self._share(new_name)
         log.info("renamed %s to %s", name, new_name)
@@ -362,13 +389,51 @@ class Daemon:
             "cameras": cams,
         }
 
-    def reload(self) -> dict:
-        with self._lock:
-            self.gallery.reload()
-            self.gallery.reembed(self.pipeline.embedder.embed)
-            self._gallery_changed()
+    def reload(self, why: str = "reload command") -> dict:
+        self._sync_gallery(f"reloaded ({why})")
         self._publish_discovery()
         return {"people": self.gallery.names(), "quarantined": list(self.gallery.quarantined)}
+
+    def _sync_gallery(self, what: str) -> None:
+        """Re-read the gallery and make everything that names people follow it, with one log line.
+
+        The matcher, Home Assistant (configs of new people, removal of gone ones), the retained state
+        and the fleet: a person removed or renamed with the CLI leaves no trace behind.
+        """
+        with self._trace_lock:  # no event of someone being removed is published half-way
+            with self._lock:
+                before = {n: p.updated for n, p in self.gallery.people.items()}
+                self.gallery.reload()
+                self.gallery.reembed(self.pipeline.embedder.embed)
+                self._gallery_changed()
+                after = {n: p.updated for n, p in self.gallery.people.items()}
+            removed = sorted(set(before) - set(after))
+            for name in removed:
+                self._clear_traces(name)
+        added = sorted(set(after) - set(before))
+        updated = sorted(n for n in set(before) & set(after) if before[n] != after[n])
+        if self.discovery is not None:
+            self.bus.publish_many([person_config(self.discovery, n) for n in added])
+        for name in removed + added + updated:
+            self._share(name)
+        changes = [f"{k} {', '.join(v)}" for k, v in (("added", added), ("removed", removed), ("updated", updated))
+                   if v]
+        n = len(after)
+        log.info("gallery %s: %d %s%s", what, n, "person" if n == 1 else "people",
+                 "; " + "; ".join(changes) if changes else "")
+
+    def _remove_ghosts(self) -> None:
+        """Empty the retained discovery configs of people or cameras this device no longer has."""
+        if self.discovery is None or not self.bus.connected.is_set():
+            return
+        wanted = all_discovery(self.discovery, list(self.readers), self.gallery.names())
+        stale = stale_removals(self.topics, self._retained_configs.copy(), wanted)  # copy(): atomic
+        for m in stale:
+            self._retained_configs.discard(m.topic)
+        if stale:
+            self.bus.publish_many(stale)
+            log.info("removed %d Home Assistant entit%s nobody has any more", len(stale),
+                     "y" if len(stale) == 1 else "ies")
 
     # -- the pipeline loop -------------------------------------------------------------
     def _publish_status(self) -> dict:
@@ -398,7 +463,12 @@ class Daemon:
             pstate = {"state": PERSON_ON, "person": ev.name, "camera": ev.camera, "score": payload["score"],
                       "ts": ev.ts}
             self.bus.publish(Message(self.topics.state_person(ev.name), json.dumps(pstate), retain=False, qos=1))
-        log.info("event %s %s on %s (%.3f)", ev.event_type, ev.name or "-", ev.camera, ev.score)
+        if ev.name is not None:
+            log.info("event recognized: %s on %s (score %.3f)", ev.name, ev.camera, ev.score)
+        elif self.gallery.people:
+            log.info("event unknown: a face not in the gallery on %s (closest score %.3f)", ev.camera, ev.score)
+        else:
+            log.info("event unknown: a face on %s (the gallery is empty)", ev.camera)
 
     def _gallery_changed(self) -> None:
         """Hand the gallery to the matcher and forget followed faces, so no settled track keeps an old name.
@@ -441,6 +511,7 @@ class Daemon:
         log.info("frd %s running: %d camera(s), %d people, model %s", __version__, len(self.readers),
                  len(self.gallery.people), self.pipeline.embedder.name)
         next_status = 0.0
+        next_gallery_check = time.monotonic() + GALLERY_POLL_S
         readers = list(self.readers.values())
         due: dict[str, float] = {}  # per camera with fps_limit: when the next frame is wanted
         try:
@@ -448,7 +519,7 @@ class Daemon:
                 if self._reload.is_set():
                     self._reload.clear()
                     self.notifier.reloading()
-                    self.reload()
+                    self.reload("SIGHUP")
                     self.notifier.ready()
                 got = False
                 for r in readers:
@@ -468,6 +539,11 @@ class Daemon:
                 if not got and len(readers) > 1:
                     time.sleep(0.01)
                 now = time.monotonic()
+                if now >= next_gallery_check:
+                    next_gallery_check = now + GALLERY_POLL_S
+                    if self.gallery.changed_on_disk():
+                        self._sync_gallery("changed on disk")
+                    self._remove_ghosts()
                 if now >= next_status:
                     next_status = now + self.status_interval_s
                     self.notifier.status(self._summary(self._publish_status()))

@@ -6,13 +6,18 @@ the real clip and model.
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
 import yaml
 
-from tests.broker import subscribe_collect
-from tests.daemon_helpers import DEVICE, FrdProcess, write_config
+from tests.broker import publish, subscribe_collect
+from tests.daemon_helpers import DEVICE, FrdProcess, wait_until, write_config
 
 BASE = f"frd/{DEVICE}"
 
@@ -80,3 +85,73 @@ def test_discovery_and_status_are_retained_before_online(tmp_path, broker, clip)
     before = order[:first_online]
     assert f"{BASE}/status" in before, order
     assert sum(t.endswith("/config") for t in before) >= 6, order
+
+
+# ---------------------------------------------------------------- the CLI and the daemon agree
+
+
+def frd_cli(*args, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The real ``frd`` command line; ``env`` is added to (or, with None values, removed from) the environment."""
+    full = {**os.environ}
+    full.pop("FRD_CONFIG", None)
+    for k, v in (env or {}).items():
+        if v is None:
+            full.pop(k, None)
+        else:
+            full[k] = v
+    return subprocess.run([sys.executable, "-m", "edged", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, env=full)
+
+
+def _not_frds(stderr: str) -> list[str]:
+    """Lines that are not frd's own (frd's: 'frd: …', a timestamped 'YYYY-MM-DD hh:mm:ss LEVEL …')."""
+    own = re.compile(r"^(frd: |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL) )")
+    return [line for line in stderr.splitlines() if line.strip() and not own.match(line)]
+
+
+def test_cli_changes_reach_the_running_daemon_and_home_assistant(tmp_path, broker, clip, data):
+    """enroll / rename / remove with the CLI (-c and $FRD_CONFIG): the daemon follows within seconds,
+    Home Assistant entities appear and go, retained person state is cleared; SIGHUP logs one line."""
+    cfg = write_config(tmp_path, broker, clip)
+    disc = "homeassistant/binary_sensor/frd_testdoor"
+    # a person deleted while frd was down: its retained entity is a ghost frd must remove
+    publish(broker.host, broker.port, f"{disc}/person_ghost/config", '{"name": "ghost presence"}', retain=True)
+    p = FrdProcess(cfg).start()
+    try:
+        with subscribe_collect(broker.host, broker.port, [f"{disc}/+/config", f"{BASE}/state/person/+"]) as sub:
+            sub.wait_for(lambda m: m.topic == f"{disc}/person_ghost/config" and m.payload == b"", 60)
+
+            r = frd_cli("enroll", "obama", data / "people/obama/obama_1.jpg", env={"FRD_CONFIG": str(cfg)})
+            assert r.returncode == 0, r.stderr
+            assert (tmp_path / "gallery" / "obama.npz").is_file()  # the config's gallery, not a per-user one
+            sub.wait_for(lambda m: m.topic == f"{disc}/person_obama/config" and m.payload, 15)
+            assert wait_until(lambda: _people(broker) == ["obama"], 15)
+
+            r = frd_cli("gallery", "rename", "obama", "barack", "-c", cfg)
+            assert r.returncode == 0 and r.stderr == "", r.stderr  # and no TFLite INFO line
+            sub.wait_for(lambda m: m.topic == f"{disc}/person_obama/config" and m.payload == b"", 15)
+            sub.wait_for(lambda m: m.topic == f"{disc}/person_barack/config" and m.payload, 15)
+            assert wait_until(lambda: _people(broker) == ["barack"], 15)
+
+            r = frd_cli("gallery", "remove", "barack", "-c", cfg)
+            assert r.returncode == 0 and r.stderr == "", r.stderr
+            sub.wait_for(lambda m: m.topic == f"{disc}/person_barack/config" and m.payload == b"", 15)
+            sub.wait_for(lambda m: m.topic == f"{BASE}/state/person/barack" and m.payload == b"", 15)
+            assert wait_until(lambda: _people(broker) == [], 15)
+        p.signal(signal.SIGHUP)
+        assert wait_until(lambda: "gallery reloaded (SIGHUP): 0 people" in p.log_text(), 15), p.log_text()
+    finally:
+        p.stop()
+    log = p.log_text()
+    assert "gallery changed on disk: 1 person; added obama" in log
+    assert "gallery changed on disk: 1 person; added barack; removed obama" in log
+    assert "gallery changed on disk: 0 people; removed barack" in log
+    assert log.count("gallery reloaded") == 1
+    assert _not_frds(log) == [], log
+    assert "WARNING" not in log, log  # a clean start and stop: nothing to warn about
+
+
+def _people(broker) -> list[str]:
+    with subscribe_collect(broker.host, broker.port, [f"{BASE}/reply/list"]) as sub:
+        publish(broker.host, broker.port, f"{BASE}/cmd/list", b"", qos=1)
+        return [p["name"] for p in sub.wait_for(lambda m: True, 20).json()["data"]["people"]]

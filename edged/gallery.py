@@ -333,7 +333,9 @@ class Gallery:
 
     def reembed(self, embed) -> list[str]:
         """Re-embed stale people from their stored chips after a model change; returns who was updated."""
-        done = []
+        done: list[str] = []
+        if not self.stale():
+            return done  # nothing to write: no lock (a reader's gallery folder may not exist)
         with self._lock():
             for name in self.stale():
                 p = self.people[name]

@@ -6,6 +6,7 @@ the real clip and model.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -155,3 +156,77 @@ def _people(broker) -> list[str]:
     with subscribe_collect(broker.host, broker.port, [f"{BASE}/reply/list"]) as sub:
         publish(broker.host, broker.port, f"{BASE}/cmd/list", b"", qos=1)
         return [p["name"] for p in sub.wait_for(lambda m: True, 20).json()["data"]["people"]]
+
+
+def test_a_missing_camera_is_reported_by_frd_once_in_journald_form(tmp_path, broker):
+    """No OpenCV WARN line per retry: frd's own warning, once, with a syslog priority and no timestamp."""
+    cfg = write_config(tmp_path, broker, "/dev/video97")
+    log = tmp_path / "frd.log"
+    log.touch()
+    st = log.stat()
+    p = FrdProcess(cfg, env={"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}).start()
+    try:
+        def camera_status():
+            with subscribe_collect(broker.host, broker.port, [f"{BASE}/status"]) as sub:
+                st = sub.wait_for(lambda m: True, 30).json()["cameras"]["stage"]
+            return st if st["reconnects"] >= 2 else None
+
+        st = wait_until(camera_status, 60, step=1)
+        assert st is not None
+    finally:
+        p.stop()
+    assert st["state"] == "reconnecting" and st["error"] == "/dev/video97: no such device"
+    text = p.log_text()
+    lines = text.splitlines()
+    assert lines.count("<4>WARNING: camera stage: /dev/video97: no such device; retrying (every 30 s at most)") == 1
+    assert all(re.match(r"<[0-7]>(DEBUG|INFO|WARNING|ERROR|CRITICAL): ", line) for line in lines), text
+    assert "<6>INFO: stopped" in lines
+
+
+def test_check_config_refuses_a_file_source_that_does_not_exist(tmp_path, broker):
+    cfg = write_config(tmp_path, broker, tmp_path / "nope.mp4")
+    r = frd_cli("check-config", "-c", cfg)
+    assert r.returncode == 2
+    assert f"cameras[0].source: {tmp_path / 'nope.mp4'}: no such file" in r.stderr
+
+
+def test_every_command_reads_the_config_and_lists_without_creating(tmp_path, broker, clip, data):
+    cfg = write_config(tmp_path, broker, clip, recognition={"threshold": 0.99})
+    obama = data / "people/obama/obama_1.jpg"
+
+    r = frd_cli("gallery", "list", "-c", cfg)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert json.loads(r.stdout) == {"gallery": str(tmp_path / "gallery"), "people": []}
+    assert not (tmp_path / "gallery").exists()  # listing creates nothing
+
+    missing = frd_cli("gallery", "list", env={"FRD_CONFIG": str(tmp_path / "absent.yaml")})
+    assert missing.returncode == 2 and "absent.yaml: cannot read the config file" in missing.stderr
+
+    assert frd_cli("enroll", "obama", obama, "-c", cfg).returncode == 0
+    # the config's threshold (0.99) names nobody; an explicit --strictness overrides it
+    strict = frd_cli("recognize", data / "people/obama/obama_2.jpg", "--json", env={"FRD_CONFIG": str(cfg)})
+    assert strict.returncode == 0 and strict.stderr == "", strict.stderr
+    assert [x["name"] for x in map(json.loads, strict.stdout.splitlines())] == [None]
+    named = frd_cli("recognize", data / "people/obama/obama_2.jpg", "--json", "--strictness", "strict", "-c", cfg)
+    assert [x["name"] for x in map(json.loads, named.stdout.splitlines())] == ["obama"]
+
+
+def test_recognize_exit_status_says_whether_every_source_was_read(tmp_path, data):
+    gallery = tmp_path / "gallery"
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    good = data / "people/obama/obama_1.jpg"
+    cases = {
+        "missing image": ([tmp_path / "missing.jpg"], "missing.jpg: cannot read (No such file or directory)"),
+        "missing video": ([tmp_path / "missing.mp4"], "missing.mp4: no such file"),
+        "not an image": ([text], "notes.png: not a decodable image"),
+        "good and missing": ([good, tmp_path / "missing.jpg"], "missing.jpg: cannot read"),
+    }
+    for what, (sources, message) in cases.items():
+        r = frd_cli("recognize", *sources, "--gallery", gallery)
+        assert r.returncode == 1, (what, r.returncode, r.stderr)
+        assert message in r.stderr, (what, r.stderr)
+        assert _not_frds(r.stderr) == [], (what, r.stderr)
+    assert "obama_1.jpg\t0\t-\t" in r.stdout  # the readable source was still recognised
+    ok = frd_cli("recognize", good, "--gallery", gallery)
+    assert ok.returncode == 0 and "is empty" in ok.stderr and not gallery.exists()

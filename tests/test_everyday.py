@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -230,3 +232,27 @@ def test_recognize_exit_status_says_whether_every_source_was_read(tmp_path, data
     assert "obama_1.jpg\t0\t-\t" in r.stdout  # the readable source was still recognised
     ok = frd_cli("recognize", good, "--gallery", gallery)
     assert ok.returncode == 0 and "is empty" in ok.stderr and not gallery.exists()
+
+
+# ---------------------------------------------------------------- ./scripts/test
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_scripts_test_installs_what_ci_installs_and_says_what_it_cannot_run():
+    ci = (ROOT / ".ci/run").read_text()
+    install = re.search(r"apt-get install ([^\n]*)", ci.replace("\\\n", " ")).group(1)
+    ci_pkgs = {w for w in install.split() if not w.startswith("-")}
+    script = (ROOT / "scripts/test").read_text()
+    listed = set(re.findall(r"apt_pkgs\+=\(([^)]*)\)", script))
+    assert ci_pkgs >= {"systemd-container", "debootstrap", "openssh-client", "mosquitto"}
+    assert ci_pkgs <= listed, ci_pkgs - listed
+    r = subprocess.run([str(ROOT / "scripts/test"), "--collect-only", "-q", "tests/test_names.py"],
+                       capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    notice = [line for line in r.stderr.splitlines() if line.startswith("scripts/test: ")]
+    if os.geteuid() == 0 and all(shutil.which(t) for t in ("systemd-nspawn", "debootstrap", "ssh", "mosquitto_pub")):
+        assert "scripts/test: everything can run here: no test will be skipped" in notice, r.stderr
+    else:
+        assert "scripts/test: these will be skipped on this machine:" in notice, r.stderr

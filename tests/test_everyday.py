@@ -154,6 +154,23 @@ def test_cli_changes_reach_the_running_daemon_and_home_assistant(tmp_path, broke
     assert "WARNING" not in log, log  # a clean start and stop: nothing to warn about
 
 
+def test_cli_changes_reach_the_fleet(tmp_path, broker, clip, data):
+    """With fleet.sync, a person enrolled or removed with the CLI is shared (or deleted) fleet-wide."""
+    cfg = write_config(tmp_path, broker, clip, fleet={"sync": True}, cameras=[
+        {"name": "stage", "source": str(clip), "loop": True, "fps_limit": 2}])
+    p = FrdProcess(cfg).start()
+    try:
+        with subscribe_collect(broker.host, broker.port, ["frd/gallery/+", f"{BASE}/availability"]) as sub:
+            sub.wait_for(lambda m: m.text == "online", 60)
+            assert frd_cli("enroll", "obama", data / "people/obama/obama_1.jpg", "-c", cfg).returncode == 0
+            shared = sub.wait_for(lambda m: m.topic == "frd/gallery/obama" and m.payload, 15).json()
+            assert shared["origin"] == DEVICE and shared["name"] == "obama" and shared["shape"][0] == 1
+            assert frd_cli("gallery", "remove", "obama", "-c", cfg).returncode == 0
+            sub.wait_for(lambda m: m.topic == "frd/gallery/obama" and m.payload == b"", 15)
+    finally:
+        p.stop()
+
+
 def _people(broker) -> list[str]:
     with subscribe_collect(broker.host, broker.port, [f"{BASE}/reply/list"]) as sub:
         publish(broker.host, broker.port, f"{BASE}/cmd/list", b"", qos=1)

@@ -541,9 +541,12 @@ class Daemon:
                 now = time.monotonic()
                 if now >= next_gallery_check:
                     next_gallery_check = now + GALLERY_POLL_S
-                    if self.gallery.changed_on_disk():
-                        self._sync_gallery("changed on disk")
-                    self._remove_ghosts()
+                    try:
+                        if self.gallery.changed_on_disk():
+                            self._sync_gallery("changed on disk")
+                        self._remove_ghosts()
+                    except (FrdError, OSError) as e:  # e.g. a full disk while re-embedding: keep recognising
+                        log.error("gallery check failed: %s", e)
                 if now >= next_status:
                     next_status = now + self.status_interval_s
                     self.notifier.status(self._summary(self._publish_status()))

@@ -193,6 +193,8 @@ class Gallery:
     def changed_on_disk(self) -> bool:
         """Whether another process (the CLI, a restore) changed the person files since this object last
         read or wrote them: the daemon polls this and reloads."""
+        if not self.root.is_dir():
+            return False  # a folder that is gone (a restore under way, a mistake) must not delete everyone
         return self.fingerprint() != self._seen
 
     def _path(self, name: str) -> Path:

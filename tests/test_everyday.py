@@ -125,7 +125,7 @@ def test_cli_changes_reach_the_running_daemon_and_home_assistant(tmp_path, broke
             sub.wait_for(lambda m: m.topic == f"{disc}/person_ghost/config" and m.payload == b"", 60)
 
             r = frd_cli("enroll", "obama", data / "people/obama/obama_1.jpg", env={"FRD_CONFIG": str(cfg)})
-            assert r.returncode == 0, r.stderr
+            assert r.returncode == 0 and r.stderr == "", r.stderr
             assert (tmp_path / "gallery" / "obama.npz").is_file()  # the config's gallery, not a per-user one
             sub.wait_for(lambda m: m.topic == f"{disc}/person_obama/config" and m.payload, 15)
             assert wait_until(lambda: _people(broker) == ["obama"], 15)

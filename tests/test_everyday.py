@@ -41,16 +41,20 @@ def _statuses(broker, seconds: float) -> list[tuple[float, dict]]:
             for m in msgs[seen:]:
                 out.append((time.monotonic(), m.json()))
             seen = len(msgs)
-            time.sleep(0.02)
+            time.sleep(0.005)
     return out
 
 
 def test_status_fps_is_frames_over_elapsed_time(tmp_path, broker, clip):
-    """On the clip at its own rate and on the same clip capped at 1 fps (two cameras of one daemon)."""
+    """On the clip at its own rate and on the same clip capped at 1 fps (two cameras of one daemon).
+
+    The frame count is compared over the daemon's own 10 s window, between two statuses taken just
+    after a frame went through (so a 1 fps count is not off by a whole frame).
+    """
     cfg = write_config(tmp_path, broker, clip)
     doc = yaml.safe_load(cfg.read_text())
     doc["cameras"].append({"name": "slow", "source": str(clip), "loop": True, "fps_limit": 1})
-    doc["status_interval_s"] = 0.5
+    doc["status_interval_s"] = 0.1
     cfg.write_text(yaml.safe_dump(doc))
     p = FrdProcess(cfg).start()
     try:
@@ -60,18 +64,23 @@ def test_status_fps_is_frames_over_elapsed_time(tmp_path, broker, clip):
         got = _statuses(broker, 14)
     finally:
         p.stop()
-    assert len(got) >= 10, got
-    t2, s2 = got[-1]
-    t1, s1 = min(got, key=lambda ts: abs((t2 - ts[0]) - 10))  # about 10 s earlier: the daemon's window
-    assert t2 - t1 > 8
+    assert len(got) >= 50, got
     for camera in ("stage", "slow"):
+        def frames(i: int, camera: str = camera) -> int:
+            return got[i][1]["cameras"][camera]["frames"]
+
+        fresh = [got[i] for i in range(1, len(got)) if frames(i) > frames(i - 1)]  # just after a frame
+        t2, s2 = fresh[-1]
+        t1, s1 = min(fresh, key=lambda ts: abs((t2 - ts[0]) - 10))
+        assert 9 < t2 - t1 < 11, (camera, t2 - t1)
         counted = (s2["cameras"][camera]["frames"] - s1["cameras"][camera]["frames"]) / (t2 - t1)
         reported = s2["cameras"][camera]["fps"]
         assert counted > 0.5, (camera, s1, s2)
         assert abs(reported - counted) <= 0.05 * counted, (camera, reported, counted)
-    slow = s2["cameras"]["slow"]["fps"]
-    assert 0.9 <= slow <= 1.1, slow
-    assert s2["fps"] == pytest.approx(s2["cameras"]["stage"]["fps"] + slow, abs=0.02)
+        if camera == "slow":
+            assert 0.95 <= reported <= 1.05, reported
+    last = got[-1][1]
+    assert last["fps"] == pytest.approx(sum(c["fps"] for c in last["cameras"].values()), abs=0.02)
 
 
 def test_discovery_and_status_are_retained_before_online(tmp_path, broker, clip):

@@ -44,10 +44,13 @@ def _installation(args: argparse.Namespace) -> tuple[Config, Path | None]:
     """
     from .config import DEFAULT_CONFIG_PATH, Config, load_config
 
-    path = getattr(args, "config", None) or (Path(os.environ["FRD_CONFIG"]) if os.environ.get("FRD_CONFIG") else None)
-    if path is None and DEFAULT_CONFIG_PATH.exists():
-        path = DEFAULT_CONFIG_PATH
-    return (load_config(path), path) if path is not None else (Config(), None)
+    if getattr(args, "_installation", None) is None:
+        path = getattr(args, "config", None) or (Path(os.environ["FRD_CONFIG"]) if os.environ.get("FRD_CONFIG")
+                                                 else None)
+        if path is None and DEFAULT_CONFIG_PATH.exists():
+            path = DEFAULT_CONFIG_PATH
+        args._installation = (load_config(path), path) if path is not None else (Config(), None)
+    return args._installation
 
 
 def _gallery_path(args: argparse.Namespace) -> Path:

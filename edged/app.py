@@ -50,10 +50,13 @@ def build_pipeline(
     return Pipeline(photo if still else video, aligner, embedder, matcher, still_detector=photo)
 
 
-def open_gallery(path: Path | None, pipeline: Pipeline) -> Gallery:
-    """Load the gallery, re-embed people enrolled under another model, and hand it to the matcher."""
+def open_gallery(path: Path | None, pipeline: Pipeline, create: bool = True) -> Gallery:
+    """Load the gallery, re-embed people enrolled under another model, and hand it to the matcher.
+
+    ``create=False``: a missing folder is an empty gallery, not a new folder (readers).
+    """
     model = pipeline.embedder
-    gallery = Gallery(path or default_gallery(), model.sha256)
+    gallery = Gallery(path or default_gallery(), model.sha256, create=create)
     redone = gallery.reembed(model.embed)
     if redone:
         log.warning("re-embedded %s with model %s", ", ".join(redone), model.name)
@@ -63,8 +66,11 @@ def open_gallery(path: Path | None, pipeline: Pipeline) -> Gallery:
     return gallery
 
 
-def run_daemon(config_path: Path | None) -> int:
-    """``frd run``: build every part from the config and run until stopped."""
+def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
+    """``frd run``: build every part from the config and run until stopped.
+
+    ``log_level`` (``--log-level``) overrides the config's ``log_level``.
+    """
     from . import __version__
     from .bus import Bus, BusSettings
     from .camera import CameraReader
@@ -74,12 +80,13 @@ def run_daemon(config_path: Path | None) -> int:
     from .discovery import DiscoveryDevice
     from .errors import FrdError
     from .events import EventEngine
+    from .logs import set_level
     from .notify import Notifier
     from .track import FaceTracker
 
 
     cfg = load_config(config_path)
-    logging.getLogger().setLevel(cfg.log_level.upper())
+    set_level(log_level or cfg.log_level)
     if not cfg.cameras:
         raise FrdError(f"{config_path}: no cameras configured (add at least one under 'cameras:')")
     handler_options = options_from_config(cfg, cfg.gallery.path)  # before the model: a missing key fails fast

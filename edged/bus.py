@@ -119,6 +119,7 @@ class Bus:
         self.dropped = 0  # messages lost because the offline queue was full
         self.queued_peak = 0
         self._last_warning: tuple[str, float] = ("", 0.0)
+        self._stopping = False
 
         self._client = self._make_client()
 
@@ -171,6 +172,7 @@ class Bus:
 
     def stop(self, timeout: float = 3.0) -> None:
         """Publish a clean ``offline`` and disconnect."""
+        self._stopping = True  # the disconnect that follows is ours: not a warning
         with self._out_lock:
             if self._queue:
                 log.warning("stopping with %d message(s) not delivered (the broker was away)", len(self._queue))
@@ -195,13 +197,15 @@ class Bus:
         # reacts to "online" with a command finds the subscription already in place.
         for t in self._subscriptions:
             client.subscribe(t, qos=1)
-        client.publish(self.topics.availability, AVAILABLE, qos=1, retain=True)
         self._flush()
         self.connected.set()
         try:
             self._on_connected()
         except Exception:
             log.exception("on_connected hook failed")
+        # "online" last: whoever reacts to it (Home Assistant) finds the discovery configs and the
+        # status the hook published already retained, a complete device.
+        client.publish(self.topics.availability, AVAILABLE, qos=1, retain=True)
 
     def _fall_back(self) -> None:
         with self._fallback_lock:
@@ -223,7 +227,9 @@ class Bus:
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         with self._out_lock:
             self._online = False
-        if self.connected.is_set():
+        if self.connected.is_set() and self._stopping:
+            log.info("disconnected from broker %s:%s", self.settings.host, self.settings.port)
+        elif self.connected.is_set():
             log.warning("disconnected from broker: %s", reason_code)
         elif self.settings.protocol == "auto" and self.protocol == "5" and self.connects == 0:
             # Some 3.1.1-only brokers drop an MQTT 5 CONNECT without a CONNACK

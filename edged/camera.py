@@ -7,6 +7,8 @@ devices, files and RTSP/HTTP streams (through FFmpeg).
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +19,8 @@ import numpy as np
 
 from .errors import InputError
 from .images import load_image
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
@@ -56,6 +60,10 @@ def open_capture(spec: str | int) -> cv2.VideoCapture:
     kind = source_kind(spec)
     if kind == "camera":
         target: str | int = int(spec) if str(spec).isdigit() else str(spec)
+        device = Path(f"/dev/video{target}" if isinstance(target, int) else target)
+        if sys.platform.startswith("linux") and not device.exists():  # say it, rather than OpenCV's WARN line
+            raise InputError(f"{spec}: no such device" if device == Path(str(spec)) else
+                             f"camera {spec} ({device}): no such device")
         cap = cv2.VideoCapture(target, cv2.CAP_V4L2) if not isinstance(target, int) else cv2.VideoCapture(target)
     elif kind == "stream":
         cap = cv2.VideoCapture(str(spec), cv2.CAP_FFMPEG)
@@ -189,6 +197,7 @@ class CameraReader:
                 break
             if kind == "video" and got_any and not self.loop:
                 self.state = "ended"
+                log.info("camera %s: end of %s (loop is off)", self.name, self.source)
                 return
             self._failed(f"{self.source}: no more frames")
             if got_any:
@@ -198,6 +207,8 @@ class CameraReader:
         self.state = "stopped"
 
     def _failed(self, msg: str) -> None:
+        if self.state != "reconnecting" or self.error != msg:  # one line per change, not per retry
+            log.warning("camera %s: %s; retrying (every %g s at most)", self.name, msg, self.backoff_max_s)
         self.state = "reconnecting"
         self.error = msg
         self.reconnects += 1
@@ -225,6 +236,8 @@ class CameraReader:
                     self._stop.wait(pause)
                 else:
                     next_t = time.monotonic()
+            if self.state != "streaming":
+                log.info("camera %s: %s", self.name, "back, streaming" if self.state == "reconnecting" else "streaming")
             self.state, self.error = "streaming", None
             self._put(Frame(self.name, index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), time.monotonic()))
             index += 1

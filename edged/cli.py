@@ -10,23 +10,68 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import FrdError, InputError
-from .match import DEFAULT_STRICTNESS, LEVELS
+from .logs import LEVELS
+from .match import DEFAULT_STRICTNESS
+from .match import LEVELS as STRICTNESS_LEVELS
+
+if TYPE_CHECKING:
+    from .config import Config
 
 log = logging.getLogger("frd")
 
 
 def _gallery_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--gallery", type=Path, default=None, help="gallery folder (default: <state dir>/gallery)")
+    p.add_argument("--gallery", type=Path, default=None,
+                   help="gallery folder (default: the config's gallery.path; with no config file, <state dir>/gallery)")
+    _config_arg(p)
 
 
 def _config_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", type=Path, default=None,
                    help="config file (default: $FRD_CONFIG, else /etc/frd/frd.yaml)")
+
+
+def _installation(args: argparse.Namespace) -> tuple[Config, Path | None]:
+    """The config every command shares, and its file: ``-c``, else ``$FRD_CONFIG``, else /etc/frd/frd.yaml.
+
+    A file named by ``-c`` or ``$FRD_CONFIG`` must be readable; with none of the three, the defaults
+    (what ``frd run`` uses for keys a config leaves out) and a per-user gallery.
+    """
+    from .config import DEFAULT_CONFIG_PATH, Config, load_config
+
+    if getattr(args, "_installation", None) is None:
+        path = getattr(args, "config", None) or (Path(os.environ["FRD_CONFIG"]) if os.environ.get("FRD_CONFIG")
+                                                 else None)
+        if path is None and DEFAULT_CONFIG_PATH.exists():
+            path = DEFAULT_CONFIG_PATH
+        args._installation = (load_config(path), path) if path is not None else (Config(), None)
+    return args._installation
+
+
+def _gallery_path(args: argparse.Namespace) -> Path:
+    """``--gallery``, else the config's gallery.path, else (no config file at all) <state dir>/gallery."""
+    from .paths import default_gallery
+
+    if args.gallery is not None:
+        return args.gallery
+    cfg, path = _installation(args)
+    return cfg.gallery.path if path is not None else default_gallery()
+
+
+def _still_pipeline(args: argparse.Namespace):
+    """The photo pipeline with the config's face size limits and threads (``--threads`` overrides)."""
+    from .app import build_pipeline
+
+    rc = _installation(args)[0].recognition
+    return build_pipeline(still=True, threads=args.threads or rc.threads, min_face_px=rc.min_face_px,
+                          min_face_frac=rc.min_face_frac)
 
 
 def _print_json(obj: object) -> None:
@@ -43,21 +88,23 @@ def _load(paths: list) -> list:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from .app import build_pipeline, open_gallery
+    from .app import open_gallery
     from .enroll import enroll
     from .names import validate_name
 
     validate_name(args.name)  # refuse a bad name before loading any model
-    pipeline = build_pipeline(still=True, threads=args.threads)
-    gallery = open_gallery(args.gallery, pipeline)
+    cfg, _ = _installation(args)
+    pipeline = _still_pipeline(args)
+    gallery = open_gallery(_gallery_path(args), pipeline)
     images = _load(args.images)
-    result = enroll(pipeline, gallery, args.name, images, aligned=args.aligned, keep_crops=not args.no_crops)
+    keep = cfg.gallery.keep_crops and not args.no_crops
+    result = enroll(pipeline, gallery, args.name, images, aligned=args.aligned, keep_crops=keep)
     _print_json(result.as_dict())
     return 0 if result.added else 1
 
 
 def cmd_gallery(args: argparse.Namespace) -> int:
-    from .app import build_pipeline, open_gallery
+    from .app import open_gallery
     from .camera import folder_images
     from .enroll import enroll
     from .names import name_from_legacy_file
@@ -65,14 +112,13 @@ def cmd_gallery(args: argparse.Namespace) -> int:
     if args.action == "list":
         from .embed import MODEL_MANIFEST, Manifest, model_dir
         from .gallery import Gallery
-        from .paths import default_gallery
 
         sha = Manifest.load(model_dir() / MODEL_MANIFEST).sha256
-        g = Gallery(args.gallery or default_gallery(), sha)
+        g = Gallery(_gallery_path(args), sha, create=False)  # listing creates nothing
         _print_json({"gallery": str(g.root), "people": [p.summary(sha) for _, p in sorted(g.people.items())]})
         return 0
-    pipeline = build_pipeline(still=True, threads=args.threads)
-    gallery = open_gallery(args.gallery, pipeline)
+    pipeline = _still_pipeline(args)
+    gallery = open_gallery(_gallery_path(args), pipeline)
     if args.action == "remove":
         gallery.remove(args.args[0])
         _print_json({"removed": args.args[0]})
@@ -92,7 +138,8 @@ def cmd_gallery(args: argparse.Namespace) -> int:
                 skipped.append({"image": str(p), "reason": str(e)})
         results = []
         for name, paths in sorted(by_name.items()):
-            results.append(enroll(pipeline, gallery, name, _load(paths), aligned=args.aligned).as_dict())
+            results.append(enroll(pipeline, gallery, name, _load(paths), aligned=args.aligned,
+                                  keep_crops=_installation(args)[0].gallery.keep_crops).as_dict())
         _print_json({"imported": results, "skipped": skipped})
         return 0 if any(r["added"] for r in results) else 1
     return 0
@@ -102,35 +149,54 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     from .app import build_pipeline, open_gallery
     from .camera import frames, is_still
 
+    rc = _installation(args)[0].recognition
+    threshold, strictness = args.threshold, args.strictness
+    if threshold is None and strictness is None:  # neither flag: the config's (frd run's) setting
+        threshold, strictness = rc.threshold, rc.strictness
     pipelines = {}
     gallery = None
     found = 0
+    unreadable = 0
     for spec in args.sources:
         still = is_still(spec)
         if still not in pipelines:
+            upsample = args.upsample if args.upsample is not None else (None if still else rc.upsample)
             pipelines[still] = build_pipeline(
-                still=still, threshold=args.threshold, strictness=args.strictness, upsample=args.upsample,
-                threads=args.threads,
+                still=still, threshold=threshold, strictness=strictness or rc.strictness, upsample=upsample,
+                threads=args.threads or rc.threads, min_face_px=rc.min_face_px, min_face_frac=rc.min_face_frac,
             )
-            gallery = open_gallery(args.gallery, pipelines[still])
+            gallery = open_gallery(_gallery_path(args), pipelines[still], create=False)
         pipeline = pipelines[still]
-        for frame in frames(spec):
-            if isinstance(frame, InputError):
-                print(f"frd: {frame}", file=sys.stderr)
-                continue
-            for r in pipeline.recognize(frame.rgb, aligned=args.aligned):
-                found += 1
-                score = round(r.score, 4)
-                if args.json:
-                    _print_json(
-                        {"source": frame.source, "frame": frame.index, "name": r.name, "score": score,
-                         "box": r.box.as_list()}
-                    )
-                else:
-                    print(f"{frame.source}\t{frame.index}\t{r.name or '-'}\t{score:.3f}\t{r.box.as_list()}")
+        try:
+            for frame in frames(spec):
+                if isinstance(frame, InputError):
+                    print(f"frd: {frame}", file=sys.stderr)
+                    unreadable += 1
+                    continue
+                found += _print_recognitions(args, pipeline, frame)
+        except InputError as e:  # a video, camera or stream that cannot be opened
+            print(f"frd: {e}", file=sys.stderr)
+            unreadable += 1
     if gallery is not None and not gallery.people:
-        print("frd: the gallery is empty: every face is unknown (enroll someone first)", file=sys.stderr)
-    return 0
+        print(f"frd: the gallery {gallery.root} is empty: every face is unknown (enroll someone first)",
+              file=sys.stderr)
+    return 1 if unreadable else 0
+
+
+def _print_recognitions(args: argparse.Namespace, pipeline, frame) -> int:
+    """Print one line per face of ``frame`` (JSON or tab-separated); returns how many."""
+    found = 0
+    for r in pipeline.recognize(frame.rgb, aligned=args.aligned):
+        found += 1
+        score = round(r.score, 4)
+        if args.json:
+            _print_json(
+                {"source": frame.source, "frame": frame.index, "name": r.name, "score": score,
+                 "box": r.box.as_list()}
+            )
+        else:
+            print(f"{frame.source}\t{frame.index}\t{r.name or '-'}\t{score:.3f}\t{r.box.as_list()}")
+    return found
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
@@ -179,7 +245,18 @@ def _config_path(args: argparse.Namespace) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     from .app import run_daemon
 
-    return run_daemon(_config_path(args))
+    return run_daemon(_config_path(args), log_level=args.log_level)
+
+
+def _missing_sources(cfg: Config, path: Path) -> list[str]:
+    """File sources that do not exist (a camera device may be plugged in later, a file will not appear)."""
+    from .camera import source_kind
+
+    out = []
+    for i, cam in enumerate(cfg.cameras):
+        if source_kind(cam.source) in ("video", "image", "folder") and not Path(str(cam.source)).is_file():
+            out.append(f"{path}: cameras[{i}].source: {cam.source}: no such file (camera {cam.name!r})")
+    return out
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -190,6 +267,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         cfg = load_config(path)
     except ConfigError as e:
         print(str(e), file=sys.stderr)
+        return 2
+    missing = _missing_sources(cfg, path)
+    if missing:
+        print("\n".join(missing), file=sys.stderr)
         return 2
     print(f"{path}: ok (device {cfg.device_id}, {len(cfg.cameras)} camera(s), broker {cfg.mqtt.host}:{cfg.mqtt.port})")
     return 0
@@ -221,7 +302,9 @@ def cmd_sign(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="frd", description="Edge face recognition: dlib + int8 FaceNet + MQTT.")
     ap.add_argument("--version", action="version", version=f"frd {__version__}")
-    ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    ap.add_argument("-v", "--verbose", action="store_true", help="debug logging (--log-level debug)")
+    ap.add_argument("--log-level", choices=LEVELS, default=None,
+                    help="default: warning; for 'run' the config's log_level (info)")
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run the daemon: cameras in, MQTT events out")
@@ -255,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     _gallery_arg(p)
     p.add_argument("--aligned", action="store_true", help="images already are face crops: skip detection")
     p.add_argument("--no-crops", action="store_true", help="keep embeddings only (no re-embedding on model change)")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=None, help="default: the config's recognition.threads, 1")
     p.set_defaults(func=cmd_enroll)
 
     p = sub.add_parser("gallery", help="list, remove, rename or import people")
@@ -263,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("args", nargs="*")
     _gallery_arg(p)
     p.add_argument("--aligned", action="store_true", help="import: images already are face crops")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=None, help="default: the config's recognition.threads, 1")
     p.set_defaults(func=cmd_gallery)
 
     p = sub.add_parser("recognize", help="name the faces in images, folders, videos, cameras or streams")
@@ -271,12 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
     _gallery_arg(p)
     p.add_argument("--json", action="store_true", help="one JSON line per face")
     p.add_argument("--aligned", action="store_true", help="each image already is a face crop")
-    p.add_argument("--strictness", choices=list(LEVELS), default=DEFAULT_STRICTNESS,
-                   help="how sure frd must be to name someone (README: Strangers stay strangers)")
+    p.add_argument("--strictness", choices=list(STRICTNESS_LEVELS), default=None,
+                   help="how sure frd must be to name someone (README: Strangers stay strangers; "
+                        f"default: the config's recognition.strictness, {DEFAULT_STRICTNESS})")
     p.add_argument("--threshold", type=float, default=None,
                    help="fixed threshold on the normalised score (README); overrides --strictness")
     p.add_argument("--upsample", type=int, default=None, help="HOG upsampling (default 1 for photos, 0 for video)")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=None, help="default: the config's recognition.threads, 1")
     p.set_defaults(func=cmd_recognize)
 
     p = sub.add_parser("embed", help="print the embedding of the largest face of each image")
@@ -315,12 +399,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .config import ConfigError
+    from .logs import setup
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING, format="frd: %(levelname)s: %(message)s"
-    )
-    if args.verbose:
-        logging.getLogger().setLevel(logging.DEBUG)
+    args.log_level = args.log_level or ("debug" if args.verbose else None)
+    setup(args.log_level or ("info" if args.command == "run" else "warning"), daemon=args.command == "run")
     if getattr(args, "action", None) in ("remove", "rename", "import"):
         need = {"remove": 1, "rename": 2, "import": 1}[args.action]
         if len(args.args) != need:
@@ -328,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     try:
         return args.func(args)
+    except ConfigError as e:  # bad usage/config: 2, like check-config
+        print(f"frd: {e}", file=sys.stderr)
+        return 2
     except FrdError as e:
         print(f"frd: {e}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ import queue
 import signal
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +23,15 @@ from . import __version__, fleet
 from .bus import Bus, Incoming
 from .camera import CameraReader
 from .commands import ERROR_REPLY, CommandHandler
-from .discovery import PERSON_ON, DiscoveryDevice, all_discovery, person_config, person_removal, person_rename
+from .discovery import (
+    PERSON_ON,
+    DiscoveryDevice,
+    all_discovery,
+    person_config,
+    person_removal,
+    person_rename,
+    stale_removals,
+)
 from .enroll import EnrollResult, screen
 from .errors import FrdError, InputError
 from .events import Event, EventEngine
@@ -36,6 +45,10 @@ from .topics import Message, Topics
 from .track import FaceTracker
 
 log = logging.getLogger(__name__)
+
+#: How often the pipeline loop looks for gallery changes made by others (the CLI, a restore), and
+#: for retained discovery configs nobody wants any more.
+GALLERY_POLL_S = 2.0
 
 
 @dataclass
@@ -66,17 +79,30 @@ class Capture:
 
 @dataclass
 class CameraStats:
+    """Frames processed per camera and their rate, for ``status`` and the Home Assistant fps sensor.
+
+    The rate is frames over the time they took within the last ``window_s`` (not an average of
+    1/dt, which overweights short gaps), and falls towards 0 when frames stop coming.
+    """
+
     processed: int = 0
-    fps: float = 0.0
-    _t: float = 0.0
+    window_s: float = 10.0
+    _times: deque = field(default_factory=deque)
 
     def tick(self, now: float) -> None:
-        if self._t:
-            dt = now - self._t
-            if dt > 0:
-                self.fps = 1 / dt if not self.fps else 0.9 * self.fps + 0.1 / dt
-        self._t = now
         self.processed += 1
+        self._times.append(now)
+        while self._times and self._times[0] < now - self.window_s:
+            self._times.popleft()
+
+    def fps(self, now: float) -> float:
+        times = [t for t in list(self._times) if t >= now - self.window_s]
+        if len(times) < 2:
+            return 0.0
+        span = times[-1] - times[0]
+        typical = span / (len(times) - 1)
+        span += max(0.0, (now - times[-1]) - typical)  # a stalled camera: count the silence too
+        return (len(times) - 1) / span if span > 0 else 0.0
 
 
 class Daemon:
@@ -125,9 +151,10 @@ class Daemon:
         self._handler = CommandHandler(self, topics=topics, **(handler_options or {}))
         self._camera_person: dict[str, str | None] = {}  # who each camera's retained state names
         self._trace_lock = threading.Lock()  # event publication vs. deleting a person
+        self._retained_configs: set[str] = set()  # this device's discovery configs the broker holds
         subs = [topics.cmd_wildcard, topics.fleet_cmd_wildcard]
         if discovery is not None:
-            subs.append(topics.ha_status)
+            subs += [topics.ha_status, topics.discovery_wildcard]
         if fleet_sync:
             subs.append(topics.gallery_wildcard)
         self.bus: Bus = bus_factory(self._on_message, self._on_connected, subs)
@@ -146,6 +173,9 @@ class Daemon:
             if msg.payload.strip() == b"online":
                 log.info("Home Assistant is online: publishing discovery again")
                 self._publish_discovery()
+            return
+        if self.discovery is not None and self.topics.is_own_discovery(msg.topic):
+            (self._retained_configs.add if msg.payload else self._retained_configs.discard)(msg.topic)
             return
         if self._sync_name(msg.topic) is not None:
             self._commands.put(msg)  # fleet state must not be dropped: wait for the worker
@@ -181,7 +211,10 @@ class Daemon:
                 continue
             command, reply = self._handler.handle_topic(msg.topic, msg.payload)
             if not reply.ok:
-                log.warning("command %r refused: %s", command, reply.error)
+                if command == ERROR_REPLY:  # not a command topic: there is no command to name
+                    log.warning("message refused: %s", reply.error)
+                else:
+                    log.warning("command %r refused: %s", command, reply.error)
             self.bus.reply(msg, self.topics.reply(command), reply.payload())
 
     # -- fleet sync (command thread) ---------------------------------------------------
@@ -226,14 +259,20 @@ class Daemon:
             with self._lock:
                 self.gallery.remove(name)
                 self._gallery_changed()
-            self.bus.publish(Message(self.topics.state_person(name), "", retain=True, qos=1))
-            for camera in [c for c, who in self._camera_person.items() if who == name]:
-                cleared = {"camera": camera, "person": None, "name": None, "score": None, "ts": None,
-                           "event_id": None}
-                self.bus.publish(Message(self.topics.state_camera(camera), json.dumps(cleared), retain=True, qos=1))
-                self._camera_person[camera] = None
+            self._clear_traces(name)
+
+    def _clear_traces(self, name: str) -> None:
+        """Retained state and HA entity of someone no longer in the gallery; callers hold ``_trace_lock``."""
+        self.bus.publish(Message(self.topics.state_person(name), "", retain=True, qos=1))
+        for camera in [c for c, who in self._camera_person.items() if who == name]:
+            cleared = {"camera": camera, "person": None, "name": None, "score": None, "ts": None,
+                       "event_id": None}
+            self.bus.publish(Message(self.topics.state_camera(camera), json.dumps(cleared), retain=True, qos=1))
+            self._camera_person[camera] = None
         if self.discovery is not None:
-            self.bus.publish(person_removal(self.topics, name))
+            removal = person_removal(self.topics, name)
+            self._retained_configs.discard(removal.topic)  # removed here: not a ghost for _remove_ghosts
+            self.bus.publish(removal)
 
     # -- Services (called by the command handler, on the command thread) ----------------
     def _enroll_faces(self, name: str, faces: list[tuple[str, Face]], rejected: list[dict]) -> dict:
@@ -263,8 +302,8 @@ class Daemon:
         for label, data in images:
             try:
                 rgb = decode_image(data, what=label)
-            except InputError as e:
-                rejected.append({"image": label, "reason": str(e)})
+            except InputError as e:  # the reply names the image once: "payload: not …", not "payload: payload: not …"
+                rejected.append({"image": label, "reason": str(e).removeprefix(f"{label}: ")})
                 continue
             with self._lock:
                 found = self.pipeline.faces(rgb, largest_only=True, still=True)
@@ -309,7 +348,9 @@ class Daemon:
             self._gallery_changed()
         self.bus.publish(Message(self.topics.state_person(name), "", retain=True, qos=1))
         if self.discovery is not None:
-            self.bus.publish_many(person_rename(self.discovery, name, new_name))
+            msgs = person_rename(self.discovery, name, new_name)
+            self._retained_configs.discard(msgs[0].topic)
+            self.bus.publish_many(msgs)
         self._share(name)
         self._share(new_name)
         log.info("renamed %s to %s", name, new_name)
@@ -320,11 +361,12 @@ class Daemon:
         return {"people": [p.summary(sha) for _, p in sorted(self.gallery.people.items())]}
 
     def status(self) -> dict:
+        now = time.monotonic()
         cams = {
             name: {
                 "state": r.state,
                 "error": r.error,
-                "fps": round(self.stats[name].fps, 2),
+                "fps": round(self.stats[name].fps(now), 2),
                 "frames": self.stats[name].processed,
                 "dropped_frames": r.dropped,
                 "reconnects": r.reconnects,
@@ -350,13 +392,51 @@ class Daemon:
             "cameras": cams,
         }
 
-    def reload(self) -> dict:
-        with self._lock:
-            self.gallery.reload()
-            self.gallery.reembed(self.pipeline.embedder.embed)
-            self._gallery_changed()
+    def reload(self, why: str = "reload command") -> dict:
+        self._sync_gallery(f"reloaded ({why})")
         self._publish_discovery()
         return {"people": self.gallery.names(), "quarantined": list(self.gallery.quarantined)}
+
+    def _sync_gallery(self, what: str) -> None:
+        """Re-read the gallery and make everything that names people follow it, with one log line.
+
+        The matcher, Home Assistant (configs of new people, removal of gone ones), the retained state
+        and the fleet: a person removed or renamed with the CLI leaves no trace behind.
+        """
+        with self._trace_lock:  # no event of someone being removed is published half-way
+            with self._lock:
+                before = {n: p.updated for n, p in self.gallery.people.items()}
+                self.gallery.reload()
+                self.gallery.reembed(self.pipeline.embedder.embed)
+                self._gallery_changed()
+                after = {n: p.updated for n, p in self.gallery.people.items()}
+            removed = sorted(set(before) - set(after))
+            for name in removed:
+                self._clear_traces(name)
+        added = sorted(set(after) - set(before))
+        updated = sorted(n for n in set(before) & set(after) if before[n] != after[n])
+        if self.discovery is not None:
+            self.bus.publish_many([person_config(self.discovery, n) for n in added])
+        for name in removed + added + updated:
+            self._share(name)
+        changes = [f"{k} {', '.join(v)}" for k, v in (("added", added), ("removed", removed), ("updated", updated))
+                   if v]
+        n = len(after)
+        log.info("gallery %s: %d %s%s", what, n, "person" if n == 1 else "people",
+                 "; " + "; ".join(changes) if changes else "")
+
+    def _remove_ghosts(self) -> None:
+        """Empty the retained discovery configs of people or cameras this device no longer has."""
+        if self.discovery is None or not self.bus.connected.is_set():
+            return
+        wanted = all_discovery(self.discovery, list(self.readers), self.gallery.names())
+        stale = stale_removals(self.topics, self._retained_configs.copy(), wanted)  # copy(): atomic
+        for m in stale:
+            self._retained_configs.discard(m.topic)
+        if stale:
+            self.bus.publish_many(stale)
+            log.info("removed %d Home Assistant entit%s nobody has any more", len(stale),
+                     "y" if len(stale) == 1 else "ies")
 
     # -- the pipeline loop -------------------------------------------------------------
     def _publish_status(self) -> dict:
@@ -386,7 +466,12 @@ class Daemon:
             pstate = {"state": PERSON_ON, "person": ev.name, "camera": ev.camera, "score": payload["score"],
                       "ts": ev.ts}
             self.bus.publish(Message(self.topics.state_person(ev.name), json.dumps(pstate), retain=False, qos=1))
-        log.info("event %s %s on %s (%.3f)", ev.event_type, ev.name or "-", ev.camera, ev.score)
+        if ev.name is not None:
+            log.info("event recognized: %s on %s (score %.3f)", ev.name, ev.camera, ev.score)
+        elif self.gallery.people:
+            log.info("event unknown: a face not in the gallery on %s (closest score %.3f)", ev.camera, ev.score)
+        else:
+            log.info("event unknown: a face on %s (the gallery is empty)", ev.camera)
 
     def _gallery_changed(self) -> None:
         """Hand the gallery to the matcher and forget followed faces, so no settled track keeps an old name.
@@ -429,14 +514,15 @@ class Daemon:
         log.info("frd %s running: %d camera(s), %d people, model %s", __version__, len(self.readers),
                  len(self.gallery.people), self.pipeline.embedder.name)
         next_status = 0.0
+        next_gallery_check = time.monotonic() + GALLERY_POLL_S
         readers = list(self.readers.values())
-        last_done: dict[str, float] = {}
+        due: dict[str, float] = {}  # per camera with fps_limit: when the next frame is wanted
         try:
             while not self._stop.is_set():
                 if self._reload.is_set():
                     self._reload.clear()
                     self.notifier.reloading()
-                    self.reload()
+                    self.reload("SIGHUP")
                     self.notifier.ready()
                 got = False
                 for r in readers:
@@ -444,13 +530,26 @@ class Daemon:
                     if frame is None:
                         continue
                     got = True
-                    if r.fps_limit and frame.ts - last_done.get(r.name, -1e9) < 1 / r.fps_limit:
-                        continue  # a live camera faster than fps_limit: skip, do not queue
-                    last_done[r.name] = frame.ts
+                    if r.fps_limit:
+                        # A schedule, not "1/fps_limit since the last frame": a frame a little early
+                        # (jitter) is taken, else a source paced at exactly fps_limit loses every other one.
+                        period = 1 / r.fps_limit
+                        when = due.get(r.name, frame.ts)
+                        if frame.ts < when - 0.1 * period:
+                            continue  # a live camera faster than fps_limit: skip, do not queue
+                        due[r.name] = when + period if frame.ts - when < period else frame.ts + period
                     self._process(r.name, frame.rgb, frame.index, frame.ts)
                 if not got and len(readers) > 1:
                     time.sleep(0.01)
                 now = time.monotonic()
+                if now >= next_gallery_check:
+                    next_gallery_check = now + GALLERY_POLL_S
+                    try:
+                        if self.gallery.changed_on_disk():
+                            self._sync_gallery("changed on disk")
+                        self._remove_ghosts()
+                    except (FrdError, OSError) as e:  # e.g. a full disk while re-embedding: keep recognising
+                        log.error("gallery check failed: %s", e)
                 if now >= next_status:
                     next_status = now + self.status_interval_s
                     self.notifier.status(self._summary(self._publish_status()))

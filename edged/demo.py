@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import shlex
 import shutil
 import signal
 import socket
@@ -30,6 +31,8 @@ import numpy as np
 import yaml
 
 DEVICE = "demo"
+#: How often the demo prints frd's status between events, so it never looks stuck.
+STATUS_EVERY_S = 10
 
 
 def _free_port() -> int:
@@ -158,6 +161,7 @@ def main(args: argparse.Namespace) -> int:
             done = threading.Event()
             is_online = threading.Event()
             events: list[dict] = []
+            last_status = [time.monotonic()]
 
             def on_message(_c, _u, msg) -> None:
                 body = msg.payload.decode(errors="replace")
@@ -168,6 +172,18 @@ def main(args: argparse.Namespace) -> int:
                           f"camera={ev['camera']} box={ev['box']}", flush=True)
                     if ev["name"] and args.until_event:
                         done.set()
+                    elif ev["name"] and sum(1 for e in events if e["name"]) == 1:
+                        print(f"         (frd names a person once as they come into view, and again at most every "
+                              f"recognition.cooldown_s, 60 s; meanwhile its status every {STATUS_EVERY_S} s; "
+                              "Ctrl-C stops the demo)", flush=True)
+                    last_status[0] = time.monotonic()
+                elif msg.topic == topics.status:
+                    if time.monotonic() - last_status[0] >= STATUS_EVERY_S:
+                        last_status[0] = time.monotonic()
+                        st = json.loads(body)
+                        n = st["gallery_size"]
+                        print(f"status:  {st['fps']:.1f} fps, {n} {'person' if n == 1 else 'people'} enrolled, "
+                              f"{st['events']} event(s) so far", flush=True)
                 elif msg.topic == topics.availability:
                     print(f"frd is {body}", flush=True)
                     if body == "online":
@@ -178,7 +194,8 @@ def main(args: argparse.Namespace) -> int:
             c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
             c.on_message = on_message
             c.connect("127.0.0.1", port)
-            c.subscribe([(topics.event, 1), (topics.availability, 1), (topics.reply("enroll"), 1)])
+            c.subscribe([(topics.event, 1), (topics.availability, 1), (topics.reply("enroll"), 1),
+                         (topics.status, 0)])
             c.loop_start()
             old = signal.signal(signal.SIGINT, lambda *_: done.set())
             try:
@@ -187,7 +204,9 @@ def main(args: argparse.Namespace) -> int:
                     return 1
                 if cam is None:
 
-                    print(f"enroll:  mosquitto_pub -t {topics.cmd('enroll', 'grace_hopper')} -f {portrait.name}")
+                    pub = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
+                           "-t", topics.cmd("enroll", "grace_hopper"), "-f", str(portrait)]
+                    print(f"enroll:  {shlex.join(pub)}", flush=True)
                     c.publish(topics.cmd("enroll", "grace_hopper"), portrait.read_bytes(), qos=1)
                 else:
                     print("enroll:  look at the camera: capturing 5 frames of you as 'me'")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
+from .logs import captured_stderr
 
 MODEL_MANIFEST = "facenet_int8.json"
 PREDICTOR_FILE = "shape_predictor_5_face_landmarks.dat"
@@ -100,8 +101,9 @@ class TFLiteEmbedder:
                 raise ModelError(
                     f"{self.manifest.file}: sha256 {actual} does not match the manifest's {self.manifest.sha256}"
                 )
-        interp = _interpreter_class()(model_path=str(self.manifest.file), num_threads=max(1, threads))
-        interp.allocate_tensors()
+        with captured_stderr("TFLite"):  # its C++ "INFO: Created TensorFlow Lite XNNPACK delegate" line
+            interp = _interpreter_class()(model_path=str(self.manifest.file), num_threads=max(1, threads))
+            interp.allocate_tensors()
         self._interp = interp
         inp = interp.get_input_details()[0]
         out = interp.get_output_details()[0]

@@ -131,11 +131,19 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
 class Gallery:
     """Enrolled people, loaded from and written through to ``root``."""
 
-    def __init__(self, root: Path | str, model_sha256: str) -> None:
+    def __init__(self, root: Path | str, model_sha256: str, create: bool = True) -> None:
+        """``create=False``: a reader (``gallery list``, ``recognize``) that leaves a missing folder missing."""
         self.root = Path(root)
         self.model_sha256 = model_sha256
         self.people: dict[str, Person] = {}
         self.quarantined: list[str] = []
+        self._seen: tuple = ()  # fingerprint() of the files that self.people reflects
+        if not create:
+            if self.root.exists() and not os.access(self.root, os.R_OK | os.X_OK):
+                raise GalleryError(f"{self.root}: permission denied (run as the gallery's owner, e.g. sudo -u frd)")
+            if self.root.is_dir():
+                self.reload()
+            return
         try:
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(self.root, 0o700)
@@ -155,13 +163,39 @@ class Gallery:
         except OSError:
             if not optional:
                 raise
-            yield False
+            try:
+                yield False
+            finally:
+                self._seen = self.fingerprint()
             return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield True
         finally:
+            self._seen = self.fingerprint()  # still locked: no other writer's change slips in unseen
             os.close(fd)
+
+    def fingerprint(self) -> tuple:
+        """Name, mtime, size and inode of every person file: changes whenever anyone writes, removes or
+        renames one (every write is a new file renamed into place), and is cheap enough to poll."""
+        out = []
+        try:
+            with os.scandir(self.root) as it:
+                for e in it:
+                    if e.name.endswith(SUFFIX) and not e.name.startswith("."):
+                        with contextlib.suppress(OSError):
+                            st = e.stat(follow_symlinks=False)
+                            out.append((e.name, st.st_mtime_ns, st.st_size, st.st_ino))
+        except OSError:
+            return ()
+        return tuple(sorted(out))
+
+    def changed_on_disk(self) -> bool:
+        """Whether another process (the CLI, a restore) changed the person files since this object last
+        read or wrote them: the daemon polls this and reloads."""
+        if not self.root.is_dir():
+            return False  # a folder that is gone (a restore under way, a mistake) must not delete everyone
+        return self.fingerprint() != self._seen
 
     def _path(self, name: str) -> Path:
         return self.root / f"{name}{SUFFIX}"
@@ -301,7 +335,9 @@ class Gallery:
 
     def reembed(self, embed) -> list[str]:
         """Re-embed stale people from their stored chips after a model change; returns who was updated."""
-        done = []
+        done: list[str] = []
+        if not self.stale():
+            return done  # nothing to write: no lock (a reader's gallery folder may not exist)
         with self._lock():
             for name in self.stale():
                 p = self.people[name]

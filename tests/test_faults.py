@@ -220,7 +220,7 @@ def test_broker_killed_and_restarted_while_recognizing_loses_no_event(tmp_path, 
         p.signal(signal.SIGTERM)
         assert p.wait(30) == 0
         log = p.log_text()
-        said = re.findall(r"event (?:recognized|unknown) ", log)
+        said = re.findall(r"event (?:recognized|unknown)\b", log)
         assert wait_until(lambda: len(set(_event_ids(sub))) >= len(said), 20)
         time.sleep(1)  # anything extra (a duplicate) would arrive now
         ids = _event_ids(sub)

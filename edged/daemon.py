@@ -8,6 +8,7 @@ TFLite interpreter is not thread-safe, so the pipeline is used under a lock.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -35,6 +36,11 @@ from .topics import Message, Topics
 from .track import FaceTracker
 
 log = logging.getLogger(__name__)
+
+#: Fleet sync messages waiting for the command thread (one per person; more people than this are dropped).
+MAX_PENDING_SYNC = 2000
+#: Queued to wake the command thread for pending fleet sync.
+_WAKE = object()
 
 
 @dataclass
@@ -120,7 +126,11 @@ class Daemon:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._captures: list[Capture] = []
-        self._commands: queue.Queue[Incoming | None] = queue.Queue(maxsize=100)
+        self._commands: queue.Queue[Incoming | object | None] = queue.Queue(maxsize=100)
+        self._sync_lock = threading.Lock()
+        self._sync_pending: dict[str, bytes] = {}  # fleet sync: the newest message per person, not yet applied
+        self.dropped_messages = 0  # incoming messages dropped because the worker was behind
+        self.refused_retained = 0  # retained commands (never run)
         self._handler = CommandHandler(self, topics=topics, **(handler_options or {}))
         self._camera_person: dict[str, str | None] = {}  # who each camera's retained state names
         self._trace_lock = threading.Lock()  # event publication vs. deleting a person
@@ -141,22 +151,52 @@ class Daemon:
             self.bus.publish_many(all_discovery(self.discovery, list(self.readers), self.gallery.names()))
 
     def _on_message(self, msg: Incoming) -> None:
+        """On paho's network thread: never blocks (a full queue drops, logs and counts), never raises."""
         if msg.topic == self.topics.ha_status:
             if msg.payload.strip() == b"online":
                 log.info("Home Assistant is online: publishing discovery again")
                 self._publish_discovery()
             return
-        if self._sync_name(msg.topic) is not None:
-            self._commands.put(msg)  # fleet state must not be dropped: wait for the worker
+        name = self._sync_name(msg.topic)
+        if name is not None:
+            # A person's sync message is their whole state, so only the newest per person matters: keep that
+            # one, without waiting on the worker (blocking here would stop paho answering the broker's pings).
+            with self._sync_lock:
+                if name not in self._sync_pending and len(self._sync_pending) >= MAX_PENDING_SYNC:
+                    self._drop(f"fleet sync of {name}: more than {MAX_PENDING_SYNC} people waiting")
+                    return
+                self._sync_pending[name] = msg.payload
+            with contextlib.suppress(queue.Full):
+                self._commands.put_nowait(_WAKE)
             return
-        try:
+        if msg.retain:
+            # A retained command would run again on every reconnect and restart, and on every device that
+            # joins later (a retained delete undoes every later enrollment): commands are one-shot.
+            log.warning("retained command on %s refused: publish commands without the retain flag "
+                        "(clear it with: mosquitto_pub -r -n -t TOPIC)", msg.topic[:200])
+            self.refused_retained += 1
+            self._reply_error(msg, "retained command refused: publish commands without the retain flag, and "
+                                   "clear this one (mosquitto_pub -r -n -t <topic>)")
+            return
+        if self._commands.full():
+            self._drop(f"command on {msg.topic[:200]}: {self._commands.maxsize} commands already queued")
+            self._reply_error(msg, "busy: too many queued commands")
+            return
+        with contextlib.suppress(queue.Full):  # only this thread adds commands, so there is room
             self._commands.put_nowait(msg)
-        except queue.Full:
 
-            parsed = self.topics.parse_cmd(msg.topic)
-            body = json.dumps({"request_id": None, "ok": False, "error": "busy: too many queued commands",
-                               "data": None})
-            self.bus.reply(msg, self.topics.reply(parsed[0] if parsed else ERROR_REPLY), body)
+    def _drop(self, why: str) -> None:
+        self.dropped_messages += 1
+        log.warning("dropped a message (%d so far): %s", self.dropped_messages, why)
+
+    def _reply_error(self, msg: Incoming, error: str) -> None:
+        parsed = self.topics.parse_cmd(msg.topic)
+        try:
+            topic = self.topics.reply(parsed[0] if parsed else ERROR_REPLY)
+        except ValueError:
+            topic = self.topics.reply(ERROR_REPLY)
+        body = json.dumps({"request_id": None, "ok": False, "error": error, "data": None})
+        self.bus.reply(msg, topic, body)
 
     def _sync_name(self, topic: str) -> str | None:
         """The person of a fleet gallery topic, or None for any other topic."""
@@ -167,21 +207,40 @@ class Daemon:
             return None
 
     def _command_worker(self) -> None:
+        """Runs commands and fleet sync; whatever a message does, the thread goes on to the next one."""
         while True:
+            self._apply_pending_sync()
             msg = self._commands.get()
             if msg is None:
                 return
-            name = self._sync_name(msg.topic)
-            if name is not None:
-                try:
-                    self._apply_sync(name, msg.payload)
-                except FrdError as e:
-                    log.warning("fleet sync message ignored: %s", e)
+            if msg is _WAKE:
                 continue
-            command, reply = self._handler.handle_topic(msg.topic, msg.payload)
-            if not reply.ok:
-                log.warning("command %r refused: %s", command, reply.error)
-            self.bus.reply(msg, self.topics.reply(command), reply.payload())
+            try:
+                self._run_command(msg)
+            except Exception:  # a bug must cost one message, not the thread that answers every command
+                log.exception("command on %s failed", msg.topic[:200])
+                with contextlib.suppress(Exception):
+                    self._reply_error(msg, "internal error: see the device log")
+
+    def _run_command(self, msg: Incoming) -> None:
+        command, reply = self._handler.handle_topic(msg.topic, msg.payload)
+        if not reply.ok:
+            log.warning("command %r refused: %s", command[:80], reply.error)
+        self.bus.reply(msg, self.topics.reply(command), reply.payload())
+
+    def _apply_pending_sync(self) -> None:
+        while True:
+            with self._sync_lock:
+                if not self._sync_pending:
+                    return
+                name = next(iter(self._sync_pending))
+                payload = self._sync_pending.pop(name)
+            try:
+                self._apply_sync(name, payload)
+            except FrdError as e:
+                log.warning("fleet sync message ignored: %s", e)
+            except Exception:
+                log.exception("fleet sync message for %s ignored", name[:80])
 
     # -- fleet sync (command thread) ---------------------------------------------------
     def _apply_sync(self, name: str, payload: bytes) -> None:
@@ -343,6 +402,9 @@ class Daemon:
             "broker": "connected" if self.bus.connected.is_set() else "disconnected",
             "offline_queue": self.bus.queued,
             "offline_dropped": self.bus.dropped,
+            "dropped_messages": self.dropped_messages,
+            "refused_retained": self.refused_retained,
+            "malformed_messages": self.bus.malformed,
             "quarantined": len(self.gallery.quarantined),
             "cameras": cams,
         }
@@ -406,6 +468,14 @@ class Daemon:
         self.stats[camera].tick(time.monotonic())
         self.notifier.frame_processed()
 
+    def _dead_threads(self, worker: threading.Thread) -> str | None:
+        """Which thread the MQTT side needs has died (None: all alive)."""
+        if not worker.is_alive():
+            return "the command thread"
+        if not self.bus.network_alive():
+            return "the MQTT network thread"
+        return None
+
     def request_stop(self, *_: object) -> None:
         self._stop.set()
 
@@ -450,10 +520,18 @@ class Daemon:
                 now = time.monotonic()
                 if now >= next_status:
                     next_status = now + self.status_interval_s
+                    dead = self._dead_threads(worker)
+                    if dead:
+                        # Frames would keep the watchdog fed while nobody answers MQTT: say so and exit,
+                        # so that systemd restarts frd rather than leaving a door that ignores commands.
+                        log.error("%s stopped: exiting so that the service manager restarts frd", dead)
+                        self.notifier.status(f"FAILED: {dead} stopped; restarting")
+                        return 1
                     self.notifier.status(self._summary(self._publish_status()))
         finally:
             self.notifier.stopping()
-            self._commands.put(None)
+            with contextlib.suppress(queue.Full):  # a full queue must not stop the stop: the worker is a daemon
+                self._commands.put_nowait(None)
             for r in readers:
                 r.stop()
             self.bus.stop()

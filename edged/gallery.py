@@ -60,11 +60,19 @@ class Person:
             "embeddings": self.count,
             "crops": 0 if self.crops is None else int(self.crops.shape[0]),
             "model": self.model_sha256[:12],
-            "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.updated)),
+            "updated": _iso(self.updated),
         }
         if model_sha256 is not None:
             d["stale"] = self.model_sha256 != model_sha256
         return d
+
+
+def _iso(ts: float) -> str | None:
+    """UTC ISO time of ``ts``, or None for a time ``gmtime`` cannot show (a poisoned record must not break list)."""
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _encode(p: Person) -> bytes:

@@ -40,6 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import strictjson
 from .errors import FrdError
 
 log = logging.getLogger(__name__)
@@ -156,33 +157,15 @@ def looks_signed(payload: bytes) -> bool:
     return payload.lstrip()[:1] == b"{" and b'"sig"' in payload
 
 
-def refuse_duplicate_keys(error: Callable[[str], Exception]) -> Callable[[list[tuple[str, object]]], dict]:
-    """A ``json.loads`` object_pairs_hook raising ``error(key)`` on a repeated key.
-
-    JSON's last-wins default would let a second, unseen value override the one a reader checked.
-    """
-
-    def hook(pairs: list[tuple[str, object]]) -> dict:
-        out: dict = {}
-        for k, v in pairs:
-            if k in out:
-                raise error(k)
-            out[k] = v
-        return out
-
-    return hook
-
-
-_no_duplicates = refuse_duplicate_keys(lambda k: TrustError(f"signed envelope: duplicate key {k!r}"))
-
-
-
 def open_envelope(raw: bytes) -> Envelope:
     """Parse and shape-check an envelope (the signature is checked by :class:`CommandGuard`)."""
     try:
-        obj = json.loads(raw, object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise TrustError(f"signed envelope is not valid JSON ({str(e)[:200]})") from None
+        obj = strictjson.loads(raw)
+    except strictjson.StrictJSONError as e:
+        why = str(e)
+        if "appears twice" in why:  # JSON's last-wins would let an unseen second value override the checked one
+            raise TrustError(f"signed envelope: duplicate key ({why})") from None
+        raise TrustError(f"signed envelope is not valid JSON ({why})") from None
     if not isinstance(obj, dict):
         raise TrustError("signed envelope must be a JSON object")
     extra = sorted(set(obj) - _ENVELOPE_KEYS)

@@ -335,6 +335,7 @@ def test_1000_messages_through_the_broker_into_frd_run_are_all_answered(tmp_path
     cond = threading.Condition()
 
     def on_message(_c, _u, m):
+        assert m.topic.startswith(f"{BASE}/reply/"), f"a reply on {m.topic}"  # never the named response topic
         corr = int.from_bytes(m.properties.CorrelationData, "big")
         with cond:
             assert corr not in replies, f"request {corr} answered twice"
@@ -349,7 +350,7 @@ def test_1000_messages_through_the_broker_into_frd_run_are_all_answered(tmp_path
     c.loop_start()
     try:
         assert up.wait(10)
-        c.subscribe("fuzz/inbox", qos=1)
+        c.subscribe([(f"{BASE}/reply/#", 1), ("fuzz/inbox", 1)])
         with subscribe_collect(broker.host, broker.port, [f"{BASE}/availability"]) as s:
             s.wait_for(lambda m: m.text == "online", 60)
         window = 20  # requests in flight at once (frd's command queue holds 100)

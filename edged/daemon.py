@@ -406,8 +406,17 @@ class Daemon:
             "refused_retained": self.refused_retained,
             "malformed_messages": self.bus.malformed,
             "quarantined": len(self.gallery.quarantined),
+            "errors": self._errors(),
             "cameras": cams,
         }
+
+    def _errors(self) -> list[str]:
+        """Problems that need someone's attention (also in the systemd STATUS= line)."""
+        guard = self._handler.guard
+        errors = []
+        if guard is not None and guard.nonces.save_error:
+            errors.append(guard.nonces.save_error)
+        return errors
 
     def reload(self) -> dict:
         with self._lock:
@@ -425,7 +434,8 @@ class Daemon:
 
     def _summary(self, st: dict) -> str:
         cams = ", ".join(f"{n} {c['state']}" for n, c in st["cameras"].items())
-        return f"{st['fps']:.1f} fps, {st['gallery_size']} people, broker {st['broker']}, {cams}"
+        errors = f"; ERROR: {'; '.join(st['errors'])}" if st["errors"] else ""
+        return f"{st['fps']:.1f} fps, {st['gallery_size']} people, broker {st['broker']}, {cams}{errors}"
 
     def _publish_event(self, ev: Event) -> None:
         with self._trace_lock:  # a delete cannot run between the check below and the publications

@@ -207,18 +207,29 @@ def open_envelope(raw: bytes) -> Envelope:
 
 
 class NonceStore:
-    """Nonces seen within the replay window, kept in a small JSON file so a restart does not forget them."""
+    """Nonces seen within the replay window, kept in a small JSON file so a restart does not forget them.
 
-    def __init__(self, path: Path | None, window_s: float, max_entries: int = MAX_NONCES) -> None:
+    It fails closed: when the file cannot be read (missing, corrupt, unreadable), the nonces used before
+    the start-up are unknown, so envelopes signed before the start-up are refused until one replay window
+    has passed (after that they are stale anyway). A failed save is kept in :attr:`save_error` for the
+    status, because a later restart would then forget nonces again.
+    """
+
+    def __init__(self, path: Path | None, window_s: float, max_entries: int = MAX_NONCES,
+                 clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self.window_s = window_s
         self.max_entries = max_entries
         self._seen: dict[str, int] = {}
         self._lock = threading.Lock()
+        #: start-up time, when the nonces used before it are unknown (None: they are known)
+        self.lost_at: float | None = None
+        self.save_error: str | None = None
+        self._clock = clock
         self._load()
 
     def _load(self) -> None:
-        if self.path is None or not self.path.exists():
+        if self.path is None:
             return
         try:
             obj = json.loads(self.path.read_bytes())
@@ -226,9 +237,15 @@ class NonceStore:
             if not isinstance(seen, dict):
                 raise ValueError("nonces is not an object")
             self._seen = {str(k): int(v) for k, v in seen.items()}
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            log.error("%s: unreadable list of used command nonces (%s); starting with an empty one", self.path, e)
-            self._seen = {}
+            return
+        except FileNotFoundError:
+            log.info("%s: no list of used command nonces (first start, or it was removed): commands signed "
+                     "before now are refused for %g s", self.path, self.window_s)
+        except (OSError, ValueError, KeyError, TypeError, OverflowError) as e:
+            log.error("%s: unreadable list of used command nonces (%s): commands signed before now are "
+                      "refused for %g s", self.path, e, self.window_s)
+        self._seen = {}
+        self.lost_at = self._clock()
 
     def _save(self) -> None:
         if self.path is None:
@@ -238,8 +255,11 @@ class NonceStore:
         try:
             atomic_write(self.path, json.dumps({"v": 1, "nonces": self._seen}).encode())
         except OSError as e:
-            log.warning("%s: cannot save used command nonces (%s); replay protection across a restart "
-                        "is weaker until it can", self.path, e.strerror or e)
+            self.save_error = f"{self.path}: cannot save used command nonces ({e.strerror or e})"
+            log.error("%s; a restart would forget them, so replay protection across a restart is lost "
+                      "until it can", self.save_error)
+        else:
+            self.save_error = None
 
     def _prune(self, now: float) -> None:
         old = [n for n, ts in self._seen.items() if ts < now - self.window_s]
@@ -251,6 +271,10 @@ class NonceStore:
         with self._lock:
             if nonce in self._seen:
                 raise TrustError("replayed command refused: this nonce was already used")
+            if self.lost_at is not None and now < self.lost_at + self.window_s and ts <= self.lost_at:
+                raise TrustError("refused: this command was signed before frd started and the list of used "
+                                 "nonces could not be read at start-up, so it may be a replay; sign it again "
+                                 f"(refused for {self.lost_at + self.window_s - now:.0f} s more)")
             self._prune(now)
             if len(self._seen) >= self.max_entries:
                 raise TrustError(f"refused: more than {self.max_entries} signed commands within the replay window")

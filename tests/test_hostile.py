@@ -54,9 +54,9 @@ def door(mbroker, data, tmp_path_factory):
     assert "Traceback" not in p.log_text(), p.log_text()[-4000:]
 
 
-def ask(broker, command, payload=b"", timeout=30):
-    with subscribe_collect(broker.host, broker.port, [f"{BASE}/reply/{command}"]) as sub:
-        publish(broker.host, broker.port, f"{BASE}/cmd/{command}", payload, qos=1)
+def ask(broker, command, payload=b"", timeout=30, base=BASE):
+    with subscribe_collect(broker.host, broker.port, [f"{base}/reply/{command}"]) as sub:
+        publish(broker.host, broker.port, f"{base}/cmd/{command}", payload, qos=1)
         return sub.wait_for(lambda m: True, timeout).json()
 
 
@@ -233,3 +233,73 @@ def test_replies_go_only_to_the_reply_topic_whatever_response_topic_is_named(mbr
         wrong = [m for m in sub.messages if m.topic in bad[:1] + bad[2:]]
         assert wrong == []
         assert not [m for m in sub.messages if m.topic == f"{BASE}/status" and b"people" in m.payload]
+
+
+# ---------------------------------------------------------------- 6. the nonce store fails closed
+
+
+def test_nonce_store_in_process_fails_closed_when_unreadable_and_reports_a_failed_save(tmp_path):
+    from edged.security import NonceStore, TrustError
+
+    path = tmp_path / "nonces.json"
+    path.write_text("{corrupt")
+    t0 = 1_900_000_000.0
+    store = NonceStore(path, 300, clock=lambda: t0)
+    assert store.lost_at == t0
+    with pytest.raises(TrustError, match="signed before frd started"):
+        store.use("a" * 16, int(t0) - 10, t0 + 5)  # maybe used before the restart: refused
+    store.use("b" * 16, int(t0) + 1, t0 + 5)  # signed after the start: fine
+    store.use("c" * 16, int(t0) - 10, t0 + 301)  # after one window: (the guard refuses it as stale anyway)
+    assert NonceStore(path, 300).lost_at is None  # the saved file reads again
+    path.unlink()
+    path.mkdir()  # cannot be replaced by a file: every save fails
+    store = NonceStore(path, 300, clock=lambda: t0)
+    store.use("d" * 16, int(t0) + 1, t0 + 2)
+    assert store.save_error and "cannot save used command nonces" in store.save_error
+
+
+def test_a_used_envelope_is_not_accepted_again_after_a_restart_that_lost_the_nonce_file(tmp_path, mbroker, data):
+    from edged.security import sign
+
+    key = tmp_path / "command_key"
+    key.write_text("0123456789abcdef0123456789abcdef\n")
+    key.chmod(0o600)
+    base = "frd/vault"  # its own device id: the module's door is running too
+    cfg = write_config(tmp_path, mbroker, data / "video/short_hamilton_clip.mp4",
+                       cameras=[{"name": "stage", "source": str(data / "video/short_hamilton_clip.mp4"),
+                                 "loop": True, "fps_limit": 2}],
+                       security={"require_signed_commands": True, "command_key_file": str(key)}, device_id="vault")
+    nonces = tmp_path / "gallery" / ".command-nonces.json"
+    topic = f"{base}/cmd/status"
+    p = FrdProcess(cfg)
+
+    def started():
+        p.start()
+        with subscribe_collect(mbroker.host, mbroker.port, [f"{base}/availability"]) as sub:
+            sub.wait_for(lambda m: m.text == "online" and not m.retain, 60)
+
+    try:
+        started()
+        time.sleep(1.1)  # signed after the start-up (the first start has no nonce file either)
+        good = sign(b"0123456789abcdef0123456789abcdef", topic, json.dumps({"request_id": "once"}).encode()).encode()
+        assert ask(mbroker, "status", good, base=base)["ok"]
+        p.stop()
+        for damage in ("corrupt", "missing"):
+            if damage == "corrupt":
+                nonces.write_bytes(b"\x00garbage")
+            else:
+                nonces.unlink()
+            started()
+            r = ask(mbroker, "status", good, base=base)
+            assert not r["ok"] and "signed before frd started" in r["error"], (damage, r)
+            fresh = sign(b"0123456789abcdef0123456789abcdef", topic, b"{}").encode()
+            assert ask(mbroker, "status", fresh, base=base)["ok"]
+            p.stop()
+        nonces.unlink()
+        nonces.mkdir()
+        started()
+        fresh = sign(b"0123456789abcdef0123456789abcdef", topic, b"{}").encode()
+        st = ask(mbroker, "status", fresh, base=base)
+        assert st["ok"] and any("cannot save used command nonces" in e for e in st["data"]["errors"]), st
+    finally:
+        p.stop()

@@ -46,10 +46,13 @@ def build_pipeline(
     return Pipeline(photo if still else video, aligner, embedder, matcher, still_detector=photo)
 
 
-def open_gallery(path: Path | None, pipeline: Pipeline) -> Gallery:
-    """Load the gallery, re-embed people enrolled under another model, and hand it to the matcher."""
+def open_gallery(path: Path | None, pipeline: Pipeline, **limits: int) -> Gallery:
+    """Load the gallery, re-embed people enrolled under another model, and hand it to the matcher.
+
+    ``limits``: ``max_people`` and ``max_samples`` of :class:`Gallery`.
+    """
     model = pipeline.embedder
-    gallery = Gallery(path or default_gallery(), model.sha256)
+    gallery = Gallery(path or default_gallery(), model.sha256, **limits)
     redone = gallery.reembed(model.embed)
     if redone:
         log.warning("re-embedded %s with model %s", ", ".join(redone), model.name)
@@ -82,7 +85,8 @@ def run_daemon(config_path: Path | None) -> int:
     rc = cfg.recognition
     pipeline = build_pipeline(still=False, threshold=rc.threshold, strictness=rc.strictness, upsample=rc.upsample,
                               threads=rc.threads, min_face_px=rc.min_face_px, min_face_frac=rc.min_face_frac)
-    gallery = open_gallery(cfg.gallery.path, pipeline)
+    gallery = open_gallery(cfg.gallery.path, pipeline, max_people=cfg.gallery.max_people,
+                           max_samples=cfg.gallery.max_samples_per_person)
     topics = topics_for(cfg)
     m = cfg.mqtt
     settings = BusSettings(

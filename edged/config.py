@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from .errors import FrdError
+from .gallery import DEFAULT_MAX_PEOPLE, DEFAULT_MAX_SAMPLES
 from .topics import RESERVED_DEVICE_IDS, Topics, check_prefix
 
 DEFAULT_CONFIG_PATH = Path("/etc/frd/frd.yaml")
@@ -156,6 +157,8 @@ class CameraConfig(_Model):
 class GalleryConfig(_Model):
     path: FilePath = Path("/var/lib/frd/gallery")
     keep_crops: bool = True
+    max_people: int = Field(default=DEFAULT_MAX_PEOPLE, ge=1, le=100_000)
+    max_samples_per_person: int = Field(default=DEFAULT_MAX_SAMPLES, ge=1, le=1000)
 
 
 class HomeAssistantConfig(_Model):

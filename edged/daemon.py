@@ -244,7 +244,7 @@ class Daemon:
 
     # -- fleet sync (command thread) ---------------------------------------------------
     def _apply_sync(self, name: str, payload: bytes) -> None:
-        rec = fleet.parse(name, payload, self.embedding_dim)
+        rec = fleet.parse(name, payload, self.embedding_dim, max_embeddings=self.gallery.max_samples)
         if rec.embeddings is None:
             if name in self.gallery.people:
                 self._forget(name)

@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 SUFFIX = ".npz"
 QUARANTINE = "quarantine"
 TEMP_SUFFIX = ".tmp"
+#: Defaults of gallery.max_people and gallery.max_samples_per_person: plenty for a home, and a bound on what
+#: a flood of enrollments (or of fleet records) can cost in disk, memory and Home Assistant entities.
+DEFAULT_MAX_PEOPLE = 100
+DEFAULT_MAX_SAMPLES = 50
 
 
 @dataclass
@@ -139,9 +143,12 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
 class Gallery:
     """Enrolled people, loaded from and written through to ``root``."""
 
-    def __init__(self, root: Path | str, model_sha256: str) -> None:
+    def __init__(self, root: Path | str, model_sha256: str, *, max_people: int = DEFAULT_MAX_PEOPLE,
+                 max_samples: int = DEFAULT_MAX_SAMPLES) -> None:
         self.root = Path(root)
         self.model_sha256 = model_sha256
+        self.max_people = max_people
+        self.max_samples = max_samples
         self.people: dict[str, Person] = {}
         self.quarantined: list[str] = []
         try:
@@ -232,6 +239,8 @@ class Gallery:
             raise InputError("nothing to enroll")
         with self._lock():
             old = self.people.get(name)
+            self._check_limits(name, old.count if old is not None and old.model_sha256 == self.model_sha256
+                               else 0, embeddings.shape[0])
             if old is not None and old.model_sha256 == self.model_sha256:
                 emb = np.concatenate([old.embeddings, embeddings])
                 keep = crops is not None and old.crops is not None
@@ -248,8 +257,19 @@ class Gallery:
         """Store ``person`` as is, replacing any previous state (fleet sync applies remote state this way)."""
         validate_name(person.name)
         with self._lock():
+            self._check_limits(person.name, 0, person.count)
             self._write(person)
             self.people[person.name] = person
+
+    def _check_limits(self, name: str, have: int, adding: int) -> None:
+        """InputError if storing ``adding`` more samples of ``name`` would pass a limit."""
+        if name not in self.people and len(self.people) >= self.max_people:
+            raise InputError(f"the gallery is full: {len(self.people)} people (gallery.max_people = "
+                             f"{self.max_people}); delete someone first, or raise the limit")
+        if have + adding > self.max_samples:
+            raise InputError(f"{name} would have {have + adding} samples; the limit is {self.max_samples} "
+                             "(gallery.max_samples_per_person): delete them and enroll again with fewer images, "
+                             "or raise the limit")
 
     def _write(self, person: Person) -> None:
 

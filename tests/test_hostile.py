@@ -303,3 +303,45 @@ def test_a_used_envelope_is_not_accepted_again_after_a_restart_that_lost_the_non
         assert st["ok"] and any("cannot save used command nonces" in e for e in st["data"]["errors"]), st
     finally:
         p.stop()
+
+
+# ---------------------------------------------------------------- limits
+
+
+def test_gallery_limits_refuse_one_person_too_many_and_one_sample_too_many(tmp_path):
+    from edged.errors import InputError
+    from edged.gallery import Gallery
+
+    g = Gallery(tmp_path / "g", "sha", max_people=2, max_samples=3)
+    one = np.ones((1, 4), np.float32)
+    g.add("alice", np.ones((2, 4), np.float32), None, ["a", "b"])
+    g.add("bob", one, None, ["a"])
+    with pytest.raises(InputError, match="gallery is full: 2 people"):
+        g.add("carol", one, None, ["a"])
+    with pytest.raises(InputError, match="alice would have 4 samples; the limit is 3"):
+        g.add("alice", np.ones((2, 4), np.float32), None, ["c", "d"])
+    from edged.gallery import Person
+
+    with pytest.raises(InputError, match="gallery is full"):
+        g.replace(Person("carol", one, "sha", None, ["fleet:x"], 1.0))
+    with pytest.raises(InputError, match="limit is 3"):
+        g.replace(Person("bob", np.ones((4, 4), np.float32), "sha", None, ["fleet:x"], 1.0))
+    assert Gallery(tmp_path / "g", "sha").names() == ["alice", "bob"]
+    assert Gallery(tmp_path / "g", "sha").people["alice"].count == 2  # nothing half-done
+
+
+def test_thirty_large_fleet_records_do_not_fill_the_gallery(mbroker, door):
+    """The review's flood: 30 people with 200 embeddings each, our model, dated now."""
+    sha = healthy(mbroker, door)["model_sha256"]
+    rng = np.random.default_rng(1)
+    names = [f"flood{i}" for i in range(30)]
+    try:
+        for name in names:
+            emb = rng.standard_normal((200, 512)).astype(np.float32)
+            body = record(name, emb / np.linalg.norm(emb, axis=1, keepdims=True), sha, time.time())
+            publish(mbroker.host, mbroker.port, f"frd/gallery/{name}", json.dumps(body), retain=True, qos=1)
+        assert wait_until(lambda: door.log_text().count("expected 1..50x512") >= 30, 30), door.log_text()[-2000:]
+        assert ask(mbroker, "list")["data"]["people"] == []
+    finally:
+        for name in names:
+            publish(mbroker.host, mbroker.port, f"frd/gallery/{name}", b"", retain=True, qos=1)

@@ -112,11 +112,21 @@ def run_daemon(config_path: Path | None) -> int:
                             reverify_frames=rc.reverify_frames)
         for c in cfg.cameras
     }
+    trust = None
+    if cfg.fleet.sync:
+        from . import fleet
+
+        trust = fleet.trust_from_config(cfg.fleet, cfg.device_id)
+        if trust.signing_key is None:
+            log.warning("fleet.sync is on without fleet.signing_key_file: this device's enrollments stay local")
+        if not trust.devices and not trust.authorities:
+            log.warning("fleet.sync is on without fleet.trusted_keys or fleet.authority_keys: no shared person "
+                        "will be accepted")
     daemon = Daemon(
         trackers=trackers,
         device_id=cfg.device_id, topics=topics, pipeline=pipeline, gallery=gallery, readers=readers,
         engines=engines, notifier=Notifier(), discovery=discovery, keep_crops=cfg.gallery.keep_crops,
-        status_interval_s=cfg.status_interval_s, fleet_sync=cfg.fleet.sync,
+        status_interval_s=cfg.status_interval_s, fleet_sync=cfg.fleet.sync, fleet_trust=trust,
         embedding_dim=pipeline.embedder.manifest.embedding_dim, handler_options=handler_options,
 
         bus_factory=lambda on_message, on_connected, subs: Bus(settings, topics, on_message, on_connected, subs),

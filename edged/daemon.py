@@ -101,6 +101,7 @@ class Daemon:
         keep_crops: bool = True,
         status_interval_s: float = 5.0,
         fleet_sync: bool = False,
+        fleet_trust: fleet.Trust | None = None,
         embedding_dim: int = 512,
         handler_options: dict | None = None,
     ) -> None:
@@ -118,6 +119,8 @@ class Daemon:
         self.keep_crops = keep_crops
         self.status_interval_s = status_interval_s
         self.fleet_sync = fleet_sync
+        #: keys of fleet records; without it no record is accepted and nothing is shared
+        self.fleet_trust = fleet_trust or fleet.Trust(device_id, None, {}, [])
         self.embedding_dim = embedding_dim
         self.stats = {name: CameraStats() for name in self.readers}
         self.events_published = 0
@@ -159,6 +162,9 @@ class Daemon:
             return
         name = self._sync_name(msg.topic)
         if name is not None:
+            if not msg.payload:  # a cleared retained record (deletions are signed): it must not replace one
+                log.debug("fleet: retained record of %s cleared", name)
+                return
             # A person's sync message is their whole state, so only the newest per person matters: keep that
             # one, without waiting on the worker (blocking here would stop paho answering the broker's pings).
             with self._sync_lock:
@@ -243,40 +249,71 @@ class Daemon:
                 log.exception("fleet sync message for %s ignored", name[:80])
 
     # -- fleet sync (command thread) ---------------------------------------------------
+    def _owner(self, name: str) -> str | None:
+        """The device that enrolled ``name`` (this one unless every sample came from fleet sync), or None."""
+        p = self.gallery.people.get(name)
+        if p is None:
+            return None
+        shared = [s for s in p.sources if s.startswith("fleet:")]
+        return shared[-1][len("fleet:"):] if p.sources and len(shared) == len(p.sources) else self.device_id
+
+    def _check_owner(self, name: str) -> None:
+        """A person shared by another device is changed there, so that every device keeps the same state."""
+        owner = self._owner(name)
+        if self.fleet_sync and owner is not None and owner != self.device_id:
+            raise InputError(f"{name} was enrolled on device {owner!r} and is shared by fleet sync: enroll, "
+                             "rename or delete them there")
+
     def _apply_sync(self, name: str, payload: bytes) -> None:
-        rec = fleet.parse(name, payload, self.embedding_dim, max_embeddings=self.gallery.max_samples)
-        if rec.embeddings is None:
-            if name in self.gallery.people:
-                self._forget(name)
-                log.info("fleet: %s deleted on another device", name)
-            return
-        if rec.origin == self.device_id:
+        topic = self.topics.gallery_person(name)
+        signer, body = fleet.verify(topic, payload, self.fleet_trust)
+        rec = fleet.parse(name, body, self.embedding_dim, max_embeddings=self.gallery.max_samples)
+        if signer != fleet.AUTHORITY and rec.origin != signer:
+            raise InputError(f"gallery/{name}: signed by {signer!r} but claims to come from {rec.origin!r}")
+        if signer == self.device_id:
             return  # our own state, echoed by the broker
+        owner = self._owner(name)
+        if signer != fleet.AUTHORITY and owner is not None and owner != signer:
+            raise InputError(f"gallery/{name}: {name} was enrolled on {owner!r}; {signer!r} may not replace or "
+                             "delete them (only the enrollment authority may)")
+        local = self.gallery.people.get(name)
+        if rec.embeddings is None:
+            if local is not None and local.updated <= rec.updated:
+                self._forget(name)
+                log.info("fleet: %s deleted by %s", name, signer)
+            return
         if rec.model_sha256 != self.gallery.model_sha256:
             log.info("fleet: %s from %s was made by model %s, not ours: ignored", name, rec.origin,
                      (rec.model_sha256 or "?")[:12])
             return
-        local = self.gallery.people.get(name)
         if local is not None and local.updated >= rec.updated:
             return
-        person = Person(name, rec.embeddings, rec.model_sha256, None, [f"fleet:{rec.origin}"], rec.updated)
+        person = Person(name, rec.embeddings, rec.model_sha256, None, [f"fleet:{rec.origin or signer}"],
+                        rec.updated)
         with self._lock:
             self.gallery.replace(person)
             self._gallery_changed()
         if local is None and self.discovery is not None:
             self.bus.publish(person_config(self.discovery, name))
-        log.info("fleet: %s (%d embeddings) from %s", name, person.count, rec.origin)
+        log.info("fleet: %s (%d embeddings) from %s, signed by %s", name, person.count, rec.origin, signer)
 
     def _share(self, name: str) -> None:
         """Publish ``name``'s current state (or its deletion) to the fleet."""
         if not self.fleet_sync:
             return
+        key = self.fleet_trust.signing_key
+        if key is None:
+            log.warning("fleet: %s not shared: this device has no fleet signing key (fleet.signing_key_file)", name)
+            return
         p = self.gallery.people.get(name)
         if p is None:
-            self.bus.publish(fleet.deletion_message(self.topics, name))
+            # The signed deletion reaches every device online or with a live session; then the retained record
+            # is cleared, so that the broker keeps no embedding (and no name) of a deleted person.
+            self.bus.publish(fleet.deletion_message(self.topics, name, self.device_id, time.time(), key))
+            self.bus.publish(fleet.clear_message(self.topics, name))
         else:
             self.bus.publish(fleet.person_message(self.topics, name, p.embeddings, p.model_sha256, self.device_id,
-                                                  p.updated))
+                                                  p.updated, key))
 
     def _forget(self, name: str) -> None:
         """Remove every local trace of ``name``: gallery file, matcher, retained state, HA entity."""
@@ -315,6 +352,7 @@ class Daemon:
 
     def enroll_images(self, name: str, images: list[tuple[str, bytes]]) -> dict:
         validate_name(name)
+        self._check_owner(name)
         faces, rejected = [], []
         for label, data in images:
             try:
@@ -332,6 +370,7 @@ class Daemon:
 
     def enroll_capture(self, name: str, camera: str | None, frames: int, timeout_s: float) -> dict:
         validate_name(name)
+        self._check_owner(name)
         if camera is None:
             if len(self.readers) != 1:
                 raise InputError(f"capture.camera is required; cameras: {', '.join(self.readers)}")
@@ -354,12 +393,14 @@ class Daemon:
         return self._enroll_faces(name, [(f"camera:{camera}", f) for f in faces], rejected)
 
     def delete(self, name: str) -> dict:
+        self._check_owner(name)
         self._forget(name)
         self._share(name)
         log.info("deleted %s", name)
         return {"deleted": name}
 
     def rename(self, name: str, new_name: str) -> dict:
+        self._check_owner(name)
         with self._lock:
             self.gallery.rename(name, new_name)
             self._gallery_changed()

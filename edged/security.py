@@ -68,8 +68,25 @@ class RateLimited(TrustError):
 # ---------------------------------------------------------------- the key
 
 
-def read_key(path: Path) -> bytes:
-    """The command key in ``path``: its bytes, one trailing newline stripped; at least 16 bytes."""
+def check_private(path: Path, what: str) -> None:
+    """FrdError when a secret file may be read by its group or by others: whoever can read it can sign."""
+    try:
+        mode = Path(path).stat().st_mode & 0o777
+    except OSError:
+        return  # reading it reports why
+    if mode & 0o077:
+        who = " and ".join(w for w, bits in (("its group", 0o070), ("others", 0o007)) if mode & bits)
+        raise FrdError(f"{path}: the {what} may be read by {who} (mode {mode:04o}); refusing to use it. Fix: "
+                       f"chmod 600 {path} (owned by the user frd runs as), or pass it as a systemd credential")
+
+
+def read_key(path: Path, *, credential: bool = False) -> bytes:
+    """The command key in ``path``: its bytes, one trailing newline stripped; at least 16 bytes.
+
+    ``credential``: a systemd credential, which systemd makes readable by the service only.
+    """
+    if not credential:
+        check_private(path, "command key")
     try:
         data = Path(path).read_bytes()
     except OSError as e:
@@ -92,7 +109,7 @@ def resolve_command_key(key_file: Path | None, environ: Mapping[str, str] | None
     cred_dir = env.get("CREDENTIALS_DIRECTORY")
     if cred_dir and (Path(cred_dir) / KEY_CREDENTIAL).exists():
         path = Path(cred_dir) / KEY_CREDENTIAL
-        return read_key(path), path
+        return read_key(path, credential=True), path
     if key_file is not None:
         return read_key(key_file), Path(key_file)
     return None

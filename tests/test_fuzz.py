@@ -326,6 +326,7 @@ def test_1000_messages_through_the_broker_into_frd_run_are_all_answered(tmp_path
     assert len(messages) >= 1000
     key = tmp_path / "command_key"
     key.write_bytes(KEY)
+    key.chmod(0o600)
     high = {"burst": 100_000, "per_minute": 1_000_000}
     cfg = write_config(tmp_path, broker, data / "video/short_hamilton_clip.mp4",
                        security={"command_key_file": str(key),

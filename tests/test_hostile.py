@@ -20,8 +20,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edged.fleet import load_signing_key, signed_message
 from tests.broker import Mosquitto, mosquitto_available, publish, subscribe_collect
-from tests.daemon_helpers import DEVICE, FrdProcess, wait_until, write_config
+from tests.daemon_helpers import DEVICE, FrdProcess, fleet_config, fleet_keys, wait_until, write_config
 
 BASE = f"frd/{DEVICE}"
 
@@ -40,10 +41,13 @@ def door(mbroker, data, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("door")
     clip = data / "video/short_hamilton_clip.mp4"
     high = {"burst": 100_000, "per_minute": 1_000_000}
-    cfg = write_config(tmp, mbroker, clip, fleet={"sync": True},
+    keys = fleet_keys(tmp, [DEVICE, "garden", "authority", "mallory"])
+    fleet = fleet_config(keys, DEVICE, trusted=[DEVICE, "garden"], authority=[keys["authority"][1]])
+    cfg = write_config(tmp, mbroker, clip, fleet=fleet,
                        security={"rate_limits": {c: high for c in ("status", "list", "enroll")}},
                        cameras=[{"name": "stage", "source": str(clip), "loop": True, "fps_limit": 3}])
     p = FrdProcess(cfg).start()
+    p.keys = {name: load_signing_key(path) for name, (path, _) in keys.items()}
     with subscribe_collect(mbroker.host, mbroker.port, [f"{BASE}/availability"]) as sub:
         sub.wait_for(lambda m: m.text == "online", 60)
     yield p
@@ -55,7 +59,7 @@ def door(mbroker, data, tmp_path_factory):
 
 
 def ask(broker, command, payload=b"", timeout=30, base=BASE):
-    with subscribe_collect(broker.host, broker.port, [f"{base}/reply/{command}"]) as sub:
+    with subscribe_collect(broker.host, broker.port, [f"{base}/reply/{command.split('/')[0]}"]) as sub:
         publish(broker.host, broker.port, f"{base}/cmd/{command}", payload, qos=1)
         return sub.wait_for(lambda m: True, timeout).json()
 
@@ -73,12 +77,70 @@ def record(name: str, emb: np.ndarray, sha: str, updated, origin: str = "garden"
     return body
 
 
+def signed(door, name: str, body: dict | str, signer: str = "garden", key: str | None = None) -> str:
+    """A sync message for ``name`` signed with ``key``'s (default: the signer's) private key."""
+    topic = f"frd/gallery/{name}"
+    if isinstance(body, str):  # raw record text, to sign bytes a JSON encoder would never write
+        sig = door.keys[key or signer].sign(b"frd-gallery-v2\n" + topic.encode() + b"\n" + body.encode())
+        return json.dumps({"v": 2, "signer": signer, "record": body, "sig": base64.b64encode(sig).decode()})
+    return signed_message(topic, body, signer, door.keys[key or signer])
+
+
 def healthy(broker, door) -> dict:
     """frd is alive, online and answers; returns its status."""
     assert door.alive(), door.log_text()[-3000:]
     r = ask(broker, "status")
     assert r["ok"], r
     return r["data"]
+
+
+# ---------------------------------------------------------------- 1. fleet records are signed
+
+
+def test_a_device_with_only_its_own_key_cannot_change_a_person_another_device_enrolled(mbroker, door, data):
+    """The review's attack: garden plants alex's embedding under lin's name. Only the authority may."""
+    lin = (data / "video/enroll/lin_manuel_miranda_1.png").read_bytes()
+    r = ask(mbroker, "enroll/lin", lin)
+    assert r["ok"], r
+    sha = healthy(mbroker, door)["model_sha256"]
+    mine = ask(mbroker, "list")["data"]["people"]
+    rng = np.random.default_rng(7)
+    alex = rng.standard_normal((1, 512)).astype(np.float32)
+    now = time.time()
+    attempts = {
+        "unsigned": json.dumps(record("lin", alex, sha, now)),
+        "empty (a deletion before)": "",
+        "garden's key, lin enrolled on testdoor": signed(door, "lin", record("lin", alex, sha, now)),
+        "garden's key, claiming testdoor": signed(door, "lin", record("lin", alex, sha, now, origin=DEVICE)),
+        "garden signs a deletion": signed(door, "lin", {"version": 1, "name": "lin", "origin": "garden",
+                                                        "updated": now, "deleted": True}),
+        "an untrusted device": signed(door, "lin", record("lin", alex, sha, now, origin="mallory"), "mallory"),
+        "testdoor's name, mallory's key": signed(door, "lin", record("lin", alex, sha, now, origin=DEVICE),
+                                                 DEVICE, key="mallory"),
+        "an untrusted device creating a person": signed(door, "eve", record("eve", alex, sha, now,
+                                                                            origin="mallory"), "mallory"),
+    }
+    moved = signed(door, "bob", record("bob", alex, sha, now))  # bob's signed record replayed on lin's topic
+    try:
+        for why, body in attempts.items():
+            name = "eve" if "creating" in why else "lin"
+            publish(mbroker.host, mbroker.port, f"frd/gallery/{name}", body, retain=True, qos=1)
+            time.sleep(0.4)
+        publish(mbroker.host, mbroker.port, "frd/gallery/lin", moved, retain=True, qos=1)
+        assert wait_until(lambda: "bad signature" in door.log_text() and "may not replace" in door.log_text()
+                          and "is not trusted" in door.log_text(), 15), door.log_text()[-3000:]
+        assert ask(mbroker, "list")["data"]["people"] == mine  # lin unchanged, nobody added
+        # the enrollment authority may replace anyone
+        body = record("lin", alex, sha, time.time(), origin=DEVICE)
+        publish(mbroker.host, mbroker.port, "frd/gallery/lin", signed(door, "lin", body, "authority"), retain=True,
+                qos=1)
+        assert wait_until(lambda: "signed by authority" in door.log_text(), 15), door.log_text()[-2000:]
+        (after,) = ask(mbroker, "list")["data"]["people"]
+        assert after["name"] == "lin" and after["crops"] == 0  # the authority's record, not the local one
+    finally:
+        for name in ("lin", "eve"):
+            publish(mbroker.host, mbroker.port, f"frd/gallery/{name}", b"", retain=True, qos=1)
+        ask(mbroker, "delete/lin")
 
 
 # ---------------------------------------------------------------- 3. input that cannot crash a thread
@@ -102,18 +164,19 @@ POISON = [
 def test_poisoned_gallery_messages_are_dropped_with_a_log_line_and_commands_still_work(mbroker, door):
     sha = healthy(mbroker, door)["model_sha256"]
     before = door.log_text().count("fleet sync message ignored")
-    for body in POISON:
+    # each poison as it is (unsigned) and as the record inside a message signed by a trusted device
+    messages = [*POISON, *(signed(door, "lin", body.decode("utf-8", "replace")) for body in POISON)]
+    # the review's record: someone else's embedding named lin, dated 1e300 so that it would stick
+    messages.append(signed(door, "lin", record("lin", np.ones((1, 512)) / np.sqrt(512), sha, 1e300)))
+    for body in messages:
         publish(mbroker.host, mbroker.port, "frd/gallery/lin", body, retain=True, qos=1)
         time.sleep(0.3)  # each one on its own (a newer message for a person replaces a waiting one)
-    # the review's record: someone else's embedding named lin, dated 1e300 so that it would stick
-    dated = record("lin", np.ones((1, 512)) / np.sqrt(512), sha, 1e300)
-    publish(mbroker.host, mbroker.port, "frd/gallery/lin", json.dumps(dated), retain=True, qos=1)
     try:
-        want = before + len(POISON) + 1
+        want = before + len(messages)
         assert wait_until(lambda: door.log_text().count("fleet sync message ignored") >= want, 20), \
             door.log_text()[-3000:]
         log = door.log_text()
-        assert "lies in the future" in log and "nested" in log and "out of range" in log
+        assert "lies in the future" in log and "nested" in log and "out of range" in log and "unsigned" in log
         assert ask(mbroker, "list")["data"]["people"] == []
         assert healthy(mbroker, door)["broker"] == "connected"
     finally:
@@ -134,8 +197,8 @@ def test_a_flood_while_the_command_thread_is_busy_is_dropped_not_blocking_mqtt(m
             for i in range(300):
                 c.publish(f"{BASE}/cmd/status", json.dumps({"request_id": i}), qos=1)
             for i in range(50):
-                body = json.dumps(record(f"p{i}", np.zeros((1, 512)), "0" * 64, 1.0))
-                c.publish(f"frd/gallery/p{i}", body, qos=1)
+                c.publish(f"frd/gallery/p{i}", signed(door, f"p{i}", record(f"p{i}", np.zeros((1, 512)), "0" * 64,
+                                                                             1.0)), qos=1)
         finally:
             time.sleep(1)
             c.disconnect()
@@ -339,7 +402,7 @@ def test_thirty_large_fleet_records_do_not_fill_the_gallery(mbroker, door):
         for name in names:
             emb = rng.standard_normal((200, 512)).astype(np.float32)
             body = record(name, emb / np.linalg.norm(emb, axis=1, keepdims=True), sha, time.time())
-            publish(mbroker.host, mbroker.port, f"frd/gallery/{name}", json.dumps(body), retain=True, qos=1)
+            publish(mbroker.host, mbroker.port, f"frd/gallery/{name}", signed(door, name, body), retain=True, qos=1)
         assert wait_until(lambda: door.log_text().count("expected 1..50x512") >= 30, 30), door.log_text()[-2000:]
         assert ask(mbroker, "list")["data"]["people"] == []
     finally:

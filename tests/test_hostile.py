@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import sys
 import threading
 import time
 
@@ -48,6 +49,7 @@ def door(mbroker, data, tmp_path_factory):
                        cameras=[{"name": "stage", "source": str(clip), "loop": True, "fps_limit": 3}])
     p = FrdProcess(cfg).start()
     p.keys = {name: load_signing_key(path) for name, (path, _) in keys.items()}
+    p.key_files = {name: (path, pub) for name, (path, pub) in keys.items()}
     with subscribe_collect(mbroker.host, mbroker.port, [f"{BASE}/availability"]) as sub:
         sub.wait_for(lambda m: m.text == "online", 60)
     yield p
@@ -130,17 +132,32 @@ def test_a_device_with_only_its_own_key_cannot_change_a_person_another_device_en
         assert wait_until(lambda: "bad signature" in door.log_text() and "may not replace" in door.log_text()
                           and "is not trusted" in door.log_text(), 15), door.log_text()[-3000:]
         assert ask(mbroker, "list")["data"]["people"] == mine  # lin unchanged, nobody added
-        # the enrollment authority may replace anyone
-        body = record("lin", alex, sha, time.time(), origin=DEVICE)
-        publish(mbroker.host, mbroker.port, "frd/gallery/lin", signed(door, "lin", body, "authority"), retain=True,
-                qos=1)
+        # the enrollment authority may replace anyone: the admin re-signs garden's record and hands lin over
+        key, pub = door.key_files["authority"]
+        tool = [sys.executable, "-m", "edged.fleet"]
+        assert subprocess.run([*tool, "pubkey", str(key)], capture_output=True, text=True,
+                              check=True).stdout.strip() == pub
+        garden_msg = key.parent / "garden-lin.json"
+        garden_msg.write_text(attempts["garden's key, lin enrolled on testdoor"])
+        approved = subprocess.run([*tool, "sign", "--key", str(key), "--topic", "frd/gallery/lin",
+                                   "--from-message", str(garden_msg), "--origin", "garden"],
+                                  capture_output=True, check=True, timeout=60).stdout
+        pub_cmd = ["mosquitto_pub", "-h", mbroker.host, "-p", str(mbroker.port), "-q", "1", "-r", "-t",
+                   "frd/gallery/lin", "-s"]
+        subprocess.run(pub_cmd, input=approved, check=True, timeout=10)
         assert wait_until(lambda: "signed by authority" in door.log_text(), 15), door.log_text()[-2000:]
         (after,) = ask(mbroker, "list")["data"]["people"]
         assert after["name"] == "lin" and after["crops"] == 0  # the authority's record, not the local one
+        # lin is garden's now: a local delete on this device is refused, garden's own deletion is applied
+        refused = ask(mbroker, "delete/lin")
+        assert not refused["ok"] and "enrolled on device 'garden'" in refused["error"], refused
+        gone = signed(door, "lin", {"version": 1, "name": "lin", "origin": "garden", "updated": time.time(),
+                                    "deleted": True})
+        publish(mbroker.host, mbroker.port, "frd/gallery/lin", gone, qos=1)
+        assert wait_until(lambda: ask(mbroker, "list")["data"]["people"] == [], 15)
     finally:
         for name in ("lin", "eve"):
             publish(mbroker.host, mbroker.port, f"frd/gallery/{name}", b"", retain=True, qos=1)
-        ask(mbroker, "delete/lin")
 
 
 # ---------------------------------------------------------------- 3. input that cannot crash a thread

@@ -121,6 +121,7 @@ class Daemon:
         self.fleet_sync = fleet_sync
         #: keys of fleet records; without it no record is accepted and nothing is shared
         self.fleet_trust = fleet_trust or fleet.Trust(device_id, None, {}, [])
+        self._tombstones = fleet.Tombstones(gallery.root / fleet.TOMBSTONE_FILE if fleet_sync else None)
         self.embedding_dim = embedding_dim
         self.stats = {name: CameraStats() for name in self.readers}
         self.events_published = 0
@@ -280,8 +281,12 @@ class Daemon:
         if rec.embeddings is None:
             if local is not None and local.updated <= rec.updated:
                 self._forget(name)
+                self._tombstones.record(name, rec.updated)
                 log.info("fleet: %s deleted by %s", name, signer)
             return
+        deleted = self._tombstones.deleted_at(name)
+        if local is None and deleted is not None and rec.updated <= deleted:
+            raise InputError(f"gallery/{name}: a record older than {name}'s deletion (a replay?): ignored")
         if rec.model_sha256 != self.gallery.model_sha256:
             log.info("fleet: %s from %s was made by model %s, not ours: ignored", name, rec.origin,
                      (rec.model_sha256 or "?")[:12])
@@ -301,15 +306,18 @@ class Daemon:
         """Publish ``name``'s current state (or its deletion) to the fleet."""
         if not self.fleet_sync:
             return
+        p = self.gallery.people.get(name)
+        now = time.time()
+        if p is None:
+            self._tombstones.record(name, now)
         key = self.fleet_trust.signing_key
         if key is None:
             log.warning("fleet: %s not shared: this device has no fleet signing key (fleet.signing_key_file)", name)
             return
-        p = self.gallery.people.get(name)
         if p is None:
             # The signed deletion reaches every device online or with a live session; then the retained record
             # is cleared, so that the broker keeps no embedding (and no name) of a deleted person.
-            self.bus.publish(fleet.deletion_message(self.topics, name, self.device_id, time.time(), key))
+            self.bus.publish(fleet.deletion_message(self.topics, name, self.device_id, now, key))
             self.bus.publish(fleet.clear_message(self.topics, name))
         else:
             self.bus.publish(fleet.person_message(self.topics, name, p.embeddings, p.model_sha256, self.device_id,

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -41,12 +43,16 @@ from .errors import FrdError, InputError
 from .names import validate_name
 from .topics import Message, Topics
 
+log = logging.getLogger(__name__)
+
 VERSION = 1  # the record
 MESSAGE_VERSION = 2  # the signed message around it
 CONTEXT = b"frd-gallery-v2"
 AUTHORITY = "authority"
 #: systemd credential name ($CREDENTIALS_DIRECTORY/fleet_key) of this device's signing key.
 KEY_CREDENTIAL = "fleet_key"
+#: Salted hashes of deleted people's names and when they were deleted, in the gallery folder.
+TOMBSTONE_FILE = ".fleet-deleted.json"
 MAX_EMBEDDINGS = 200
 MAX_PAYLOAD = 2 * 1024 * 1024
 #: How far ahead of this device's clock a record's ``updated`` may be.
@@ -138,6 +144,47 @@ def trust_from_config(fleet_cfg, device_id: str, environ: Mapping[str, str] | No
         {d: [public_key(k, f"fleet.trusted_keys.{d}") for k in keys] for d, keys in fleet_cfg.trusted_keys.items()},
         [public_key(k, "fleet.authority_keys") for k in fleet_cfg.authority_keys],
     )
+
+
+class Tombstones:
+    """When each deleted person was deleted, so that an old signed record replayed later cannot bring them back.
+
+    Kept in a small private file in the gallery folder. Names are stored as salted hashes: deleting a person
+    must not leave their name on disk.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._salt = os.urandom(16)
+        self._deleted: dict[str, float] = {}
+        if path is None or not path.exists():
+            return
+        try:
+            obj = strictjson.loads(path.read_bytes())
+            self._salt = bytes.fromhex(obj["salt"])
+            self._deleted = {str(k): float(v) for k, v in obj["deleted"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            log.error("%s: unreadable list of deleted people (%s): old records of them could be replayed",
+                      path, e)
+
+    def _key(self, name: str) -> str:
+        return hashlib.sha256(self._salt + name.encode()).hexdigest()
+
+    def deleted_at(self, name: str) -> float | None:
+        return self._deleted.get(self._key(name))
+
+    def record(self, name: str, when: float) -> None:
+        key = self._key(name)
+        self._deleted[key] = max(when, self._deleted.get(key, 0.0))
+        if self.path is None:
+            return
+        from .gallery import atomic_write
+
+        body = json.dumps({"v": 1, "salt": self._salt.hex(), "deleted": self._deleted})
+        try:
+            atomic_write(self.path, body.encode())
+        except OSError as e:
+            log.error("%s: cannot save the list of deleted people (%s)", self.path, e.strerror or e)
 
 
 def _signed_bytes(topic: str, record: str) -> bytes:

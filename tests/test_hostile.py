@@ -155,6 +155,14 @@ def test_a_device_with_only_its_own_key_cannot_change_a_person_another_device_en
                                     "deleted": True})
         publish(mbroker.host, mbroker.port, "frd/gallery/lin", gone, qos=1)
         assert wait_until(lambda: ask(mbroker, "list")["data"]["people"] == [], 15)
+        # replaying the records signed before the deletion does not bring lin back
+        for old in (approved, attempts["garden's key, lin enrolled on testdoor"].encode()):
+            publish(mbroker.host, mbroker.port, "frd/gallery/lin", old, retain=True, qos=1)
+            time.sleep(0.5)
+        assert wait_until(lambda: door.log_text().count("(a replay?)") >= 2, 15), door.log_text()[-2000:]
+        assert ask(mbroker, "list")["data"]["people"] == []
+        tombstones = door.config.parent / "gallery" / ".fleet-deleted.json"
+        assert b"lin" not in tombstones.read_bytes() and tombstones.stat().st_mode & 0o777 == 0o600
     finally:
         for name in ("lin", "eve"):
             publish(mbroker.host, mbroker.port, f"frd/gallery/{name}", b"", retain=True, qos=1)

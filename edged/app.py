@@ -50,13 +50,14 @@ def build_pipeline(
     return Pipeline(photo if still else video, aligner, embedder, matcher, still_detector=photo)
 
 
-def open_gallery(path: Path | None, pipeline: Pipeline, create: bool = True) -> Gallery:
+def open_gallery(path: Path | None, pipeline: Pipeline, create: bool = True, **limits: int) -> Gallery:
     """Load the gallery, re-embed people enrolled under another model, and hand it to the matcher.
 
     ``create=False``: a missing folder is an empty gallery, not a new folder (readers).
+    ``limits``: ``max_people`` and ``max_samples`` of :class:`Gallery`.
     """
     model = pipeline.embedder
-    gallery = Gallery(path or default_gallery(), model.sha256, create=create)
+    gallery = Gallery(path or default_gallery(), model.sha256, create=create, **limits)
     redone = gallery.reembed(model.embed)
     if redone:
         log.warning("re-embedded %s with model %s", ", ".join(redone), model.name)
@@ -93,7 +94,8 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
     rc = cfg.recognition
     pipeline = build_pipeline(still=False, threshold=rc.threshold, strictness=rc.strictness, upsample=rc.upsample,
                               threads=rc.threads, min_face_px=rc.min_face_px, min_face_frac=rc.min_face_frac)
-    gallery = open_gallery(cfg.gallery.path, pipeline)
+    gallery = open_gallery(cfg.gallery.path, pipeline, max_people=cfg.gallery.max_people,
+                           max_samples=cfg.gallery.max_samples_per_person)
     topics = topics_for(cfg)
     m = cfg.mqtt
     settings = BusSettings(
@@ -119,11 +121,21 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
                             reverify_frames=rc.reverify_frames)
         for c in cfg.cameras
     }
+    trust = None
+    if cfg.fleet.sync:
+        from . import fleet
+
+        trust = fleet.trust_from_config(cfg.fleet, cfg.device_id)
+        if trust.signing_key is None:
+            log.warning("fleet.sync is on without fleet.signing_key_file: this device's enrollments stay local")
+        if not trust.devices and not trust.authorities:
+            log.warning("fleet.sync is on without fleet.trusted_keys or fleet.authority_keys: no shared person "
+                        "will be accepted")
     daemon = Daemon(
         trackers=trackers,
         device_id=cfg.device_id, topics=topics, pipeline=pipeline, gallery=gallery, readers=readers,
         engines=engines, notifier=Notifier(), discovery=discovery, keep_crops=cfg.gallery.keep_crops,
-        status_interval_s=cfg.status_interval_s, fleet_sync=cfg.fleet.sync,
+        status_interval_s=cfg.status_interval_s, fleet_sync=cfg.fleet.sync, fleet_trust=trust,
         embedding_dim=pipeline.embedder.manifest.embedding_dim, handler_options=handler_options,
 
         bus_factory=lambda on_message, on_connected, subs: Bus(settings, topics, on_message, on_connected, subs),

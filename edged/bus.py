@@ -3,7 +3,8 @@
 The bus knows nothing about faces: it keeps the connection (last will
 ``offline``, retained ``online`` on every connect, reconnect with backoff),
 subscribes to command topics and hands each incoming message to one
-callback. Replies honour an MQTT 5 response topic and correlation data.
+callback. Replies go to frd's own reply topics (echoing MQTT 5 correlation
+data), never to a response topic the request names.
 
 Brokers restart and Wi-Fi drops, so the session is persistent (a stable
 client id, MQTT 5 ``clean_start=False`` with a session expiry, or 3.1.1
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
+import struct
 import threading
 import time
 from collections import deque
@@ -27,8 +29,10 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from .topics import AVAILABLE, NOT_AVAILABLE, Message, Topics
 
@@ -44,6 +48,40 @@ class Incoming:
     payload: bytes
     response_topic: str | None = None
     correlation_data: bytes | None = None
+    #: set by the publisher (MQTT 5, retain-as-published) or replayed from the broker's store
+    retain: bool = False
+
+
+class _TolerantClient(mqtt.Client):
+    """paho's client, except that a PUBLISH it cannot parse is acknowledged, logged and dropped.
+
+    paho 2.x treats, for example, a user property or content type containing U+FEFF as a malformed packet
+    and closes the connection; the broker then redelivers the same QoS 1 message after every reconnect,
+    so one message published by anybody would keep frd offline for good. Dropping it costs that message
+    only. (Relies on paho internals: ``_handle_publish``, ``_in_packet``, ``_send_puback``/``_send_pubrec``;
+    tests/test_hostile.py sends the exact message through mosquitto.)
+    """
+
+    on_malformed: Callable[[str, str], None] = staticmethod(lambda topic, why: None)
+
+    def _handle_publish(self) -> mqtt.MQTTErrorCode:
+        try:
+            return super()._handle_publish()
+        except MalformedPacket as e:
+            header, packet = self._in_packet["command"], bytes(self._in_packet["packet"])
+            qos = (header & 0x06) >> 1
+            topic, mid = "?", 0
+            with contextlib.suppress(struct.error, IndexError):
+                (tlen,) = struct.unpack_from("!H", packet, 0)
+                topic = packet[2 : 2 + tlen].decode("utf-8", "replace")
+                if qos:
+                    (mid,) = struct.unpack_from("!H", packet, 2 + tlen)
+            self.on_malformed(topic, str(e))
+            if qos == 1 and mid:
+                return self._send_puback(mid)
+            if qos == 2 and mid:
+                return self._send_pubrec(mid)  # paho answers the PUBREL of an unknown message with PUBCOMP
+            return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
 
 
 @dataclass
@@ -117,6 +155,7 @@ class Bus:
         self._queue: deque[_Queued] = deque()
         self._online = False
         self.dropped = 0  # messages lost because the offline queue was full
+        self.malformed = 0  # incoming messages the MQTT library could not parse (acknowledged and dropped)
         self.queued_peak = 0
         self._last_warning: tuple[str, float] = ("", 0.0)
         self._stopping = False
@@ -128,7 +167,7 @@ class Bus:
         s = self.settings
         v5 = self.protocol == "5"
         kwargs = {} if v5 else {"clean_session": s.session_expiry_s == 0}
-        c = mqtt.Client(
+        c = _TolerantClient(
             CallbackAPIVersion.VERSION2,
             client_id=s.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -147,6 +186,7 @@ class Bus:
         c.on_connect_fail = self._handle_connect_fail
         c.on_disconnect = self._handle_disconnect
         c.on_message = self._handle_message
+        c.on_malformed = self._handle_malformed
         return c
 
     def start(self) -> None:
@@ -159,6 +199,11 @@ class Bus:
         else:
             self._client.connect_async(s.host, s.port, keepalive=s.keepalive)
         self._client.loop_start()
+
+    def network_alive(self) -> bool:
+        """Whether paho's network thread runs (True while it is being replaced by a protocol fallback)."""
+        thread = getattr(self._client, "_thread", None)
+        return thread is None or thread.is_alive()
 
     def _warn(self, msg: str, every_s: float = 60.0) -> None:
         """Log a connection problem once, then again only if it changes or persists ``every_s``."""
@@ -196,7 +241,10 @@ class Bus:
         # Subscribe before announcing "online": the broker handles a client's packets in order, so whoever
         # reacts to "online" with a command finds the subscription already in place.
         for t in self._subscriptions:
-            client.subscribe(t, qos=1)
+            if self.protocol == "5":  # keep the publisher's retain flag, so that a retained command is recognised
+                client.subscribe(t, options=SubscribeOptions(qos=1, retainAsPublished=True))
+            else:
+                client.subscribe(t, qos=1)
         self._flush()
         self.connected.set()
         try:
@@ -242,18 +290,24 @@ class Bus:
         self.connected.clear()
 
 
+    def _handle_malformed(self, topic: str, why: str) -> None:
+        self.malformed += 1
+        log.warning("dropped a message on %r that the MQTT library cannot parse (%s); %d so far", topic[:200],
+                    why, self.malformed)
+
     def _handle_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
-        props = getattr(msg, "properties", None)
-        incoming = Incoming(
-            msg.topic,
-            bytes(msg.payload),
-            getattr(props, "ResponseTopic", None) if props else None,
-            getattr(props, "CorrelationData", None) if props else None,
-        )
         try:
+            props = getattr(msg, "properties", None)
+            incoming = Incoming(
+                msg.topic,
+                bytes(msg.payload),
+                getattr(props, "ResponseTopic", None) if props else None,
+                getattr(props, "CorrelationData", None) if props else None,
+                bool(msg.retain),
+            )
             self._on_message(incoming)
-        except Exception:
-            log.exception("handling %s failed", msg.topic)
+        except Exception:  # on paho's network thread: an exception here would cut the connection
+            log.exception("handling a message on %r failed", getattr(msg, "_topic", b"?")[:200])
 
     # -- publishing -----------------------------------------------------------------
     def publish(self, msg: Message) -> bool:
@@ -264,15 +318,18 @@ class Bus:
         for m in msgs:
             self.publish(m)
 
-    def reply(self, incoming: Incoming, default_topic: str, payload: str) -> None:
-        """Answer on the request's MQTT 5 response topic if it named one, else on ``default_topic``."""
-        if incoming.response_topic and self.protocol == "5":
+    def reply(self, incoming: Incoming, reply_topic: str, payload: str) -> None:
+        """Answer on ``reply_topic`` (``<base>/reply/<command>``), echoing MQTT 5 correlation data.
+
+        A request's MQTT 5 response topic is not used: it would let whoever may send a command make frd
+        publish on any topic frd may write (its events, Home Assistant discovery), topics the requester
+        itself may not write.
+        """
+        props = None
+        if incoming.correlation_data is not None and self.protocol == "5":
             props = Properties(PacketTypes.PUBLISH)
-            if incoming.correlation_data is not None:
-                props.CorrelationData = incoming.correlation_data
-            self._send(_Queued(incoming.response_topic, payload, 1, False, props))
-        else:
-            self._send(_Queued(default_topic, payload, 1, False))
+            props.CorrelationData = incoming.correlation_data
+        self._send(_Queued(reply_topic, payload, 1, False, props))
 
     @property
     def queued(self) -> int:

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import images
+from . import images, strictjson
 from .errors import FrdError, InputError
 from .names import normalize_name
-from .security import CommandGuard, NonceStore, RateLimiter, refuse_duplicate_keys, resolve_command_key
+from .security import CommandGuard, NonceStore, RateLimiter, resolve_command_key
 from .topics import Topics
 
 if TYPE_CHECKING:
@@ -105,20 +105,13 @@ def _clip(text: str, limit: int = MAX_ERROR_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-_no_duplicates = refuse_duplicate_keys(lambda k: InputError(f"payload has the key {_clip(k, 60)!r} twice"))
-
-
 def _parse_json(payload: bytes) -> dict:
     if not payload.strip():
         return {}
     try:
-        obj = json.loads(payload, object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"payload is not valid JSON: {e}") from e
-    except RecursionError:
-        raise InputError("payload is not valid JSON: nested too deeply") from None
-    except ValueError as e:  # e.g. an integer with more digits than Python converts
-        raise InputError(f"payload is not valid JSON: {e}") from e
+        obj = strictjson.loads(payload)
+    except strictjson.StrictJSONError as e:
+        raise InputError(f"payload is not valid JSON: {e}") from None
     if not isinstance(obj, dict):
         raise InputError(f"payload must be a JSON object, not {type(obj).__name__}")
     return obj

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from .errors import FrdError
+from .gallery import DEFAULT_MAX_PEOPLE, DEFAULT_MAX_SAMPLES
 from .topics import RESERVED_DEVICE_IDS, Topics, check_prefix
 
 DEFAULT_CONFIG_PATH = Path("/etc/frd/frd.yaml")
@@ -156,6 +157,8 @@ class CameraConfig(_Model):
 class GalleryConfig(_Model):
     path: FilePath = Path("/var/lib/frd/gallery")
     keep_crops: bool = True
+    max_people: int = Field(default=DEFAULT_MAX_PEOPLE, ge=1, le=100_000)
+    max_samples_per_person: int = Field(default=DEFAULT_MAX_SAMPLES, ge=1, le=1000)
 
 
 class HomeAssistantConfig(_Model):
@@ -194,7 +197,50 @@ class RecognitionConfig(_Model):
 
 
 class FleetConfig(_Model):
+    """Fleet gallery sync and who may sign its records (see edged/fleet.py and README "Who may enroll")."""
+
     sync: bool = False
+    signing_key_file: FilePath | None = None
+    trusted_keys: dict[str, list[str]] = Field(default_factory=dict)
+    authority_keys: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_keys", "authority_keys", mode="before")
+    @classmethod
+    def _empty(cls, value: Any, info: Any) -> Any:
+        return _none_is_empty(value, {} if info.field_name == "trusted_keys" else [])
+
+    @field_validator("trusted_keys")
+    @classmethod
+    def _device_keys(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        from .fleet import AUTHORITY, public_key
+
+        for device, keys in value.items():
+            if device == AUTHORITY:
+                raise _located(f"{AUTHORITY!r} is not a device: list its keys under fleet.authority_keys", device)
+            try:
+                _check_name(device)
+            except ValueError as e:
+                raise _located(f"device id {e}", device) from None
+            if not keys:
+                raise _located("list at least one public key", device)
+            for i, k in enumerate(keys):
+                try:
+                    public_key(k, "key")
+                except FrdError as e:
+                    raise _located(str(e), device, i) from None
+        return value
+
+    @field_validator("authority_keys")
+    @classmethod
+    def _authority_keys(cls, value: list[str]) -> list[str]:
+        from .fleet import public_key
+
+        for i, k in enumerate(value):
+            try:
+                public_key(k, "key")
+            except FrdError as e:
+                raise _located(str(e), i) from None
+        return value
 
 
 class RateLimit(_Model):
@@ -423,7 +469,14 @@ def resolve_password(cfg: Config, environ: Mapping[str, str] | None = None) -> s
         candidates.append(Path(cred_dir) / CREDENTIAL_NAME)
     elif cfg.mqtt.password_file is not None:
         candidates.append(cfg.mqtt.password_file)
+    from .security import check_private
+
     for path in candidates:
+        try:
+            if path == cfg.mqtt.password_file:  # systemd makes credentials private itself
+                check_private(path, "MQTT password file")
+        except FrdError as e:
+            raise ConfigError(str(e)) from None
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

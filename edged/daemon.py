@@ -8,6 +8,7 @@ TFLite interpreter is not thread-safe, so the pipeline is used under a lock.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -49,6 +50,10 @@ log = logging.getLogger(__name__)
 #: How often the pipeline loop looks for gallery changes made by others (the CLI, a restore), and
 #: for retained discovery configs nobody wants any more.
 GALLERY_POLL_S = 2.0
+#: Fleet sync messages waiting for the command thread (one per person; more people than this are dropped).
+MAX_PENDING_SYNC = 2000
+#: Queued to wake the command thread for pending fleet sync.
+_WAKE = object()
 
 
 @dataclass
@@ -122,6 +127,7 @@ class Daemon:
         keep_crops: bool = True,
         status_interval_s: float = 5.0,
         fleet_sync: bool = False,
+        fleet_trust: fleet.Trust | None = None,
         embedding_dim: int = 512,
         handler_options: dict | None = None,
     ) -> None:
@@ -139,6 +145,9 @@ class Daemon:
         self.keep_crops = keep_crops
         self.status_interval_s = status_interval_s
         self.fleet_sync = fleet_sync
+        #: keys of fleet records; without it no record is accepted and nothing is shared
+        self.fleet_trust = fleet_trust or fleet.Trust(device_id, None, {}, [])
+        self._tombstones = fleet.Tombstones(gallery.root / fleet.TOMBSTONE_FILE if fleet_sync else None)
         self.embedding_dim = embedding_dim
         self.stats = {name: CameraStats() for name in self.readers}
         self.events_published = 0
@@ -147,7 +156,11 @@ class Daemon:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._captures: list[Capture] = []
-        self._commands: queue.Queue[Incoming | None] = queue.Queue(maxsize=100)
+        self._commands: queue.Queue[Incoming | object | None] = queue.Queue(maxsize=100)
+        self._sync_lock = threading.Lock()
+        self._sync_pending: dict[str, bytes] = {}  # fleet sync: the newest message per person, not yet applied
+        self.dropped_messages = 0  # incoming messages dropped because the worker was behind
+        self.refused_retained = 0  # retained commands (never run)
         self._handler = CommandHandler(self, topics=topics, **(handler_options or {}))
         self._camera_person: dict[str, str | None] = {}  # who each camera's retained state names
         self._trace_lock = threading.Lock()  # event publication vs. deleting a person
@@ -169,6 +182,7 @@ class Daemon:
             self.bus.publish_many(all_discovery(self.discovery, list(self.readers), self.gallery.names()))
 
     def _on_message(self, msg: Incoming) -> None:
+        """On paho's network thread: never blocks (a full queue drops, logs and counts), never raises."""
         if msg.topic == self.topics.ha_status:
             if msg.payload.strip() == b"online":
                 log.info("Home Assistant is online: publishing discovery again")
@@ -177,17 +191,49 @@ class Daemon:
         if self.discovery is not None and self.topics.is_own_discovery(msg.topic):
             (self._retained_configs.add if msg.payload else self._retained_configs.discard)(msg.topic)
             return
-        if self._sync_name(msg.topic) is not None:
-            self._commands.put(msg)  # fleet state must not be dropped: wait for the worker
+        name = self._sync_name(msg.topic)
+        if name is not None:
+            if not msg.payload:  # a cleared retained record (deletions are signed): it must not replace one
+                log.debug("fleet: retained record of %s cleared", name)
+                return
+            # A person's sync message is their whole state, so only the newest per person matters: keep that
+            # one, without waiting on the worker (blocking here would stop paho answering the broker's pings).
+            with self._sync_lock:
+                if name not in self._sync_pending and len(self._sync_pending) >= MAX_PENDING_SYNC:
+                    self._drop(f"fleet sync of {name}: more than {MAX_PENDING_SYNC} people waiting")
+                    return
+                self._sync_pending[name] = msg.payload
+            with contextlib.suppress(queue.Full):
+                self._commands.put_nowait(_WAKE)
             return
-        try:
+        if msg.retain:
+            # A retained command would run again on every reconnect and restart, and on every device that
+            # joins later (a retained delete undoes every later enrollment): commands are one-shot.
+            log.warning("retained command on %s refused: publish commands without the retain flag "
+                        "(clear it with: mosquitto_pub -r -n -t TOPIC)", msg.topic[:200])
+            self.refused_retained += 1
+            self._reply_error(msg, "retained command refused: publish commands without the retain flag, and "
+                                   "clear this one (mosquitto_pub -r -n -t <topic>)")
+            return
+        if self._commands.full():
+            self._drop(f"command on {msg.topic[:200]}: {self._commands.maxsize} commands already queued")
+            self._reply_error(msg, "busy: too many queued commands")
+            return
+        with contextlib.suppress(queue.Full):  # only this thread adds commands, so there is room
             self._commands.put_nowait(msg)
-        except queue.Full:
 
-            parsed = self.topics.parse_cmd(msg.topic)
-            body = json.dumps({"request_id": None, "ok": False, "error": "busy: too many queued commands",
-                               "data": None})
-            self.bus.reply(msg, self.topics.reply(parsed[0] if parsed else ERROR_REPLY), body)
+    def _drop(self, why: str) -> None:
+        self.dropped_messages += 1
+        log.warning("dropped a message (%d so far): %s", self.dropped_messages, why)
+
+    def _reply_error(self, msg: Incoming, error: str) -> None:
+        parsed = self.topics.parse_cmd(msg.topic)
+        try:
+            topic = self.topics.reply(parsed[0] if parsed else ERROR_REPLY)
+        except ValueError:
+            topic = self.topics.reply(ERROR_REPLY)
+        body = json.dumps({"request_id": None, "ok": False, "error": error, "data": None})
+        self.bus.reply(msg, topic, body)
 
     def _sync_name(self, topic: str) -> str | None:
         """The person of a fleet gallery topic, or None for any other topic."""
@@ -198,60 +244,117 @@ class Daemon:
             return None
 
     def _command_worker(self) -> None:
+        """Runs commands and fleet sync; whatever a message does, the thread goes on to the next one."""
         while True:
+            self._apply_pending_sync()
             msg = self._commands.get()
             if msg is None:
                 return
-            name = self._sync_name(msg.topic)
-            if name is not None:
-                try:
-                    self._apply_sync(name, msg.payload)
-                except FrdError as e:
-                    log.warning("fleet sync message ignored: %s", e)
+            if msg is _WAKE:
                 continue
-            command, reply = self._handler.handle_topic(msg.topic, msg.payload)
-            if not reply.ok:
-                if command == ERROR_REPLY:  # not a command topic: there is no command to name
-                    log.warning("message refused: %s", reply.error)
-                else:
-                    log.warning("command %r refused: %s", command, reply.error)
-            self.bus.reply(msg, self.topics.reply(command), reply.payload())
+            try:
+                self._run_command(msg)
+            except Exception:  # a bug must cost one message, not the thread that answers every command
+                log.exception("command on %s failed", msg.topic[:200])
+                with contextlib.suppress(Exception):
+                    self._reply_error(msg, "internal error: see the device log")
+
+    def _run_command(self, msg: Incoming) -> None:
+        command, reply = self._handler.handle_topic(msg.topic, msg.payload)
+        if not reply.ok:
+            if command == ERROR_REPLY:  # not a command topic: there is no command to name
+                log.warning("message refused: %s", reply.error)
+            else:
+                log.warning("command %r refused: %s", command[:80], reply.error)
+        self.bus.reply(msg, self.topics.reply(command), reply.payload())
+
+    def _apply_pending_sync(self) -> None:
+        while True:
+            with self._sync_lock:
+                if not self._sync_pending:
+                    return
+                name = next(iter(self._sync_pending))
+                payload = self._sync_pending.pop(name)
+            try:
+                self._apply_sync(name, payload)
+            except FrdError as e:
+                log.warning("fleet sync message ignored: %s", e)
+            except Exception:
+                log.exception("fleet sync message for %s ignored", name[:80])
 
     # -- fleet sync (command thread) ---------------------------------------------------
+    def _owner(self, name: str) -> str | None:
+        """The device that enrolled ``name`` (this one unless every sample came from fleet sync), or None."""
+        p = self.gallery.people.get(name)
+        if p is None:
+            return None
+        shared = [s for s in p.sources if s.startswith("fleet:")]
+        return shared[-1][len("fleet:"):] if p.sources and len(shared) == len(p.sources) else self.device_id
+
+    def _check_owner(self, name: str) -> None:
+        """A person shared by another device is changed there, so that every device keeps the same state."""
+        owner = self._owner(name)
+        if self.fleet_sync and owner is not None and owner != self.device_id:
+            raise InputError(f"{name} was enrolled on device {owner!r} and is shared by fleet sync: enroll, "
+                             "rename or delete them there")
+
     def _apply_sync(self, name: str, payload: bytes) -> None:
-        rec = fleet.parse(name, payload, self.embedding_dim)
-        if rec.embeddings is None:
-            if name in self.gallery.people:
-                self._forget(name)
-                log.info("fleet: %s deleted on another device", name)
-            return
-        if rec.origin == self.device_id:
+        topic = self.topics.gallery_person(name)
+        signer, body = fleet.verify(topic, payload, self.fleet_trust)
+        rec = fleet.parse(name, body, self.embedding_dim, max_embeddings=self.gallery.max_samples)
+        if signer != fleet.AUTHORITY and rec.origin != signer:
+            raise InputError(f"gallery/{name}: signed by {signer!r} but claims to come from {rec.origin!r}")
+        if signer == self.device_id:
             return  # our own state, echoed by the broker
+        owner = self._owner(name)
+        if signer != fleet.AUTHORITY and owner is not None and owner != signer:
+            raise InputError(f"gallery/{name}: {name} was enrolled on {owner!r}; {signer!r} may not replace or "
+                             "delete them (only the enrollment authority may)")
+        local = self.gallery.people.get(name)
+        if rec.embeddings is None:
+            if local is not None and local.updated <= rec.updated:
+                self._forget(name)
+                self._tombstones.record(name, rec.updated)
+                log.info("fleet: %s deleted by %s", name, signer)
+            return
+        deleted = self._tombstones.deleted_at(name)
+        if local is None and deleted is not None and rec.updated <= deleted:
+            raise InputError(f"gallery/{name}: a record older than {name}'s deletion (a replay?): ignored")
         if rec.model_sha256 != self.gallery.model_sha256:
             log.info("fleet: %s from %s was made by model %s, not ours: ignored", name, rec.origin,
                      (rec.model_sha256 or "?")[:12])
             return
-        local = self.gallery.people.get(name)
         if local is not None and local.updated >= rec.updated:
             return
-        person = Person(name, rec.embeddings, rec.model_sha256, None, [f"fleet:{rec.origin}"], rec.updated)
+        person = Person(name, rec.embeddings, rec.model_sha256, None, [f"fleet:{rec.origin or signer}"],
+                        rec.updated)
         with self._lock:
             self.gallery.replace(person)
             self._gallery_changed()
         if local is None and self.discovery is not None:
             self.bus.publish(person_config(self.discovery, name))
-        log.info("fleet: %s (%d embeddings) from %s", name, person.count, rec.origin)
+        log.info("fleet: %s (%d embeddings) from %s, signed by %s", name, person.count, rec.origin, signer)
 
     def _share(self, name: str) -> None:
         """Publish ``name``'s current state (or its deletion) to the fleet."""
         if not self.fleet_sync:
             return
         p = self.gallery.people.get(name)
+        now = time.time()
         if p is None:
-            self.bus.publish(fleet.deletion_message(self.topics, name))
+            self._tombstones.record(name, now)
+        key = self.fleet_trust.signing_key
+        if key is None:
+            log.warning("fleet: %s not shared: this device has no fleet signing key (fleet.signing_key_file)", name)
+            return
+        if p is None:
+            # The signed deletion reaches every device online or with a live session; then the retained record
+            # is cleared, so that the broker keeps no embedding (and no name) of a deleted person.
+            self.bus.publish(fleet.deletion_message(self.topics, name, self.device_id, now, key))
+            self.bus.publish(fleet.clear_message(self.topics, name))
         else:
             self.bus.publish(fleet.person_message(self.topics, name, p.embeddings, p.model_sha256, self.device_id,
-                                                  p.updated))
+                                                  p.updated, key))
 
     def _forget(self, name: str) -> None:
         """Remove every local trace of ``name``: gallery file, matcher, retained state, HA entity."""
@@ -298,6 +401,7 @@ class Daemon:
 
     def enroll_images(self, name: str, images: list[tuple[str, bytes]]) -> dict:
         validate_name(name)
+        self._check_owner(name)
         faces, rejected = [], []
         for label, data in images:
             try:
@@ -315,6 +419,7 @@ class Daemon:
 
     def enroll_capture(self, name: str, camera: str | None, frames: int, timeout_s: float) -> dict:
         validate_name(name)
+        self._check_owner(name)
         if camera is None:
             if len(self.readers) != 1:
                 raise InputError(f"capture.camera is required; cameras: {', '.join(self.readers)}")
@@ -337,12 +442,14 @@ class Daemon:
         return self._enroll_faces(name, [(f"camera:{camera}", f) for f in faces], rejected)
 
     def delete(self, name: str) -> dict:
+        self._check_owner(name)
         self._forget(name)
         self._share(name)
         log.info("deleted %s", name)
         return {"deleted": name}
 
     def rename(self, name: str, new_name: str) -> dict:
+        self._check_owner(name)
         with self._lock:
             self.gallery.rename(name, new_name)
             self._gallery_changed()
@@ -388,9 +495,21 @@ class Daemon:
             "broker": "connected" if self.bus.connected.is_set() else "disconnected",
             "offline_queue": self.bus.queued,
             "offline_dropped": self.bus.dropped,
+            "dropped_messages": self.dropped_messages,
+            "refused_retained": self.refused_retained,
+            "malformed_messages": self.bus.malformed,
             "quarantined": len(self.gallery.quarantined),
+            "errors": self._errors(),
             "cameras": cams,
         }
+
+    def _errors(self) -> list[str]:
+        """Problems that need someone's attention (also in the systemd STATUS= line)."""
+        guard = self._handler.guard
+        errors = []
+        if guard is not None and guard.nonces.save_error:
+            errors.append(guard.nonces.save_error)
+        return errors
 
     def reload(self, why: str = "reload command") -> dict:
         self._sync_gallery(f"reloaded ({why})")
@@ -446,7 +565,8 @@ class Daemon:
 
     def _summary(self, st: dict) -> str:
         cams = ", ".join(f"{n} {c['state']}" for n, c in st["cameras"].items())
-        return f"{st['fps']:.1f} fps, {st['gallery_size']} people, broker {st['broker']}, {cams}"
+        errors = f"; ERROR: {'; '.join(st['errors'])}" if st["errors"] else ""
+        return f"{st['fps']:.1f} fps, {st['gallery_size']} people, broker {st['broker']}, {cams}{errors}"
 
     def _publish_event(self, ev: Event) -> None:
         with self._trace_lock:  # a delete cannot run between the check below and the publications
@@ -493,6 +613,14 @@ class Daemon:
             self._publish_event(ev)
         self.stats[camera].tick(time.monotonic())
         self.notifier.frame_processed()
+
+    def _dead_threads(self, worker: threading.Thread) -> str | None:
+        """Which thread the MQTT side needs has died (None: all alive)."""
+        if not worker.is_alive():
+            return "the command thread"
+        if not self.bus.network_alive():
+            return "the MQTT network thread"
+        return None
 
     def request_stop(self, *_: object) -> None:
         self._stop.set()
@@ -552,10 +680,18 @@ class Daemon:
                         log.error("gallery check failed: %s", e)
                 if now >= next_status:
                     next_status = now + self.status_interval_s
+                    dead = self._dead_threads(worker)
+                    if dead:
+                        # Frames would keep the watchdog fed while nobody answers MQTT: say so and exit,
+                        # so that systemd restarts frd rather than leaving a door that ignores commands.
+                        log.error("%s stopped: exiting so that the service manager restarts frd", dead)
+                        self.notifier.status(f"FAILED: {dead} stopped; restarting")
+                        return 1
                     self.notifier.status(self._summary(self._publish_status()))
         finally:
             self.notifier.stopping()
-            self._commands.put(None)
+            with contextlib.suppress(queue.Full):  # a full queue must not stop the stop: the worker is a daemon
+                self._commands.put_nowait(None)
             for r in readers:
                 r.stop()
             self.bus.stop()

@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 SUFFIX = ".npz"
 QUARANTINE = "quarantine"
 TEMP_SUFFIX = ".tmp"
+#: Defaults of gallery.max_people and gallery.max_samples_per_person: plenty for a home, and a bound on what
+#: a flood of enrollments (or of fleet records) can cost in disk, memory and Home Assistant entities.
+DEFAULT_MAX_PEOPLE = 100
+DEFAULT_MAX_SAMPLES = 50
 
 
 @dataclass
@@ -60,11 +64,19 @@ class Person:
             "embeddings": self.count,
             "crops": 0 if self.crops is None else int(self.crops.shape[0]),
             "model": self.model_sha256[:12],
-            "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.updated)),
+            "updated": _iso(self.updated),
         }
         if model_sha256 is not None:
             d["stale"] = self.model_sha256 != model_sha256
         return d
+
+
+def _iso(ts: float) -> str | None:
+    """UTC ISO time of ``ts``, or None for a time ``gmtime`` cannot show (a poisoned record must not break list)."""
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _encode(p: Person) -> bytes:
@@ -131,10 +143,13 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
 class Gallery:
     """Enrolled people, loaded from and written through to ``root``."""
 
-    def __init__(self, root: Path | str, model_sha256: str, create: bool = True) -> None:
+    def __init__(self, root: Path | str, model_sha256: str, create: bool = True, *,
+                 max_people: int = DEFAULT_MAX_PEOPLE, max_samples: int = DEFAULT_MAX_SAMPLES) -> None:
         """``create=False``: a reader (``gallery list``, ``recognize``) that leaves a missing folder missing."""
         self.root = Path(root)
         self.model_sha256 = model_sha256
+        self.max_people = max_people
+        self.max_samples = max_samples
         self.people: dict[str, Person] = {}
         self.quarantined: list[str] = []
         self._seen: tuple = ()  # fingerprint() of the files that self.people reflects
@@ -258,6 +273,8 @@ class Gallery:
             raise InputError("nothing to enroll")
         with self._lock():
             old = self.people.get(name)
+            self._check_limits(name, old.count if old is not None and old.model_sha256 == self.model_sha256
+                               else 0, embeddings.shape[0])
             if old is not None and old.model_sha256 == self.model_sha256:
                 emb = np.concatenate([old.embeddings, embeddings])
                 keep = crops is not None and old.crops is not None
@@ -274,8 +291,19 @@ class Gallery:
         """Store ``person`` as is, replacing any previous state (fleet sync applies remote state this way)."""
         validate_name(person.name)
         with self._lock():
+            self._check_limits(person.name, 0, person.count)
             self._write(person)
             self.people[person.name] = person
+
+    def _check_limits(self, name: str, have: int, adding: int) -> None:
+        """InputError if storing ``adding`` more samples of ``name`` would pass a limit."""
+        if name not in self.people and len(self.people) >= self.max_people:
+            raise InputError(f"the gallery is full: {len(self.people)} people (gallery.max_people = "
+                             f"{self.max_people}); delete someone first, or raise the limit")
+        if have + adding > self.max_samples:
+            raise InputError(f"{name} would have {have + adding} samples; the limit is {self.max_samples} "
+                             "(gallery.max_samples_per_person): delete them and enroll again with fewer images, "
+                             "or raise the limit")
 
     def _write(self, person: Person) -> None:
 

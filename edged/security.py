@@ -40,6 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import strictjson
 from .errors import FrdError
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,25 @@ class RateLimited(TrustError):
 # ---------------------------------------------------------------- the key
 
 
-def read_key(path: Path) -> bytes:
-    """The command key in ``path``: its bytes, one trailing newline stripped; at least 16 bytes."""
+def check_private(path: Path, what: str) -> None:
+    """FrdError when a secret file may be read by its group or by others: whoever can read it can sign."""
+    try:
+        mode = Path(path).stat().st_mode & 0o777
+    except OSError:
+        return  # reading it reports why
+    if mode & 0o077:
+        who = " and ".join(w for w, bits in (("its group", 0o070), ("others", 0o007)) if mode & bits)
+        raise FrdError(f"{path}: the {what} may be read by {who} (mode {mode:04o}); refusing to use it. Fix: "
+                       f"chmod 600 {path} (owned by the user frd runs as), or pass it as a systemd credential")
+
+
+def read_key(path: Path, *, credential: bool = False) -> bytes:
+    """The command key in ``path``: its bytes, one trailing newline stripped; at least 16 bytes.
+
+    ``credential``: a systemd credential, which systemd makes readable by the service only.
+    """
+    if not credential:
+        check_private(path, "command key")
     try:
         data = Path(path).read_bytes()
     except OSError as e:
@@ -91,7 +109,7 @@ def resolve_command_key(key_file: Path | None, environ: Mapping[str, str] | None
     cred_dir = env.get("CREDENTIALS_DIRECTORY")
     if cred_dir and (Path(cred_dir) / KEY_CREDENTIAL).exists():
         path = Path(cred_dir) / KEY_CREDENTIAL
-        return read_key(path), path
+        return read_key(path, credential=True), path
     if key_file is not None:
         return read_key(key_file), Path(key_file)
     return None
@@ -156,33 +174,15 @@ def looks_signed(payload: bytes) -> bool:
     return payload.lstrip()[:1] == b"{" and b'"sig"' in payload
 
 
-def refuse_duplicate_keys(error: Callable[[str], Exception]) -> Callable[[list[tuple[str, object]]], dict]:
-    """A ``json.loads`` object_pairs_hook raising ``error(key)`` on a repeated key.
-
-    JSON's last-wins default would let a second, unseen value override the one a reader checked.
-    """
-
-    def hook(pairs: list[tuple[str, object]]) -> dict:
-        out: dict = {}
-        for k, v in pairs:
-            if k in out:
-                raise error(k)
-            out[k] = v
-        return out
-
-    return hook
-
-
-_no_duplicates = refuse_duplicate_keys(lambda k: TrustError(f"signed envelope: duplicate key {k!r}"))
-
-
-
 def open_envelope(raw: bytes) -> Envelope:
     """Parse and shape-check an envelope (the signature is checked by :class:`CommandGuard`)."""
     try:
-        obj = json.loads(raw, object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise TrustError(f"signed envelope is not valid JSON ({str(e)[:200]})") from None
+        obj = strictjson.loads(raw)
+    except strictjson.StrictJSONError as e:
+        why = str(e)
+        if "appears twice" in why:  # JSON's last-wins would let an unseen second value override the checked one
+            raise TrustError(f"signed envelope: duplicate key ({why})") from None
+        raise TrustError(f"signed envelope is not valid JSON ({why})") from None
     if not isinstance(obj, dict):
         raise TrustError("signed envelope must be a JSON object")
     extra = sorted(set(obj) - _ENVELOPE_KEYS)
@@ -224,18 +224,29 @@ def open_envelope(raw: bytes) -> Envelope:
 
 
 class NonceStore:
-    """Nonces seen within the replay window, kept in a small JSON file so a restart does not forget them."""
+    """Nonces seen within the replay window, kept in a small JSON file so a restart does not forget them.
 
-    def __init__(self, path: Path | None, window_s: float, max_entries: int = MAX_NONCES) -> None:
+    It fails closed: when the file cannot be read (missing, corrupt, unreadable), the nonces used before
+    the start-up are unknown, so envelopes signed before the start-up are refused until one replay window
+    has passed (after that they are stale anyway). A failed save is kept in :attr:`save_error` for the
+    status, because a later restart would then forget nonces again.
+    """
+
+    def __init__(self, path: Path | None, window_s: float, max_entries: int = MAX_NONCES,
+                 clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self.window_s = window_s
         self.max_entries = max_entries
         self._seen: dict[str, int] = {}
         self._lock = threading.Lock()
+        #: start-up time, when the nonces used before it are unknown (None: they are known)
+        self.lost_at: float | None = None
+        self.save_error: str | None = None
+        self._clock = clock
         self._load()
 
     def _load(self) -> None:
-        if self.path is None or not self.path.exists():
+        if self.path is None:
             return
         try:
             obj = json.loads(self.path.read_bytes())
@@ -243,9 +254,15 @@ class NonceStore:
             if not isinstance(seen, dict):
                 raise ValueError("nonces is not an object")
             self._seen = {str(k): int(v) for k, v in seen.items()}
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            log.error("%s: unreadable list of used command nonces (%s); starting with an empty one", self.path, e)
-            self._seen = {}
+            return
+        except FileNotFoundError:
+            log.info("%s: no list of used command nonces (first start, or it was removed): commands signed "
+                     "before now are refused for %g s", self.path, self.window_s)
+        except (OSError, ValueError, KeyError, TypeError, OverflowError) as e:
+            log.error("%s: unreadable list of used command nonces (%s): commands signed before now are "
+                      "refused for %g s", self.path, e, self.window_s)
+        self._seen = {}
+        self.lost_at = self._clock()
 
     def _save(self) -> None:
         if self.path is None:
@@ -255,8 +272,11 @@ class NonceStore:
         try:
             atomic_write(self.path, json.dumps({"v": 1, "nonces": self._seen}).encode())
         except OSError as e:
-            log.warning("%s: cannot save used command nonces (%s); replay protection across a restart "
-                        "is weaker until it can", self.path, e.strerror or e)
+            self.save_error = f"{self.path}: cannot save used command nonces ({e.strerror or e})"
+            log.error("%s; a restart would forget them, so replay protection across a restart is lost "
+                      "until it can", self.save_error)
+        else:
+            self.save_error = None
 
     def _prune(self, now: float) -> None:
         old = [n for n, ts in self._seen.items() if ts < now - self.window_s]
@@ -268,6 +288,10 @@ class NonceStore:
         with self._lock:
             if nonce in self._seen:
                 raise TrustError("replayed command refused: this nonce was already used")
+            if self.lost_at is not None and now < self.lost_at + self.window_s and ts <= self.lost_at:
+                raise TrustError("refused: this command was signed before frd started and the list of used "
+                                 "nonces could not be read at start-up, so it may be a replay; sign it again "
+                                 f"(refused for {self.lost_at + self.window_s - now:.0f} s more)")
             self._prune(now)
             if len(self._seen) >= self.max_entries:
                 raise TrustError(f"refused: more than {self.max_entries} signed commands within the replay window")

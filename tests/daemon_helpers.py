@@ -84,3 +84,33 @@ def wait_until(pred, timeout: float, step: float = 0.1):
             return v
         time.sleep(step)
     return pred()
+
+
+def fleet_keys(folder: Path, devices: list[str]) -> dict[str, tuple[Path, str]]:
+    """An Ed25519 signing key file (0600, PEM) and the base64 public key per device, as an admin makes them."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    out = {}
+    for device in devices:
+        key = Ed25519PrivateKey.generate()
+        path = folder / f"{device}.fleet_key.pem"
+        path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+        path.chmod(0o600)
+        raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        import base64
+
+        out[device] = (path, base64.b64encode(raw).decode())
+    return out
+
+
+def fleet_config(keys: dict[str, tuple[Path, str]], device: str, trusted: list[str] | None = None,
+                 authority: list[str] | None = None) -> dict:
+    """``fleet:`` of ``device``: sync on, its own key, and the public keys of ``trusted`` (default: all)."""
+    cfg: dict = {"sync": True, "trusted_keys": {d: [keys[d][1]] for d in (trusted or list(keys))}}
+    if device in keys:
+        cfg["signing_key_file"] = str(keys[device][0])
+    if authority:
+        cfg["authority_keys"] = authority
+    return cfg

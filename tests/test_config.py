@@ -327,6 +327,10 @@ def _cfg_with_password_file(path: Path) -> Config:
 def test_password_file(tmp_path: Path) -> None:
     pw = tmp_path / "pw"
     pw.write_text("s3cret\n")
+    pw.chmod(0o640)
+    with pytest.raises(ConfigError, match=r"may be read by its group \(mode 0640\).*chmod 600"):
+        resolve_password(_cfg_with_password_file(pw), {})
+    pw.chmod(0o600)
     assert resolve_password(_cfg_with_password_file(pw), {}) == "s3cret"
     pw.write_text("s3cret\n\n")
     assert resolve_password(_cfg_with_password_file(pw), {}) == "s3cret\n"  # only one newline stripped
@@ -342,6 +346,7 @@ def test_no_password(tmp_path: Path) -> None:
 def test_credentials_directory_wins(tmp_path: Path) -> None:
     pw = tmp_path / "pw"
     pw.write_text("from-file\n")
+    pw.chmod(0o600)
     creds = tmp_path / "creds"
     creds.mkdir()
     (creds / "mqtt_password").write_text("from-systemd\n")

@@ -6,6 +6,7 @@ import base64
 import json
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -119,7 +120,7 @@ def test_delete_and_rename_update_discovery(daemon, broker, lin):
     assert request(broker, f"{BASE}/cmd/list", b"", "list")["data"]["people"] == []
 
 
-def test_fleet_wide_commands_and_mqtt5_response_topics(daemon, broker):
+def test_fleet_wide_commands_and_mqtt5_correlation_data_replies_only_on_the_reply_topic(daemon, broker):
     import paho.mqtt.client as mqtt
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
@@ -127,7 +128,7 @@ def test_fleet_wide_commands_and_mqtt5_response_topics(daemon, broker):
     online(broker)
     r = request(broker, "frd/all/cmd/status", json.dumps({"request_id": "fleet"}), "status")
     assert r["ok"] and r["request_id"] == "fleet" and r["data"]["device"] == DEVICE
-    with subscribe_collect(broker.host, broker.port, ["my/inbox"]) as sub:
+    with subscribe_collect(broker.host, broker.port, ["my/inbox", f"{BASE}/reply/status"]) as sub:
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         up = threading.Event()
         c.on_connect = lambda *a: up.set()
@@ -140,9 +141,12 @@ def test_fleet_wide_commands_and_mqtt5_response_topics(daemon, broker):
         props.CorrelationData = b"corr-42"
         c.publish(f"{BASE}/cmd/status", b"", qos=1, properties=props).wait_for_publish(5)
         got = sub.wait_for(lambda m: True, 20)
+        time.sleep(0.5)
         c.loop_stop()
         c.disconnect()
-    assert got.json()["ok"] is True
+        topics = [m.topic for m in sub.messages]
+    assert got.json()["ok"] is True and got.topic == f"{BASE}/reply/status"
+    assert "my/inbox" not in topics  # a requester cannot make frd publish where it chooses
 
 
 def test_kill_9_leaves_offline_and_a_restart_comes_back_online(tmp_path, broker, clip):

@@ -6,8 +6,12 @@ listens on its own loopback port and frd on both talks to one mosquitto on 127.0
 (ansible-core from requirements-fleet.txt, in a cached venv) deploys wheels built from copies of this
 checkout over SSH, exactly as it would to real devices.
 
+The fleet is deployed as the README recommends: signed commands required (the command key as a
+systemd credential) and fleet sync with a signing key per host; the tests sign every command.
+
 The tests run in file order and build on each other: first rollout, idempotence, the watchdog, an
-upgrade that must keep config and gallery, a broken release that must be rolled back on the first host
+upgrade that must keep config and gallery (after an enrollment on one host reached the other through
+signed sync), a broken release that must be rolled back on the first host
 while the second is left alone, and a last run that must change nothing.
 
 Needs root, systemd-nspawn, debootstrap, nsenter, ssh, mosquitto and the shared face data (for a
@@ -22,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import time
@@ -32,6 +37,7 @@ from pathlib import Path
 import pytest
 
 from tests.broker import Mosquitto, free_port, mosquitto_available, publish, subscribe_collect
+from tests.daemon_helpers import fleet_keys
 from tests.fleet.ansible import PlaybookRun, ansible_venv, run_lint, run_playbook, write_inventory
 from tests.fleet.machine import Host, reap_stale
 from tests.fleet.rootfs import cache_root, ensure_rootfs
@@ -81,6 +87,7 @@ class Fleet:
     inventory: Path
     wheels: dict[str, Path]
     log: Path
+    command_key: bytes
     timings: dict[str, float] = field(default_factory=dict)
 
     def version(self, key: str) -> str:
@@ -103,11 +110,16 @@ class Fleet:
         with subscribe_collect(self.broker.host, self.broker.port, f"frd/{name}/availability") as sub:
             sub.wait_for(lambda m: m.text == "online", timeout)
 
-    def command(self, name: str, command: str, payload: bytes = b"", timeout: float = 60.0) -> dict:
-        """Send frd a command over MQTT and return its reply."""
+    def command(self, name: str, command: str, payload: bytes = b"", timeout: float = 60.0,
+                signed: bool = True) -> dict:
+        """Send frd a command over MQTT (signed with the fleet's command key) and return its reply."""
+        from edged.security import sign
+
         reply_topic = f"frd/{name}/reply/{command.split('/')[0]}"
+        topic = f"frd/{name}/cmd/{command}"
+        body = sign(self.command_key, topic, payload).encode() if signed else payload
         with subscribe_collect(self.broker.host, self.broker.port, reply_topic) as sub:
-            publish(self.broker.host, self.broker.port, f"frd/{name}/cmd/{command}", payload)
+            publish(self.broker.host, self.broker.port, topic, body)
             return sub.wait_for_topic(reply_topic, timeout).json()
 
     def diagnostics(self) -> str:
@@ -169,6 +181,8 @@ def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flee
         t = time.monotonic()
         hosts: dict[str, Host] = {}
         inventory_hosts: dict[str, dict] = {}
+        signing = fleet_keys(work, list(HOST_NAMES))
+        command_key = secrets.token_hex(32)
         for name in HOST_NAMES:
             host = Host(name, template, work / "hosts", free_port(), (key.with_suffix(".pub")).read_text(),
                         binds=[f"{pip_cache}:/root/.cache/pip"])
@@ -186,6 +200,7 @@ def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flee
             inventory_hosts[name] = {
                 "ansible_host": "127.0.0.1",
                 "ansible_port": host.ssh_port,
+                "frd_fleet_signing_key": signing[name][0].read_text(),
             }
         timings["boot hosts"] = round(time.monotonic() - t, 1)
 
@@ -202,10 +217,14 @@ def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flee
             "frd_watchdog_sec": WATCHDOG_SEC,
             "frd_health_settle_s": 3,
             "frd_health_timeout_s": 90,
+            "frd_security_require_signed_commands": True,
+            "frd_security_command_key": command_key,
+            "frd_fleet_sync": True,
+            "frd_fleet_trusted_keys": {name: [pub] for name, (_, pub) in signing.items()},
         })
         home = work / "ansible-home"
         (home / "tmp").mkdir(parents=True)
-        fleet = Fleet(hosts, broker, venv, home, inventory, wheels, log, timings)
+        fleet = Fleet(hosts, broker, venv, home, inventory, wheels, log, command_key.encode(), timings)
         try:
             yield fleet
         finally:
@@ -264,6 +283,13 @@ def test_first_rollout_brings_every_host_up(deployed: Fleet) -> None:
         assert ps[:2] == ["frd", "frd"] and "video" in ps[2], ps
         assert host.run(["stat", "-c", "%U:%G %a", "/etc/frd/frd.yaml"]).stdout.split() == ["root:frd", "640"]
         assert host.run(["stat", "-c", "%U:%G %a", "/var/lib/frd"]).stdout.split() == ["frd:frd", "700"]
+        # the secrets: root's files, loaded as systemd credentials; signed commands are required
+        for secret in ("/etc/frd/command_key", "/etc/frd/fleet_key"):
+            assert host.run(["stat", "-c", "%U:%G %a", secret]).stdout.split() == ["root:root", "600"]
+        assert deployed.command_key.decode() not in host.run(["cat", "/etc/frd/frd.yaml"]).stdout
+        refused = deployed.command(name, "status", b"{}", signed=False)
+        assert not refused["ok"] and "unsigned command refused" in refused["error"], refused
+        assert deployed.command(name, "status", b"{}")["ok"]
     # the watchdog period comes from the role variable (drop-in)
     assert deployed.hosts["fleet-a"].unit("frd", "WatchdogUSec")["WatchdogUSec"] == f"{WATCHDOG_SEC}s"
 
@@ -326,9 +352,16 @@ def test_check_mode_upgrade_is_a_dry_run(deployed: Fleet) -> None:
 def test_upgrade_switches_release_and_keeps_config_and_gallery(deployed: Fleet, data: Path) -> None:
     image = (data / "video/enroll/lin_manuel_miranda_1.png").read_bytes()
     config_before = {}
+    # enrolled on fleet-a with a signed command; fleet-b gets lin through fleet-a's signed record
+    reply = deployed.command("fleet-a", "enroll/lin", image)
+    assert reply["ok"] and reply["data"]["added"] == 1, reply
+    deadline = time.monotonic() + 60
+    while [p["name"] for p in deployed.command("fleet-b", "list")["data"]["people"]] != ["lin"]:
+        assert time.monotonic() < deadline, deployed.diagnostics()
+        time.sleep(2)
+    refused = deployed.command("fleet-b", "enroll/lin", image)  # lin is fleet-a's person
+    assert not refused["ok"] and "was enrolled on device 'fleet-a'" in refused["error"], refused
     for name, host in deployed.hosts.items():
-        reply = deployed.command(name, "enroll/lin", image)
-        assert reply["ok"] and reply["data"]["added"] == 1, reply
         config_before[name] = hashlib.sha256(host.run(["cat", "/etc/frd/frd.yaml"]).stdout.encode()).hexdigest()
 
     run = deployed.playbook("v2", "upgrade to v2")

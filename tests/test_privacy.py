@@ -20,7 +20,7 @@ import pytest
 from edged.gallery import Gallery
 from edged.security import sign
 from tests.broker import publish, subscribe_collect
-from tests.daemon_helpers import DEVICE, FrdProcess, write_config
+from tests.daemon_helpers import DEVICE, FrdProcess, fleet_config, fleet_keys, write_config
 
 BASE = f"frd/{DEVICE}"
 NAME = "lin_manuel_miranda"
@@ -50,7 +50,9 @@ def test_delete_removes_every_trace_from_the_broker_and_the_disk(tmp_path, broke
     (gallery / f"{NAME}.npz").write_bytes(b"PK\x03\x04 " + NAME.encode() + b" -- damaged by a power cut")
     key = tmp_path / "command_key"
     key.write_bytes(KEY)
-    cfg = write_config(tmp_path, broker, data / "video/short_hamilton_clip.mp4", fleet={"sync": True},
+    key.chmod(0o600)
+    cfg = write_config(tmp_path, broker, data / "video/short_hamilton_clip.mp4",
+                       fleet=fleet_config(fleet_keys(tmp_path, [DEVICE]), DEVICE),
                        security={"command_key_file": str(key)})
     old_umask = os.umask(0)  # frd must not rely on a careful umask for its private files
     try:

@@ -36,7 +36,7 @@ from edged.security import (
 )
 from edged.topics import Topics
 from tests.broker import Mosquitto, mosquitto_available, publish, subscribe_collect
-from tests.daemon_helpers import FrdProcess, wait_until, write_config
+from tests.daemon_helpers import FrdProcess, fleet_config, fleet_keys, wait_until, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 ACL = ROOT / "config" / "mosquitto" / "frd.acl"
@@ -156,6 +156,7 @@ def test_the_openssl_shell_recipe_makes_envelopes_frd_accepts(tmp_path):
     """The README's recipe for signing without frd installed (bash, openssl, base64)."""
     key = tmp_path / "command_key"
     key.write_text(KEY.decode() + "\n")
+    key.chmod(0o600)
     photo = tmp_path / "photo.bin"
     photo.write_bytes(bytes(range(256)))
     topic = "frd/door/cmd/enroll/alice"
@@ -178,8 +179,13 @@ def test_command_key_comes_from_the_credential_first(tmp_path):
     cred = tmp_path / "creds"
     cred.mkdir()
     (cred / "command_key").write_text("k" * 32 + "\n")
+    (cred / "command_key").chmod(0o400)  # as systemd makes a credential
     own = tmp_path / "key"
     own.write_text("f" * 32)
+    own.chmod(0o644)
+    with pytest.raises(FrdError, match=r"may be read by its group and others \(mode 0644\).*chmod 600"):
+        resolve_command_key(own, {})
+    own.chmod(0o600)
     assert resolve_command_key(own, {"CREDENTIALS_DIRECTORY": str(cred)}) == (b"k" * 32, cred / "command_key")
     assert resolve_command_key(own, {}) == (b"f" * 32, own)
     assert resolve_command_key(None, {}) is None
@@ -276,8 +282,10 @@ def test_daemon_refuses_wrong_key_unsigned_stale_and_replayed_and_accepts_a_sign
     creds.mkdir()
     key = creds / "command_key"
     key.write_text(KEY.decode() + "\n")
+    key.chmod(0o400)
     wrong = tmp_path / "wrong_key"
     wrong.write_text("a-different-key-of-32-characters")
+    wrong.chmod(0o600)
     cfg = write_config(tmp_path, broker, data / "video/short_hamilton_clip.mp4",
                        security={"require_signed_commands": True})
     p = FrdProcess(cfg, env={"CREDENTIALS_DIRECTORY": str(creds)}).start()  # the key as a systemd credential
@@ -409,8 +417,10 @@ def test_acl_only_the_admin_may_command_and_each_device_writes_only_its_own_topi
     lin = data / "video/enroll/lin_manuel_miranda_1.png"
     pw = tmp_path / "door.pw"
     pw.write_text(PASSWORDS["door"] + "\n")
+    pw.chmod(0o600)
+    keys = fleet_keys(tmp_path, ["door"])
     cfg = write_config(tmp_path, b, data / "video/short_hamilton_clip.mp4", device_id="door",
-                       mqtt={"username": "door", "password_file": str(pw)}, fleet={"sync": True})
+                       mqtt={"username": "door", "password_file": str(pw)}, fleet=fleet_config(keys, "door"))
     p = FrdProcess(cfg).start()
     try:
         admin, got = _collect_as(b, "frd-admin", ["frd/door/#"])
@@ -425,7 +435,8 @@ def test_acl_only_the_admin_may_command_and_each_device_writes_only_its_own_topi
         assert _publish_as(b, "garden", "homeassistant/binary_sensor/frd_door/person_x/config") == "Not authorized"
         assert _publish_as(b, "homeassistant", "frd/gallery/mallory", b"{}") == "Not authorized"
         assert _publish_as(b, "frd-admin", "frd/gallery/mallory", b"{}") == "Not authorized"
-        assert _publish_as(b, "garden", "frd/gallery/garden_person", b"") != "Not authorized"
+        assert _publish_as(b, "door", "frd/gallery/door_person", b"") != "Not authorized"
+        assert _publish_as(b, "garden", "frd/gallery/garden_person", b"") == "Not authorized"  # recognizes only
         assert _publish_as(b, "door", "frd/door/cmd/enroll/x") == "Not authorized"  # not even to itself
         assert _publish_as(b, "nobody", "frd/door/cmd/list", password="guess") == "Not authorized"  # CONNACK
         # the admin may

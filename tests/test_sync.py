@@ -8,14 +8,23 @@ import subprocess
 import pytest
 
 from tests.broker import publish, subscribe_collect
-from tests.daemon_helpers import FrdProcess, wait_until, write_config
+from tests.daemon_helpers import FrdProcess, fleet_config, fleet_keys, wait_until, write_config
 
 
 def start(tmp_path, broker, device, source, fps_limit=None):
     folder = tmp_path / device
     folder.mkdir()
+    keys_dir = tmp_path / "keys"
+    keys_dir.mkdir(exist_ok=True)
+    keys = {d: (keys_dir / f"{d}.fleet_key.pem", (keys_dir / f"{d}.pub").read_text())
+            for d in ("a", "b", "c", "solo") if (keys_dir / f"{d}.pub").exists()}
+    if not keys:
+        keys = fleet_keys(keys_dir, ["a", "b", "c", "solo"])
+        for d, (_, pub) in keys.items():
+            (keys_dir / f"{d}.pub").write_text(pub)
     camera = {"name": "stage", "source": str(source), "loop": True, "fps_limit": fps_limit}
-    cfg = write_config(folder, broker, source, device_id=device, fleet={"sync": True}, cameras=[camera])
+    cfg = write_config(folder, broker, source, device_id=device, fleet=fleet_config(keys, device),
+                       cameras=[camera])
     return FrdProcess(cfg).start()
 
 
@@ -57,12 +66,15 @@ def test_one_enrollment_reaches_every_device_and_follows_renames_and_deletes(fle
 
     with subscribe_collect(broker.host, broker.port, ["frd/gallery/+"]) as sub:
         shared = sub.wait_for(lambda m: m.topic == "frd/gallery/lin_manuel_miranda", 10)
-    body = shared.json()
-    assert shared.retain
+    msg = shared.json()
+    assert shared.retain and set(msg) == {"v", "signer", "record", "sig"} and msg["signer"] == "a"
+    body = json.loads(msg["record"])
     assert set(body) == {"version", "name", "model_sha256", "origin", "updated", "shape", "embeddings_b64"}
     assert body["shape"] == [1, 512] and body["origin"] == "a" and len(shared.payload) < 8000
 
-    assert ask(broker, "b", "rename", json.dumps({"name": "lin_manuel_miranda", "new_name": "lin"}))["ok"]
+    refused = ask(broker, "b", "rename", json.dumps({"name": "lin_manuel_miranda", "new_name": "lin"}))
+    assert not refused["ok"] and "was enrolled on device 'a'" in refused["error"], refused  # a's person
+    assert ask(broker, "a", "rename", json.dumps({"name": "lin_manuel_miranda", "new_name": "lin"}))["ok"]
     assert wait_until(lambda: set(people(broker, "a")) == {"lin"}, 20)
 
     late = start(tmp_path, broker, "c", clip, fps_limit=1)
@@ -71,6 +83,8 @@ def test_one_enrollment_reaches_every_device_and_follows_renames_and_deletes(fle
             sub.wait_for(lambda m: m.text == "online", 30)
 
         assert wait_until(lambda: set(people(broker, "c")) == {"lin"}, 40), late.log_text()[-2000:]
+        refused = ask(broker, "c", "delete", json.dumps({"name": "lin"}))
+        assert not refused["ok"] and "was enrolled on device 'a'" in refused["error"], refused
         assert ask(broker, "a", "delete", json.dumps({"name": "lin"}))["ok"]
         for dev in ("b", "c"):
             assert wait_until(lambda d=dev: people(broker, d) == {}, 20), dev
@@ -87,9 +101,13 @@ def test_a_device_with_another_model_ignores_shared_people(tmp_path, broker, dat
     try:
         with subscribe_collect(broker.host, broker.port, ["frd/solo/availability"]) as sub:
             sub.wait_for(lambda m: m.text == "online", 30)
-        foreign = {"version": 1, "name": "eve", "model_sha256": "0" * 64, "origin": "elsewhere", "updated": 1.0,
+        from edged.fleet import load_signing_key, signed_message
+
+        foreign = {"version": 1, "name": "eve", "model_sha256": "0" * 64, "origin": "a", "updated": 1.0,
                    "shape": [1, 512], "embeddings_b64": "AAAA" * 512}
-        publish(broker.host, broker.port, "frd/gallery/eve", json.dumps(foreign), retain=True, qos=1)
+        a_key = load_signing_key(tmp_path / "keys" / "a.fleet_key.pem")
+        signed = signed_message("frd/gallery/eve", foreign, "a", a_key)
+        publish(broker.host, broker.port, "frd/gallery/eve", signed, retain=True, qos=1)
         publish(broker.host, broker.port, "frd/gallery/mallory", b"{broken", retain=True, qos=1)
         assert wait_until(lambda: "model" in p.log_text() and "malformed" in p.log_text(), 15), p.log_text()[-1500:]
         assert people(broker, "solo") == {}

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tests.broker import publish, subscribe_collect
-from tests.daemon_helpers import DEVICE, FrdProcess, wait_until, write_config
+from tests.daemon_helpers import DEVICE, FrdProcess, fleet_config, fleet_keys, wait_until, write_config
 
 BASE = f"frd/{DEVICE}"
 
@@ -165,15 +165,18 @@ def test_cli_changes_reach_the_running_daemon_and_home_assistant(tmp_path, broke
 
 def test_cli_changes_reach_the_fleet(tmp_path, broker, clip, data):
     """With fleet.sync, a person enrolled or removed with the CLI is shared (or deleted) fleet-wide."""
-    cfg = write_config(tmp_path, broker, clip, fleet={"sync": True}, cameras=[
+    keys = fleet_keys(tmp_path, [DEVICE])
+    cfg = write_config(tmp_path, broker, clip, fleet=fleet_config(keys, DEVICE), cameras=[
         {"name": "stage", "source": str(clip), "loop": True, "fps_limit": 2}])
     p = FrdProcess(cfg).start()
     try:
         with subscribe_collect(broker.host, broker.port, ["frd/gallery/+", f"{BASE}/availability"]) as sub:
             sub.wait_for(lambda m: m.text == "online", 60)
             assert frd_cli("enroll", "obama", data / "people/obama/obama_1.jpg", "-c", cfg).returncode == 0
-            shared = sub.wait_for(lambda m: m.topic == "frd/gallery/obama" and m.payload, 15).json()
-            assert shared["origin"] == DEVICE and shared["name"] == "obama" and shared["shape"][0] == 1
+            signed = sub.wait_for(lambda m: m.topic == "frd/gallery/obama" and m.payload, 15).json()
+            shared = json.loads(signed["record"])
+            assert signed["signer"] == DEVICE and shared["origin"] == DEVICE and shared["name"] == "obama"
+            assert shared["shape"][0] == 1
             assert frd_cli("gallery", "remove", "obama", "-c", cfg).returncode == 0
             sub.wait_for(lambda m: m.topic == "frd/gallery/obama" and m.payload == b"", 15)
     finally:
@@ -245,7 +248,7 @@ def test_check_config_refuses_a_file_source_that_does_not_exist(tmp_path, broker
 
 
 def test_every_command_reads_the_config_and_lists_without_creating(tmp_path, broker, clip, data):
-    cfg = write_config(tmp_path, broker, clip, recognition={"threshold": 0.99})
+    cfg = write_config(tmp_path, broker, clip, recognition={"threshold": 40.0})
     obama = data / "people/obama/obama_1.jpg"
 
     r = frd_cli("gallery", "list", "-c", cfg)
@@ -257,7 +260,7 @@ def test_every_command_reads_the_config_and_lists_without_creating(tmp_path, bro
     assert missing.returncode == 2 and "absent.yaml: cannot read the config file" in missing.stderr
 
     assert frd_cli("enroll", "obama", obama, "-c", cfg).returncode == 0
-    # the config's threshold (0.99) names nobody; an explicit --strictness overrides it
+    # the config's threshold (40, a normalised score) names nobody; an explicit --strictness overrides it
     strict = frd_cli("recognize", data / "people/obama/obama_2.jpg", "--json", env={"FRD_CONFIG": str(cfg)})
     assert strict.returncode == 0 and strict.stderr == "", strict.stderr
     assert [x["name"] for x in map(json.loads, strict.stdout.splitlines())] == [None]

@@ -67,8 +67,11 @@ HOST_NAMES = (ARM, X86)
 PREFIX = "/opt/frd"
 SRV = "/srv/frd-test"
 CLIP_IN_HOST = f"{SRV}/clip.mp4"
-#: The clip frames where lin_manuel_miranda faces the camera (he is found from frame 82 on).
+#: The clip frames where lin_manuel_miranda faces the camera (he is found from frame 82 on), and the
+#: part of the 640x360 picture he moves in (x0, y0, x1, y1): a third of the pixels, so a third of the
+#: HOG detector's cost, which matters at qemu's speed.
 CLIP_FRAMES = (80, 140)
+CLIP_CROP = (96, 0, 384, 240)
 #: The same wheel, the same model: the int8 TFLite kernels and dlib differ at most in float rounding.
 EMBEDDING_TOLERANCE = 1e-4
 #: See the module docstring: emulation artefacts, for the arm64 host only.
@@ -98,8 +101,8 @@ def _check_prerequisites() -> None:
         _unavailable(f"cannot run aarch64 binaries here: {e}")
 
 
-def _cut_clip(src: Path, dest: Path, frames: tuple[int, int]) -> int:
-    """Frames ``frames[0]`` up to ``frames[1]`` of ``src`` as an mp4 of their own; returns how many."""
+def _cut_clip(src: Path, dest: Path, frames: tuple[int, int], crop: tuple[int, int, int, int]) -> int:
+    """Frames ``frames[0]`` up to ``frames[1]`` of ``src``, cropped, as an mp4 of their own; returns how many."""
     import cv2
 
     cap = cv2.VideoCapture(str(src))
@@ -111,6 +114,7 @@ def _cut_clip(src: Path, dest: Path, frames: tuple[int, int]) -> int:
             ok, bgr = cap.read()
             if not ok:
                 break
+            bgr = np.ascontiguousarray(bgr[crop[1]:crop[3], crop[0]:crop[2]])
             if out is None:
                 out = cv2.VideoWriter(str(dest), cv2.VideoWriter_fourcc(*"mp4v"), fps, (bgr.shape[1], bgr.shape[0]))
             out.write(bgr)
@@ -166,7 +170,7 @@ def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flee
             "broken": build_wheel(SOURCE, dist, version=f"{base}.post2", break_model=True),
         }
         cut = work / "clip.mp4"
-        assert _cut_clip(clip, cut, CLIP_FRAMES) == CLIP_FRAMES[1] - CLIP_FRAMES[0]
+        assert _cut_clip(clip, cut, CLIP_FRAMES, CLIP_CROP) == CLIP_FRAMES[1] - CLIP_FRAMES[0]
 
         broker = stack.enter_context(Mosquitto())
         key = work / "id_ed25519"
@@ -196,6 +200,9 @@ def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flee
             inventory_hosts[name] = {"ansible_host": "127.0.0.1", "ansible_port": host.ssh_port}
             if arm:
                 inventory_hosts[name]["frd_service_extra"] = list(ARM_SERVICE_EXTRA)
+            else:  # one frame a second is enough here and leaves the CPU to the emulated host
+                inventory_hosts[name]["frd_cameras"] = [{"name": "door", "source": CLIP_IN_HOST, "loop": True,
+                                                         "fps_limit": 1}]
         timings["boot hosts"] = round(time.monotonic() - t, 1)
 
         inventory = write_inventory(work / "inventory.yml", inventory_hosts, {
@@ -233,6 +240,42 @@ def deployed(fleet: Fleet) -> Fleet:
 
 
 # ---------------------------------------------------------------- the rollout
+
+
+@pytest.mark.timeout(1200)
+def test_preflight_refuses_an_unsupported_platform_before_installing(fleet: Fleet) -> None:
+    """The role checks architecture and glibc first: a Pi it has no wheels for fails, nothing is installed,
+    and the rollout stops there (the x86_64 host after it is not touched either)."""
+    runs = {
+        "architecture": (fleet.playbook("v1", "preflight: aarch64 not supported",
+                                        frd_supported_architectures={"x86_64": "2.28"}),
+                         "frd has no wheels for aarch64 (supported: x86_64)"),
+        "glibc": (fleet.playbook("v1", "preflight: glibc too old",
+                                 frd_supported_architectures={"x86_64": "2.28", "aarch64": "9.99"}),
+                  "need glibc >= 9.99 (manylinux tags); this host has glibc 2.36"),
+    }
+    for what, (run, message) in runs.items():
+        assert run.returncode != 0, run.tail()
+        assert run.failed().get(ARM, 0) == 1, (what, run.recap)
+        assert X86 not in run.recap, (what, run.recap)
+        assert message in re.sub(r"\s+", " ", run.output), (what, run.tail())
+    for host in fleet.hosts.values():
+        assert host.run(["test", "-e", PREFIX], check=False).returncode != 0
+        assert host.run(["id", "frd"], check=False).returncode != 0
+
+
+@pytest.mark.timeout(1200)
+def test_missing_wheel_is_named_instead_of_built(fleet: Fleet) -> None:
+    """With no index to take wheels from, pip fails and the role names the requirement it could not meet."""
+    run = fleet.playbook("v1", "install without an index (x86_64 host)", "--limit", X86,
+                         frd_pip_extra_args=["--no-index"])
+    assert run.returncode != 0, run.tail()
+    text = re.sub(r"\s+", " ", run.output)
+    assert f"pip could not install frd {fleet.version('v1')} on {X86} (x86_64, Python 3.11, glibc 2.36)" in text
+    assert "No binary wheel fits this platform and source builds are off (frd_pip_binary_args)" in text
+    assert "Could not find a version that satisfies the requirement" in text, run.tail()
+    assert fleet.hosts[X86].run(["test", "-e", f"{PREFIX}/current"], check=False).returncode != 0
+
 
 
 @pytest.mark.timeout(2400)

@@ -2,7 +2,10 @@
 
 Everything becomes an iterator of :class:`Frame` (RGB uint8), so the pipeline
 does not care where pixels come from. OpenCV's VideoCapture covers V4L2
-devices, files and RTSP/HTTP streams (through FFmpeg).
+devices, files and RTSP/HTTP streams (through FFmpeg). The Raspberry Pi camera
+modules (CSI) are driven by libcamera on current Raspberry Pi OS, not plain V4L2,
+so ``picamera2:<n>`` reads them through the ``picamera2`` library when it is
+importable (Raspberry Pi OS ships it as the Debian package python3-picamera2).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 from .errors import InputError
 from .images import load_image
+from .picamera import PICAMERA_PREFIXES, PicameraCapture
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +39,12 @@ class Frame:
 
 
 def source_kind(spec: str | int) -> str:
-    """``image``, ``folder``, ``video``, ``camera`` or ``stream`` for a source spec."""
+    """``image``, ``folder``, ``video``, ``camera``, ``picamera`` or ``stream`` for a source spec."""
     if isinstance(spec, int) or str(spec).isdigit():
         return "camera"
     s = str(spec)
+    if s.startswith(PICAMERA_PREFIXES):
+        return "picamera"
     if s.startswith(STREAM_SCHEMES):
         return "stream"
     if s.startswith("/dev/"):
@@ -55,9 +61,11 @@ def is_still(spec: str | int) -> bool:
     return source_kind(spec) in ("image", "folder")
 
 
-def open_capture(spec: str | int) -> cv2.VideoCapture:
-    """A VideoCapture for a camera index, device, file or URL, or InputError."""
+def open_capture(spec: str | int) -> cv2.VideoCapture | PicameraCapture:
+    """A VideoCapture for a camera index, device, file or URL (picamera2 for a Pi camera), or InputError."""
     kind = source_kind(spec)
+    if kind == "picamera":
+        return PicameraCapture(str(spec))
     if kind == "camera":
         target: str | int = int(spec) if str(spec).isdigit() else str(spec)
         device = Path(f"/dev/video{target}" if isinstance(target, int) else target)
@@ -213,7 +221,7 @@ class CameraReader:
         self.error = msg
         self.reconnects += 1
 
-    def _stream(self, cap: cv2.VideoCapture, kind: str) -> bool:
+    def _stream(self, cap: cv2.VideoCapture | PicameraCapture, kind: str) -> bool:
         # Files are paced like a camera (at their own rate, or fps_limit if lower);
         # live sources are read as fast as they deliver and the newest frame wins.
         rates = [r for r in (cap.get(cv2.CAP_PROP_FPS), self.fps_limit) if r and r > 0] if kind == "video" else []

@@ -20,8 +20,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from .errors import FrdError
+from .errors import FrdError, InputError
 from .gallery import DEFAULT_MAX_PEOPLE, DEFAULT_MAX_SAMPLES
+from .picamera import PICAMERA_PREFIXES, parse_picamera
 from .topics import RESERVED_DEVICE_IDS, Topics, check_prefix
 
 DEFAULT_CONFIG_PATH = Path("/etc/frd/frd.yaml")
@@ -148,6 +149,11 @@ class CameraConfig(_Model):
         if isinstance(value, str):
             if not value.strip():
                 raise ValueError("must not be empty")
+            if value.startswith(PICAMERA_PREFIXES):
+                try:
+                    parse_picamera(value)
+                except InputError as e:
+                    raise ValueError(str(e)) from e
             scheme, sep, _ = value.partition("://")
             if sep and scheme.lower() not in _URL_SCHEMES:
                 raise ValueError(f"URL scheme {scheme!r} is not supported (use one of: {', '.join(_URL_SCHEMES)})")

@@ -79,8 +79,9 @@ class Host:
     """One nspawn-booted Debian host; ``boot()`` it, ``run()`` commands in it, ``close()`` removes it all."""
 
     def __init__(self, name: str, template: Path, workdir: Path, ssh_port: int, pubkey: str,
-                 binds: Sequence[str] = ()) -> None:
+                 binds: Sequence[str] = (), nspawn_args: Sequence[str] = ()) -> None:
         self.name = name
+        self.nspawn_args = list(nspawn_args)
         self.template = template
         self.dir = workdir / name
         self.root = self.dir / "root"
@@ -118,7 +119,7 @@ class Host:
     def boot(self, timeout: float = 120.0) -> Host:
         """Start systemd in the copy and wait until it finished booting and sshd listens."""
         cmd = ["systemd-nspawn", "--register=no", "--keep-unit", "-D", str(self.root), "--boot",
-               f"--machine={self.name}", *(f"--bind={b}" for b in self.binds)]
+               f"--machine={self.name}", *(f"--bind={b}" for b in self.binds), *self.nspawn_args]
         log = self.log_path.open("ab")
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

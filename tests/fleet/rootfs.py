@@ -1,5 +1,9 @@
 """A Debian bookworm root file system for the fleet test hosts, built once with debootstrap and cached.
 
+The native root (this machine's architecture) is one debootstrap run. A foreign one (``arch="arm64"``
+for the aarch64 tier) is debootstrapped with ``--foreign`` and finished with the second stage inside a
+chroot, which runs under qemu-user through binfmt_misc (tests/fleet/emulation.py registers it).
+
 The cache lives outside the repository (``$FRD_FLEET_CACHE``, default ``/var/cache/frd-fleet``) under a
 name that hashes everything that goes into it, so changing the package list builds a new one and an old
 one is never reused by mistake. A build goes to a temporary folder and is renamed into place only when
@@ -47,9 +51,12 @@ def cache_root() -> Path:
     return Path("/var/cache/frd-fleet") if os.geteuid() == 0 else Path.home() / ".cache/frd-fleet"
 
 
-def rootfs_key() -> str:
-    text = "\n".join([SUITE, MIRROR, str(RECIPE), *sorted(PACKAGES)])
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+def rootfs_key(arch: str | None = None) -> str:
+    """Hash of what goes into a root; the native one keeps the key it always had."""
+    parts = [SUITE, MIRROR, str(RECIPE), *sorted(PACKAGES)]
+    if arch is not None:
+        parts.insert(0, f"arch={arch}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
 @contextlib.contextmanager
@@ -63,7 +70,7 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _finish(root: Path) -> None:
+def _finish(root: Path, key: str) -> None:
     """Make the tree a neutral template: each booted copy gets its own identity and sshd port."""
     (root / "etc/machine-id").write_text("")  # empty: systemd generates one per boot unless a copy sets it
     with contextlib.suppress(FileNotFoundError):
@@ -76,34 +83,55 @@ def _finish(root: Path) -> None:
     # apt caches are not needed on the template.
     shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
     (root / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
-    (root / ".frd-fleet-rootfs").write_text(rootfs_key() + "\n")
+    (root / ".frd-fleet-rootfs").write_text(key + "\n")
 
 
-def ensure_rootfs(log: Path | None = None) -> Path:
-    """The cached root for the current package list, debootstrapping it first if needed (a few minutes)."""
+def _unmount_below(path: Path) -> None:
+    prefix = str(path.resolve()) + "/"
+    mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    for mnt in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", mnt], check=False, capture_output=True)
+
+
+def _debootstrap(cmd: list[str], log: Path | None, timeout: float) -> int:
+    out = log.open("ab") if log else subprocess.DEVNULL
+    try:
+        return subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              check=False, timeout=timeout).returncode
+    finally:
+        if log:
+            out.close()
+
+
+def ensure_rootfs(log: Path | None = None, arch: str | None = None) -> Path:
+    """The cached root for the current package list, debootstrapping it first if needed.
+
+    ``arch=None`` is this machine's architecture (a minute or two). A foreign ``arch`` (``"arm64"``) needs
+    binfmt_misc to run its binaries and takes about ten minutes: the second stage runs emulated.
+    """
     base = cache_root()
-    final = base / f"{SUITE}-{rootfs_key()}"
+    key = rootfs_key(arch)
+    final = base / (f"{SUITE}-{key}" if arch is None else f"{SUITE}-{arch}-{key}")
     if (final / ".frd-fleet-rootfs").is_file():
         return final
-    with _locked(base / ".rootfs.lock"):
+    with _locked(base / f".rootfs{'' if arch is None else '-' + arch}.lock"):
         if (final / ".frd-fleet-rootfs").is_file():
             return final
         tmp = base / f".{final.name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        cmd = [
-            "debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(tmp), MIRROR,
-        ]
-        out = log.open("ab") if log else subprocess.DEVNULL
-        try:
-            proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  check=False, timeout=1800)
-        finally:
-            if log:
-                out.close()
-        if proc.returncode != 0:
+        foreign = [f"--arch={arch}", "--foreign"] if arch is not None else []
+        cmd = ["debootstrap", *foreign, "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(tmp),
+               MIRROR]
+        rc = _debootstrap(cmd, log, 1800)
+        stage = "debootstrap"
+        if rc == 0 and arch is not None:
+            stage = "debootstrap --second-stage (emulated)"
+            rc = _debootstrap(["chroot", str(tmp), "/debootstrap/debootstrap", "--second-stage"], log, 3600)
+        if rc != 0:
+            _unmount_below(tmp)  # a failed second stage can leave its /proc and /sys mounted
             shutil.rmtree(tmp, ignore_errors=True)
             detail = log.read_text(errors="replace")[-3000:] if log else ""
-            raise RuntimeError(f"debootstrap failed with {proc.returncode}\n{detail}")
-        _finish(tmp)
+            raise RuntimeError(f"{stage} failed with {rc}\n{detail}")
+        _finish(tmp, key)
         tmp.rename(final)
     return final

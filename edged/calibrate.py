@@ -130,7 +130,7 @@ def embed_people(people: dict[str, list[Path]], pipeline=None, cache: Path | Non
         if progress and i and i % 500 == 0:
             print(f"  {i}/{len(rows)} photos, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     person = np.array([n for n, _ in rows])
-    number = np.array([int(re.findall(r"\d+", p.stem)[-1]) if re.findall(r"\d+", p.stem) else 0 for _, p in rows])
+    number = np.array([int(([0, *re.findall(r"\d+", p.stem)])[-1]) for _, p in rows])
     out = Embedded(person, number, emb, found)
     if cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -199,12 +199,11 @@ def open_set_at(cal: Calibration | None, e: Embedded, split: dict[str, np.ndarra
     """Galleries of ``n`` people (SHOTS photos each) through frd's Matcher at a level (or a fixed threshold).
 
     Returns the rates: enrolled people's other photos named correctly (``named``) and named as
-    someone else (``wrong``), stranger photos named as someone (``strangers``), and per enrolled
-    person how many stranger *people* they attract (``magnet``: worst / average).
+    someone else (``wrong``), and stranger photos named as someone (``strangers``). How many strangers
+    each person attracts is :func:`magnets`.
     """
     rng = np.random.default_rng(seed)
     g_total = g_right = g_wrong = s_total = s_named = 0
-    attract: dict[str, list[float]] = defaultdict(list)
     for gal in _galleries(split, n, trials, rng):
         m = Matcher(cal, strictness or "strict", threshold)
         m.set_gallery({p: e.emb[split[p][:SHOTS]] for p in gal})
@@ -214,22 +213,12 @@ def open_set_at(cal: Calibration | None, e: Embedded, split: dict[str, np.ndarra
                 g_right += r.name == p
                 g_wrong += r.name is not None and r.name != p
         g = set(gal)
-        strangers = [p for p in split if p not in g]
-        idx = np.concatenate([split[q] for q in strangers])
-        weight = np.concatenate([np.full(len(split[q]), 1 / len(split[q])) for q in strangers])
-        per_person: dict[str, float] = defaultdict(float)  # stranger people attracted, each person counted once
+        idx = np.concatenate([v for q, v in split.items() if q not in g])
         s_total += len(idx)
-        for r, w in zip(m.match(e.emb[idx]), weight, strict=True):
-            if r.name is not None:
-                s_named += 1
-                per_person[r.name] += w
-        for p in gal:
-            attract[p].append(per_person[p] / len(strangers))
-    rates = np.array([np.mean(v) for v in attract.values()])
-    worst = float(rates.max() / rates.mean()) if rates.mean() > 0 else 0.0
+        s_named += sum(r.name is not None for r in m.match(e.emb[idx]))
     return {"people": n, "galleries": trials, "genuine_photos": g_total, "stranger_photos": s_total,
             "named": round(g_right / max(g_total, 1), 4), "wrong": round(g_wrong / max(g_total, 1), 4),
-            "strangers": round(s_named / max(s_total, 1), 4), "magnet": round(worst, 2)}
+            "strangers": round(s_named / max(s_total, 1), 4)}
 
 
 def magnets(cal: Calibration, e: Embedded, split: dict[str, np.ndarray], strictness: str) -> dict:

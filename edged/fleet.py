@@ -227,17 +227,22 @@ def clear_message(topics: Topics, name: str) -> Message:
     return Message(topics.gallery_person(name), "", retain=True, qos=1)
 
 
+def _load(where: str, payload: bytes) -> object:
+    """A sync message's JSON, size-capped and strict; InputError naming ``where`` otherwise."""
+    if len(payload) > MAX_PAYLOAD:
+        raise InputError(f"{where}: {len(payload)} bytes is over {MAX_PAYLOAD}")
+    try:
+        return strictjson.loads(payload)
+    except strictjson.StrictJSONError as e:
+        raise InputError(f"{where}: malformed sync message ({e})") from None
+
+
 def verify(topic: str, payload: bytes, trust: Trust) -> tuple[str, bytes]:
     """(signer, record bytes) of a signed sync message; InputError if unsigned or badly signed."""
     where = topic.rsplit("/", 1)[-1]
     if not payload:
         raise InputError(f"gallery/{where}: empty (a retained record cleared; deletions are signed): ignored")
-    if len(payload) > MAX_PAYLOAD:
-        raise InputError(f"gallery/{where}: {len(payload)} bytes is over {MAX_PAYLOAD}")
-    try:
-        msg = strictjson.loads(payload)
-    except strictjson.StrictJSONError as e:
-        raise InputError(f"gallery/{where}: malformed sync message ({e})") from None
+    msg = _load(f"gallery/{where}", payload)
     if not isinstance(msg, dict) or msg.get("v") != MESSAGE_VERSION or set(msg) != {"v", "signer", "record", "sig"}:
         raise InputError(f"gallery/{where}: unsigned sync message refused (expected "
                          f"{{\"v\": {MESSAGE_VERSION}, \"signer\", \"record\", \"sig\"}})")
@@ -271,12 +276,7 @@ def parse(name_from_topic: str, payload: bytes, dim: int, *, now: float | None =
     """
     validate_name(name_from_topic)
     where = f"gallery/{name_from_topic}"
-    if len(payload) > MAX_PAYLOAD:
-        raise InputError(f"{where}: {len(payload)} bytes is over {MAX_PAYLOAD}")
-    try:
-        body = strictjson.loads(payload)
-    except strictjson.StrictJSONError as e:
-        raise InputError(f"{where}: malformed sync message ({e})") from None
+    body = _load(where, payload)
     if not isinstance(body, dict):
         raise InputError(f"{where}: malformed sync message (not a JSON object)")
     if body.get("version") != VERSION or isinstance(body.get("version"), bool):

@@ -149,11 +149,11 @@ class Matcher:
                  threshold: float | None = None) -> None:
         if calibration is None and threshold is None:
             raise ValueError("a matcher without calibration needs a fixed threshold")
-        threshold_for(calibration, strictness, threshold)  # refuses an unknown level early
         self.calibration = calibration
         self.strictness = strictness
         self.fixed_threshold = threshold
-        # swapped as one object, so a gallery update from the command thread never meets a half-built state
+        # swapped as one object, so a gallery update from the command thread never meets a half-built state;
+        # building the empty one also refuses an unknown strictness level here, not at the first enrollment
         self._snap = self._build({})
 
     def _centred(self, embeddings: np.ndarray) -> np.ndarray:

@@ -38,6 +38,9 @@ from .match import Matcher
 from .pipeline import Embedder, Face, Recognition, StageTimer
 from .vote import iou
 
+#: Embeddings of a track that its verdict is drawn from (about a second while it is unsettled).
+HISTORY = 30
+
 
 @dataclass
 class Track:
@@ -53,10 +56,6 @@ class Track:
     last: str | None = None  # the last embedding's own result
     pending: bool = True  # no verdict yet: neither a name nor "unknown"
     history: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
-
-
-#: Embeddings of a track that its verdict is drawn from (about a second while it is unsettled).
-HISTORY = 30
 
 
 def verdict(history: deque | list, min_votes: int) -> tuple[str | None, bool]:

@@ -12,7 +12,8 @@ from pathlib import Path
 import dlib
 import numpy as np
 
-from .detect import Box
+from .detect import to_dlib
+from .models import Box
 
 #: Border around the landmark-normalised face, as a fraction of the face.
 #: Chosen on data (models/README.md, "Alignment padding"): FaceNet 20180408
@@ -30,7 +31,7 @@ class Aligner:
         self.padding = padding
 
     def landmarks(self, rgb: np.ndarray, box: Box) -> dlib.full_object_detection:
-        return self._predictor(rgb, box.to_dlib())
+        return self._predictor(rgb, to_dlib(box))
 
     def chip(self, rgb: np.ndarray, box: Box) -> np.ndarray:
         """The aligned ``size``×``size`` RGB uint8 chip of the face in ``box``."""

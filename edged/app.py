@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .align import Aligner
 from .detect import Detector
@@ -12,6 +13,11 @@ from .gallery import Gallery
 from .match import DEFAULT_STRICTNESS, Matcher, load_calibration
 from .paths import default_gallery
 from .pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from .config import RecognitionConfig
+    from .events import EventEngine
+    from .track import FaceTracker
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +73,22 @@ def open_gallery(path: Path | None, pipeline: Pipeline, create: bool = True, **l
     return gallery
 
 
+def build_tracker(pipeline: Pipeline, rc: RecognitionConfig) -> FaceTracker:
+    """One camera's video path (detect every few frames, follow, embed until settled): the daemon,
+    ``frd recognize VIDEO`` and the accuracy tests all get theirs here. Shares the pipeline's parts."""
+    from .track import FaceTracker
+
+    return FaceTracker(pipeline.detector, pipeline.aligner, pipeline.embedder, pipeline.matcher,
+                       detect_every=rc.detect_every, settle_frames=rc.vote_frames, reverify_frames=rc.reverify_frames)
+
+
+def build_engine(camera: str, rc: RecognitionConfig) -> EventEngine:
+    """One camera's event rules (vote per track, cooldowns) from the recognition config."""
+    from .events import EventEngine
+
+    return EventEngine(camera, rc.vote_frames, rc.vote_window, rc.cooldown_s, rc.unknown_cooldown_s)
+
+
 def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
     """``frd run``: build every part from the config and run until stopped.
 
@@ -80,11 +102,8 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
     from .daemon import Daemon
     from .discovery import DiscoveryDevice
     from .errors import FrdError
-    from .events import EventEngine
     from .logs import set_level
     from .notify import Notifier
-    from .track import FaceTracker
-
 
     cfg = load_config(config_path)
     set_level(log_level or cfg.log_level)
@@ -107,20 +126,12 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
         session_expiry_s=m.session_expiry_s, offline_queue=m.offline_queue, reconnect_max_s=m.reconnect_max_s,
     )
     readers = [CameraReader(c.name, c.source, loop=c.loop, fps_limit=c.fps_limit) for c in cfg.cameras]
-    engines = {
-        c.name: EventEngine(c.name, rc.vote_frames, rc.vote_window, rc.cooldown_s, rc.unknown_cooldown_s)
-        for c in cfg.cameras
-    }
+    engines = {c.name: build_engine(c.name, rc) for c in cfg.cameras}
     discovery = None
     if cfg.homeassistant.discovery:
         discovery = DiscoveryDevice(topics, __version__, pipeline.embedder.name,
                                     off_delay_s=cfg.homeassistant.presence_off_delay_s)
-    trackers = {
-        c.name: FaceTracker(pipeline.detector, pipeline.aligner, pipeline.embedder, pipeline.matcher,
-                            detect_every=rc.detect_every, settle_frames=rc.vote_frames,
-                            reverify_frames=rc.reverify_frames)
-        for c in cfg.cameras
-    }
+    trackers = {c.name: build_tracker(pipeline, rc) for c in cfg.cameras}
     trust = None
     if cfg.fleet.sync:
         from . import fleet

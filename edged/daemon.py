@@ -123,7 +123,7 @@ class Daemon:
         bus_factory,
         notifier: Notifier,
         discovery: DiscoveryDevice | None,
-        trackers: dict[str, FaceTracker] | None = None,
+        trackers: dict[str, FaceTracker],
         keep_crops: bool = True,
         status_interval_s: float = 5.0,
         fleet_sync: bool = False,
@@ -137,9 +137,8 @@ class Daemon:
         self.gallery = gallery
         self.readers = {r.name: r for r in readers}
         self.engines = engines
-        #: per-camera fast path (detect every few frames, follow faces in between)
-        self.trackers = trackers or {name: FaceTracker(pipeline.detector, pipeline.aligner, pipeline.embedder,
-                                                       pipeline.matcher) for name in self.readers}
+        #: per-camera fast path (detect every few frames, follow faces in between), built by app.py
+        self.trackers = trackers
         self.notifier = notifier
         self.discovery = discovery
         self.keep_crops = keep_crops

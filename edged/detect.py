@@ -7,31 +7,18 @@ of the frame) from costing an embedding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import dlib
 import numpy as np
 
+from .models import Box
 
-@dataclass(frozen=True)
-class Box:
-    """A face rectangle in frame pixels, clipped to the frame."""
+__all__ = ["Box", "Detector", "to_dlib"]
 
-    x: int
-    y: int
-    w: int
-    h: int
 
-    @property
-    def area(self) -> int:
-        return self.w * self.h
-
-    def as_list(self) -> list[int]:
-        return [self.x, self.y, self.w, self.h]
-
-    def to_dlib(self) -> dlib.rectangle:
-        return dlib.rectangle(self.x, self.y, self.x + self.w - 1, self.y + self.h - 1)
+def to_dlib(box: Box) -> dlib.rectangle:
+    """The box as dlib's inclusive rectangle (the landmark predictor takes it)."""
+    return dlib.rectangle(box.x, box.y, box.x + box.w - 1, box.y + box.h - 1)
 
 
 class Detector:

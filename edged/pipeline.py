@@ -14,8 +14,11 @@ from typing import Protocol
 import numpy as np
 
 from .align import Aligner
-from .detect import Box, Detector
+from .detect import Detector
 from .match import Matcher
+from .models import Box, Face, Recognition
+
+__all__ = ["Embedder", "Face", "Pipeline", "Recognition", "StageTimer"]
 
 
 class Embedder(Protocol):
@@ -40,29 +43,6 @@ class StageTimer:
 
     def ms_per_call(self) -> dict[str, float]:
         return {k: 1000 * self.seconds[k] / max(self.calls[k], 1) for k in self.seconds}
-
-
-@dataclass
-class Face:
-    box: Box
-    chip: np.ndarray
-    embedding: np.ndarray | None = None
-    points: np.ndarray | None = None  # the five landmarks, when the path kept them
-
-    @property
-    def face_px(self) -> int:
-        return min(self.box.w, self.box.h)
-
-
-@dataclass(frozen=True)
-class Recognition:
-    box: Box
-    name: str | None
-    score: float
-    best: str | None
-    face_px: int
-    #: The tracker has no verdict on this face yet: the event rules neither name it nor call it unknown.
-    pending: bool = False
 
 
 @dataclass

@@ -23,7 +23,10 @@ Layout (``<base>`` = ``<base_topic>/<device_id>``)::
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from .models import Message
+
+__all__ = ["Message", "Topics", "check_prefix", "check_segment"]
 
 AVAILABLE = "online"
 NOT_AVAILABLE = "offline"
@@ -34,16 +37,6 @@ RESERVED_DEVICE_IDS = frozenset({FLEET, GALLERY})
 # Home Assistant only accepts these characters in discovery node and object ids.
 _DISCOVERY_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 _FORBIDDEN = ("+", "#", "/", "\x00")
-
-
-@dataclass(frozen=True)
-class Message:
-    """One MQTT publication, so that builders stay pure and the client can be swapped or faked."""
-
-    topic: str
-    payload: str
-    retain: bool = False
-    qos: int = 0
 
 
 def check_segment(value: str, what: str = "topic segment") -> str:

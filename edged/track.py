@@ -26,17 +26,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import dlib
 import numpy as np
 
 from .align import Aligner
-from .detect import Box, Detector
+from .detect import Detector
 from .match import Matcher
-from .pipeline import Embedder, Face, Recognition, StageTimer
-from .vote import iou
+from .models import Box, Face, Recognition, iou
+from .pipeline import Embedder, StageTimer
 
 #: Embeddings of a track that its verdict is drawn from (about a second while it is unsettled).
 HISTORY = 30
@@ -67,6 +67,47 @@ def verdict(history: deque | list, min_votes: int) -> tuple[str | None, bool]:
     if votes >= min_votes and 2 * votes > len(history):
         return result, True
     return None, False
+
+
+def associate(old: list[Box], new: list[Box], min_iou: float) -> list[tuple[int, int]]:
+    """(old index, new index) pairs of the same face: greedily by overlap, at least ``min_iou``.
+
+    The one rule by which frd decides that a detection is a face it already follows.
+    """
+    pairs = sorted(((iou(a, b), i, j) for i, a in enumerate(old) for j, b in enumerate(new)), reverse=True)
+    used_old, used_new, out = set(), set(), []
+    for overlap, i, j in pairs:
+        if overlap < min_iou or i in used_old or j in used_new:
+            continue
+        used_old.add(i)
+        used_new.add(j)
+        out.append((i, j))
+    return out
+
+
+class FrameIds:
+    """Track ids for a path that detects every frame (``frd bench``'s reference, per-frame evaluations).
+
+    The tracker's own rule (:func:`associate` at the same overlap) on each frame's detections: a face
+    overlapping one of the previous frame keeps its id, any other gets a new one. The event rules then
+    vote per id exactly as they do behind :class:`FaceTracker`.
+    """
+
+    def __init__(self, min_iou: float = 0.3) -> None:
+        self.min_iou = min_iou
+        self._prev: list[tuple[int, Box]] = []
+        self._next = 0
+
+    def __call__(self, recognitions: list[Recognition]) -> list[Recognition]:
+        """The same recognitions, each with its ``track`` id."""
+        ids: list[int | None] = [None] * len(recognitions)
+        for i, j in associate([b for _, b in self._prev], [r.box for r in recognitions], self.min_iou):
+            ids[j] = self._prev[i][0]
+        for j, v in enumerate(ids):
+            if v is None:
+                ids[j], self._next = self._next, self._next + 1
+        self._prev = [(v, r.box) for v, r in zip(ids, recognitions, strict=True)]
+        return [replace(r, track=v) for v, r in zip(ids, recognitions, strict=True)]
 
 
 @dataclass
@@ -131,19 +172,14 @@ class FaceTracker:
             self.timer.add("match", time.perf_counter() - t3, len(due))
         out = []
         for t in self.tracks:
-            rec = Recognition(t.box, t.name, t.score, t.best, min(t.box.w, t.box.h), pending=t.pending)
+            rec = Recognition(t.box, t.name, t.score, t.best, min(t.box.w, t.box.h), pending=t.pending, track=t.id)
             out.append(TrackedFace(t.id, rec, faces.get(t.id)))
         return out
 
     def _detect(self, gray: np.ndarray, index: int) -> None:
         boxes = self.detector.detect(gray)
-        pairs = sorted(((iou(t.box, b), ti, bi) for ti, t in enumerate(self.tracks) for bi, b in enumerate(boxes)),
-                       reverse=True)
-        used_t, used_b, kept = set(), set(), []
-        for overlap, ti, bi in pairs:
-            if overlap < self.min_iou or ti in used_t or bi in used_b:
-                continue
-            used_t.add(ti)
+        used_b, kept = set(), []
+        for ti, bi in associate([t.box for t in self.tracks], boxes, self.min_iou):
             used_b.add(bi)
             t = self.tracks[ti]
             t.box = boxes[bi]

@@ -284,7 +284,7 @@ def test_real_daemon_services_10000_messages_never_crash_and_never_half_write(tm
     topics = Topics("frd", DEVICE)
     bus = Bus(BusSettings("127.0.0.1", 1, "frd-fuzz", offline_queue=100), topics, lambda m: None)  # never started
     daemon = Daemon(device_id=DEVICE, topics=topics, pipeline=pipeline, gallery=gallery, readers=[], engines={},
-                    bus_factory=lambda *_a: bus, notifier=Notifier(),
+                    trackers={}, bus_factory=lambda *_a: bus, notifier=Notifier(),
                     discovery=DiscoveryDevice(topics, "test", pipeline.embedder.name), fleet_sync=True,
                     embedding_dim=pipeline.embedder.manifest.embedding_dim,
                     handler_options={"guard": _guard(tmp_path), "limits": Limits(max_payload=64 * 1024)})

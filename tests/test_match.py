@@ -1,9 +1,7 @@
 import numpy as np
 import pytest
 
-from edged.detect import Box
 from edged.match import Calibration, Level, Matcher
-from edged.vote import Vote
 
 
 def unit(v):
@@ -73,30 +71,3 @@ def test_the_threshold_follows_the_gallery_size_and_the_level():
     assert fixed.threshold == 1.5
 
 
-def test_vote_confirms_after_enough_agreeing_frames():
-    v = Vote(frames=3, window=5)
-    box = Box(10, 10, 50, 50)
-    seen = []
-    for i, name in enumerate(["alice", None, "alice", "bob", "alice", "alice"]):
-        (d,) = v.update(i, [(Box(10 + i, 10, 50, 50), name, 0.7)])
-        seen.append((d.confirmed, d.newly_confirmed))
-    assert seen[3] == (None, False)
-    assert seen[4] == ("alice", True)  # third alice within five sightings
-    assert seen[5] == ("alice", False)  # announced once
-    assert v.update(6, [(box, "alice", 0.7)])[0].track == 0  # same track followed
-
-
-def test_vote_keeps_separate_faces_apart():
-    v = Vote(frames=2, window=3)
-    left, right = Box(0, 0, 40, 40), Box(200, 0, 40, 40)
-    for i in range(2):
-        d = v.update(i, [(left, "alice", 0.9), (right, "bob", 0.9)])
-    assert [x.confirmed for x in d] == ["alice", "bob"]
-    assert d[0].track != d[1].track
-
-
-def test_vote_forgets_tracks_after_a_gap():
-    v = Vote(frames=1, window=1, max_gap=2)
-    first = v.update(0, [(Box(0, 0, 40, 40), "alice", 0.9)])[0]
-    later = v.update(10, [(Box(0, 0, 40, 40), "alice", 0.9)])[0]
-    assert later.track != first.track and later.newly_confirmed

@@ -110,10 +110,11 @@ def chart(stages: dict[str, dict[str, float]], out: Path) -> None:
 def main(args: argparse.Namespace) -> int:
     import dlib
 
-    from .app import build_pipeline
+    from .app import build_pipeline, build_tracker
+    from .config import RecognitionConfig
     from .images import load_image
     from .reference import DlibResNet, FloatFaceNet
-    from .track import FaceTracker
+    from .track import FrameIds
 
     cv2.setNumThreads(1)
     pipeline = build_pipeline(still=False, threads=1)
@@ -126,8 +127,7 @@ def main(args: argparse.Namespace) -> int:
         gallery[name] = pipeline.faces(photo, largest_only=True, still=True)[0].embedding[None]
     pipeline.matcher.set_gallery(gallery)
 
-    tracker = FaceTracker(pipeline.detector, pipeline.aligner, pipeline.embedder, pipeline.matcher,
-                          detect_every=args.detect_every)
+    tracker = build_tracker(pipeline, RecognitionConfig(detect_every=args.detect_every))  # as the daemon's
     frd = _run(args.video, lambda rgb: [t.recognition for t in tracker.process(rgb)], name)
     frd_stages = tracker.timer
     # frd's own footprint: nothing of the reference has been loaded yet
@@ -140,11 +140,11 @@ def main(args: argparse.Namespace) -> int:
         ref_gallery[name] = np.array(resnet._net.compute_face_descriptor(photo, shape))
 
     # the face_recognition way: HOG every frame, a ResNet descriptor for every face
-    from .detect import Box
-    from .pipeline import Recognition
+    from .models import Box, Recognition
 
     hog = dlib.get_frontal_face_detector()
     ref_timer = StageTimer()
+    ref_ids = FrameIds()  # track ids for the event rules, by the tracker's own association rule
 
     def reference(rgb: np.ndarray) -> list:
         t0 = time.perf_counter()
@@ -167,7 +167,7 @@ def main(args: argparse.Namespace) -> int:
                 who = best if dist[best] <= 0.6 else None
             box = Box(r.left(), r.top(), r.width(), r.height())
             out.append(Recognition(box, who, 1 - min(dist.values()) if ref_gallery else 0.0, who, box.w))
-        return out
+        return ref_ids(out)
 
     ref = _run(args.video, reference, name)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -146,7 +146,7 @@ def cmd_gallery(args: argparse.Namespace) -> int:
 
 
 def cmd_recognize(args: argparse.Namespace) -> int:
-    from .app import build_pipeline, open_gallery
+    from .app import build_engine, build_pipeline, build_tracker, open_gallery
     from .camera import frames, is_still
 
     rc = _installation(args)[0].recognition
@@ -155,7 +155,6 @@ def cmd_recognize(args: argparse.Namespace) -> int:
         threshold, strictness = rc.threshold, rc.strictness
     pipelines = {}
     gallery = None
-    found = 0
     unreadable = 0
     for spec in args.sources:
         still = is_still(spec)
@@ -167,13 +166,21 @@ def cmd_recognize(args: argparse.Namespace) -> int:
             )
             gallery = open_gallery(_gallery_path(args), pipelines[still], create=False)
         pipeline = pipelines[still]
+        # video, cameras and streams: the daemon's path (its tracker and event rules, one per source)
+        video = not (still or args.every_frame or args.aligned)
+        tracker = build_tracker(pipeline, rc) if video else None
+        engine = build_engine(str(spec), rc) if video else None
         try:
             for frame in frames(spec):
                 if isinstance(frame, InputError):
                     print(f"frd: {frame}", file=sys.stderr)
                     unreadable += 1
-                    continue
-                found += _print_recognitions(args, pipeline, frame)
+                elif tracker is None:
+                    _print_recognitions(args, frame, pipeline.recognize(frame.rgb, aligned=args.aligned))
+                else:
+                    recs = [t.recognition for t in tracker.process(frame.rgb)]
+                    events = {e.track: e.event_type for e in engine.feed(frame.index, recs)}
+                    _print_recognitions(args, frame, [r for r in recs if not r.pending], events)
         except InputError as e:  # a video, camera or stream that cannot be opened
             print(f"frd: {e}", file=sys.stderr)
             unreadable += 1
@@ -183,20 +190,24 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     return 1 if unreadable else 0
 
 
-def _print_recognitions(args: argparse.Namespace, pipeline, frame) -> int:
-    """Print one line per face of ``frame`` (JSON or tab-separated); returns how many."""
-    found = 0
-    for r in pipeline.recognize(frame.rgb, aligned=args.aligned):
-        found += 1
+def _print_recognitions(args: argparse.Namespace, frame, recognitions: list, events: dict | None = None) -> None:
+    """Print one line per face (JSON or tab-separated).
+
+    ``events`` (the tracker path): the event the rules announced for a track in this frame; JSON lines
+    then also carry the face's ``track`` id and, when announced, its ``event``.
+    """
+    for r in recognitions:
         score = round(r.score, 4)
         if args.json:
-            _print_json(
-                {"source": frame.source, "frame": frame.index, "name": r.name, "score": score,
-                 "box": r.box.as_list()}
-            )
+            line = {"source": frame.source, "frame": frame.index, "name": r.name, "score": score,
+                    "box": r.box.as_list()}
+            if events is not None:
+                line["track"] = r.track
+                if r.track in events:
+                    line["event"] = events[r.track]
+            _print_json(line)
         else:
             print(f"{frame.source}\t{frame.index}\t{r.name or '-'}\t{score:.3f}\t{r.box.as_list()}")
-    return found
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
@@ -361,6 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fixed threshold on the normalised score (README); overrides --strictness")
     p.add_argument("--upsample", type=int, default=None, help="HOG upsampling (default 1 for photos, 0 for video)")
     p.add_argument("--threads", type=int, default=None, help="default: the config's recognition.threads, 1")
+    p.add_argument("--every-frame", action="store_true",
+                   help="video: detect and embed every frame (exact per-frame output, slower) instead of the "
+                        "daemon's tracker")
     p.set_defaults(func=cmd_recognize)
 
     p = sub.add_parser("embed", help="print the embedding of the largest face of each image")

@@ -113,4 +113,4 @@ class EventEngine:
     def _event(self, name: str | None, r: Recognition, frame: int, mono: float) -> Event:
         frame_wall = time.time() - (time.monotonic() - mono)
         return Event(uuid.uuid4().hex, utc_iso(), self.camera, name, r.score, r.box.as_list(), r.face_px,
-                     frame, mono, utc_iso(frame_wall))
+                     frame, mono, utc_iso(frame_wall), r.track)

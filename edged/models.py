@@ -88,6 +88,7 @@ class Event:
     frame: int
     mono: float  # monotonic time the frame was captured
     frame_ts: str  # the same as UTC ISO 8601: when the face was seen, not when it was announced
+    track: int | None = None  # the tracker's id of the face (not in the payload: ids are per process)
 
     @property
     def event_type(self) -> str:

@@ -60,13 +60,30 @@ def test_people_are_told_apart_and_strangers_stay_unknown(data, still_pipeline):
 
 
 def test_the_clip_names_lin_manuel_miranda_at_least_100_times(frd, data, tmp_path):
+    """`frd recognize VIDEO` runs the daemon's path (its tracker and event rules, built by app.py).
+
+    It names at least as many faces as the every-frame path (`--every-frame`, the full pipeline on
+    each frame, kept for exact per-frame output) and announces Lin once, as the daemon would.
+    """
     g = tmp_path / "g"
     assert frd("enroll", "lin_manuel_miranda", data / "video/enroll/lin_manuel_miranda_1.png",
                "--gallery", g).code == 0
-    r = frd("recognize", data / "video/short_hamilton_clip.mp4", "--json", "--gallery", g, timeout=600)
+    clip = data / "video/short_hamilton_clip.mp4"
+    r = frd("recognize", clip, "--json", "--gallery", g, timeout=600)
     assert r.code == 0, r.err
     lines = r.lines()
     named = sum(x["name"] == "lin_manuel_miranda" for x in lines)
-    print(f"faces {len(lines)}, named lin_manuel_miranda {named}")
+    events = [(x["event"], x["name"]) for x in lines if "event" in x]
+    every = frd("recognize", clip, "--json", "--every-frame", "--gallery", g, timeout=600)
+    assert every.code == 0, every.err
+    old = every.lines()
+    named_every = sum(x["name"] == "lin_manuel_miranda" for x in old)
+    print(f"tracker: faces {len(lines)}, named lin_manuel_miranda {named}, events {events}; "
+          f"every frame: faces {len(old)}, named {named_every}")
     assert named >= 100
+    assert named >= named_every
     assert {x["frame"] for x in lines} <= set(range(275))
+    assert all(isinstance(x["track"], int) for x in lines)
+    assert [e for e in events if e[0] == "recognized"] == [("recognized", "lin_manuel_miranda")]
+    # --every-frame: the old per-frame lines, no track ids or events
+    assert all(set(x) == {"source", "frame", "name", "score", "box"} for x in old)

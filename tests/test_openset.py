@@ -36,6 +36,7 @@ from edged.match import (
     threshold_for,
 )
 from edged.pipeline import Recognition
+from edged.track import FrameIds
 
 # -- the knob ------------------------------------------------------------------------------
 
@@ -206,6 +207,7 @@ def _events(per_frame, gallery, cal, level):
     m.set_gallery(gallery)
     now = [0.0]
     engine = EventEngine("test", clock=lambda: now[0])
+    ids = FrameIds()  # per-frame faces get track ids by the tracker's own association rule
     events, named = [], 0
     for index, faces in per_frame:
         now[0] = index / 30
@@ -214,7 +216,7 @@ def _events(per_frame, gallery, cal, level):
             for (box, _, px), r in zip(faces, m.match(np.stack([e for _, e, _ in faces])), strict=True):
                 recs.append(Recognition(box, r.name, r.score, r.best, px))
                 named += r.name is not None
-        events += engine.feed(index, recs)
+        events += engine.feed(index, ids(recs))
     return [e.name for e in events if e.name is not None], named
 
 

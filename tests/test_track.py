@@ -46,11 +46,14 @@ def frame(*placed):
 
 
 def run(tracker, frames):
+    """First frame each name is announced at: the tracker's recognitions, with its ids, into the event rules."""
     engine = EventEngine("cam", vote_frames=3, vote_window=5, cooldown_s=0)
     announced = {}
     for i, f in enumerate(frames):
         tracked = tracker.process(f)
+        assert [t.recognition.track for t in tracked] == [t.track for t in tracked]  # one notion of "this face"
         for ev in engine.feed(i, [t.recognition for t in tracked]):
+            assert ev.track in {t.track for t in tracked}
             announced.setdefault(ev.name, i)
     return announced
 
@@ -70,6 +73,8 @@ def test_a_second_person_entering_beside_a_settled_one_is_announced(tracker, fac
     announced = run(tracker, frames)
     assert announced.get("lin_manuel_miranda", 99) < 10
     assert 30 <= announced.get("alex_lacamoire", -1) <= 30 + 2 + 3
+    ids = [t.track for t in tracker.process(frames[-1])]
+    assert len(ids) == 2 and len(set(ids)) == 2  # two faces, two tracks
 
 
 def test_a_face_that_leaves_is_dropped_at_the_next_detection(tracker, faces):

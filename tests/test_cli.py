@@ -74,6 +74,10 @@ def test_recognize_json_lines(frd, data, gallery):
     assert by_source["biden_2.jpg"]["name"] is None
     x, y, w, h = by_source["obama_3.jpg"]["box"]
     assert w > 50 and h > 50 and x >= 0 and y >= 0
+    # photos have no tracker: --every-frame (for video) changes nothing for them
+    every = frd("recognize", data / "people/obama/obama_3.jpg", data / "people/biden/biden_2.jpg",
+                "--gallery", gallery, "--json", "--every-frame")
+    assert every.code == 0 and every.lines() == lines
 
 
 def test_recognize_a_folder_and_aligned_crops(frd, data, gallery):

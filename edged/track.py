@@ -38,6 +38,8 @@ from .match import Matcher
 from .models import Box, Face, Recognition, iou
 from .pipeline import Embedder, StageTimer
 
+#: Overlap at which a detection is a face already followed (box jitter between detections stays above it).
+MIN_IOU = 0.3
 #: Embeddings of a track that its verdict is drawn from (about a second while it is unsettled).
 HISTORY = 30
 
@@ -93,7 +95,7 @@ class FrameIds:
     vote per id exactly as they do behind :class:`FaceTracker`.
     """
 
-    def __init__(self, min_iou: float = 0.3) -> None:
+    def __init__(self, min_iou: float = MIN_IOU) -> None:
         self.min_iou = min_iou
         self._prev: list[tuple[int, Box]] = []
         self._next = 0
@@ -135,7 +137,7 @@ class FaceTracker:
     detect_every: int = 3
     settle_frames: int = 3
     reverify_frames: int = 15
-    min_iou: float = 0.3
+    min_iou: float = MIN_IOU
     timer: StageTimer = field(default_factory=StageTimer)
     tracks: list[Track] = field(default_factory=list)
     _frame: int = 0

@@ -52,6 +52,9 @@ _WAKE = object()
 class Component(Protocol):
     """A part the daemon routes messages to (Home Assistant discovery, fleet sync); wired by ``app.py``."""
 
+    #: messages it had to drop (counted in the status's ``dropped_messages``)
+    dropped: int
+
     @property
     def subscriptions(self) -> list[str]: ...
     def on_connected(self) -> None: ...
@@ -129,6 +132,7 @@ class Daemon:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._commands: queue.Queue[Incoming | object | None] = queue.Queue(maxsize=100)
+        self._woken = threading.Event()  # a _WAKE is queued (or the worker is about to run the components' work)
         self.dropped_messages = 0  # incoming messages dropped because the worker was behind
         self.refused_retained = 0  # retained commands (never run)
         self._handler = handler
@@ -153,9 +157,12 @@ class Daemon:
         for c in self.components:
             if c.accept(msg):
                 # whatever the component left for the command thread (fleet sync) runs there, not here:
-                # blocking here would stop the bus answering the broker's pings
-                with contextlib.suppress(queue.Full):
-                    self._commands.put_nowait(_WAKE)
+                # blocking here would stop the bus answering the broker's pings. One wake-up at a time, so
+                # a flood of retained messages cannot fill the queue that commands need.
+                if not self._woken.is_set():
+                    self._woken.set()
+                    with contextlib.suppress(queue.Full):
+                        self._commands.put_nowait(_WAKE)
                 return
         if msg.retain:
             # A retained command would run again on every reconnect and restart, and on every device that
@@ -189,6 +196,7 @@ class Daemon:
     def _command_worker(self) -> None:
         """Runs commands and the components' pending work; whatever a message does, the thread goes on."""
         while True:
+            self._woken.clear()
             for c in self.components:
                 try:
                     c.work()
@@ -251,7 +259,8 @@ class Daemon:
             gallery_size=len(self.gallery.people), events=self.events_published,
             uptime_s=time.monotonic() - self.started, broker_connected=self.bus.connected.is_set(),
             offline_queue=self.bus.queued, offline_dropped=self.bus.dropped,
-            dropped_messages=self.dropped_messages, refused_retained=self.refused_retained,
+            dropped_messages=self.dropped_messages + sum(c.dropped for c in self.components),
+            refused_retained=self.refused_retained,
             malformed_messages=self.bus.malformed, quarantined=len(self.gallery.quarantined),
             errors=self._errors(),
         )

@@ -35,6 +35,7 @@ class HomeAssistant:
         self._retained: set[str] = set()
         self._lock = threading.Lock()  # paho's thread adds, the others remove
         self.removed_ghosts = 0
+        self.dropped = 0  # never: every message is handled on arrival
 
     @property
     def subscriptions(self) -> list[str]:

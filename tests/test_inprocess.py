@@ -136,3 +136,47 @@ def test_stale_discovery_of_a_gone_camera_and_person_is_emptied(rig):
     bus.clear()
     daemon._poll()
     assert bus.published == []  # removed once
+
+
+def test_fleet_sync_shares_enrollments_applies_records_and_guards_the_owner(tmp_path, video_pipeline, photo):
+    """Fleet sync as a listener and guard of the people service, in-process: nothing of it is in the daemon."""
+    import time
+
+    import numpy as np
+
+    from edged import fleet
+    from tests.daemon_helpers import fleet_config, fleet_keys
+
+    keys = fleet_keys(tmp_path, [DEVICE, "porch"])
+    cfg = parse_config(f"device_id: {DEVICE}\ncameras: [{{name: hall, source: /dev/null}}]\n"
+                       f"gallery: {{path: {tmp_path / 'gallery'}}}\n", "fleet.yaml")
+    cfg = cfg.model_copy(update={"fleet": cfg.fleet.model_validate(fleet_config(keys, DEVICE))})
+    topics = topics_for(cfg)
+    people = open_people(cfg.gallery.path, video_pipeline, keep_crops=True, cameras=["hall"])
+    bus = FakeBus()
+    daemon = build_daemon(cfg, pipeline=video_pipeline, people=people, bus=bus,
+                          readers=[CameraReader("hall", "/dev/null")], handler_options={})
+    assert topics.gallery_wildcard in bus.subscriptions
+    bus.start()
+    try:
+        assert command(daemon, bus, f"{BASE}/cmd/enroll/obama", photo.read_bytes())["ok"]
+        shared = bus.retained[topics.gallery_person("obama")]
+        trust = fleet.trust_from_config(cfg.fleet, DEVICE)
+        signer, record = fleet.verify(topics.gallery_person("obama"), shared.encode(), trust)
+        assert signer == DEVICE and json.loads(record)["origin"] == DEVICE
+
+        dim = video_pipeline.embedder.manifest.embedding_dim
+        emb = np.random.default_rng(1).normal(size=(2, dim)).astype(np.float32)
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        porch_key = fleet.load_signing_key(keys["porch"][0])
+        msg = fleet.person_message(topics, "biden", emb, people.gallery.model_sha256, "porch", time.time(), porch_key)
+        bus.deliver(msg.topic, msg.payload, retain=True)
+        listed = command(daemon, bus, f"{BASE}/cmd/list", b"")["data"]["people"]
+        assert [p["name"] for p in listed] == ["biden", "obama"]  # applied on the command thread first
+        assert f"{DISC}/person_biden/config" in bus.retained
+        assert not [m for m in bus.published if m.topic == topics.gallery_person("biden") and m.payload != msg.payload]
+        refused = command(daemon, bus, f"{BASE}/cmd/delete/biden", b"")
+        assert refused["ok"] is False and "enrolled on device 'porch'" in refused["error"]
+        assert "biden" in people.names()
+    finally:
+        video_pipeline.matcher.set_gallery({})

@@ -229,12 +229,20 @@ class Command:
     keys: frozenset[str]
     #: the ``security.rate_limits`` entry charged for it (None: not limited)
     rate: str | None
+    #: takes a non-JSON payload (``mosquitto_pub -f photo.jpg``) when the topic names the person
+    raw: Callable[[CommandHandler, str, bytes], dict] | None = None
+
+
+def _enroll_raw(h: CommandHandler, name: str, payload: bytes) -> dict:
+    if not payload:
+        raise InputError("empty payload: publish the image file (mosquitto_pub -f photo.jpg)")
+    return _checked(h.services.enroll_images(name, [("payload", payload)]))
 
 
 #: Every command frd answers, in one place: ``<base>/cmd/<name>[/<arg>]`` → handler, allowed keys
 #: (besides ``request_id``), rate-limit class. A topic's ``<arg>`` is the payload's ``name``.
 TABLE: dict[str, Command] = {
-    "enroll": Command(_enroll, frozenset({"name", "image_b64", "capture"}), "enroll"),
+    "enroll": Command(_enroll, frozenset({"name", "image_b64", "capture"}), "enroll", raw=_enroll_raw),
     "delete": Command(lambda h, obj, arg: h.services.delete(_name_field(obj, arg)), frozenset({"name"}), "delete"),
     "rename": Command(lambda h, obj, arg: h.services.rename(_name_field(obj, arg), _name_field(obj, None, "new_name")),
                       frozenset({"name", "new_name"}), "rename"),
@@ -288,15 +296,14 @@ class CommandHandler:
                 payload = self.guard.check(topic, payload)
                 if len(payload) > self.limits.max_payload:
                     raise InputError(f"payload of {len(payload)} bytes exceeds the limit of {self.limits.max_payload}")
-            if command == "enroll" and arg is not None and not _is_json(payload):
+            row = TABLE[command]
+            if row.raw is not None and arg is not None and not _is_json(payload):
                 name = normalize_name(arg)
-                if not payload:
-                    raise InputError("empty payload: publish the image file (mosquitto_pub -f photo.jpg)")
-                self._rate(command)
-                return Reply(None, True, None, _checked(self.services.enroll_images(name, [("payload", payload)])))
+                if payload:
+                    self._rate(command)
+                return Reply(None, True, None, row.raw(self, name, payload))
             obj = _parse_json(payload)
             rid = _request_id(obj)
-            row = TABLE[command]
             _only(obj, row.keys, command)
             self._rate(command)
             return Reply(rid, True, None, row.run(self, obj, arg))

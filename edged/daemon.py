@@ -95,6 +95,11 @@ class CameraStats:
 
 
 class Daemon:
+    """Schedules and routes: frames to the trackers, events to the bus, messages to the handler or a component.
+
+    Every part is given (``app.build_daemon`` wires them); the daemon builds none of its collaborators.
+    """
+
     def __init__(
         self,
         *,

@@ -85,10 +85,11 @@ def open_people(path: Path | None, pipeline: Pipeline, *, keep_crops: bool, came
 
 
 def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLike, readers: list,
-                 handler_options: dict, trackers: dict | None = None, notifier: Notifier | None = None) -> Daemon:
-    """Wire the daemon's parts: commands, Home Assistant and fleet sync as listeners of the people service.
+                 handler_options: dict, notifier: Notifier | None = None) -> Daemon:
+    """Wire the daemon's parts: trackers, event rules, commands, and Home Assistant and fleet sync as
+    listeners of the people service.
 
-    ``frd run`` gives it the real bus; tests give it ``tests/fakebus.py``'s.
+    ``frd run`` gives it the real bus and camera readers; tests give it ``tests/fakebus.py``'s.
     """
     from . import __version__
     from .commands import CommandHandler, Routes
@@ -96,11 +97,18 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
     from .daemon import Daemon
     from .events import EventEngine
     from .notify import Notifier
+    from .track import FaceTracker
 
     topics = topics_for(cfg)
     rc = cfg.recognition
     engines = {
         c.name: EventEngine(c.name, rc.vote_frames, rc.vote_window, rc.cooldown_s, rc.unknown_cooldown_s)
+        for c in cfg.cameras
+    }
+    trackers = {
+        c.name: FaceTracker(pipeline.detector, pipeline.aligner, pipeline.embedder, pipeline.matcher,
+                            detect_every=rc.detect_every, settle_frames=rc.vote_frames,
+                            reverify_frames=rc.reverify_frames)
         for c in cfg.cameras
     }
     components = []
@@ -153,7 +161,6 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
     from .config import client_id_for, load_config, resolve_password, topics_for
     from .errors import FrdError
     from .logs import set_level
-    from .track import FaceTracker
 
     cfg = load_config(config_path)
     set_level(log_level or cfg.log_level)
@@ -176,12 +183,6 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
         session_expiry_s=m.session_expiry_s, offline_queue=m.offline_queue, reconnect_max_s=m.reconnect_max_s,
     )
     readers = [CameraReader(c.name, c.source, loop=c.loop, fps_limit=c.fps_limit) for c in cfg.cameras]
-    trackers = {
-        c.name: FaceTracker(pipeline.detector, pipeline.aligner, pipeline.embedder, pipeline.matcher,
-                            detect_every=rc.detect_every, settle_frames=rc.vote_frames,
-                            reverify_frames=rc.reverify_frames)
-        for c in cfg.cameras
-    }
     daemon = build_daemon(cfg, pipeline=pipeline, people=people, bus=Bus(settings, topics_for(cfg)),
-                          readers=readers, handler_options=handler_options, trackers=trackers)
+                          readers=readers, handler_options=handler_options)
     return daemon.run()

@@ -9,8 +9,8 @@ is testable without a broker, a camera or a model.
 
 Order of checks for one message: topic shape, size, command name, then the
 trust checks of :mod:`edged.security` (signature, freshness, replay), then
-the JSON shape and types, then the command's rate limit, and only then the
-work. Whatever fails first is the reply's error.
+the JSON shape and the command's keys, then its rate limit, then the values,
+and only then the work. Whatever fails first is the reply's error.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ public key is in ``fleet.trusted_keys`` (and must equal the record's
 may create people and change or delete the people it enrolled; only the
 authority may change a person another device enrolled (see README "Who may
 enroll").
+
+In ``frd run``, :class:`FleetSync` is the component that does this: a listener
+(shares each change) and a guard (the owner check) of the people service.
 """
 
 from __future__ import annotations

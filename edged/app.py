@@ -15,8 +15,12 @@ from .paths import default_gallery
 from .pipeline import Pipeline
 
 if TYPE_CHECKING:
-    from .config import RecognitionConfig
+    from .bus import BusLike
+    from .config import Config, RecognitionConfig
+    from .daemon import Daemon
     from .events import EventEngine
+    from .notify import Notifier
+    from .people import People
     from .track import FaceTracker
 
 log = logging.getLogger(__name__)
@@ -89,21 +93,82 @@ def build_engine(camera: str, rc: RecognitionConfig) -> EventEngine:
     return EventEngine(camera, rc.vote_frames, rc.vote_window, rc.cooldown_s, rc.unknown_cooldown_s)
 
 
+def open_people(path: Path | None, pipeline: Pipeline, *, keep_crops: bool, cameras: list[str] | None = None,
+                create: bool = True, **limits: int) -> People:
+    """The people service over the gallery at ``path`` (see :func:`open_gallery`), for the CLI and ``frd run``."""
+    from .people import People
+
+    return People(pipeline, open_gallery(path, pipeline, create=create, **limits), keep_crops=keep_crops,
+                  cameras=cameras or [])
+
+
+def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLike, readers: list,
+                 handler_options: dict, notifier: Notifier | None = None) -> Daemon:
+    """Wire the daemon's parts: trackers, event rules, commands, and Home Assistant and fleet sync as
+    listeners of the people service.
+
+    ``frd run`` gives it the real bus and camera readers; tests give it ``tests/fakebus.py``'s.
+    """
+    from . import __version__
+    from .commands import CommandHandler, Routes
+    from .config import topics_for
+    from .daemon import Daemon
+    from .notify import Notifier
+
+    topics = topics_for(cfg)
+    rc = cfg.recognition
+    engines = {c.name: build_engine(c.name, rc) for c in cfg.cameras}
+    trackers = {c.name: build_tracker(pipeline, rc) for c in cfg.cameras}
+    components = []
+    if cfg.homeassistant.discovery:
+        from .discovery import DiscoveryDevice
+        from .ha import HomeAssistant
+
+        device = DiscoveryDevice(topics, __version__, pipeline.embedder.name,
+                                 off_delay_s=cfg.homeassistant.presence_off_delay_s)
+        ha = HomeAssistant(device, bus, [c.name for c in cfg.cameras], people.names)
+        people.subscribe(ha.on_change)
+        components.append(ha)
+    if cfg.fleet.sync:
+        from . import fleet
+
+        trust = fleet.trust_from_config(cfg.fleet, cfg.device_id)
+        if trust.signing_key is None:
+            log.warning("fleet.sync is on without fleet.signing_key_file: this device's enrollments stay local")
+        if not trust.devices and not trust.authorities:
+            log.warning("fleet.sync is on without fleet.trusted_keys or fleet.authority_keys: no shared person "
+                        "will be accepted")
+        sync = fleet.FleetSync(people, bus, topics, trust, embedding_dim=pipeline.embedder.manifest.embedding_dim,
+                               tombstones=fleet.Tombstones(people.gallery.root / fleet.TOMBSTONE_FILE))
+        people.add_guard(sync.check_owner)
+        people.subscribe(sync.on_change)
+        components.append(sync)
+    daemon: Daemon | None = None
+
+    def status() -> dict:  # the daemon is built below, with the handler that answers "status"
+        assert daemon is not None
+        return daemon.status()
+
+    handler = CommandHandler(Routes(people, status), topics=topics, **handler_options)
+    daemon = Daemon(
+        device_id=cfg.device_id, topics=topics, pipeline=pipeline, people=people, readers=readers,
+        engines=engines, bus=bus, notifier=notifier or Notifier(), handler=handler,
+        status_interval_s=cfg.status_interval_s, components=components, trackers=trackers,
+    )
+    return daemon
+
+
 def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
     """``frd run``: build every part from the config and run until stopped.
 
     ``log_level`` (``--log-level``) overrides the config's ``log_level``.
     """
-    from . import __version__
     from .bus import Bus, BusSettings
     from .camera import CameraReader
     from .commands import options_from_config
     from .config import client_id_for, load_config, resolve_password, topics_for
-    from .daemon import Daemon
-    from .discovery import DiscoveryDevice
     from .errors import FrdError
     from .logs import set_level
-    from .notify import Notifier
 
     cfg = load_config(config_path)
     set_level(log_level or cfg.log_level)
@@ -113,9 +178,9 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
     rc = cfg.recognition
     pipeline = build_pipeline(still=False, threshold=rc.threshold, strictness=rc.strictness, upsample=rc.upsample,
                               threads=rc.threads, min_face_px=rc.min_face_px, min_face_frac=rc.min_face_frac)
-    gallery = open_gallery(cfg.gallery.path, pipeline, max_people=cfg.gallery.max_people,
-                           max_samples=cfg.gallery.max_samples_per_person)
-    topics = topics_for(cfg)
+    people = open_people(cfg.gallery.path, pipeline, keep_crops=cfg.gallery.keep_crops,
+                         cameras=[c.name for c in cfg.cameras], max_people=cfg.gallery.max_people,
+                         max_samples=cfg.gallery.max_samples_per_person)
     m = cfg.mqtt
     settings = BusSettings(
         host=m.host, port=m.port, client_id=client_id_for(cfg), keepalive=m.keepalive, protocol=m.protocol,
@@ -126,29 +191,6 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
         session_expiry_s=m.session_expiry_s, offline_queue=m.offline_queue, reconnect_max_s=m.reconnect_max_s,
     )
     readers = [CameraReader(c.name, c.source, loop=c.loop, fps_limit=c.fps_limit) for c in cfg.cameras]
-    engines = {c.name: build_engine(c.name, rc) for c in cfg.cameras}
-    discovery = None
-    if cfg.homeassistant.discovery:
-        discovery = DiscoveryDevice(topics, __version__, pipeline.embedder.name,
-                                    off_delay_s=cfg.homeassistant.presence_off_delay_s)
-    trackers = {c.name: build_tracker(pipeline, rc) for c in cfg.cameras}
-    trust = None
-    if cfg.fleet.sync:
-        from . import fleet
-
-        trust = fleet.trust_from_config(cfg.fleet, cfg.device_id)
-        if trust.signing_key is None:
-            log.warning("fleet.sync is on without fleet.signing_key_file: this device's enrollments stay local")
-        if not trust.devices and not trust.authorities:
-            log.warning("fleet.sync is on without fleet.trusted_keys or fleet.authority_keys: no shared person "
-                        "will be accepted")
-    daemon = Daemon(
-        trackers=trackers,
-        device_id=cfg.device_id, topics=topics, pipeline=pipeline, gallery=gallery, readers=readers,
-        engines=engines, notifier=Notifier(), discovery=discovery, keep_crops=cfg.gallery.keep_crops,
-        status_interval_s=cfg.status_interval_s, fleet_sync=cfg.fleet.sync, fleet_trust=trust,
-        embedding_dim=pipeline.embedder.manifest.embedding_dim, handler_options=handler_options,
-
-        bus_factory=lambda on_message, on_connected, subs: Bus(settings, topics, on_message, on_connected, subs),
-    )
+    daemon = build_daemon(cfg, pipeline=pipeline, people=people, bus=Bus(settings, topics_for(cfg)),
+                          readers=readers, handler_options=handler_options)
     return daemon.run()

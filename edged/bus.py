@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -34,12 +35,38 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from .config import MqttConfig
 from .topics import AVAILABLE, NOT_AVAILABLE, Message, Topics
 
 log = logging.getLogger(__name__)
 
 #: CONNACK reason codes meaning "this broker does not speak MQTT 5".
 _UNSUPPORTED_PROTOCOL = {1, 132}
+
+
+class Publisher(Protocol):
+    """What a component needs of the bus: publish, and whether the broker is there."""
+
+    connected: threading.Event
+
+    def publish(self, msg: Message) -> bool: ...
+    def publish_many(self, msgs: list[Message]) -> None: ...
+
+
+class BusLike(Publisher, Protocol):
+    """The bus the daemon runs on: :class:`Bus` with a broker, ``tests/fakebus.py`` in-process."""
+
+    dropped: int
+    malformed: int
+
+    @property
+    def queued(self) -> int: ...
+    def attach(self, on_message: Callable[[Incoming], None], on_connected: Callable[[], None],
+               subscriptions: list[str]) -> None: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def network_alive(self) -> bool: ...
+    def reply(self, incoming: Incoming, reply_topic: str, payload: str) -> None: ...
 
 
 @dataclass
@@ -84,13 +111,20 @@ class _TolerantClient(mqtt.Client):
             return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
 
 
+def _default(key: str):
+    """``mqtt.<key>``'s default: the config model is the one place defaults live."""
+    return MqttConfig.model_fields[key].default
+
+
 @dataclass
 class BusSettings:
+    """The connection, as ``app.py`` reads it from ``mqtt:`` (the defaults are the config's)."""
+
     host: str
     port: int
     client_id: str
-    keepalive: int = 30
-    protocol: str = "auto"  # auto | 5 | 3.1.1
+    keepalive: int = _default("keepalive")
+    protocol: str = _default("protocol")  # auto | 5 | 3.1.1
     username: str | None = None
     password: str | None = None
     tls: bool = False
@@ -98,9 +132,9 @@ class BusSettings:
     cert_file: str | None = None
     key_file: str | None = None
     tls_insecure: bool = False
-    session_expiry_s: int = 3600  # 0: a clean session on every connect
-    offline_queue: int = 1000  # messages kept while disconnected
-    reconnect_max_s: int = 4
+    session_expiry_s: int = _default("session_expiry_s")  # 0: a clean session on every connect
+    offline_queue: int = _default("offline_queue")  # messages kept while disconnected
+    reconnect_max_s: int = _default("reconnect_max_s")
 
 
 @dataclass(frozen=True)
@@ -136,19 +170,16 @@ class Bus:
         self,
         settings: BusSettings,
         topics: Topics,
-        on_message: Callable[[Incoming], None],
-        on_connected: Callable[[], None] = lambda: None,
+        on_message: Callable[[Incoming], None] | None = None,
+        on_connected: Callable[[], None] | None = None,
         subscriptions: list[str] | None = None,
     ) -> None:
         self.settings = settings
         self.topics = topics
-        self._on_message = on_message
-        self._on_connected = on_connected
-        self._subscriptions = subscriptions or []
+        self.attach(on_message or (lambda m: None), on_connected or (lambda: None), subscriptions or [])
         self.connected = threading.Event()
         self.protocol = "5" if settings.protocol in ("auto", "5") else "3.1.1"
         self.connects = 0
-        self._early_closes = 0  # connections closed before any CONNACK, under MQTT 5
         self._fallback_lock = threading.Lock()
         # Outgoing messages while the broker is away; _online is set once the backlog has been handed to paho.
         self._out_lock = threading.Lock()
@@ -156,11 +187,17 @@ class Bus:
         self._online = False
         self.dropped = 0  # messages lost because the offline queue was full
         self.malformed = 0  # incoming messages the MQTT library could not parse (acknowledged and dropped)
-        self.queued_peak = 0
         self._last_warning: tuple[str, float] = ("", 0.0)
         self._stopping = False
 
         self._client = self._make_client()
+
+    def attach(self, on_message: Callable[[Incoming], None], on_connected: Callable[[], None],
+               subscriptions: list[str]) -> None:
+        """Who hears incoming messages and connects, and what to subscribe to; before :meth:`start`."""
+        self._on_message = on_message
+        self._on_connected = on_connected
+        self._subscriptions = list(subscriptions)
 
     # -- connection -----------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
@@ -264,7 +301,6 @@ class Bus:
         self._client.loop_stop()
         self._client.disconnect()
         self._client = self._make_client()
-
         self.start()
 
     def _handle_connect_fail(self, client, userdata) -> None:
@@ -283,12 +319,8 @@ class Bus:
             # Some 3.1.1-only brokers drop an MQTT 5 CONNECT without a CONNACK
             # (amqtt does when a will is set); a broker that is merely down
             # refuses TCP instead and never gets here.
-            self._early_closes += 1
-            if self._early_closes:
-
-                threading.Thread(target=self._fall_back, daemon=True).start()
+            threading.Thread(target=self._fall_back, daemon=True).start()
         self.connected.clear()
-
 
     def _handle_malformed(self, topic: str, why: str) -> None:
         self.malformed += 1
@@ -361,7 +393,6 @@ class Bus:
             self._queue.popleft()
             self.dropped += 1
         self._queue.append(m)
-        self.queued_peak = max(self.queued_peak, len(self._queue))
 
     def _hand_to_paho(self, m: _Queued) -> None:
         info = self._client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain, properties=m.properties)

@@ -88,25 +88,21 @@ def _load(paths: list) -> list:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from .app import open_gallery
-    from .enroll import enroll
+    from .app import open_people
     from .names import validate_name
 
     validate_name(args.name)  # refuse a bad name before loading any model
     cfg, _ = _installation(args)
-    pipeline = _still_pipeline(args)
-    gallery = open_gallery(_gallery_path(args), pipeline)
-    images = _load(args.images)
-    keep = cfg.gallery.keep_crops and not args.no_crops
-    result = enroll(pipeline, gallery, args.name, images, aligned=args.aligned, keep_crops=keep)
+    people = open_people(_gallery_path(args), _still_pipeline(args), keep_crops=cfg.gallery.keep_crops and
+                         not args.no_crops)
+    result = people.enroll(args.name, _load(args.images), aligned=args.aligned)
     _print_json(result.as_dict())
     return 0 if result.added else 1
 
 
 def cmd_gallery(args: argparse.Namespace) -> int:
-    from .app import open_gallery
+    from .app import open_people
     from .camera import folder_images
-    from .enroll import enroll
     from .names import name_from_legacy_file
 
     if args.action == "list":
@@ -117,13 +113,13 @@ def cmd_gallery(args: argparse.Namespace) -> int:
         g = Gallery(_gallery_path(args), sha, create=False)  # listing creates nothing
         _print_json({"gallery": str(g.root), "people": [p.summary(sha) for _, p in sorted(g.people.items())]})
         return 0
-    pipeline = _still_pipeline(args)
-    gallery = open_gallery(_gallery_path(args), pipeline)
+    people = open_people(_gallery_path(args), _still_pipeline(args),
+                         keep_crops=_installation(args)[0].gallery.keep_crops)
     if args.action == "remove":
-        gallery.remove(args.args[0])
+        people.delete(args.args[0])
         _print_json({"removed": args.args[0]})
     elif args.action == "rename":
-        gallery.rename(args.args[0], args.args[1])
+        people.rename(args.args[0], args.args[1])
         _print_json({"renamed": args.args[0], "to": args.args[1]})
     elif args.action == "import":
         folder = Path(args.args[0])
@@ -138,8 +134,7 @@ def cmd_gallery(args: argparse.Namespace) -> int:
                 skipped.append({"image": str(p), "reason": str(e)})
         results = []
         for name, paths in sorted(by_name.items()):
-            results.append(enroll(pipeline, gallery, name, _load(paths), aligned=args.aligned,
-                                  keep_crops=_installation(args)[0].gallery.keep_crops).as_dict())
+            results.append(people.enroll(name, _load(paths), aligned=args.aligned).as_dict())
         _print_json({"imported": results, "skipped": skipped})
         return 0 if any(r["added"] for r in results) else 1
     return 0

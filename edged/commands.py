@@ -1,14 +1,16 @@
 """MQTT commands: payload parsing, validation and replies.
 
 Every request gets exactly one reply ``{"request_id", "ok", "error", "data"}``;
-a bad payload is answered with a precise error and changes nothing. The
-actual work is done by a :class:`Services` implementation (the daemon), so
-this module is testable without a broker, a camera or a model.
+a bad payload is answered with a precise error and changes nothing. Commands
+come from one table (:data:`TABLE`: name → handler, allowed keys, rate-limit
+class). The actual work is done by a :class:`Services` implementation
+(:class:`Routes`: the people service and the daemon's status), so this module
+is testable without a broker, a camera or a model.
 
 Order of checks for one message: topic shape, size, command name, then the
 trust checks of :mod:`edged.security` (signature, freshness, replay), then
-the JSON shape and types, then the command's rate limit, and only then the
-work. Whatever fails first is the reply's error.
+the JSON shape and the command's keys, then its rate limit, then the values,
+and only then the work. Whatever fails first is the reply's error.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import images, strictjson
+from .config import SecurityConfig
 from .errors import FrdError, InputError
 from .names import normalize_name
 from .security import CommandGuard, NonceStore, RateLimiter, resolve_command_key
@@ -30,16 +33,15 @@ from .topics import Topics
 
 if TYPE_CHECKING:
     from .config import Config
+    from .people import People
 
 log = logging.getLogger(__name__)
 
-MAX_PAYLOAD = 8 * 1024 * 1024
 MAX_IMAGES = 20
 MAX_CAPTURE_FRAMES = 20
 MAX_CAPTURE_TIMEOUT_S = 60.0
 MAX_ERROR_CHARS = 1000
 MAX_REQUEST_ID_CHARS = 128
-COMMANDS = ("enroll", "delete", "rename", "list", "status", "reload")
 #: Reply topic (``<base>/reply/error``) for messages whose topic is not ``<base>/cmd/<command>[/<arg>]``.
 ERROR_REPLY = "error"
 #: Used nonces of signed commands, kept next to the people in the gallery folder.
@@ -50,7 +52,7 @@ NONCE_FILE = ".command-nonces.json"
 class Limits:
     """Size limits of one request (``security.max_payload_bytes``; images: see :mod:`edged.images`)."""
 
-    max_payload: int = MAX_PAYLOAD
+    max_payload: int
     max_images: int = MAX_IMAGES
 
     @property
@@ -84,6 +86,35 @@ class Services(Protocol):
     def list_people(self) -> dict: ...
     def status(self) -> dict: ...
     def reload(self) -> dict: ...
+
+
+class Routes:
+    """The :class:`Services` of ``frd run``: the people service does the gallery, ``status`` is the daemon's."""
+
+    def __init__(self, people: People, status: Callable[[], dict]) -> None:
+        self.people = people
+        self._status = status
+
+    def enroll_images(self, name: str, images: list[tuple[str, bytes]]) -> dict:
+        return self.people.enroll_images(name, images)
+
+    def enroll_capture(self, name: str, camera: str | None, frames: int, timeout_s: float) -> dict:
+        return self.people.enroll_capture(name, camera, frames, timeout_s)
+
+    def delete(self, name: str) -> dict:
+        return self.people.delete(name)
+
+    def rename(self, name: str, new_name: str) -> dict:
+        return self.people.rename(name, new_name)
+
+    def list_people(self) -> dict:
+        return self.people.list_people()
+
+    def status(self) -> dict:
+        return self._status()
+
+    def reload(self) -> dict:
+        return self.people.reload()
 
 
 @dataclass
@@ -154,6 +185,74 @@ def _b64(value: Any, field: str) -> bytes:
         raise InputError(f"{field} is not valid base64 ({e})") from e
 
 
+def _enroll(h: CommandHandler, obj: dict, arg: str | None) -> dict:
+    name = _name_field(obj, arg)
+    if ("image_b64" in obj) == ("capture" in obj):
+        raise InputError("enroll needs exactly one of 'image_b64' or 'capture'")
+    if "image_b64" in obj:
+        raw = obj["image_b64"]
+        items = raw if isinstance(raw, list) else [raw]
+        if not 1 <= len(items) <= h.limits.max_images:
+            raise InputError(f"image_b64: 1 to {h.limits.max_images} images")
+        images = [(f"image_b64[{i}]", _b64(v, f"image_b64[{i}]")) for i, v in enumerate(items)]
+        return _checked(h.services.enroll_images(name, images))
+    cap = obj["capture"]
+    if not isinstance(cap, dict):
+        raise InputError("capture must be an object {camera, frames, timeout_s}")
+    _only(cap, {"camera", "frames", "timeout_s"}, "enroll.capture")
+    camera = cap.get("camera")
+    if camera is not None and (not isinstance(camera, str) or not 1 <= len(camera) <= 64):
+        raise InputError("capture.camera must be a camera name (1-64 characters)")
+    frames = cap.get("frames", 5)
+    if not isinstance(frames, int) or isinstance(frames, bool) or not 1 <= frames <= MAX_CAPTURE_FRAMES:
+        raise InputError(f"capture.frames must be an integer from 1 to {MAX_CAPTURE_FRAMES}")
+    timeout = cap.get("timeout_s", 10)
+    number = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+    if not number or not 0 < timeout <= MAX_CAPTURE_TIMEOUT_S:
+        raise InputError(f"capture.timeout_s must be a number in (0, {MAX_CAPTURE_TIMEOUT_S:g}]")
+    return _checked(h.services.enroll_capture(name, camera, frames, float(timeout)))
+
+
+def _checked(result: dict) -> dict:
+    """An enrollment that added nothing is an error, with every image's reason."""
+    if not result.get("added"):
+        reasons = "; ".join(f"{r['image']}: {r['reason']}" for r in result.get("rejected", []))
+        raise InputError(f"nothing enrolled ({reasons or 'no face'})")
+    return result
+
+
+@dataclass(frozen=True)
+class Command:
+    """One row of the command table: what runs, which payload keys it takes, which rate bucket it draws on."""
+
+    run: Callable[[CommandHandler, dict, str | None], dict]
+    keys: frozenset[str]
+    #: the ``security.rate_limits`` entry charged for it (None: not limited)
+    rate: str | None
+    #: takes a non-JSON payload (``mosquitto_pub -f photo.jpg``) when the topic names the person
+    raw: Callable[[CommandHandler, str, bytes], dict] | None = None
+
+
+def _enroll_raw(h: CommandHandler, name: str, payload: bytes) -> dict:
+    if not payload:
+        raise InputError("empty payload: publish the image file (mosquitto_pub -f photo.jpg)")
+    return _checked(h.services.enroll_images(name, [("payload", payload)]))
+
+
+#: Every command frd answers, in one place: ``<base>/cmd/<name>[/<arg>]`` → handler, allowed keys
+#: (besides ``request_id``), rate-limit class. A topic's ``<arg>`` is the payload's ``name``.
+TABLE: dict[str, Command] = {
+    "enroll": Command(_enroll, frozenset({"name", "image_b64", "capture"}), "enroll", raw=_enroll_raw),
+    "delete": Command(lambda h, obj, arg: h.services.delete(_name_field(obj, arg)), frozenset({"name"}), "delete"),
+    "rename": Command(lambda h, obj, arg: h.services.rename(_name_field(obj, arg), _name_field(obj, None, "new_name")),
+                      frozenset({"name", "new_name"}), "rename"),
+    "list": Command(lambda h, obj, arg: h.services.list_people(), frozenset(), "list"),
+    "status": Command(lambda h, obj, arg: h.services.status(), frozenset(), "status"),
+    "reload": Command(lambda h, obj, arg: h.services.reload(), frozenset(), "reload"),
+}
+COMMANDS = tuple(TABLE)
+
+
 class CommandHandler:
     """Turns one command message into exactly one :class:`Reply`; never raises for bad input.
 
@@ -167,7 +266,7 @@ class CommandHandler:
         self.topics = topics
         self.guard = guard
         self.rate = rate
-        self.limits = limits or Limits()
+        self.limits = limits or Limits(SecurityConfig().max_payload_bytes)  # the config's default
 
     def handle_topic(self, topic: str, payload: bytes) -> tuple[str, Reply]:
         """(the command to reply as, the reply) for a message on a command topic; needs ``topics``."""
@@ -197,17 +296,17 @@ class CommandHandler:
                 payload = self.guard.check(topic, payload)
                 if len(payload) > self.limits.max_payload:
                     raise InputError(f"payload of {len(payload)} bytes exceeds the limit of {self.limits.max_payload}")
-            if command == "enroll" and arg is not None and not _is_json(payload):
+            row = TABLE[command]
+            if row.raw is not None and arg is not None and not _is_json(payload):
                 name = normalize_name(arg)
-                if not payload:
-                    raise InputError("empty payload: publish the image file (mosquitto_pub -f photo.jpg)")
-                self._rate(command)
-                return Reply(None, True, None, self._checked(self.services.enroll_images(name, [("payload", payload)])))
+                if payload:
+                    self._rate(command)
+                return Reply(None, True, None, row.raw(self, name, payload))
             obj = _parse_json(payload)
             rid = _request_id(obj)
+            _only(obj, row.keys, command)
             self._rate(command)
-            data = getattr(self, f"_{command}")(obj, arg)
-            return Reply(rid, True, None, data)
+            return Reply(rid, True, None, row.run(self, obj, arg))
         except FrdError as e:
             return Reply(rid, False, _clip(str(e)), None)
         except Exception as e:  # a bug must cost one reply, not the daemon
@@ -215,61 +314,6 @@ class CommandHandler:
             return Reply(rid, False, _clip(f"internal error: {type(e).__name__}: {e}"), None)
 
     def _rate(self, command: str) -> None:
-        if self.rate is not None:
-            self.rate.take(command)
-
-    @staticmethod
-    def _checked(result: dict) -> dict:
-        if not result.get("added"):
-            reasons = "; ".join(f"{r['image']}: {r['reason']}" for r in result.get("rejected", []))
-            raise InputError(f"nothing enrolled ({reasons or 'no face'})")
-        return result
-
-    def _enroll(self, obj: dict, arg: str | None) -> dict:
-        _only(obj, {"name", "image_b64", "capture"}, "enroll")
-        name = _name_field(obj, arg)
-        if ("image_b64" in obj) == ("capture" in obj):
-            raise InputError("enroll needs exactly one of 'image_b64' or 'capture'")
-        if "image_b64" in obj:
-            raw = obj["image_b64"]
-            items = raw if isinstance(raw, list) else [raw]
-            if not 1 <= len(items) <= self.limits.max_images:
-                raise InputError(f"image_b64: 1 to {self.limits.max_images} images")
-            images = [(f"image_b64[{i}]", _b64(v, f"image_b64[{i}]")) for i, v in enumerate(items)]
-            return self._checked(self.services.enroll_images(name, images))
-        cap = obj["capture"]
-        if not isinstance(cap, dict):
-            raise InputError("capture must be an object {camera, frames, timeout_s}")
-        _only(cap, {"camera", "frames", "timeout_s"}, "enroll.capture")
-        camera = cap.get("camera")
-        if camera is not None and (not isinstance(camera, str) or not 1 <= len(camera) <= 64):
-            raise InputError("capture.camera must be a camera name (1-64 characters)")
-        frames = cap.get("frames", 5)
-        if not isinstance(frames, int) or isinstance(frames, bool) or not 1 <= frames <= MAX_CAPTURE_FRAMES:
-            raise InputError(f"capture.frames must be an integer from 1 to {MAX_CAPTURE_FRAMES}")
-        timeout = cap.get("timeout_s", 10)
-        number = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-        if not number or not 0 < timeout <= MAX_CAPTURE_TIMEOUT_S:
-            raise InputError(f"capture.timeout_s must be a number in (0, {MAX_CAPTURE_TIMEOUT_S:g}]")
-        return self._checked(self.services.enroll_capture(name, camera, frames, float(timeout)))
-
-    def _delete(self, obj: dict, arg: str | None) -> dict:
-        _only(obj, {"name"}, "delete")
-        return self.services.delete(_name_field(obj, arg))
-
-    def _rename(self, obj: dict, arg: str | None) -> dict:
-        _only(obj, {"name", "new_name"}, "rename")
-        name = _name_field(obj, arg)
-        return self.services.rename(name, _name_field(obj, None, "new_name"))
-
-    def _list(self, obj: dict, arg: str | None) -> dict:
-        _only(obj, set(), "list")
-        return self.services.list_people()
-
-    def _status(self, obj: dict, arg: str | None) -> dict:
-        _only(obj, set(), "status")
-        return self.services.status()
-
-    def _reload(self, obj: dict, arg: str | None) -> dict:
-        _only(obj, set(), "reload")
-        return self.services.reload()
+        rate = TABLE[command].rate
+        if self.rate is not None and rate is not None:
+            self.rate.take(rate)

@@ -1,8 +1,8 @@
 """Home Assistant MQTT discovery, as pure functions that return messages.
 
-Nothing here talks to MQTT: the daemon publishes what these functions return,
-which keeps the payloads testable against golden files and lets the same code
-serve startup, Home Assistant's birth message and gallery changes.
+Nothing here talks to MQTT: :mod:`edged.ha` publishes what these functions
+return, which keeps the payloads testable against golden files and lets the
+same code serve startup, Home Assistant's birth message and gallery changes.
 
 Entities of one device (node id ``frd_<device_id>``):
 
@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .config import HomeAssistantConfig
 from .topics import AVAILABLE, NOT_AVAILABLE, Message, Topics
 
 EVENT_TYPES = ("recognized", "unknown")
@@ -44,7 +45,7 @@ class DiscoveryDevice:
     topics: Topics
     version: str
     model_name: str
-    off_delay_s: int = 60
+    off_delay_s: int = HomeAssistantConfig.model_fields["presence_off_delay_s"].default  # the config's default
     support_url: str | None = None
 
     @property

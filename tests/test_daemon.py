@@ -196,3 +196,30 @@ def _retained(broker, topic):
             return sub.wait_for(lambda m: True, 3).text
         except Exception:
             return None
+
+
+def test_a_camera_removed_from_the_config_loses_its_entity_when_frd_restarts(tmp_path, broker, clip):
+    """The issue's acceptance test: after a restart, frd empties the retained configs it no longer wants."""
+    sensor = "homeassistant/sensor/frd_testdoor"
+    garage, stage = f"{sensor}/camera_garage_last_person/config", f"{sensor}/camera_stage_last_person/config"
+    ghost = "homeassistant/binary_sensor/frd_testdoor/person_ghost/config"  # deleted while frd was stopped
+    other = "homeassistant/sensor/frd_otherdoor/camera_garage_last_person/config"  # another device's: untouched
+    two = [{"name": "stage", "source": str(clip), "loop": True}, {"name": "garage", "source": str(clip), "loop": True}]
+    p = FrdProcess(write_config(tmp_path, broker, clip, cameras=two)).start()
+    try:
+        online(broker)
+        assert json.loads(_retained(broker, garage))["name"] == "garage last person"
+    finally:
+        p.stop()
+    publish(broker.host, broker.port, ghost, json.dumps({"name": "ghost presence"}), qos=1, retain=True)
+    publish(broker.host, broker.port, other, json.dumps({"name": "garage last person"}), qos=1, retain=True)
+    p = FrdProcess(write_config(tmp_path, broker, clip)).start()  # only "stage" now
+    try:
+        online(broker)
+        # within a gallery poll (2 s) of connecting; an emptied retained topic is simply gone from the broker
+        assert wait_until(lambda: _retained(broker, garage) is None and _retained(broker, ghost) is None, 20)
+        assert json.loads(_retained(broker, stage))["name"] == "stage last person"
+        assert _retained(broker, other) is not None
+        assert "removed 2 Home Assistant entities nobody has any more" in p.log_text()
+    finally:
+        p.stop()

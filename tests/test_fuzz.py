@@ -35,11 +35,8 @@ from paho.mqtt.properties import Properties
 
 from edged.bus import Bus, BusSettings, unpublishable
 from edged.commands import COMMANDS, CommandHandler, Limits
-from edged.daemon import Daemon
-from edged.discovery import DiscoveryDevice
 from edged.gallery import Gallery
 from edged.names import validate_name
-from edged.notify import Notifier
 from edged.security import CommandGuard, NonceStore, sign
 from edged.topics import Topics
 from tests.broker import subscribe_collect
@@ -277,17 +274,18 @@ def _disk(root: Path) -> dict[str, tuple[int, int]]:
 
 
 def test_real_daemon_services_10000_messages_never_crash_and_never_half_write(tmp_path, data):
-    from edged.app import build_pipeline
+    from edged.app import build_daemon, build_pipeline
+    from edged.config import parse_config
+    from edged.people import People
 
     pipeline = build_pipeline(still=False)
     gallery = Gallery(tmp_path / "gallery", pipeline.embedder.sha256)
     topics = Topics("frd", DEVICE)
     bus = Bus(BusSettings("127.0.0.1", 1, "frd-fuzz", offline_queue=100), topics, lambda m: None)  # never started
-    daemon = Daemon(device_id=DEVICE, topics=topics, pipeline=pipeline, gallery=gallery, readers=[], engines={},
-                    trackers={}, bus_factory=lambda *_a: bus, notifier=Notifier(),
-                    discovery=DiscoveryDevice(topics, "test", pipeline.embedder.name), fleet_sync=True,
-                    embedding_dim=pipeline.embedder.manifest.embedding_dim,
-                    handler_options={"guard": _guard(tmp_path), "limits": Limits(max_payload=64 * 1024)})
+    cfg = parse_config(f"device_id: {DEVICE}\nfleet: {{sync: true}}\n", "fuzz.yaml")  # HA discovery on
+    daemon = build_daemon(cfg, pipeline=pipeline, people=People(pipeline, gallery, keep_crops=True), bus=bus,
+                          readers=[], handler_options={"guard": _guard(tmp_path),
+                                                       "limits": Limits(max_payload=64 * 1024)})
     counts = {"messages": 0, "ok": 0, "enrolled": 0}
 
     @settings(max_examples=10_000, **SETTINGS)

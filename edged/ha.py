@@ -1,0 +1,101 @@
+"""Home Assistant: keeps the broker's discovery configs equal to the device's cameras and people.
+
+A component the composition root (``app.py``) wires when ``homeassistant.discovery`` is on: it
+listens to the gallery's changes (a person added, removed, renamed; the gallery reloaded), answers
+Home Assistant's birth message, and empties every retained config of this device that nobody
+wants any more — a camera dropped from the config, a person deleted while frd was stopped — within
+one gallery poll of connecting. The payloads themselves are :mod:`edged.discovery`'s pure functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+from .bus import Incoming, Publisher
+from .discovery import DiscoveryDevice, all_discovery, person_config, person_removal, person_rename, stale_removals
+from .people import ADDED, RELOADED, REMOVED, RENAMED, Change
+from .topics import Message
+
+log = logging.getLogger(__name__)
+
+
+class HomeAssistant:
+    """Discovery configs for one device; ``people`` says who is enrolled now."""
+
+    def __init__(self, device: DiscoveryDevice, bus: Publisher, cameras: Sequence[str],
+                 people: Callable[[], list[str]]) -> None:
+        self.device = device
+        self.topics = device.topics
+        self.bus = bus
+        self.cameras = list(cameras)
+        self.people = people
+        #: this device's discovery configs the broker holds (seen on the discovery wildcard)
+        self._retained: set[str] = set()
+        self._lock = threading.Lock()  # paho's thread adds, the others remove
+        self.removed_ghosts = 0
+        self.dropped = 0  # never: every message is handled on arrival
+
+    @property
+    def subscriptions(self) -> list[str]:
+        return [self.topics.ha_status, self.topics.discovery_wildcard]
+
+    def wanted(self) -> list[Message]:
+        return all_discovery(self.device, self.cameras, self.people())
+
+    def publish_all(self) -> None:
+        self.bus.publish_many(self.wanted())
+
+    # -- bus side (paho's network thread: never blocks) ----------------------------------
+    def on_connected(self) -> None:
+        self.publish_all()
+
+    def accept(self, msg: Incoming) -> bool:
+        """Whether ``msg`` was Home Assistant's (birth message, or one of our retained configs)."""
+        if msg.topic == self.topics.ha_status:
+            if msg.payload.strip() == b"online":
+                log.info("Home Assistant is online: publishing discovery again")
+                self.publish_all()
+            return True
+        if self.topics.is_own_discovery(msg.topic):
+            with self._lock:
+                (self._retained.add if msg.payload else self._retained.discard)(msg.topic)
+            return True
+        return False
+
+    def work(self) -> None:
+        """Nothing waits for the command thread here."""
+
+    # -- the gallery's changes -------------------------------------------------------------
+    def on_change(self, change: Change) -> None:
+        if change.kind == ADDED:
+            self.bus.publish(person_config(self.device, change.name))
+        elif change.kind == REMOVED:
+            self._publish_removals([person_removal(self.topics, change.name)])
+        elif change.kind == RENAMED:
+            old, new = person_rename(self.device, change.name, change.new_name)
+            self._publish_removals([old])
+            self.bus.publish(new)
+        elif change.kind == RELOADED:
+            self.publish_all()
+
+    def _publish_removals(self, removals: list[Message]) -> None:
+        with self._lock:  # removed here: not a ghost for poll()
+            for m in removals:
+                self._retained.discard(m.topic)
+        self.bus.publish_many(removals)
+
+    # -- the frame loop's gallery poll -----------------------------------------------------
+    def poll(self) -> None:
+        """Empty the retained configs of people or cameras this device no longer has."""
+        if not self.bus.connected.is_set():
+            return
+        with self._lock:
+            retained = set(self._retained)
+        stale = stale_removals(self.topics, retained, self.wanted())
+        if stale:
+            self._publish_removals(stale)
+            self.removed_ghosts += len(stale)
+            log.info("removed %d Home Assistant entit%s nobody has any more", len(stale),
+                     "y" if len(stale) == 1 else "ies")

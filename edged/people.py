@@ -1,0 +1,310 @@
+"""Who is enrolled: enroll, delete, rename, reload and capture, for the CLI and the MQTT commands alike.
+
+The gallery service. Both ``frd enroll`` / ``frd gallery`` and the daemon's
+commands call it, so both refuse the same things with the same words, and an
+enrollment lands whole or not at all (one gallery update per request). It
+knows nothing about MQTT: whoever must follow the gallery (Home Assistant
+discovery, fleet sync, the daemon's retained state) subscribes to its
+:class:`Change` announcements, and whoever may refuse a change (fleet sync:
+a person another device enrolled) adds a guard.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import InputError
+from .gallery import Gallery, Person
+from .images import decode_image
+from .names import validate_name
+from .quality import assess, enrollment_verdict, photos_advice
+
+if TYPE_CHECKING:
+    from .pipeline import Face, Pipeline
+
+log = logging.getLogger(__name__)
+
+ADDED = "added"
+UPDATED = "updated"
+REMOVED = "removed"
+RENAMED = "renamed"
+#: the whole gallery was read again (a reload command, SIGHUP): whoever mirrors it republishes everything
+RELOADED = "reloaded"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change of the gallery, announced after it is on disk and in the matcher."""
+
+    kind: str
+    name: str | None = None
+    new_name: str | None = None  # RENAMED: the name afterwards
+    #: the change came from fleet sync (a record another device shared): not to be shared back
+    from_fleet: bool = False
+
+
+Listener = Callable[[Change], None]
+#: Called with a name before it is enrolled, renamed or deleted; raises InputError to refuse.
+Guard = Callable[[str], None]
+
+
+@dataclass
+class EnrollResult:
+    name: str
+    added: int = 0
+    rejected: list[dict] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)
+    advice: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "added": self.added, "rejected": self.rejected, "warnings": self.warnings,
+                "advice": self.advice}
+
+
+def screen(faces: list[tuple[str, Face]], result: EnrollResult) -> list[tuple[str, Face]]:
+    """The faces good enough to enroll; the others go to ``result.rejected``, doubts to ``result.warnings``."""
+    kept = []
+    for label, face in faces:
+        why, warnings = enrollment_verdict(assess(face.face_px, face.chip, face.points))
+        if why is not None:
+            result.rejected.append({"image": label, "reason": why})
+            continue
+        result.warnings += [{"image": label, "warning": w} for w in warnings]
+        kept.append((label, face))
+    return kept
+
+
+@dataclass
+class Capture:
+    """A pending "enroll from the camera": the frame loop hands it faces until it has enough."""
+
+    camera: str
+    frames: int
+    min_interval_s: float = 0.2
+    faces: list[Face] = field(default_factory=list)
+    skipped_multi: int = 0
+    done: threading.Event = field(default_factory=threading.Event)
+    _last: float = 0.0
+
+    def offer(self, faces: list[Face], now: float) -> None:
+        if self.done.is_set() or not faces:
+            return
+        if len(faces) > 1:
+            self.skipped_multi += 1  # whose face would it be?
+            return
+        if now - self._last < self.min_interval_s:
+            return
+        self._last = now
+        self.faces.append(faces[0])
+        if len(self.faces) >= self.frames:
+            self.done.set()
+
+
+class People:
+    """The gallery as a service: every change goes through here, and is announced to the listeners.
+
+    ``lock`` guards the pipeline (TFLite is not thread-safe) and the gallery; the daemon's frame loop
+    takes the same lock. ``cameras`` are the cameras a capture may use.
+    """
+
+    def __init__(self, pipeline: Pipeline, gallery: Gallery, *, keep_crops: bool, cameras: Sequence[str] = ()
+                 ) -> None:
+        self.pipeline = pipeline
+        self.gallery = gallery
+        self.keep_crops = keep_crops
+        self.cameras = list(cameras)
+        self.lock = threading.Lock()
+        #: pending captures, offered faces by the frame loop (under ``lock``)
+        self.captures: list[Capture] = []
+        self._listeners: list[Listener] = []
+        self._guards: list[Guard] = []
+        self._matcher_hooks: list[Callable[[], None]] = []
+
+    # -- wiring -------------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> None:
+        """``listener`` hears every change, in order, on the thread that made it; it must not raise."""
+        self._listeners.append(listener)
+
+    def add_guard(self, guard: Guard) -> None:
+        self._guards.append(guard)
+
+    def on_matcher_update(self, hook: Callable[[], None]) -> None:
+        """``hook`` runs under ``lock`` whenever the matcher gets a new gallery (trackers forget names)."""
+        self._matcher_hooks.append(hook)
+
+    def _announce(self, change: Change) -> None:
+        for listener in self._listeners:
+            try:
+                listener(change)
+            except Exception:  # one listener's bug must not undo a change that is on disk already
+                log.exception("a listener of %s %s failed", change.kind, change.name)
+
+    def _check(self, name: str) -> None:
+        for guard in self._guards:
+            guard(name)
+
+    def _changed(self) -> None:
+        """Hand the gallery to the matcher and tell the hooks. Callers hold ``lock``."""
+        self.pipeline.matcher.set_gallery(self.gallery.active())
+        for hook in self._matcher_hooks:
+            hook()
+
+    # -- reading ------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        return self.gallery.names()
+
+    def list_people(self) -> dict:
+        sha = self.gallery.model_sha256
+        return {"people": [p.summary(sha) for _, p in sorted(self.gallery.people.items())]}
+
+    # -- enrollment ---------------------------------------------------------------------
+    def enroll(self, name: str, images: list[tuple[str, np.ndarray | InputError]], aligned: bool = False
+               ) -> EnrollResult:
+        """Enroll ``name`` from ``(label, rgb or the error that kept it from being read)`` pairs.
+
+        The largest face of each image; raises InputError for a bad name or a refused person.
+        """
+        validate_name(name)
+        self._check(name)
+        found, rejected = [], []
+        for label, img in images:
+            if isinstance(img, InputError):
+                rejected.append({"image": label, "reason": str(img)})
+                continue
+            with self.lock:
+                faces = self.pipeline.faces(img, aligned=aligned, largest_only=True, still=True)
+            if not faces:
+                rejected.append({"image": label, "reason": "no face found"})
+            else:
+                found.append((label, faces[0]))
+        return self._enroll_faces(name, found, rejected)
+
+    def enroll_images(self, name: str, images: list[tuple[str, bytes]]) -> dict:
+        """Enroll from encoded images (an MQTT payload): each is decoded with the image limits."""
+        decoded: list[tuple[str, np.ndarray | InputError]] = []
+        validate_name(name)
+        self._check(name)
+        for label, data in images:
+            try:
+                decoded.append((label, decode_image(data, what=label)))
+            except InputError as e:  # the reply names the image once: "payload: not …", not "payload: payload: …"
+                decoded.append((label, InputError(str(e).removeprefix(f"{label}: "))))
+        return self.enroll(name, decoded).as_dict()
+
+    def enroll_capture(self, name: str, camera: str | None, frames: int, timeout_s: float) -> dict:
+        """Enroll from the next ``frames`` frames of ``camera`` that show exactly one face."""
+        validate_name(name)
+        self._check(name)
+        if camera is None:
+            if len(self.cameras) != 1:
+                raise InputError(f"capture.camera is required; cameras: {', '.join(self.cameras)}")
+            camera = self.cameras[0]
+        if camera not in self.cameras:
+            raise InputError(f"no camera named {camera!r}; cameras: {', '.join(self.cameras)}")
+        cap = Capture(camera, frames)
+        with self.lock:
+            self.captures.append(cap)
+        cap.done.wait(timeout_s)
+        with self.lock:
+            self.captures.remove(cap)
+        faces = list(cap.faces)
+        rejected = []
+        if len(faces) < frames:
+            why = f"{len(faces)} of {frames} frames with exactly one face within {timeout_s:g} s"
+            if cap.skipped_multi:
+                why += f" ({cap.skipped_multi} frames had several faces)"
+            rejected.append({"image": f"camera:{camera}", "reason": why})
+        return self._enroll_faces(name, [(f"camera:{camera}", f) for f in faces], rejected).as_dict()
+
+    def _enroll_faces(self, name: str, faces: list[tuple[str, Face]], rejected: list[dict]) -> EnrollResult:
+        result = EnrollResult(name, rejected=rejected)
+        kept = screen(faces, result)
+        if not kept:
+            return result
+        new = name not in self.gallery.people
+        with self.lock:
+            self.gallery.add(
+                name,
+                np.stack([f.embedding for _, f in kept]),
+                np.stack([f.chip for _, f in kept]) if self.keep_crops else None,
+                [label.rsplit("/", 1)[-1] for label, _ in kept],  # a file's name, never its folder
+            )
+            self._changed()
+        result.added = len(kept)
+        result.advice = photos_advice(name, self.gallery.people[name].count)
+        log.info("enrolled %s (%d face(s))", name, len(kept))
+        self._announce(Change(ADDED if new else UPDATED, name))
+        return result
+
+    # -- delete, rename ----------------------------------------------------------------
+    def delete(self, name: str) -> dict:
+        self._check(name)
+        self.remove(name)
+        log.info("deleted %s", name)
+        return {"deleted": name}
+
+    def remove(self, name: str, *, from_fleet: bool = False) -> None:
+        """Remove every trace of ``name`` from the gallery (no guard: fleet sync has checked the signer)."""
+        with self.lock:
+            self.gallery.remove(name)
+            self._changed()
+        self._announce(Change(REMOVED, name, from_fleet=from_fleet))
+
+    def rename(self, name: str, new_name: str) -> dict:
+        self._check(name)
+        with self.lock:
+            self.gallery.rename(name, new_name)
+            self._changed()
+        log.info("renamed %s to %s", name, new_name)
+        self._announce(Change(RENAMED, name, new_name))
+        return {"renamed": name, "to": new_name}
+
+    def replace(self, person: Person) -> None:
+        """Take a person's whole state from fleet sync."""
+        new = person.name not in self.gallery.people
+        with self.lock:
+            self.gallery.replace(person)
+            self._changed()
+        self._announce(Change(ADDED if new else UPDATED, person.name, from_fleet=True))
+
+    # -- reload -------------------------------------------------------------------------
+    def reload(self, why: str = "reload command") -> dict:
+        """Read the gallery again (the reload command, SIGHUP); everyone mirroring it republishes."""
+        self.sync_from_disk(f"reloaded ({why})")
+        self._announce(Change(RELOADED))
+        return {"people": self.gallery.names(), "quarantined": list(self.gallery.quarantined)}
+
+    def sync_if_changed(self) -> None:
+        """Follow changes others made on disk (the CLI, a restore), if there are any."""
+        if self.gallery.changed_on_disk():
+            self.sync_from_disk("changed on disk")
+
+    def sync_from_disk(self, what: str) -> None:
+        """Re-read the gallery and announce who was added, removed or updated, with one log line.
+
+        So a person removed or renamed with the CLI leaves no trace behind in Home Assistant, the
+        retained state or the fleet.
+        """
+        with self.lock:
+            before = {n: p.updated for n, p in self.gallery.people.items()}
+            self.gallery.reload()
+            self.gallery.reembed(self.pipeline.embedder.embed)
+            self._changed()
+            after = {n: p.updated for n, p in self.gallery.people.items()}
+        removed = sorted(set(before) - set(after))
+        added = sorted(set(after) - set(before))
+        updated = sorted(n for n in set(before) & set(after) if before[n] != after[n])
+        for kind, names in ((REMOVED, removed), (ADDED, added), (UPDATED, updated)):
+            for name in names:
+                self._announce(Change(kind, name))
+        changes = [f"{k} {', '.join(v)}" for k, v in (("added", added), ("removed", removed), ("updated", updated))
+                   if v]
+        n = len(after)
+        log.info("gallery %s: %d %s%s", what, n, "person" if n == 1 else "people",
+                 "; " + "; ".join(changes) if changes else "")

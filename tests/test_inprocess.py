@@ -1,0 +1,182 @@
+"""The daemon driven in-process through tests/fakebus.py: the real model, a real photo, no broker.
+
+Commands go through the same table, people service and listeners as ``frd run`` (wired by
+``app.build_daemon``); frames go through the daemon's own ``_process``. Fast enough to cover the
+gallery's traces in detail; the broker tests stay the proof of the MQTT side.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edged.app import build_daemon, open_people
+from edged.camera import CameraReader
+from edged.config import parse_config, topics_for
+from edged.images import load_image
+from tests.fakebus import FakeBus
+
+DEVICE = "hall"
+BASE = f"frd/{DEVICE}"
+DISC = f"homeassistant/binary_sensor/frd_{DEVICE}"
+
+
+@pytest.fixture
+def photo(data):
+    return data / "people/obama/obama_1.jpg"
+
+
+@pytest.fixture
+def rig(tmp_path, video_pipeline):
+    """(daemon, bus): one camera, Home Assistant discovery on, a fresh gallery."""
+    text = (f"device_id: {DEVICE}\ncameras: [{{name: hall, source: /dev/null}}]\n"
+            f"gallery: {{path: {tmp_path / 'gallery'}}}\nrecognition: {{vote_frames: 2, vote_window: 3}}\n")
+    cfg = parse_config(text, "inprocess.yaml")
+    people = open_people(cfg.gallery.path, video_pipeline, keep_crops=True, cameras=["hall"])
+    bus = FakeBus()
+    daemon = build_daemon(cfg, pipeline=video_pipeline, people=people, bus=bus,
+                          readers=[CameraReader("hall", "/dev/null")], handler_options={})
+    assert topics_for(cfg).cmd_wildcard in bus.subscriptions
+    bus.start()
+    yield daemon, bus
+    # another test's gallery must not stay in the session's matcher
+    video_pipeline.matcher.set_gallery({})
+
+
+def command(daemon, bus: FakeBus, topic: str, payload: bytes | str) -> dict:
+    """Deliver one command as the network thread would, run the command worker until it is answered."""
+    bus.replies.clear()
+    bus.deliver(topic, payload)
+    daemon._commands.put(None)  # the worker returns after the queued command
+    daemon._command_worker()
+    assert len(bus.replies) == 1, bus.replies
+    reply_topic, body, _ = bus.replies[0]
+    assert reply_topic == f"{BASE}/reply/{topic.split('/')[3]}"
+    return json.loads(body)
+
+
+def see(daemon, rgb, start: int = 0, frames: int = 6) -> None:
+    """``frames`` frames of ``rgb`` on the camera, numbered (and timed, one a second) from ``start``."""
+    for i in range(start, start + frames):
+        daemon._process("hall", rgb, i, float(i))
+
+
+def test_enroll_by_command_publishes_discovery_then_the_camera_names_the_person(rig, photo):
+    daemon, bus = rig
+    assert f"{DISC}/person_obama/config" not in bus.retained
+    reply = command(daemon, bus, f"{BASE}/cmd/enroll/obama", photo.read_bytes())
+    assert reply["ok"] is True and reply["data"]["added"] == 1, reply
+    config = json.loads(bus.retained[f"{DISC}/person_obama/config"])
+    assert config["state_topic"] == f"{BASE}/state/person/obama"
+    see(daemon, load_image(photo))
+    events = [json.loads(m.payload) for m in bus.on(f"{BASE}/event")]
+    assert [e["name"] for e in events] == ["obama"], events
+    assert json.loads(bus.retained[f"{BASE}/state/camera/hall"])["person"] == "obama"
+    person = [json.loads(m.payload) for m in bus.on(f"{BASE}/state/person/obama")]
+    assert person and person[0]["state"] == "on" and person[0]["camera"] == "hall"
+    status = command(daemon, bus, f"{BASE}/cmd/status", b"")
+    assert status["data"]["gallery_size"] == 1 and status["data"]["events"] == 1
+
+
+def test_delete_by_command_clears_every_trace(rig, photo, tmp_path):
+    daemon, bus = rig
+    assert command(daemon, bus, f"{BASE}/cmd/enroll/obama", photo.read_bytes())["ok"]
+    see(daemon, load_image(photo))
+    assert json.loads(bus.retained[f"{BASE}/state/camera/hall"])["name"] == "obama"
+    bus.clear()
+    reply = command(daemon, bus, f"{BASE}/cmd/delete/obama", b"")
+    assert reply == {"request_id": None, "ok": True, "error": None, "data": {"deleted": "obama"}}
+    assert f"{DISC}/person_obama/config" not in bus.retained
+    assert [m.payload for m in bus.on(f"{DISC}/person_obama/config")] == [""]
+    cleared = json.loads(bus.retained[f"{BASE}/state/camera/hall"])
+    assert cleared == {"camera": "hall", "person": None, "name": None, "score": None, "ts": None, "event_id": None}
+    assert [(m.payload, m.retain) for m in bus.on(f"{BASE}/state/person/obama")] == [("", True)]
+    assert not list((tmp_path / "gallery").glob("obama*"))
+    see(daemon, load_image(photo), start=100)  # the same face again: unknown now
+    assert [json.loads(m.payload)["name"] for m in bus.on(f"{BASE}/event")] == [None]
+
+
+def test_rename_by_command_moves_the_entity(rig, photo):
+    daemon, bus = rig
+    assert command(daemon, bus, f"{BASE}/cmd/enroll/obama", photo.read_bytes())["ok"]
+    bus.clear()
+    reply = command(daemon, bus, f"{BASE}/cmd/rename", json.dumps({"request_id": "r", "name": "obama",
+                                                                     "new_name": "barack"}))
+    assert reply["ok"] and reply["data"] == {"renamed": "obama", "to": "barack"}
+    order = [m.topic for m in bus.published if m.topic.startswith(DISC)]
+    assert order == [f"{DISC}/person_obama/config", f"{DISC}/person_barack/config"]
+    assert f"{DISC}/person_obama/config" not in bus.retained and f"{DISC}/person_barack/config" in bus.retained
+    assert command(daemon, bus, f"{BASE}/cmd/list", b"")["data"]["people"][0]["name"] == "barack"
+    see(daemon, load_image(photo))
+    assert [json.loads(m.payload)["name"] for m in bus.on(f"{BASE}/event")] == ["barack"]
+
+
+def test_refused_command_changes_nothing_and_is_answered(rig, photo):
+    daemon, bus = rig
+    bus.clear()
+    reply = command(daemon, bus, f"{BASE}/cmd/enroll", json.dumps({"name": "obama", "colour": "blue"}))
+    assert reply["ok"] is False and "unknown field(s) 'colour'" in reply["error"]
+    assert command(daemon, bus, f"{BASE}/cmd/frobnicate", b"{}")["error"].startswith("unknown command")
+    assert not [m for m in bus.published if m.topic.startswith(DISC)]
+    assert command(daemon, bus, f"{BASE}/cmd/list", b"")["data"] == {"people": []}
+
+
+def test_stale_discovery_of_a_gone_camera_and_person_is_emptied(rig):
+    daemon, bus = rig
+    ghosts = [f"homeassistant/sensor/frd_{DEVICE}/camera_garage_last_person/config", f"{DISC}/person_gone/config",
+              f"homeassistant/sensor/frd_{DEVICE}/camera_hall_last_person/config"]
+    other = "homeassistant/sensor/frd_otherdevice/camera_garage_last_person/config"
+    for topic in [*ghosts, other]:
+        bus.deliver(topic, b'{"name": "x"}', retain=True)  # the broker's retained configs, after subscribing
+    bus.clear()
+    daemon._poll()
+    emptied = sorted(m.topic for m in bus.published if m.payload == "" and m.retain)
+    assert emptied == sorted(ghosts[:2])  # the camera still configured keeps its entity, others' are untouched
+    bus.clear()
+    daemon._poll()
+    assert bus.published == []  # removed once
+
+
+def test_fleet_sync_shares_enrollments_applies_records_and_guards_the_owner(tmp_path, video_pipeline, photo):
+    """Fleet sync as a listener and guard of the people service, in-process: nothing of it is in the daemon."""
+    import time
+
+    import numpy as np
+
+    from edged import fleet
+    from tests.daemon_helpers import fleet_config, fleet_keys
+
+    keys = fleet_keys(tmp_path, [DEVICE, "porch"])
+    cfg = parse_config(f"device_id: {DEVICE}\ncameras: [{{name: hall, source: /dev/null}}]\n"
+                       f"gallery: {{path: {tmp_path / 'gallery'}}}\n", "fleet.yaml")
+    cfg = cfg.model_copy(update={"fleet": cfg.fleet.model_validate(fleet_config(keys, DEVICE))})
+    topics = topics_for(cfg)
+    people = open_people(cfg.gallery.path, video_pipeline, keep_crops=True, cameras=["hall"])
+    bus = FakeBus()
+    daemon = build_daemon(cfg, pipeline=video_pipeline, people=people, bus=bus,
+                          readers=[CameraReader("hall", "/dev/null")], handler_options={})
+    assert topics.gallery_wildcard in bus.subscriptions
+    bus.start()
+    try:
+        assert command(daemon, bus, f"{BASE}/cmd/enroll/obama", photo.read_bytes())["ok"]
+        shared = bus.retained[topics.gallery_person("obama")]
+        trust = fleet.trust_from_config(cfg.fleet, DEVICE)
+        signer, record = fleet.verify(topics.gallery_person("obama"), shared.encode(), trust)
+        assert signer == DEVICE and json.loads(record)["origin"] == DEVICE
+
+        dim = video_pipeline.embedder.manifest.embedding_dim
+        emb = np.random.default_rng(1).normal(size=(2, dim)).astype(np.float32)
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        porch_key = fleet.load_signing_key(keys["porch"][0])
+        msg = fleet.person_message(topics, "biden", emb, people.gallery.model_sha256, "porch", time.time(), porch_key)
+        bus.deliver(msg.topic, msg.payload, retain=True)
+        listed = command(daemon, bus, f"{BASE}/cmd/list", b"")["data"]["people"]
+        assert [p["name"] for p in listed] == ["biden", "obama"]  # applied on the command thread first
+        assert f"{DISC}/person_biden/config" in bus.retained
+        assert not [m for m in bus.published if m.topic == topics.gallery_person("biden") and m.payload != msg.payload]
+        refused = command(daemon, bus, f"{BASE}/cmd/delete/biden", b"")
+        assert refused["ok"] is False and "enrolled on device 'porch'" in refused["error"]
+        assert "biden" in people.names()
+    finally:
+        video_pipeline.matcher.set_gallery({})

@@ -27,7 +27,14 @@ from .picamera import PICAMERA_PREFIXES, PicameraCapture
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
-STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+#: URL schemes read as network streams (through FFmpeg); the config accepts exactly these in a camera source.
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp")
+
+
+def url_scheme(spec: str) -> str | None:
+    """The lower-cased scheme of a ``scheme://…`` source, or None for anything else (paths, indices)."""
+    scheme, sep, _ = spec.partition("://")
+    return scheme.lower() if sep else None
 
 
 @dataclass
@@ -45,7 +52,7 @@ def source_kind(spec: str | int) -> str:
     s = str(spec)
     if s.startswith(PICAMERA_PREFIXES):
         return "picamera"
-    if s.startswith(STREAM_SCHEMES):
+    if url_scheme(s) in STREAM_SCHEMES:
         return "stream"
     if s.startswith("/dev/"):
         return "camera"

@@ -38,7 +38,7 @@ from edged.commands import COMMANDS, CommandHandler, Limits
 from edged.daemon import Daemon
 from edged.discovery import DiscoveryDevice
 from edged.gallery import Gallery
-from edged.names import validate_name
+from edged.names import ALPHABET, MAX_LEN, validate_name
 from edged.notify import Notifier
 from edged.security import CommandGuard, NonceStore, sign
 from edged.topics import Topics
@@ -91,7 +91,7 @@ json_scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_
 json_any = st.recursive(json_scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c,
                                                                                           max_size=4), max_leaves=12)
 names = st.one_of(st.sampled_from(NAMES), st.sampled_from(LOOKALIKES), st.text(max_size=80),
-                  st.from_regex(r"[a-z0-9][a-z0-9_-]{0,70}", fullmatch=True))
+                  st.from_regex(rf"[a-z0-9][{ALPHABET}]{{0,{MAX_LEN + 6}}}", fullmatch=True))  # some too long
 
 
 @st.composite

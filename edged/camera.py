@@ -26,6 +26,8 @@ from .picamera import PICAMERA_PREFIXES, PicameraCapture
 
 log = logging.getLogger(__name__)
 
+#: Longest wait between two attempts to reopen a failed source (not a config option).
+BACKOFF_MAX_S = 30.0
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 #: URL schemes read as network streams (through FFmpeg); the config accepts exactly these in a camera source.
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp")
@@ -148,10 +150,12 @@ class CameraReader:
         self,
         name: str,
         source: str | int,
-        loop: bool = False,
-        fps_limit: float | None = None,
-        backoff_max_s: float = 30.0,
+        *,
+        loop: bool,
+        fps_limit: float | None,
+        backoff_max_s: float = BACKOFF_MAX_S,
     ) -> None:
+        """``loop`` and ``fps_limit`` are the camera's config (``cameras[]``, whose defaults are the only ones)."""
         import threading
 
         self.name = name
@@ -161,7 +165,6 @@ class CameraReader:
         self.backoff_max_s = backoff_max_s
         self.state = "starting"
         self.error: str | None = None
-        self.frames_read = 0
         self.dropped = 0
         self.reconnects = 0
         self._frame: Frame | None = None
@@ -192,7 +195,6 @@ class CameraReader:
             if self._frame is not None:
                 self.dropped += 1
             self._frame = frame
-            self.frames_read += 1
             self._cond.notify_all()
 
     def _run(self) -> None:

@@ -46,20 +46,6 @@ FIT_SIZES = (1, 2, 5, 10, 20, 50)
 REPORT_SIZES = (1, 5, 20, 50)
 
 
-def _natural(p: Path) -> list:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
-
-
-def lfw_people(root: Path) -> dict[str, list[Path]]:
-    """``{person: photos}`` of an LFW-style folder (one folder per person)."""
-    out = {}
-    for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        photos = sorted((p for p in d.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")), key=_natural)
-        if photos:
-            out[d.name] = photos
-    return out
-
-
 def lfw_pairs(root: Path) -> list[tuple[int, str, int, str, int]]:
     """``(fold, person1, n1, person2, n2)`` from ``pairs.txt``; a fold is a block of same then different pairs."""
     pairs, fold, prev = [], 0, None
@@ -84,6 +70,35 @@ def person_folds(people: dict[str, list[Path]], pairs: list) -> dict[str, int]:
         fold.setdefault(a, f)
         fold.setdefault(b, f)
     return {p: fold.get(p, zlib.crc32(p.encode()) % 5) for p in people}
+
+
+@dataclass(frozen=True)
+class Lfw:
+    """An LFW folder read once: everyone's photos, the View-2 pairs and each person's fold.
+
+    ``python -m edged.calibrate`` and ``frd eval LFW_DIR`` both start here, so they split people the same way.
+    """
+
+    root: Path
+    people: dict[str, list[Path]]
+    pairs: list[tuple[int, str, int, str, int]]
+    folds: dict[str, int]
+
+    @classmethod
+    def load(cls, root: Path) -> Lfw:
+        from .evaluate import load_dataset
+
+        people = load_dataset(root)
+        pairs = lfw_pairs(root)
+        return cls(root, people, pairs, person_folds(people, pairs))
+
+    def people_in(self, folds: tuple[int, ...]) -> set[str]:
+        return {p for p, f in self.folds.items() if f in folds}
+
+    def photos_in(self, folds: tuple[int, ...]) -> dict[str, list[Path]]:
+        """``{person: photos}`` of the people in ``folds``, in the folder's order."""
+        keep = self.people_in(folds)
+        return {p: v for p, v in self.people.items() if p in keep}
 
 
 @dataclass
@@ -170,7 +185,7 @@ def stranger_maxima(cal: Calibration, e: Embedded, split: dict[str, np.ndarray],
         m.set_gallery({p: e.emb[split[p][:SHOTS]] for p in gal})
         g = set(gal)
         strangers = np.concatenate([v for p, v in split.items() if p not in g])
-        out.append(m.scores(e.emb[strangers]).max(axis=1))
+        out.append(np.array([r.score for r in m.match(e.emb[strangers])], np.float32))  # the best person's score
     return np.concatenate(out)
 
 
@@ -328,13 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", type=Path, default=None, help="draw the rule and the held-out rates (PNG)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    people = lfw_people(args.lfw)
-    pairs = lfw_pairs(args.lfw)
-    folds = person_folds(people, pairs)
+    lfw = Lfw.load(args.lfw)
+    people, pairs = lfw.people, lfw.pairs
     pipeline = build_pipeline(still=True, calibrated=False)
     e = embed_people(people, pipeline, args.cache, progress=True)
-    part = {name: {p for p, f in folds.items() if f in fs}
-            for name, fs in (("cohort", COHORT_FOLDS), ("tune", TUNE_FOLDS), ("test", TEST_FOLDS))}
+    part = {name: lfw.people_in(fs) for name, fs in (("cohort", COHORT_FOLDS), ("tune", TUNE_FOLDS),
+                                                     ("test", TEST_FOLDS))}
     center, cohort = build_cohort(e, part["cohort"])
     sha = pipeline.embedder.sha256
     provisional = Calibration(sha, center, cohort, K, {k: Level(TARGETS[k], 0.0, 0.0) for k in LEVELS})

@@ -26,8 +26,17 @@ from .picamera import PICAMERA_PREFIXES, PicameraCapture
 
 log = logging.getLogger(__name__)
 
+#: Longest wait between two attempts to reopen a failed source (not a config option).
+BACKOFF_MAX_S = 30.0
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
-STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+#: URL schemes read as network streams (through FFmpeg); the config accepts exactly these in a camera source.
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp")
+
+
+def url_scheme(spec: str) -> str | None:
+    """The lower-cased scheme of a ``scheme://…`` source, or None for anything else (paths, indices)."""
+    scheme, sep, _ = spec.partition("://")
+    return scheme.lower() if sep else None
 
 
 @dataclass
@@ -45,7 +54,7 @@ def source_kind(spec: str | int) -> str:
     s = str(spec)
     if s.startswith(PICAMERA_PREFIXES):
         return "picamera"
-    if s.startswith(STREAM_SCHEMES):
+    if url_scheme(s) in STREAM_SCHEMES:
         return "stream"
     if s.startswith("/dev/"):
         return "camera"
@@ -141,10 +150,12 @@ class CameraReader:
         self,
         name: str,
         source: str | int,
-        loop: bool = False,
-        fps_limit: float | None = None,
-        backoff_max_s: float = 30.0,
+        *,
+        loop: bool,
+        fps_limit: float | None,
+        backoff_max_s: float = BACKOFF_MAX_S,
     ) -> None:
+        """``loop`` and ``fps_limit`` are the camera's config (``cameras[]``, whose defaults are the only ones)."""
         import threading
 
         self.name = name
@@ -154,7 +165,6 @@ class CameraReader:
         self.backoff_max_s = backoff_max_s
         self.state = "starting"
         self.error: str | None = None
-        self.frames_read = 0
         self.dropped = 0
         self.reconnects = 0
         self._frame: Frame | None = None
@@ -185,7 +195,6 @@ class CameraReader:
             if self._frame is not None:
                 self.dropped += 1
             self._frame = frame
-            self.frames_read += 1
             self._cond.notify_all()
 
     def _run(self) -> None:

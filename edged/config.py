@@ -10,7 +10,6 @@ credentials or a separate file (see :func:`resolve_password`).
 from __future__ import annotations
 
 import os
-import re
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,15 +19,19 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from . import images
+from .camera import STREAM_SCHEMES, url_scheme
 from .errors import FrdError, InputError
 from .gallery import DEFAULT_MAX_PEOPLE, DEFAULT_MAX_SAMPLES
+from .logs import LEVELS as LOG_LEVELS
+from .match import DEFAULT_STRICTNESS
+from .match import LEVELS as STRICTNESS_LEVELS
+from .names import MAX_LEN, check_id, slugify
 from .picamera import PICAMERA_PREFIXES, parse_picamera
 from .topics import RESERVED_DEVICE_IDS, Topics, check_prefix
 
 DEFAULT_CONFIG_PATH = Path("/etc/frd/frd.yaml")
 CREDENTIAL_NAME = "mqtt_password"
-_NAME_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
-_URL_SCHEMES = ("rtsp", "rtsps", "http", "https")
 _PASSWORD_HINT = (
     "passwords are not accepted in the YAML; put it in a file named by mqtt.password_file "
     f"(mode 0600) or in the systemd credential {CREDENTIAL_NAME!r}"
@@ -54,7 +57,7 @@ def _located(msg: str, *sub: str | int) -> PydanticCustomError:
 def sanitize_device_id(raw: str) -> str:
     """Turn a hostname into a device id that is valid in topics and HA ids ([a-z0-9_-], max 64)."""
     label = raw.strip().split(".")[0].lower()
-    slug = re.sub(r"[^a-z0-9_-]+", "-", label).strip("-_")[:64].strip("-_")
+    slug = slugify(label).strip("-_")[:MAX_LEN].strip("-_")
     if not slug or slug in RESERVED_DEVICE_IDS:
         slug = f"frd-{slug}" if slug else "frd"
     return slug
@@ -63,13 +66,6 @@ def sanitize_device_id(raw: str) -> str:
 def _none_is_empty(value: Any, empty: Any) -> Any:
     """A section whose keys are all commented out reads as null; treat it as empty, not as an error."""
     return empty if value is None else value
-
-
-def _check_name(value: str) -> str:
-    """Names become topic levels and Home Assistant ids, so only a safe alphabet is allowed."""
-    if not _NAME_RE.match(value):
-        raise ValueError(f"{value!r} must be 1-64 characters from a-z, 0-9, '_' and '-'")
-    return value
 
 
 def _default_device_id() -> str:
@@ -136,14 +132,15 @@ class CameraConfig(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return _check_name(value)
+        return check_id(value)
 
     @field_validator("source", mode="before")
     @classmethod
     def _source(cls, value: Any) -> Any:
         # One clear message instead of pydantic's two (one per union member).
         if isinstance(value, bool) or not isinstance(value, int | str):
-            raise ValueError("must be a camera index (integer), a device path, a video file or an rtsp/http(s) URL")
+            raise ValueError("must be a camera index (integer), a device path, a video file or a stream URL "
+                             f"({', '.join(STREAM_SCHEMES)})")
         if isinstance(value, int) and value < 0:
             raise ValueError("a camera index must be >= 0")
         if isinstance(value, str):
@@ -154,9 +151,9 @@ class CameraConfig(_Model):
                     parse_picamera(value)
                 except InputError as e:
                     raise ValueError(str(e)) from e
-            scheme, sep, _ = value.partition("://")
-            if sep and scheme.lower() not in _URL_SCHEMES:
-                raise ValueError(f"URL scheme {scheme!r} is not supported (use one of: {', '.join(_URL_SCHEMES)})")
+            scheme = url_scheme(value)
+            if scheme is not None and scheme not in STREAM_SCHEMES:
+                raise ValueError(f"URL scheme {scheme!r} is not supported (use one of: {', '.join(STREAM_SCHEMES)})")
         return value
 
 
@@ -180,7 +177,7 @@ class HomeAssistantConfig(_Model):
 
 class RecognitionConfig(_Model):
     threshold: float | None = Field(default=None, ge=-20.0, le=50.0)
-    strictness: Literal["strict", "balanced", "lenient"] = "balanced"
+    strictness: Literal[STRICTNESS_LEVELS] = DEFAULT_STRICTNESS  # the vocabulary is match.LEVELS
     upsample: int = Field(default=0, ge=0, le=2)
     min_face_px: int = Field(default=40, ge=1)
     min_face_frac: float = Field(default=0.05, ge=0.0, lt=1.0)
@@ -224,7 +221,7 @@ class FleetConfig(_Model):
             if device == AUTHORITY:
                 raise _located(f"{AUTHORITY!r} is not a device: list its keys under fleet.authority_keys", device)
             try:
-                _check_name(device)
+                check_id(device)
             except ValueError as e:
                 raise _located(f"device id {e}", device) from None
             if not keys:
@@ -270,8 +267,8 @@ class SecurityConfig(_Model):
     command_key_file: FilePath | None = None
     replay_window_s: int = Field(default=300, ge=5, le=86400)
     max_payload_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=128 * 1024 * 1024)
-    max_image_pixels: int = Field(default=40_000_000, ge=10_000, le=400_000_000)
-    max_image_side: int = Field(default=16384, ge=64, le=65535)
+    max_image_pixels: int = Field(default=images.MAX_PIXELS, ge=10_000, le=400_000_000)
+    max_image_side: int = Field(default=images.MAX_SIDE, ge=64, le=65535)
     rate_limits: RateLimits = Field(default_factory=RateLimits)
 
     @field_validator("rate_limits", mode="before")
@@ -282,7 +279,7 @@ class SecurityConfig(_Model):
 
 class Config(_Model):
     device_id: str = Field(default_factory=_default_device_id)
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal[LOG_LEVELS] = "info"  # the vocabulary is logs.LEVELS
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     cameras: list[CameraConfig] = Field(default_factory=list)
     gallery: GalleryConfig = Field(default_factory=GalleryConfig)
@@ -306,7 +303,7 @@ class Config(_Model):
     @field_validator("device_id")
     @classmethod
     def _device_id(cls, value: str) -> str:
-        _check_name(value)
+        check_id(value)
         if value in RESERVED_DEVICE_IDS:
             raise ValueError(f"{value!r} is reserved (it would collide with fleet topics)")
         return value

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import HomeAssistantConfig
+from .names import ALPHABET, slugify
 from .topics import AVAILABLE, NOT_AVAILABLE, Message, Topics
 
 EVENT_TYPES = ("recognized", "unknown")
@@ -35,7 +36,7 @@ PERSON_ON = "on"
 PERSON_OFF = "off"
 UNKNOWN_PERSON = "unknown"
 DISCOVERY_QOS = 1
-_SLUG_RE = re.compile(r"^[a-z0-9_-]+$")
+_SLUG_RE = re.compile(rf"^[{ALPHABET}]+$")
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def slug(name: str) -> str:
     """A discovery-safe id for a person name; a hash suffix keeps 'Alice' and 'alice' apart."""
     if _SLUG_RE.match(name):
         return name
-    base = re.sub(r"[^a-z0-9_-]+", "_", name.lower()).strip("_-")[:48]
+    base = slugify(name, "_").strip("_-")[:48]
     digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
     return f"{base}_{digest}" if base else digest
 

@@ -261,26 +261,15 @@ def plot(results: dict[str, dict], out: Path) -> None:
 def lfw_main(args: argparse.Namespace) -> int:
     """``frd eval LFW_DIR``: the shipped defaults on LFW's held-out people, as ``edged.calibrate`` reports them."""
     from .app import build_pipeline
-    from .calibrate import (
-        REPORT_SIZES,
-        TEST_FOLDS,
-        embed_people,
-        format_report,
-        held_out_report,
-        lfw_pairs,
-        lfw_people,
-        person_folds,
-        verification,
-    )
+    from .calibrate import REPORT_SIZES, TEST_FOLDS, Lfw, embed_people, format_report, held_out_report, verification
 
     t0 = time.perf_counter()
-    people = lfw_people(args.data)
-    pairs = lfw_pairs(args.data)
-    folds = person_folds(people, pairs)
+    lfw = Lfw.load(args.data)
+    pairs = lfw.pairs
     pipeline = build_pipeline(still=True)
     cal = pipeline.matcher.calibration
-    held = {p for p, f in folds.items() if f in TEST_FOLDS}
-    e = embed_people({p: v for p, v in people.items() if p in held}, pipeline, args.cache, progress=not args.json)
+    held = lfw.people_in(TEST_FOLDS)
+    e = embed_people(lfw.photos_in(TEST_FOLDS), pipeline, args.cache, progress=not args.json)
     sizes = tuple(args.sizes) if args.sizes else REPORT_SIZES
     report = held_out_report(cal, e, e.by_person(), sizes)
     ver = {"int8, held-out folds": verification(e, pairs, TEST_FOLDS)}

@@ -23,9 +23,10 @@ import numpy as np
 
 from .errors import InputError
 
-#: Refuse images with more pixels than this before decoding them fully.
+#: Refuse images with more pixels than this before decoding them fully (the default of
+#: ``security.max_image_pixels``, which the config takes from here) ...
 MAX_PIXELS = 40_000_000
-#: ... or with a side longer than this.
+#: ... or with a side longer than this (``security.max_image_side``).
 MAX_SIDE = 16384
 FORMATS = "JPEG, PNG, BMP or WebP"
 
@@ -39,7 +40,7 @@ class Limits:
 LIMITS = Limits()
 
 
-def configure(max_pixels: int = MAX_PIXELS, max_side: int = MAX_SIDE) -> None:
+def configure(max_pixels: int, max_side: int) -> None:
     """Set the process-wide limits (``security.max_image_pixels`` / ``max_image_side``)."""
     LIMITS.max_pixels = int(max_pixels)
     LIMITS.max_side = int(max_side)

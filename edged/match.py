@@ -196,10 +196,6 @@ class Matcher:
         pm, ps = self.calibration.cohort_stats(e)
         return 0.5 * ((s - snap.mean) / snap.std + (s - pm[:, None]) / ps[:, None])
 
-    def scores(self, embeddings: np.ndarray) -> np.ndarray:
-        """(faces, people) normalised score of each face against each person."""
-        return self._scores(embeddings, self._snap)
-
     def match(self, embeddings: np.ndarray) -> list[Match]:
         snap = self._snap
         s = self._scores(embeddings, snap)

@@ -1,7 +1,10 @@
-"""Person names: the one rule for what a name may be.
+"""Names: the one rule for what a person name, a camera name or a device id may be.
 
-Names become file names in the gallery and MQTT topic segments, so they are
-restricted to a safe alphabet instead of being escaped everywhere.
+Names become file names in the gallery, MQTT topic segments and Home Assistant
+ids, so they are restricted to a safe alphabet instead of being escaped
+everywhere. Person names are stricter (a letter or digit first, a few words
+reserved); camera names and device ids (:func:`check_id`) share the alphabet
+and the length.
 
 Input from outside (MQTT, the command line) goes through :func:`normalize_name`:
 Unicode NFKC first, so a compatibility look-alike (full-width ``ａｌｉｃｅ``, the
@@ -18,8 +21,14 @@ import unicodedata
 
 from .errors import InputError
 
-NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+#: The alphabet of every name frd puts in a topic, a file name or a Home Assistant id (a regex class body).
+ALPHABET = "a-z0-9_-"
 MAX_LEN = 64
+#: A person name: a letter or digit first.
+NAME_RE = re.compile(rf"[a-z0-9][{ALPHABET}]{{0,{MAX_LEN - 1}}}")
+#: A camera name or device id.
+ID_RE = re.compile(rf"[{ALPHABET}]{{1,{MAX_LEN}}}")
+_ONE = re.compile(rf"[{ALPHABET}]")
 #: Raw input longer than this is refused before normalisation (which can expand text).
 MAX_RAW_LEN = 256
 #: Words the daemon itself uses in states and topics.
@@ -47,7 +56,7 @@ def validate_name(name: object) -> str:
             mapped = unicodedata.normalize("NFKC", name)
             if mapped != name and NAME_RE.fullmatch(mapped) and mapped not in RESERVED:
                 raise InputError(f"name {_shown(name)} is not in normal form; it stands for {mapped!r}")
-        bad = next((c for c in name if not ("a" <= c <= "z" or "0" <= c <= "9" or c in "_-")), None)
+        bad = next((c for c in name if not _ONE.fullmatch(c)), None)
         what = f" ({_describe(bad)} is not allowed)" if bad is not None else ""
         raise InputError(
             f"name {_shown(name)}{what}: use lowercase letters, digits, '_' and '-' only, "
@@ -56,6 +65,18 @@ def validate_name(name: object) -> str:
     if name in RESERVED:
         raise InputError(f"name {name!r} is reserved")
     return name
+
+
+def check_id(value: str) -> str:
+    """Return ``value`` if it is a valid camera name or device id, else raise ValueError (config wording)."""
+    if not ID_RE.fullmatch(value):
+        raise ValueError(f"{value!r} must be 1-{MAX_LEN} characters from a-z, 0-9, '_' and '-'")
+    return value
+
+
+def slugify(raw: str, fill: str = "-") -> str:
+    """``raw`` lower-cased with every run of characters outside the alphabet replaced by ``fill``."""
+    return re.sub(rf"[^{ALPHABET}]+", fill, raw.lower())
 
 
 def normalize_name(raw: object) -> str:

@@ -29,7 +29,6 @@ class Notifier:
         self._feed_every = self.watchdog_s / 4 if self.watchdog_s else 1.0
         self._last_feed = 0.0
         self._lock = threading.Lock()
-        self.sent: list[str] = []  # kept short; what was sent, for diagnostics
 
     def _send(self, msg: str) -> None:
         if self._sd is None:

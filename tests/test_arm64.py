@@ -51,20 +51,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.broker import Mosquitto, free_port, mosquitto_available, subscribe_collect
+from tests.broker import Mosquitto, free_port, subscribe_collect
 from tests.fleet.ansible import ansible_venv, write_inventory
 from tests.fleet.emulation import EmulationUnavailable, ensure_binfmt
+from tests.fleet.harness import (
+    PREFIX,
+    Fleet,
+    ca_bundle,
+    check_prerequisites,
+    controller_home,
+    inventory_vars,
+    pip_cache_bind,
+    provision,
+    ssh_key,
+    unavailable,
+)
+from tests.fleet.harness import current as _current
+from tests.fleet.harness import healthy as _healthy
 from tests.fleet.machine import Host, reap_stale
-from tests.fleet.rootfs import cache_root, ensure_rootfs
+from tests.fleet.rootfs import ensure_rootfs
 from tests.fleet.wheels import build_wheel, source_version
-from tests.test_fleet import Fleet, _ca_bundle, _current, _healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = Path(os.environ.get("FRD_FLEET_SOURCE", ROOT))
 ARM, X86 = "pi-arm64", "box-x86"
 #: Inventory (and so serial rollout) order: the emulated Pi first, so a broken release stops there.
 HOST_NAMES = (ARM, X86)
-PREFIX = "/opt/frd"
 SRV = "/srv/frd-test"
 CLIP_IN_HOST = f"{SRV}/clip.mp4"
 #: The clip frames where lin_manuel_miranda faces the camera (he is found from frame 82 on), and the
@@ -81,20 +93,11 @@ CPUINFO_NOISE = "Error in cpuinfo:"
 
 
 def _unavailable(msg: str) -> None:
-    if os.environ.get("FRD_REQUIRE_DATA") == "1":
-        pytest.fail(f"{msg} (FRD_REQUIRE_DATA=1 requires the aarch64 tier)")
-    pytest.skip(msg)
+    unavailable(msg, "aarch64")
 
 
 def _check_prerequisites() -> None:
-    if os.geteuid() != 0:
-        _unavailable("the aarch64 tier needs root (debootstrap, systemd-nspawn, binfmt_misc)")
-    missing = [t for t in ("systemd-nspawn", "debootstrap", "chroot", "nsenter", "ssh", "ssh-keygen")
-               if not shutil.which(t)]
-    if missing:
-        _unavailable(f"missing {', '.join(missing)} (apt-get install systemd-container debootstrap openssh-client)")
-    if not mosquitto_available():
-        _unavailable("mosquitto is not installed (apt-get install mosquitto)")
+    check_prerequisites("aarch64", "debootstrap, systemd-nspawn, binfmt_misc", extra_tools=("chroot",))
     try:
         ensure_binfmt("arm64")
     except EmulationUnavailable as e:
@@ -173,28 +176,19 @@ def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flee
         assert _cut_clip(clip, cut, CLIP_FRAMES, CLIP_CROP) == CLIP_FRAMES[1] - CLIP_FRAMES[0]
 
         broker = stack.enter_context(Mosquitto())
-        key = work / "id_ed25519"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "frd-arm64-test", "-f", str(key)],
-                       check=True)
-        pip_cache = cache_root() / "pip"
-        pip_cache.mkdir(parents=True, exist_ok=True)
-        ca = _ca_bundle()
+        key = ssh_key(work, "frd-arm64-test")
+        pip_bind = pip_cache_bind()
+        ca = ca_bundle()
         t = time.monotonic()
         hosts: dict[str, Host] = {}
         inventory_hosts: dict[str, dict] = {}
         for name in HOST_NAMES:
             arm = name == ARM
             host = Host(name, templates[name], work / "hosts", free_port(), key.with_suffix(".pub").read_text(),
-                        binds=[f"{pip_cache}:/root/.cache/pip"], nspawn_args=ARM_NSPAWN_ARGS if arm else ())
+                        binds=[pip_bind], nspawn_args=ARM_NSPAWN_ARGS if arm else ())
             stack.callback(host.close)
             host.prepare()
-            srv = host.root / SRV.lstrip("/")
-            srv.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(cut, srv / "clip.mp4")
-            (srv / "clip.mp4").chmod(0o644)
-            if ca is not None:
-                shutil.copyfile(ca, host.root / "etc/frd-fleet-ca.crt")
-                (host.root / "etc/pip.conf").write_text("[global]\ncert = /etc/frd-fleet-ca.crt\n")
+            provision(host, {CLIP_IN_HOST: cut}, ca)
             host.boot(timeout=300 if arm else 120)
             hosts[name] = host
             inventory_hosts[name] = {"ansible_host": "127.0.0.1", "ansible_port": host.ssh_port}
@@ -206,21 +200,14 @@ def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flee
         timings["boot hosts"] = round(time.monotonic() - t, 1)
 
         inventory = write_inventory(work / "inventory.yml", inventory_hosts, {
-            "ansible_user": "root",
-            "ansible_ssh_private_key_file": str(key),
-            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
-                                       "-o IdentitiesOnly=yes -o ConnectTimeout=30",
-            "ansible_python_interpreter": "/usr/bin/python3",
-            "frd_mqtt_host": broker.host,
-            "frd_mqtt_port": broker.port,
+            **inventory_vars(key, broker, connect_timeout=30),
             "frd_cameras": [{"name": "door", "source": CLIP_IN_HOST, "loop": True, "fps_limit": 5}],
             "frd_status_interval_s": 2,
             "frd_watchdog_sec": 60,
             "frd_health_settle_s": 3,
             "frd_health_timeout_s": 240,
         })
-        home = work / "ansible-home"
-        (home / "tmp").mkdir(parents=True)
+        home = controller_home(work)
         # commands are not signed here: the emulator cannot set up systemd credentials (see above)
         fleet = Fleet(hosts, broker, venv, home, inventory, wheels, log, b"", timings)
         try:

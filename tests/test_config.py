@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from edged.camera import STREAM_SCHEMES, source_kind
 from edged.config import (
     DEFAULT_CONFIG_PATH,
     Config,
@@ -19,6 +20,10 @@ from edged.config import (
     sanitize_device_id,
     topics_for,
 )
+from edged.logs import LEVELS as LOG_LEVELS
+from edged.match import DEFAULT_STRICTNESS
+from edged.match import LEVELS as STRICTNESS_LEVELS
+from edged.names import check_id
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "frd.example.yaml"
 F = "/etc/frd/frd.yaml"
@@ -226,6 +231,45 @@ def test_camera_source(source: str, ok: bool) -> None:
         parse_config(text, F)
     else:
         assert _error(text).startswith(f"{F}:3: cameras[0].source: ")
+
+
+@pytest.mark.parametrize("scheme", STREAM_SCHEMES)
+def test_config_accepts_every_stream_scheme_the_reader_reads(scheme: str) -> None:
+    """`frd run` takes every camera `frd recognize` reads: one list of schemes (camera.STREAM_SCHEMES)."""
+    for spelled in (scheme, scheme.upper()):
+        url = f"{spelled}://192.0.2.10:554/stream1"
+        cfg = parse_config(f"cameras:\n  - name: c\n    source: {url}\n", F)
+        assert cfg.cameras[0].source == url and source_kind(url) == "stream"
+
+
+@pytest.mark.parametrize("scheme", ["ftp", "file", "rtp", "smb"])
+def test_config_refuses_other_schemes_naming_file_line_key_and_the_accepted_ones(scheme: str) -> None:
+    msg = _error(f"device_id: door\ncameras:\n  - name: c\n    source: {scheme}://x/y\n")
+    assert msg == (f"{F}:4: cameras[0].source: URL scheme {scheme!r} is not supported "
+                   f"(use one of: {', '.join(STREAM_SCHEMES)})")
+    assert source_kind(f"{scheme}://x/y") != "stream"
+
+
+def test_vocabularies_are_the_ones_of_their_modules() -> None:
+    """Strictness levels and log levels are listed once (match.py, logs.py); the config takes them from there."""
+    for level in STRICTNESS_LEVELS:
+        assert parse_config(f"recognition:\n  strictness: {level}\n", F).recognition.strictness == level
+    for level in LOG_LEVELS:
+        assert parse_config(f"log_level: {level}\n", F).log_level == level
+    assert "'strict', 'balanced' or 'lenient'" in _error("recognition:\n  strictness: paranoid\n")
+    assert "'debug', 'info', 'warning' or 'error'" in _error("log_level: loud\n")
+    assert Config().recognition.strictness == DEFAULT_STRICTNESS
+
+
+@pytest.mark.parametrize("good", ["_garage", "a" * 64, "cam-2", "0"])
+def test_camera_names_and_device_ids_follow_names_check_id(good: str) -> None:
+    assert check_id(good) == good
+    cfg = parse_config(f"device_id: '{good}'\ncameras:\n  - name: '{good}'\n    source: 0\n", F)
+    assert cfg.device_id == good and cfg.cameras[0].name == good
+
+
+def test_a_trailing_newline_in_a_camera_name_is_refused() -> None:
+    assert _error('cameras:\n  - name: "front\\n"\n    source: 0\n').startswith(f"{F}:2: cameras[0].name: ")
 
 
 def test_literal_password_refused_with_hint() -> None:

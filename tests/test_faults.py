@@ -39,8 +39,10 @@ from edged.topics import Message, Topics
 from tests.broker import Mosquitto, mosquitto_available, publish, subscribe_collect
 from tests.daemon_helpers import DEVICE, FrdProcess, wait_until, write_config
 from tests.test_notify import NotifySocket
+from tests.waiting import marker, notify_lines_after
 
 BASE = f"frd/{DEVICE}"
+MARKER = "frd-test/marker/faults"
 ROOT = Path(__file__).resolve().parent.parent
 SHA = "a" * 64
 
@@ -154,8 +156,9 @@ def test_a_message_the_broker_would_refuse_is_dropped_not_allowed_to_cut_the_con
             # again after every reconnect: frd would never be online again
             assert bus.publish(Message("p/\x01bad", "x", qos=1)) is False
             assert bus.publish(Message("p/ok", "after", qos=1))
+            # published after the refused one: had that reached the broker, the disconnect (and paho's
+            # reconnect) would have come before this arrived
             assert sub.wait_for(lambda m: m.topic == "p/ok", 10).text == "after"
-            time.sleep(0.5)
             assert bus.connects == 1 and bus.connected.is_set() and bus.dropped == 1
             assert "not allowed in a topic" in caplog.text
         finally:
@@ -186,6 +189,18 @@ def _event_ids(sub: SessionSubscriber) -> list[str]:
     return [json.loads(p)["event_id"] for p in sub.payloads(f"{BASE}/event")]
 
 
+def _online_then_enroll(broker, s, name: str, photo: Path) -> None:
+    """Wait for frd's "online" on ``s`` (subscribed to availability and the enroll reply), then enroll ``name``."""
+    s.wait_for(lambda m: m.text == "online", 60)
+    publish(broker.host, broker.port, f"{BASE}/cmd/enroll/{name}", photo.read_bytes())
+    assert s.wait_for(lambda m: m.topic.endswith("/reply/enroll"), 30).json()["ok"]
+
+
+def _said(p: FrdProcess) -> int:
+    """Events frd has logged so far (it logs each one whether or not the broker is there)."""
+    return len(re.findall(r"event (?:recognized|unknown)\b", p.log_text()))
+
+
 def _iso(ts: str) -> float:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
@@ -197,18 +212,18 @@ def test_broker_killed_and_restarted_while_recognizing_loses_no_event(tmp_path, 
                {"name": "wings", "source": str(clip), "loop": True}]
     cfg = write_config(tmp_path, pbroker, clip, cameras=cameras,
                        recognition={"cooldown_s": 0, "unknown_cooldown_s": 0})
-    sub = SessionSubscriber(pbroker, [f"{BASE}/event"], "ha-events")
+    sub = SessionSubscriber(pbroker, [f"{BASE}/event", MARKER], "ha-events")
     p = FrdProcess(cfg).start()
     try:
         with subscribe_collect(pbroker.host, pbroker.port, [f"{BASE}/availability", f"{BASE}/reply/enroll"]) as s:
-            s.wait_for(lambda m: m.text == "online", 60)
-            publish(pbroker.host, pbroker.port, f"{BASE}/cmd/enroll/lin_manuel_miranda", lin.read_bytes())
-            assert s.wait_for(lambda m: m.topic.endswith("/reply/enroll"), 30).json()["ok"]
+            _online_then_enroll(pbroker, s, "lin_manuel_miranda", lin)
         assert wait_until(lambda: len(_event_ids(sub)) >= 2, 60), p.log_text()
         _wait_broker_saved(pbroker)
         t_kill = time.time()
         pbroker.kill()
-        time.sleep(8)  # events keep coming: frd queues them
+        said_at_kill = _said(p)
+        # events keep coming: frd queues them (and the outage lasts a few seconds at least)
+        assert wait_until(lambda: _said(p) >= said_at_kill + 3 and time.time() - t_kill >= 3, 60), p.log_text()
         t_back = time.time()
         pbroker.start()
         back = time.monotonic()
@@ -216,13 +231,14 @@ def test_broker_killed_and_restarted_while_recognizing_loses_no_event(tmp_path, 
             # the retained "online" from before the kill is stale: wait for frd's own, live one
             s.wait_for(lambda m: m.text == "online" and not m.retain, 30)
             online_after_s = time.monotonic() - back
-        time.sleep(6)
+        said_back = _said(p)
+        assert wait_until(lambda: _said(p) >= said_back + 2, 60), p.log_text()  # recognising on after the return
         p.signal(signal.SIGTERM)
         assert p.wait(30) == 0
         log = p.log_text()
         said = re.findall(r"event (?:recognized|unknown)\b", log)
         assert wait_until(lambda: len(set(_event_ids(sub))) >= len(said), 20)
-        time.sleep(1)  # anything extra (a duplicate) would arrive now
+        marker(pbroker, lambda t: bool(sub.payloads(t)), MARKER)  # anything extra (a duplicate) came before it
         ids = _event_ids(sub)
         with subscribe_collect(pbroker.host, pbroker.port, [f"{BASE}/status"]) as s:
             status = s.wait_for(lambda m: True, 10).json()
@@ -284,8 +300,8 @@ def test_camera_file_missing_then_present_then_ended_shows_in_status_and_starves
         # 60 frames later the file has ended: status says so and the watchdog starves again
         assert wait_until(lambda: (c := _camera(broker)) and c["state"] == "ended", 30, step=0.5)
         ended = time.monotonic()
-        time.sleep(2.5)
-        assert [t for t, _ in ns.lines("WATCHDOG=1") if t > ended + 0.5] == []
+        notify_lines_after(ns, "STATUS=", ended + 0.5, 3, 15)  # the loop goes on (about 2 s) ...
+        assert [t for t, _ in ns.lines("WATCHDOG=1") if t > ended + 0.5] == []  # ... without feeding
         assert p.alive()
     finally:
         p.stop()
@@ -353,7 +369,7 @@ def test_ip_camera_unplugged_and_back_reconnects_with_backoff_and_the_watchdog_f
         c = wait_until(lambda: (c := _camera(broker)) and c["reconnects"] >= 3 and c, 30, step=0.5)
         assert c["state"] == "reconnecting" and c["error"] and c["connected"] is False
         quiet_from = time.monotonic()
-        time.sleep(2)
+        notify_lines_after(ns, "STATUS=", quiet_from, 3, 15)  # the loop goes on (about 2 s) ...
         fed = [t for t, _ in ns.lines("WATCHDOG=1") if t > quiet_from]
         assert fed == [], "watchdog fed while the camera is unplugged"
         cam.plugged.set()
@@ -532,9 +548,7 @@ def test_disk_full_during_mqtt_enrollment_is_replied_and_changes_nothing(tmp_pat
         p = FrdProcess(cfg).start()
         try:
             with subscribe_collect(broker.host, broker.port, [f"{BASE}/availability", f"{BASE}/reply/#"]) as s:
-                s.wait_for(lambda m: m.text == "online", 60)
-                publish(broker.host, broker.port, f"{BASE}/cmd/enroll/lin", lin.read_bytes())
-                assert s.wait_for(lambda m: m.topic.endswith("/reply/enroll"), 30).json()["ok"]
+                _online_then_enroll(broker, s, "lin", lin)
                 before = _snapshot(fs / "gallery")
                 s.clear()
                 publish(broker.host, broker.port, f"{BASE}/cmd/enroll/lin", lin.read_bytes())

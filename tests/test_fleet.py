@@ -28,17 +28,29 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.broker import Mosquitto, free_port, mosquitto_available, publish, subscribe_collect
+from tests.broker import Mosquitto, free_port
 from tests.daemon_helpers import fleet_keys
-from tests.fleet.ansible import PlaybookRun, ansible_venv, run_lint, run_playbook, write_inventory
+from tests.fleet.ansible import ansible_venv, run_lint, write_inventory
+from tests.fleet.harness import (
+    PREFIX,
+    Fleet,
+    ca_bundle,
+    check_prerequisites,
+    controller_home,
+    inventory_vars,
+    pip_cache_bind,
+    provision,
+    ssh_key,
+    unavailable,
+)
+from tests.fleet.harness import current as _current
+from tests.fleet.harness import healthy as _healthy
 from tests.fleet.machine import Host, reap_stale
 from tests.fleet.rootfs import cache_root, ensure_rootfs
 from tests.fleet.wheels import build_wheel, source_version
@@ -50,104 +62,16 @@ HOST_NAMES = ("fleet-a", "fleet-b")
 #: Short enough that the SIGSTOP test is quick, long enough that a busy 2-core CI box never trips it.
 WATCHDOG_SEC = 10
 CLIP_IN_HOST = "/srv/frd-test/clip.mp4"
-PREFIX = "/opt/frd"
 
 
 def _unavailable(msg: str) -> None:
-    if os.environ.get("FRD_REQUIRE_DATA") == "1":
-        pytest.fail(f"{msg} (FRD_REQUIRE_DATA=1 requires the fleet tier)")
-    pytest.skip(msg)
-
-
-def _check_prerequisites() -> None:
-    if os.geteuid() != 0:
-        _unavailable("the fleet tier needs root (debootstrap, systemd-nspawn)")
-    missing = [t for t in ("systemd-nspawn", "debootstrap", "nsenter", "ssh", "ssh-keygen") if not shutil.which(t)]
-    if missing:
-        _unavailable(f"missing {', '.join(missing)} (apt-get install systemd-container debootstrap openssh-client)")
-    if not mosquitto_available():
-        _unavailable("mosquitto is not installed (apt-get install mosquitto)")
-
-
-def _ca_bundle() -> Path | None:
-    """The CA bundle this machine's pip trusts, so the hosts reach PyPI the same way (e.g. through a proxy)."""
-    for candidate in (os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE"),
-                      "/etc/ssl/certs/ca-certificates.crt"):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return None
-
-
-@dataclass
-class Fleet:
-    hosts: dict[str, Host]
-    broker: Mosquitto
-    venv: Path
-    home: Path
-    inventory: Path
-    wheels: dict[str, Path]
-    log: Path
-    command_key: bytes
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def version(self, key: str) -> str:
-        return self.wheels[key].name.split("-")[1]
-
-    def playbook(self, key: str, label: str, *args: str, **extra: object) -> PlaybookRun:
-        run = run_playbook(self.venv, self.home, self.inventory, log=self.log, args=args,
-                           extra_vars={"frd_wheel": str(self.wheels[key]), **extra})
-        self.timings[label] = round(run.seconds, 1)
-        return run
-
-    def retained(self, topic: str, timeout: float = 5.0) -> str:
-        with subscribe_collect(self.broker.host, self.broker.port, topic) as sub:
-            return sub.wait_for_topic(topic, timeout).text
-
-    def availability(self, name: str) -> str:
-        return self.retained(f"frd/{name}/availability")
-
-    def wait_online(self, name: str, timeout: float = 60.0) -> None:
-        with subscribe_collect(self.broker.host, self.broker.port, f"frd/{name}/availability") as sub:
-            sub.wait_for(lambda m: m.text == "online", timeout)
-
-    def command(self, name: str, command: str, payload: bytes = b"", timeout: float = 60.0,
-                signed: bool = True) -> dict:
-        """Send frd a command over MQTT (signed with the fleet's command key) and return its reply."""
-        from edged.security import sign
-
-        reply_topic = f"frd/{name}/reply/{command.split('/')[0]}"
-        topic = f"frd/{name}/cmd/{command}"
-        body = sign(self.command_key, topic, payload).encode() if signed else payload
-        with subscribe_collect(self.broker.host, self.broker.port, reply_topic) as sub:
-            publish(self.broker.host, self.broker.port, topic, body)
-            return sub.wait_for_topic(reply_topic, timeout).json()
-
-    def diagnostics(self) -> str:
-        parts = [f"playbook log: {self.log}"]
-        for name, host in self.hosts.items():
-            with contextlib.suppress(Exception):
-                parts.append(f"--- {name}: frd journal\n{host.journal()}")
-        return "\n".join(parts)
-
-
-def _current(host: Host) -> str:
-    return host.run(["readlink", f"{PREFIX}/current"]).stdout.strip()
-
-
-def _healthy(fleet: Fleet, name: str) -> dict[str, str]:
-    """Assert the unit is active with frd's status text and the broker has it online; return the unit state."""
-    host = fleet.hosts[name]
-    unit = host.unit("frd", "ActiveState", "SubState", "StatusText", "MainPID", "NRestarts")
-    assert unit["ActiveState"] == "active" and unit["SubState"] == "running", (unit, fleet.diagnostics())
-    assert unit["StatusText"], f"frd has not set its status text: {unit}"
-    assert fleet.availability(name) == "online"
-    return unit
+    unavailable(msg, "fleet")
 
 
 @pytest.fixture(scope="module")
 def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """Two booted hosts, a broker, the controller venv and three release wheels; all removed afterwards."""
-    _check_prerequisites()
+    check_prerequisites("fleet", "debootstrap, systemd-nspawn")
     clip = data / "video" / "short_hamilton_clip.mp4"
     if not clip.is_file():
         _unavailable(f"{clip} is missing from the face data")
@@ -172,12 +96,9 @@ def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flee
         timings["wheels"] = round(time.monotonic() - t, 1)
 
         broker = stack.enter_context(Mosquitto())
-        key = work / "id_ed25519"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "frd-fleet-test", "-f", str(key)],
-                       check=True)
-        pip_cache = cache_root() / "pip"
-        pip_cache.mkdir(parents=True, exist_ok=True)
-        ca = _ca_bundle()
+        key = ssh_key(work, "frd-fleet-test")
+        pip_bind = pip_cache_bind()
+        ca = ca_bundle()
         t = time.monotonic()
         hosts: dict[str, Host] = {}
         inventory_hosts: dict[str, dict] = {}
@@ -185,16 +106,10 @@ def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flee
         command_key = secrets.token_hex(32)
         for name in HOST_NAMES:
             host = Host(name, template, work / "hosts", free_port(), (key.with_suffix(".pub")).read_text(),
-                        binds=[f"{pip_cache}:/root/.cache/pip"])
+                        binds=[pip_bind])
             stack.callback(host.close)
             host.prepare()
-            srv = host.root / CLIP_IN_HOST.lstrip("/")
-            srv.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(clip, srv)
-            srv.chmod(0o644)
-            if ca is not None:
-                shutil.copyfile(ca, host.root / "etc/frd-fleet-ca.crt")
-                (host.root / "etc/pip.conf").write_text("[global]\ncert = /etc/frd-fleet-ca.crt\n")
+            provision(host, {CLIP_IN_HOST: clip}, ca)
             host.boot()
             hosts[name] = host
             inventory_hosts[name] = {
@@ -205,13 +120,7 @@ def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flee
         timings["boot hosts"] = round(time.monotonic() - t, 1)
 
         inventory = write_inventory(work / "inventory.yml", inventory_hosts, {
-            "ansible_user": "root",
-            "ansible_ssh_private_key_file": str(key),
-            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
-                                       "-o IdentitiesOnly=yes -o ConnectTimeout=10",
-            "ansible_python_interpreter": "/usr/bin/python3",
-            "frd_mqtt_host": broker.host,
-            "frd_mqtt_port": broker.port,
+            **inventory_vars(key, broker, connect_timeout=10),
             "frd_cameras": [{"name": "door", "source": CLIP_IN_HOST, "loop": True, "fps_limit": 2}],
             "frd_status_interval_s": 2,
             "frd_watchdog_sec": WATCHDOG_SEC,
@@ -222,8 +131,7 @@ def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flee
             "frd_fleet_sync": True,
             "frd_fleet_trusted_keys": {name: [pub] for name, (_, pub) in signing.items()},
         })
-        home = work / "ansible-home"
-        (home / "tmp").mkdir(parents=True)
+        home = controller_home(work)
         fleet = Fleet(hosts, broker, venv, home, inventory, wheels, log, command_key.encode(), timings)
         try:
             yield fleet

@@ -20,27 +20,24 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import cv2
 import numpy as np
-import paho.mqtt.client as mqtt
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from edged.bus import Bus, BusSettings, unpublishable
 from edged.commands import COMMANDS, CommandHandler, Limits
 from edged.gallery import Gallery
-from edged.names import validate_name
+from edged.names import ALPHABET, MAX_LEN, validate_name
 from edged.security import CommandGuard, NonceStore, sign
 from edged.topics import Topics
 from tests.broker import subscribe_collect
 from tests.daemon_helpers import DEVICE, FrdProcess, write_config
+from tests.waiting import Mqtt5Client
 
 KEY = b"fuzz-command-key-0123456789abcdef"
 BASE = f"frd/{DEVICE}"
@@ -88,7 +85,7 @@ json_scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_
 json_any = st.recursive(json_scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c,
                                                                                           max_size=4), max_leaves=12)
 names = st.one_of(st.sampled_from(NAMES), st.sampled_from(LOOKALIKES), st.text(max_size=80),
-                  st.from_regex(r"[a-z0-9][a-z0-9_-]{0,70}", fullmatch=True))
+                  st.from_regex(rf"[a-z0-9][{ALPHABET}]{{0,{MAX_LEN + 6}}}", fullmatch=True))  # some too long
 
 
 @st.composite
@@ -330,44 +327,25 @@ def test_1000_messages_through_the_broker_into_frd_run_are_all_answered(tmp_path
                        security={"command_key_file": str(key),
                                  "rate_limits": {c: high for c in COMMANDS}})
     p = FrdProcess(cfg).start()
-    replies: dict[int, dict] = {}
-    cond = threading.Condition()
-
-    def on_message(_c, _u, m):
-        assert m.topic.startswith(f"{BASE}/reply/"), f"a reply on {m.topic}"  # never the named response topic
-        corr = int.from_bytes(m.properties.CorrelationData, "big")
-        with cond:
-            assert corr not in replies, f"request {corr} answered twice"
-            replies[corr] = json.loads(m.payload)
-            cond.notify_all()
-
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    up = threading.Event()
-    c.on_connect = lambda *_a: up.set()
-    c.on_message = on_message
-    c.connect(broker.host, broker.port)
-    c.loop_start()
     try:
-        assert up.wait(10)
-        c.subscribe([(f"{BASE}/reply/#", 1), ("fuzz/inbox", 1)])
-        with subscribe_collect(broker.host, broker.port, [f"{BASE}/availability"]) as s:
-            s.wait_for(lambda m: m.text == "online", 60)
-        window = 20  # requests in flight at once (frd's command queue holds 100)
-        for i, (topic, payload) in enumerate(messages):
-            with cond:
-                if not cond.wait_for(lambda i=i: i - len(replies) < window, timeout=60):
+        with Mqtt5Client(broker, [f"{BASE}/reply/#", "fuzz/inbox"]) as c:
+            with subscribe_collect(broker.host, broker.port, [f"{BASE}/availability"]) as s:
+                s.wait_for(lambda m: m.text == "online", 60)
+            window = 20  # requests in flight at once (frd's command queue holds 100)
+            for i, (topic, payload) in enumerate(messages):
+                if not c.wait(lambda got, i=i: i - len(got) < window, 60):
                     break  # replies stopped: the assertion below says which requests were not answered
-            props = Properties(PacketTypes.PUBLISH)
-            props.ResponseTopic = "fuzz/inbox"
-            props.CorrelationData = i.to_bytes(4, "big")
-            c.publish(topic, payload, qos=1, properties=props)
-        with cond:
-            cond.wait_for(lambda: len(replies) >= len(messages), timeout=60)
-        alive = p.alive()
+                c.publish(topic, payload, correlation=i.to_bytes(4, "big"), ResponseTopic="fuzz/inbox")
+            c.wait(lambda got: len(got) >= len(messages), 60)
+            alive = p.alive()
     finally:
-        c.disconnect()
-        c.loop_stop()
         p.stop()
+    assert [r.topic for r in c.messages if not r.topic.startswith(f"{BASE}/reply/")] == []  # never "fuzz/inbox"
+    sent = {i.to_bytes(4, "big") for i in range(len(messages))}
+    assert [r.correlation for r in c.messages if r.correlation not in sent] == []  # each echoes its request's
+    twice = [k for k, n in Counter(r.correlation for r in c.messages).items() if n > 1]
+    assert twice == [], f"answered twice: {twice[:5]}"
+    replies = {int.from_bytes(r.correlation, "big"): r.json() for r in c.messages}
     missing = sorted(set(range(len(messages))) - set(replies))
     assert missing == [], f"{len(missing)} not answered, e.g. {[messages[i][0][:80] for i in missing[:5]]}"
     assert alive, p.log_text()[-3000:]
@@ -449,64 +427,46 @@ def test_gallery_sync_and_mqtt5_properties_through_the_broker_leave_frd_online_a
                                  "loop": True, "fps_limit": 2}],
                        fleet=fleet_config(keys, DEVICE), security={"rate_limits": {c: high for c in COMMANDS}})
     p = FrdProcess(cfg).start()
-    replies: dict[int, dict] = {}
-    cond = threading.Condition()
+    sent: dict[int, bytes] = {}  # request -> its correlation data (8 bytes: the number and 4 random ones)
 
-    def on_message(_c, _u, m):
-        corr = m.properties.CorrelationData if hasattr(m.properties, "CorrelationData") else b""
-        with cond:
-            replies[int.from_bytes(corr[:4], "big")] = json.loads(m.payload)
-            cond.notify_all()
+    def answered_ids(got) -> set[int]:
+        return {int.from_bytes(r.correlation[:4], "big") for r in got if r.correlation}
 
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    up = threading.Event()
-    c.on_connect = lambda *_a: up.set()
-    c.on_message = on_message
-    c.connect(broker.host, broker.port)
-    c.loop_start()
+    def request(c: Mqtt5Client, topic: str, payload: bytes, number: int, extra: bytes = b"", **props) -> None:
+        sent[number] = number.to_bytes(4, "big") + extra
+        c.publish(topic, payload, correlation=sent[number], wait=5, **props)
+
     expected: set[int] = set()
     checks = 0
+    c = Mqtt5Client(broker, [f"{BASE}/reply/#"])
     try:
-        assert up.wait(10)
-        c.subscribe(f"{BASE}/reply/#", qos=1)
         with subscribe_collect(broker.host, broker.port, [f"{BASE}/availability"]) as s:
             s.wait_for(lambda m: m.text == "online", 60)
         for i, ((gtopic, gpayload), (ctopic, cpayload, props)) in enumerate(zip(syncs, commands, strict=True)):
-            c.publish(gtopic, gpayload, qos=1, retain=bool(i % 2)).wait_for_publish(5)
-            pp = Properties(PacketTypes.PUBLISH)
-            for k, v in props.items():
-                setattr(pp, k, v)
-            pp.CorrelationData = i.to_bytes(4, "big") + bytes(rng.integers(0, 256, 4, dtype=np.uint8))
-            c.publish(ctopic, cpayload, qos=1, properties=pp).wait_for_publish(5)
+            c.publish(gtopic, gpayload, retain=bool(i % 2), wait=5)
+            request(c, ctopic, cpayload, i, bytes(rng.integers(0, 256, 4, dtype=np.uint8)), **props)
             strings = [*(x for kv in props.get("UserProperty", []) for x in kv), props.get("ContentType", ""),
                        props.get("ResponseTopic", "")]
             if not any("\ufeff" in x for x in strings):  # paho refuses U+FEFF: frd acknowledges and drops those
                 expected.add(i)
             if i % 100 == 99:  # alive and answering along the way, not only at the end
-                check = 10_000 + i
-                pp = Properties(PacketTypes.PUBLISH)
-                pp.CorrelationData = check.to_bytes(4, "big")
-                c.publish(f"{BASE}/cmd/status", b"{}", qos=1, properties=pp)
-                with cond:
-                    assert cond.wait_for(lambda k=check: k in replies, 30), f"no answer after message {i}"
+                request(c, f"{BASE}/cmd/status", b"{}", 10_000 + i)
+                assert c.wait(lambda got, k=10_000 + i: k in answered_ids(got), 30), f"no answer after message {i}"
                 checks += 1
-        with cond:
-            cond.wait_for(lambda: expected <= set(replies), 60)
-        pp = Properties(PacketTypes.PUBLISH)
-        pp.CorrelationData = (20_000).to_bytes(4, "big")
-        c.publish(f"{BASE}/cmd/status", b"{}", qos=1, properties=pp)
-        with cond:
-            assert cond.wait_for(lambda: 20_000 in replies, 30)
-        status = replies[20_000]["data"]
+        c.wait(lambda got: expected <= answered_ids(got), 60)
+        request(c, f"{BASE}/cmd/status", b"{}", 20_000)
+        status = c.wait_for(lambda r: r.correlation == sent[20_000], 30).json()["data"]
         alive = p.alive()
         log = p.log_text()  # before the stop, which disconnects on purpose
     finally:
         for topic in {t for t, _ in syncs}:
-            c.publish(topic, b"", qos=1, retain=True)
-        c.disconnect()
-        c.loop_stop()
+            c.publish(topic, b"", retain=True, wait=5)
+        c.close()
         p.stop()
-    answered = {k for k in replies if k < 10_000}
+    # every reply echoes its request's correlation data whole (the random half too), once
+    assert [r.correlation for r in c.messages if r.correlation not in sent.values()] == []
+    assert len(c.messages) == len({r.correlation for r in c.messages})
+    answered = {k for k in answered_ids(c.messages) if k < 10_000}
     assert answered == expected, (sorted(expected - answered)[:5], sorted(answered - expected)[:5])
     dropped = len(commands) - len(expected)
     assert alive and status["broker"] == "connected" and status["malformed_messages"] == dropped

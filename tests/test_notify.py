@@ -8,6 +8,7 @@ import threading
 import time
 
 from tests.daemon_helpers import FrdProcess, wait_until, write_config
+from tests.waiting import notify_lines_after
 
 
 class NotifySocket:
@@ -54,7 +55,7 @@ def test_ready_status_watchdog_while_frames_flow_and_stopping(tmp_path, broker, 
         # the 275-frame clip plays in about 9 s, then the source has ended: the watchdog must starve
         assert wait_until(lambda: any("stage ended" in m for _, m in ns.lines("STATUS=")), 30), ns.got[-5:]
         ended = time.monotonic()
-        time.sleep(3)
+        notify_lines_after(ns, "STATUS=", ended + 0.5, 3, 15)  # the loop goes on (about 2 s) ...
         fed_after = [t for t, _ in ns.lines("WATCHDOG=1") if t > ended + 0.5]
         assert fed_after == [], "watchdog still fed although no frame flows"
         assert p.alive()

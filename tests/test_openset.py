@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from edged.calibrate import (
+    COHORT_FOLDS,
     REPORT_SIZES,
     TEST_FOLDS,
+    TUNE_FOLDS,
+    Lfw,
     embed_people,
-    lfw_pairs,
-    lfw_people,
     magnets,
     open_set_at,
-    person_folds,
     verification,
 )
 from edged.camera import frames
@@ -104,12 +104,22 @@ def test_a_calibration_made_for_another_model_or_with_another_cohort_is_refused(
 @pytest.fixture(scope="module")
 def lfw_held_out(data, still_pipeline):
     """Held-out LFW people (folds 4-5), each photo through detect + align + int8 embed as the daemon does."""
-    root = data / "lfw"
-    people = lfw_people(root)
-    pairs = lfw_pairs(root)
-    folds = person_folds(people, pairs)
-    held = {p: v for p, v in people.items() if folds[p] in TEST_FOLDS}
-    return embed_people(held, still_pipeline), pairs
+    lfw = Lfw.load(data / "lfw")
+    return embed_people(lfw.photos_in(TEST_FOLDS), still_pipeline), lfw.pairs
+
+
+def test_lfw_is_read_once_for_calibrate_and_eval_people_split_by_the_pairs_folds(data):
+    """The one LFW loader: every person folder with photos, the View-2 pairs in blocks, person-disjoint folds."""
+    lfw = Lfw.load(data / "lfw")
+    assert len(lfw.people) == 2831 and sum(map(len, lfw.people.values())) == 5541
+    assert all(v == sorted(v, key=lambda p: int(p.stem.rsplit("_", 1)[1])) for v in lfw.people.values())
+    assert len(lfw.pairs) == 2908 and {f for f, *_ in lfw.pairs} == set(range(5))
+    for f, a, na, b, nb in lfw.pairs:  # every pair names photos that exist, within one fold
+        assert lfw.folds[a] == lfw.folds[b] == f
+        assert len(lfw.people[a]) >= na and len(lfw.people[b]) >= nb
+    parts = [lfw.people_in(fs) for fs in (COHORT_FOLDS, TUNE_FOLDS, TEST_FOLDS)]
+    assert set().union(*parts) == set(lfw.people) and sum(map(len, parts)) == len(lfw.people)
+    assert set(lfw.photos_in(TEST_FOLDS)) == parts[2]
 
 
 @pytest.mark.parametrize("n", [5, 20])

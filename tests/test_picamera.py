@@ -84,7 +84,7 @@ def test_missing_picamera2_says_what_to_install(no_picamera2: None) -> None:
 
 def test_camera_reader_reports_the_missing_module_and_keeps_retrying(no_picamera2: None) -> None:
     """The daemon's reader does not die: it reports the reason in its state (status topic) and retries."""
-    reader = CameraReader("pi", "picamera2:0", backoff_max_s=0.2).start()
+    reader = CameraReader("pi", "picamera2:0", loop=False, fps_limit=None, backoff_max_s=0.2).start()
     try:
         deadline = time.monotonic() + 10
         while reader.reconnects < 2:

@@ -36,7 +36,7 @@ def rig(tmp_path, video_pipeline):
     people = open_people(cfg.gallery.path, video_pipeline, keep_crops=True, cameras=["hall"])
     bus = FakeBus()
     daemon = build_daemon(cfg, pipeline=video_pipeline, people=people, bus=bus,
-                          readers=[CameraReader("hall", "/dev/null")], handler_options={})
+                          readers=[CameraReader("hall", "/dev/null", loop=False, fps_limit=None)], handler_options={})
     assert topics_for(cfg).cmd_wildcard in bus.subscriptions
     bus.start()
     yield daemon, bus
@@ -155,7 +155,7 @@ def test_fleet_sync_shares_enrollments_applies_records_and_guards_the_owner(tmp_
     people = open_people(cfg.gallery.path, video_pipeline, keep_crops=True, cameras=["hall"])
     bus = FakeBus()
     daemon = build_daemon(cfg, pipeline=video_pipeline, people=people, bus=bus,
-                          readers=[CameraReader("hall", "/dev/null")], handler_options={})
+                          readers=[CameraReader("hall", "/dev/null", loop=False, fps_limit=None)], handler_options={})
     assert topics.gallery_wildcard in bus.subscriptions
     bus.start()
     try:

@@ -215,7 +215,7 @@ class FleetConfig(_Model):
     @field_validator("trusted_keys")
     @classmethod
     def _device_keys(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        from .fleet import AUTHORITY, public_key
+        from .security import AUTHORITY, public_key
 
         for device, keys in value.items():
             if device == AUTHORITY:
@@ -236,7 +236,7 @@ class FleetConfig(_Model):
     @field_validator("authority_keys")
     @classmethod
     def _authority_keys(cls, value: list[str]) -> list[str]:
-        from .fleet import public_key
+        from .security import public_key
 
         for i, k in enumerate(value):
             try:

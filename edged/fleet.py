@@ -47,6 +47,7 @@ from . import strictjson
 from .errors import FrdError, InputError
 from .gallery import Person
 from .names import validate_name
+from .security import AUTHORITY, public_key
 from .topics import Message, Topics
 
 if TYPE_CHECKING:
@@ -58,7 +59,6 @@ log = logging.getLogger(__name__)
 VERSION = 1  # the record
 MESSAGE_VERSION = 2  # the signed message around it
 CONTEXT = b"frd-gallery-v2"
-AUTHORITY = "authority"
 #: systemd credential name ($CREDENTIALS_DIRECTORY/fleet_key) of this device's signing key.
 KEY_CREDENTIAL = "fleet_key"
 #: Salted hashes of deleted people's names and when they were deleted, in the gallery folder.
@@ -113,15 +113,6 @@ def resolve_signing_key(key_file: Path | None, environ: Mapping[str, str] | None
     if cred_dir and (Path(cred_dir) / KEY_CREDENTIAL).exists():
         return load_signing_key(Path(cred_dir) / KEY_CREDENTIAL, credential=True)
     return load_signing_key(key_file) if key_file is not None else None
-
-
-def public_key(text: str, what: str) -> Ed25519PublicKey:
-    """A public key given as the base64 of its 32 raw bytes (what README's openssl recipe prints)."""
-    try:
-        raw = base64.b64decode(text.strip(), validate=True)
-        return Ed25519PublicKey.from_public_bytes(raw)
-    except (binascii.Error, ValueError) as e:
-        raise FrdError(f"{what}: not the base64 of a 32-byte Ed25519 public key ({e})") from None
 
 
 def public_key_text(key: Ed25519PrivateKey) -> str:

@@ -40,6 +40,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from . import strictjson
 from .errors import FrdError
 
@@ -398,3 +400,16 @@ class RateLimiter:
             burst, per_minute = self.limits[command]
             raise RateLimited(f"rate limit: {command} is allowed {burst} at once and {per_minute:g} per minute; "
                               f"try again in {wait:.1f} s")
+
+
+#: The signer name of the enrollment authority (fleet records; never a device id).
+AUTHORITY = "authority"
+
+
+def public_key(text: str, what: str) -> Ed25519PublicKey:
+    """A public key given as the base64 of its 32 raw bytes (what README's openssl recipe prints)."""
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (binascii.Error, ValueError) as e:
+        raise FrdError(f"{what}: not the base64 of a 32-byte Ed25519 public key ({e})") from None

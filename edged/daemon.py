@@ -298,7 +298,6 @@ class Daemon:
         self.bus.publish(payloads.camera_state(self.topics, ev, body["score"]))
         if ev.name is not None:
             self.bus.publish(payloads.person_state(self.topics, ev, body["score"]))
-        if ev.name is not None:
             log.info("event recognized: %s on %s (score %.3f)", ev.name, ev.camera, ev.score)
         elif self.gallery.people:
             log.info("event unknown: a face not in the gallery on %s (closest score %.3f)", ev.camera, ev.score)

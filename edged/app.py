@@ -149,11 +149,16 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
         assert daemon is not None
         return daemon.status()
 
-    handler = CommandHandler(Routes(people, status), topics=topics, **handler_options)
+    unknowns = None
+    if cfg.unknown_faces.keep > 0:  # 0: no stranger's face is held, not even for a moment
+        from .unknowns import UnknownFaces
+
+        unknowns = UnknownFaces(cfg.unknown_faces.keep, cfg.unknown_faces.ttl_s)
+    handler = CommandHandler(Routes(people, status, unknowns), topics=topics, **handler_options)
     daemon = Daemon(
         device_id=cfg.device_id, topics=topics, pipeline=pipeline, people=people, readers=readers,
         engines=engines, bus=bus, notifier=notifier or Notifier(), handler=handler,
-        status_interval_s=cfg.status_interval_s, components=components, trackers=trackers,
+        status_interval_s=cfg.status_interval_s, components=components, trackers=trackers, unknowns=unknowns,
     )
     return daemon
 

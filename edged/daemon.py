@@ -15,6 +15,7 @@ people service's lock.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import queue
@@ -38,8 +39,10 @@ from .models import Event
 from .notify import Notifier
 from .people import REMOVED, RENAMED, Change, People
 from .pipeline import Pipeline
+from .quality import assess, enrollment_verdict
 from .topics import Topics
-from .track import FaceTracker
+from .track import FaceTracker, TrackedFace
+from .unknowns import Sample, UnknownFaces
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +119,11 @@ class Daemon:
         status_interval_s: float,
         trackers: dict[str, FaceTracker],
         components: Sequence[Component] = (),
+        unknowns: UnknownFaces | None = None,
     ) -> None:
         self.device_id = device_id
+        #: unknown faces held in memory to be named (None: ``unknown_faces.keep`` is 0, nothing is held)
+        self.unknowns = unknowns
         self.topics = topics
         self.pipeline = pipeline
         self.people = people
@@ -306,7 +312,10 @@ class Daemon:
             log.info("event unknown: a face on %s (the gallery is empty)", ev.camera)
 
     def _poll(self) -> None:
-        """Every ``GALLERY_POLL_S``: follow the gallery on disk, let the components tidy up."""
+        """Every ``GALLERY_POLL_S``: follow the gallery on disk, forget expired unknown faces, let the
+        components tidy up."""
+        if self.unknowns is not None:
+            self.unknowns.expire()
         try:
             self.people.sync_if_changed()
         except (FrdError, OSError) as e:  # e.g. a full disk while re-embedding: keep recognising
@@ -324,10 +333,27 @@ class Daemon:
             for cap in captures:
                 cap.offer([t.face for t in tracked if t.face is not None], time.monotonic())
         recs = [t.recognition for t in tracked]
+        if self.unknowns is not None:
+            self._hold_unknowns(camera, tracked)
         for ev in self.engines[camera].feed(index, recs, mono):
+            if ev.name is None and self.unknowns is not None:
+                ev = dataclasses.replace(ev, face_id=self.unknowns.announce(camera, ev.track))
             self._publish_event(ev)
         self.stats[camera].tick(time.monotonic())
         self.notifier.frame_processed()
+
+    def _hold_unknowns(self, camera: str, tracked: list[TrackedFace]) -> None:
+        """Hand the store the chips of faces nobody matched; a named track's undecided entry is dropped."""
+        assert self.unknowns is not None
+        for t in tracked:
+            if t.recognition.name is not None:
+                self.unknowns.named(camera, t.track)
+            elif t.face is not None and t.face.embedding is not None:
+                q = assess(t.face.face_px, t.face.chip, t.face.points)
+                self.unknowns.offer(camera, t.track, Sample(
+                    np.array(t.face.chip), np.array(t.face.embedding), t.face.box, q.sharpness,
+                    usable=enrollment_verdict(q)[0] is None))
+        self.unknowns.followed(camera, [t.track for t in tracked])
 
     def _dead_threads(self, worker: threading.Thread) -> str | None:
         """Which thread the MQTT side needs has died (None: all alive)."""

@@ -222,6 +222,12 @@ class People:
             rejected.append({"image": f"camera:{camera}", "reason": why})
         return self._enroll_faces(name, [(f"camera:{camera}", f) for f in faces], rejected).as_dict()
 
+    def enroll_held(self, name: str, faces: list[tuple[str, Face]]) -> dict:
+        """Enroll faces the daemon held (unknown faces: chips and embeddings), through the same screen."""
+        validate_name(name)
+        self._check(name)
+        return self._enroll_faces(name, faces, []).as_dict()
+
     def _enroll_faces(self, name: str, faces: list[tuple[str, Face]], rejected: list[dict]) -> EnrollResult:
         result = EnrollResult(name, rejected=rejected)
         kept = screen(faces, result)

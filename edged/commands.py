@@ -34,6 +34,7 @@ from .topics import Topics
 
 if TYPE_CHECKING:
     from .config import Config
+    from .ignore import IgnoreList
     from .people import People
     from .unknowns import UnknownFaces
 
@@ -94,16 +95,22 @@ class Services(Protocol):
     def enroll_unknown(self, name: str, face_ids: list[str]) -> dict: ...
     def unknown_list(self) -> dict: ...
     def unknown_forget(self, face_ids: list[str] | None) -> dict: ...
+    def ignore_add(self, face_id: str) -> dict: ...
+    def ignore_list(self) -> dict: ...
+    def ignore_remove(self, ignore_id: str) -> dict: ...
 
 
 class Routes:
     """The :class:`Services` of ``frd run``: the people service does the gallery, ``status`` is the daemon's,
-    ``unknowns`` holds the unknown faces (None: ``unknown_faces.keep`` is 0, nothing is held)."""
+    ``unknowns`` holds the unknown faces (None: ``unknown_faces.keep`` is 0, nothing is held), ``ignored``
+    the faces not to announce."""
 
-    def __init__(self, people: People, status: Callable[[], dict], unknowns: UnknownFaces | None = None) -> None:
+    def __init__(self, people: People, status: Callable[[], dict], unknowns: UnknownFaces | None = None,
+                 ignored: IgnoreList | None = None) -> None:
         self.people = people
         self._status = status
         self.unknowns = unknowns
+        self.ignored = ignored
 
     def enroll_images(self, name: str, images: list[tuple[str, bytes]]) -> dict:
         return self.people.enroll_images(name, images)
@@ -146,6 +153,26 @@ class Routes:
 
     def unknown_forget(self, face_ids: list[str] | None) -> dict:
         return {"forgotten": [] if self.unknowns is None else self.unknowns.forget(face_ids)}
+
+    def _ignore(self) -> IgnoreList:
+        if self.ignored is None:
+            raise InputError("this device keeps no ignore list")
+        return self.ignored
+
+    def ignore_add(self, face_id: str) -> dict:
+        """Ignore a held unknown face: its embeddings join the ignore list, the held entry is forgotten."""
+        ignored = self._ignore()
+        camera, embeddings = self._store().held(face_id)
+        ignore_id = ignored.add(camera, embeddings)
+        self._store().discard([face_id])
+        return {"ignore_id": ignore_id, "face_id": face_id}
+
+    def ignore_list(self) -> dict:
+        return self._ignore().listing()
+
+    def ignore_remove(self, ignore_id: str) -> dict:
+        self._ignore().remove(ignore_id)
+        return {"removed": ignore_id}
 
 
 @dataclass
@@ -222,7 +249,7 @@ def _face_ids(value: Any, field: str = "face_ids") -> list[str]:
         raise InputError(f"{field} must be a list of 1 to {MAX_FACE_IDS} face ids (see cmd/unknown/list)")
     for v in value:
         if not isinstance(v, str) or not FACE_ID.fullmatch(v):
-            raise InputError(f"{field}: {_clip(repr(v), 80)} is not a face id (12 hex digits, as in the unknown event)")
+            raise InputError(f"{field}: {_clip(repr(v), 80)} is not a face id (12 hex digits)")
     return list(value)
 
 
@@ -292,6 +319,24 @@ def _unknown(h: CommandHandler, obj: dict, arg: str | None) -> dict:
     raise InputError("unknown needs an action: cmd/unknown/list or cmd/unknown/forget")
 
 
+def _ignore(h: CommandHandler, obj: dict, arg: str | None) -> dict:
+    """``cmd/ignore {"face_id"}``, ``cmd/ignore/list``, ``cmd/ignore/remove {"ignore_id"}``."""
+    if arg is None:
+        _only(obj, {"face_id"}, "ignore")
+        if "face_id" not in obj:
+            raise InputError("ignore needs 'face_id' (of an unknown event; see cmd/unknown/list)")
+        return h.services.ignore_add(_face_ids([obj["face_id"]], "face_id")[0])
+    if arg == "list":
+        _only(obj, set(), "ignore/list")
+        return h.services.ignore_list()
+    if arg == "remove":
+        _only(obj, {"ignore_id"}, "ignore/remove")
+        if "ignore_id" not in obj:
+            raise InputError("ignore/remove needs 'ignore_id' (see cmd/ignore/list)")
+        return h.services.ignore_remove(_face_ids([obj["ignore_id"]], "ignore_id")[0])
+    raise InputError("ignore: use cmd/ignore {\"face_id\"}, cmd/ignore/list or cmd/ignore/remove")
+
+
 def _enroll_raw(h: CommandHandler, name: str, payload: bytes) -> dict:
     if not payload:
         raise InputError("empty payload: publish the image file (mosquitto_pub -f photo.jpg)")
@@ -310,6 +355,8 @@ TABLE: dict[str, Command] = {
     "reload": Command(lambda h, obj, arg: h.services.reload(), frozenset(), "reload"),
     # cmd/unknown/list, cmd/unknown/forget: the topic's <arg> is the action
     "unknown": Command(_unknown, frozenset({"face_id", "all"}), "unknown"),
+    # cmd/ignore {"face_id"}, cmd/ignore/list, cmd/ignore/remove {"ignore_id"}
+    "ignore": Command(_ignore, frozenset({"face_id", "ignore_id"}), "ignore"),
 }
 COMMANDS = tuple(TABLE)
 

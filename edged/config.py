@@ -268,6 +268,7 @@ class RateLimits(_Model):
     status: RateLimit = RateLimit(burst=20, per_minute=120)
     reload: RateLimit = RateLimit(burst=2, per_minute=6)
     unknown: RateLimit = RateLimit(burst=20, per_minute=120)
+    ignore: RateLimit = RateLimit(burst=10, per_minute=30)
 
 
 class SecurityConfig(_Model):

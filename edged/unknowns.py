@@ -195,6 +195,15 @@ class UnknownFaces:
             found = self._find(list(dict.fromkeys(face_ids)))
             return [(f"unknown:{h.face_id}", f) for h in found for f in h.faces()]
 
+    def held(self, face_id: str) -> tuple[str, np.ndarray]:
+        """(camera, embeddings) of one announced entry; InputError when it is not held."""
+        if not self.enabled:
+            raise InputError("unknown faces are not kept on this device (unknown_faces.keep is 0)")
+        with self._lock:
+            self._expire(self._clock())
+            [h] = self._find([face_id])
+            return h.camera, np.stack([s.embedding for s in h.samples])
+
     def discard(self, face_ids: list[str]) -> None:
         """Drop the given entries if they are still held (after they were enrolled)."""
         ids = set(face_ids)

@@ -42,9 +42,19 @@ class Echo:
     def unknown_forget(self, face_ids):
         return {"forgotten": face_ids or []}
 
+    def ignore_add(self, face_id):
+        return {"ignore_id": "0" * 12, "face_id": face_id}
+
+    def ignore_list(self):
+        return {"ignored": []}
+
+    def ignore_remove(self, ignore_id):
+        return {"removed": ignore_id}
+
 
 def test_commands_come_from_the_table_and_each_has_a_configured_rate_limit():
-    assert COMMANDS == tuple(TABLE) == ("enroll", "delete", "rename", "list", "status", "reload", "unknown")
+    assert COMMANDS == tuple(TABLE) == ("enroll", "delete", "rename", "list", "status", "reload", "unknown",
+                                          "ignore")
     assert {row.rate for row in TABLE.values()} == set(RateLimits.model_fields)
 
 
@@ -62,7 +72,7 @@ def test_every_command_is_answered_and_charged_to_its_own_bucket():
     h = CommandHandler(Echo(), rate=rate)
     payloads = {"enroll": {"name": "a", "image_b64": "aGk="}, "delete": {"name": "a"},
                 "rename": {"name": "a", "new_name": "b"}}
-    args = {"unknown": "list"}
+    args = {"unknown": "list", "ignore": "list"}
     for command in COMMANDS:
         body = json.dumps({"request_id": command, **payloads.get(command, {})}).encode()
         first, second = h.handle(command, args.get(command), body), h.handle(command, args.get(command), body)
@@ -102,4 +112,22 @@ def test_unknown_list_and_forget_take_the_action_from_the_topic():
         ("forget", b'{"face_id": "zz"}', "face_id: 'zz' is not a face id"),
     ]:
         reply = h.handle("unknown", arg, body)
+        assert reply.ok is False and error in reply.error, (arg, body, reply.error)
+
+
+def test_ignore_adds_lists_and_removes_by_id():
+    h = CommandHandler(Echo())
+    assert h.handle("ignore", None, b'{"face_id": "a1b2c3d4e5f6"}').data == {"ignore_id": "0" * 12,
+                                                                             "face_id": "a1b2c3d4e5f6"}
+    assert h.handle("ignore", "list", b"").data == {"ignored": []}
+    assert h.handle("ignore", "remove", b'{"ignore_id": "a1b2c3d4e5f6"}').data == {"removed": "a1b2c3d4e5f6"}
+    for arg, body, error in [
+        (None, b"", "ignore needs 'face_id'"),
+        (None, b'{"ignore_id": "a1b2c3d4e5f6"}', "ignore: unknown field(s) 'ignore_id'"),
+        (None, b'{"face_id": "nope"}', "is not a face id"),
+        ("list", b'{"face_id": "a1b2c3d4e5f6"}', "ignore/list: unknown field(s) 'face_id'"),
+        ("remove", b"", "ignore/remove needs 'ignore_id'"),
+        ("forget", b"", "cmd/ignore/list or cmd/ignore/remove"),
+    ]:
+        reply = h.handle("ignore", arg, body)
         assert reply.ok is False and error in reply.error, (arg, body, reply.error)

@@ -27,9 +27,10 @@ def photo(data):
     return data / "people/obama/obama_1.jpg"
 
 
-def _rig(tmp_path, video_pipeline, extra: str = ""):
+def _rig(tmp_path, video_pipeline, extra: str = "", recognition: str = ""):
     text = (f"device_id: {DEVICE}\ncameras: [{{name: hall, source: /dev/null}}]\n"
-            f"gallery: {{path: {tmp_path / 'gallery'}}}\nrecognition: {{vote_frames: 2, vote_window: 3}}\n" + extra)
+            f"gallery: {{path: {tmp_path / 'gallery'}}}\n"
+            f"recognition: {{vote_frames: 2, vote_window: 3{recognition}}}\n" + extra)
     cfg = parse_config(text, "inprocess.yaml")
     people = open_people(cfg.gallery.path, video_pipeline, keep_crops=True, cameras=["hall"])
     bus = FakeBus()
@@ -184,6 +185,53 @@ def test_unknown_faces_are_forgotten_on_request(keeping_rig, photo):
     assert again["ok"] is False and "no unknown face" in again["error"]
     assert command(daemon, bus, f"{BASE}/cmd/unknown/forget", json.dumps({"all": True}))["ok"]
     assert daemon.unknowns.chips_held() == 0
+
+
+def test_an_ignored_face_is_not_announced_even_when_enrolled_until_it_is_removed(tmp_path, video_pipeline, photo,
+                                                                                 data):
+    import stat
+
+    daemon, bus = _rig(tmp_path, video_pipeline, "unknown_faces: {keep: 20}\n", ", unknown_cooldown_s: 0")
+    try:
+        see(daemon, load_image(photo))
+        [event] = [json.loads(m.payload) for m in bus.on(f"{BASE}/event")]
+        assert command(daemon, bus, f"{BASE}/cmd/ignore", b"{}")["error"].startswith("ignore needs 'face_id'")
+        reply = command(daemon, bus, f"{BASE}/cmd/ignore", json.dumps({"face_id": event["face_id"]}))
+        assert reply["ok"] and reply["data"]["face_id"] == event["face_id"], reply
+        ignore_id = reply["data"]["ignore_id"]
+        saved = tmp_path / "gallery" / ".ignored-faces"
+        assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+        assert command(daemon, bus, f"{BASE}/cmd/unknown/list", b"")["data"]["faces"] == []  # moved, not copied
+        bus.clear()
+        see(daemon, load_image(photo), start=100)
+        assert bus.on(f"{BASE}/event") == []  # the same face: no unknown event
+        # enrolled from another photo, the ignored face is still closer to its ignored self: no event either
+        other = (data / "people/obama/obama_2.jpg").read_bytes()
+        assert command(daemon, bus, f"{BASE}/cmd/enroll/obama", other)["ok"]
+        bus.clear()
+        see(daemon, load_image(photo), start=200)
+        assert bus.on(f"{BASE}/event") == []
+        daemon.unknowns.forget(None)
+        assert daemon.unknowns.chips_held() == 0
+        see(daemon, load_image(photo), start=300)
+        assert daemon.unknowns.chips_held() == 0  # an ignored face is not held either
+    finally:
+        video_pipeline.matcher.set_gallery({})
+    # a restart keeps the list (it is a setting, not a sighting)
+    daemon, bus = _rig(tmp_path, video_pipeline, "unknown_faces: {keep: 20}\n", ", unknown_cooldown_s: 0")
+    try:
+        listed = command(daemon, bus, f"{BASE}/cmd/ignore/list", b"")["data"]["ignored"]
+        assert [(e["ignore_id"], e["camera"]) for e in listed] == [(ignore_id, "hall")] and listed[0]["samples"] >= 1
+        see(daemon, load_image(photo))
+        assert bus.on(f"{BASE}/event") == []
+        reply = command(daemon, bus, f"{BASE}/cmd/ignore/remove", json.dumps({"ignore_id": ignore_id}))
+        assert reply["ok"] and reply["data"] == {"removed": ignore_id}
+        again = command(daemon, bus, f"{BASE}/cmd/ignore/remove", json.dumps({"ignore_id": ignore_id}))
+        assert again["ok"] is False and "no ignored face" in again["error"]
+        see(daemon, load_image(photo), start=100)
+        assert [json.loads(m.payload)["name"] for m in bus.on(f"{BASE}/event")] == ["obama"]  # back
+    finally:
+        video_pipeline.matcher.set_gallery({})
 
 
 def test_stale_discovery_of_a_gone_camera_and_person_is_emptied(rig):

@@ -1,0 +1,129 @@
+"""Faces not to announce: the ignore list (``cmd/ignore``).
+
+A user who keeps being told about the same visitor (the postman), or about a look-alike named as
+someone enrolled, ignores one held unknown face (its ``face_id``). Its embeddings join this list;
+a face closer to an ignored face than to any enrolled person — by the matcher's own normalised
+score, and above the matcher's threshold — produces no event at all. The list is kept next to the
+people in the gallery folder (``.ignored-faces``, 0600: biometric data, embeddings only, no chips),
+so it survives restarts; entries are listed and removed by id.
+
+Pure storage and bookkeeping (numpy and the standard library); the daemon does the matching with
+a second :class:`~edged.match.Matcher` that app.py builds like the first.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import GalleryError, InputError
+from .gallery import atomic_write
+from .models import utc_iso
+
+log = logging.getLogger(__name__)
+
+#: In the gallery folder; not ``*.npz``, so the gallery neither loads it as a person nor tidies its temp files.
+IGNORE_FILE = ".ignored-faces"
+#: More would mostly slow every embedded face down; a home has a few regular visitors.
+MAX_IGNORED = 100
+
+
+@dataclass(frozen=True)
+class Ignored:
+    ignore_id: str
+    camera: str
+    created: float  # epoch seconds
+    embeddings: np.ndarray  # (n, d)
+
+
+class IgnoreList:
+    """The ignored faces, persisted in ``path``; thread-safe; listeners hear every change."""
+
+    def __init__(self, path: Path, *, max_entries: int = MAX_IGNORED, wall: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self.max_entries = max_entries
+        self._wall = wall
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+        self._entries: dict[str, Ignored] = self._load()
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def _load(self) -> dict[str, Ignored]:
+        if not self.path.exists():
+            return {}
+        try:
+            with np.load(self.path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                out = {}
+                for i, m in enumerate(meta):
+                    emb = np.asarray(z[f"e{i}"], np.float32)
+                    if emb.ndim != 2 or not len(emb) or not np.all(np.isfinite(emb)):
+                        raise ValueError(f"entry {i}: not a non-empty finite (n, d) array")
+                    out[str(m["id"])] = Ignored(str(m["id"]), str(m["camera"]), float(m["created"]), emb)
+            return out
+        except Exception as e:  # an unreadable list must not stop recognition: say so, start empty
+            log.error("%s: unreadable ignore list, ignoring nobody (%s)", self.path, e)
+            return {}
+
+    def _save(self, entries: dict[str, Ignored]) -> None:
+        meta = [{"id": e.ignore_id, "camera": e.camera, "created": e.created} for e in entries.values()]
+        arrays = {f"e{i}": e.embeddings.astype(np.float32) for i, e in enumerate(entries.values())}
+        buf = io.BytesIO()
+        np.savez(buf, meta=np.array(json.dumps(meta)), **arrays)
+        try:
+            atomic_write(self.path, buf.getvalue())
+        except OSError as e:
+            raise GalleryError(f"{self.path}: write failed, ignore list unchanged ({e.strerror or e})") from e
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("a listener of the ignore list failed")
+
+    def add(self, camera: str, embeddings: np.ndarray) -> str:
+        """Ignore the face with these embeddings; returns the entry's id (written before it is used)."""
+        emb = np.asarray(embeddings, np.float32)
+        if emb.ndim != 2 or not len(emb):
+            raise InputError("nothing to ignore")
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                raise InputError(f"the ignore list is full ({self.max_entries} faces): remove one first")
+            entry = Ignored(secrets.token_hex(6), camera, self._wall(), emb)
+            entries = {**self._entries, entry.ignore_id: entry}
+            self._save(entries)
+            self._entries = entries
+        self._changed()
+        return entry.ignore_id
+
+    def remove(self, ignore_id: str) -> None:
+        with self._lock:
+            if ignore_id not in self._entries:
+                raise InputError(f"no ignored face {ignore_id[:40]!r} (see cmd/ignore/list)")
+            entries = {k: v for k, v in self._entries.items() if k != ignore_id}
+            self._save(entries)
+            self._entries = entries
+        self._changed()
+
+    def listing(self) -> dict:
+        with self._lock:
+            faces = [{"ignore_id": e.ignore_id, "camera": e.camera, "ts": utc_iso(e.created),
+                      "samples": len(e.embeddings)} for e in sorted(self._entries.values(), key=lambda e: e.created)]
+        return {"ignored": faces}
+
+    def gallery(self) -> dict[str, np.ndarray]:
+        """The entries as a matcher gallery: ``{ignore_id: embeddings}``."""
+        with self._lock:
+            return {k: v.embeddings for k, v in self._entries.items()}

@@ -112,18 +112,35 @@ def cmd_gallery(args: argparse.Namespace) -> int:
         sha = Manifest.load(model_dir() / MODEL_MANIFEST).sha256
         g = Gallery(_gallery_path(args), sha, create=False)  # listing creates nothing
         if args.action == "export":
+            from .ignore import IGNORE_FILE
+
             if not g.people:
                 raise InputError(f"the gallery {g.root} is empty: nothing to export")
-            _print_json(export_backup(g, Path(args.args[0])))
+            ignore_file = g.root / IGNORE_FILE
+            ignored = ignore_file.read_bytes() if ignore_file.is_file() else None
+            _print_json(export_backup(g, Path(args.args[0]), ignored))
             return 0
         _print_json({"gallery": str(g.root), "people": [p.summary(sha) for _, p in sorted(g.people.items())]})
         return 0
     if args.action == "import" and Path(args.args[0]).is_file():  # a backup (gallery export); a folder: below
-        from .gallery import read_backup
+        from .gallery import read_backup, read_backup_ignored
+        from .ignore import IGNORE_FILE, IgnoreList, decode
 
         backup = read_backup(Path(args.args[0]))  # refused before the model is loaded
+        ignored = read_backup_ignored(Path(args.args[0]))
+        try:
+            ignored_entries = decode(ignored[1]) if ignored else {}
+        except Exception as e:
+            raise InputError(f"{args.args[0]}: the backup's ignore list is damaged ({e})") from None
         people = open_people(_gallery_path(args), _still_pipeline(args), keep_crops=True)
-        _print_json(people.restore(backup))
+        result = people.restore(backup)
+        if ignored and ignored[0] != people.gallery.model_sha256:
+            # embeddings only, no chips: another model's cannot be used here
+            result["ignored_skipped"] = (f"the ignore list was made with another model ({ignored[0][:12]}); "
+                                         "ignore those faces again")
+        elif ignored_entries:
+            result["ignored"] = IgnoreList(people.gallery.root / IGNORE_FILE).merge(ignored_entries)
+        _print_json(result)
         return 0
     people = open_people(_gallery_path(args), _still_pipeline(args),
                          keep_crops=_installation(args)[0].gallery.keep_crops)

@@ -331,10 +331,12 @@ class Daemon:
             log.info("event unknown: a face on %s (the gallery is empty)", ev.camera)
 
     def _poll(self) -> None:
-        """Every ``GALLERY_POLL_S``: follow the gallery on disk, forget expired unknown faces, let the
-        components tidy up."""
+        """Every ``GALLERY_POLL_S``: follow the gallery and the ignore list on disk, forget expired unknown
+        faces, let the components tidy up."""
         if self.unknowns is not None:
             self.unknowns.expire()
+        if self.ignored is not None:
+            self.ignored.reload_if_changed()  # a restored backup's ignore list
         try:
             self.people.sync_if_changed()
         except (FrdError, OSError) as e:  # e.g. a full disk while re-embedding: keep recognising

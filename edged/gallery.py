@@ -389,20 +389,28 @@ BACKUP_MANIFEST = "backup.json"
 MAX_BACKUP_ENTRY = 256 * 1024 * 1024
 
 
-def export_backup(gallery: Gallery, path: Path) -> dict:
-    """Write every person of ``gallery`` to one zip file at ``path`` (mode 0600, atomically); returns the summary."""
+#: The ignore list's bytes (edged/ignore.py's format) in a backup, when there is one.
+BACKUP_IGNORED = "ignored-faces"
+
+
+def export_backup(gallery: Gallery, path: Path, ignored: bytes | None = None) -> dict:
+    """Write every person of ``gallery`` (and the ignore list's bytes, if given) to one zip file at ``path``
+    (mode 0600, atomically); returns the summary."""
     import zipfile
 
     people = [gallery.people[n] for n in gallery.names()]
     manifest = {"format": BACKUP_FORMAT, "version": BACKUP_VERSION, "model_sha256": gallery.model_sha256,
                 "created": _iso(time.time()),
                 "people": [{"name": p.name, "samples": p.count, "crops": p.crops is not None,
-                            "model_sha256": p.model_sha256} for p in people]}
+                            "model_sha256": p.model_sha256} for p in people],
+                "ignored": ignored is not None}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(BACKUP_MANIFEST, json.dumps(manifest, indent=1))
         for p in people:
             z.writestr(f"people/{p.name}{SUFFIX}", _encode(p))
+        if ignored is not None:
+            z.writestr(BACKUP_IGNORED, ignored)
     path = Path(path)
     try:
         atomic_write(path, buf.getvalue())
@@ -448,6 +456,22 @@ def read_backup(path: Path) -> list[Person]:
     if len({p.name for p in people}) != len(people):
         raise InputError(f"{path}: a person appears twice in the backup")
     return people
+
+
+def read_backup_ignored(path: Path) -> tuple[str, bytes] | None:
+    """(the backup's model sha256, the ignore list's bytes), or None when the backup holds no ignore list.
+
+    Call after :func:`read_backup` accepted the file."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        if BACKUP_IGNORED not in z.namelist():
+            return None
+        try:
+            manifest = json.loads(_entry(z, BACKUP_MANIFEST))
+            return str(manifest["model_sha256"]), _entry(z, BACKUP_IGNORED)
+        except (KeyError, ValueError, TypeError) as e:
+            raise InputError(f"{path}: the backup's ignore list is damaged ({e})") from None
 
 
 def _entry(z, name: str) -> bytes:

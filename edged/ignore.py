@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import secrets
 import threading
 import time
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 #: In the gallery folder; not ``*.npz``, so the gallery neither loads it as a person nor tidies its temp files.
 IGNORE_FILE = ".ignored-faces"
+ID = re.compile(r"[0-9a-f]{12}")
 #: More would mostly slow every embedded face down; a home has a few regular visitors.
 MAX_IGNORED = 100
 
@@ -45,6 +47,31 @@ class Ignored:
     embeddings: np.ndarray  # (n, d)
 
 
+def encode(entries: dict[str, Ignored]) -> bytes:
+    """The file's bytes (also a backup's ``ignored-faces`` member): an npz of embeddings plus JSON metadata."""
+    meta = [{"id": e.ignore_id, "camera": e.camera, "created": e.created} for e in entries.values()]
+    arrays = {f"e{i}": e.embeddings.astype(np.float32) for i, e in enumerate(entries.values())}
+    buf = io.BytesIO()
+    np.savez(buf, meta=np.array(json.dumps(meta)), **arrays)
+    return buf.getvalue()
+
+
+def decode(data: bytes) -> dict[str, Ignored]:
+    """The entries of :func:`encode`'s bytes; raises ValueError (or numpy's errors) for anything else."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        out = {}
+        for i, m in enumerate(meta):
+            emb = np.asarray(z[f"e{i}"], np.float32)
+            if emb.ndim != 2 or not len(emb) or not np.all(np.isfinite(emb)):
+                raise ValueError(f"entry {i}: not a non-empty finite (n, d) array")
+            ignore_id = str(m["id"])
+            if not ID.fullmatch(ignore_id):
+                raise ValueError(f"entry {i}: {ignore_id[:40]!r} is not an id")
+            out[ignore_id] = Ignored(ignore_id, str(m["camera"])[:64], float(m["created"]), emb)
+    return out
+
+
 class IgnoreList:
     """The ignored faces, persisted in ``path``; thread-safe; listeners hear every change."""
 
@@ -54,37 +81,45 @@ class IgnoreList:
         self._wall = wall
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
+        self._seen: tuple | None = None  # fingerprint() of what _entries reflects
         self._entries: dict[str, Ignored] = self._load()
 
     def on_change(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
 
     def _load(self) -> dict[str, Ignored]:
+        self._seen = self.fingerprint()
         if not self.path.exists():
             return {}
         try:
-            with np.load(self.path, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
-                out = {}
-                for i, m in enumerate(meta):
-                    emb = np.asarray(z[f"e{i}"], np.float32)
-                    if emb.ndim != 2 or not len(emb) or not np.all(np.isfinite(emb)):
-                        raise ValueError(f"entry {i}: not a non-empty finite (n, d) array")
-                    out[str(m["id"])] = Ignored(str(m["id"]), str(m["camera"]), float(m["created"]), emb)
-            return out
+            return decode(self.path.read_bytes())
         except Exception as e:  # an unreadable list must not stop recognition: say so, start empty
             log.error("%s: unreadable ignore list, ignoring nobody (%s)", self.path, e)
             return {}
 
-    def _save(self, entries: dict[str, Ignored]) -> None:
-        meta = [{"id": e.ignore_id, "camera": e.camera, "created": e.created} for e in entries.values()]
-        arrays = {f"e{i}": e.embeddings.astype(np.float32) for i, e in enumerate(entries.values())}
-        buf = io.BytesIO()
-        np.savez(buf, meta=np.array(json.dumps(meta)), **arrays)
+    def fingerprint(self) -> tuple | None:
+        """Changes whenever anyone writes the file (every write is a new file renamed into place)."""
         try:
-            atomic_write(self.path, buf.getvalue())
+            st = self.path.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
+    def reload_if_changed(self) -> bool:
+        """Follow a change another process made (``frd gallery import`` of a backup); True if there was one."""
+        with self._lock:
+            if self.fingerprint() == self._seen:
+                return False
+            self._entries = self._load()
+        self._changed()
+        return True
+
+    def _save(self, entries: dict[str, Ignored]) -> None:
+        try:
+            atomic_write(self.path, encode(entries))
         except OSError as e:
             raise GalleryError(f"{self.path}: write failed, ignore list unchanged ({e.strerror or e})") from e
+        self._seen = self.fingerprint()
 
     def _changed(self) -> None:
         for listener in self._listeners:
@@ -116,6 +151,21 @@ class IgnoreList:
             self._save(entries)
             self._entries = entries
         self._changed()
+
+    def merge(self, entries: dict[str, Ignored]) -> list[str]:
+        """Add the entries whose id is not on the list yet (a restored backup); returns the ids added."""
+        with self._lock:
+            new = {k: v for k, v in entries.items() if k not in self._entries}
+            if len(self._entries) + len(new) > self.max_entries:
+                raise InputError(f"the ignore list would hold {len(self._entries) + len(new)} faces; at most "
+                                 f"{self.max_entries}")
+            if not new:
+                return []
+            merged = {**self._entries, **new}
+            self._save(merged)
+            self._entries = merged
+        self._changed()
+        return sorted(new)
 
     def listing(self) -> dict:
         with self._lock:

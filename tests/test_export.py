@@ -157,3 +157,40 @@ def test_cli_export_and_import_a_backup(frd, data, tmp_path):
     assert again.code == 1 and "already enrolled: obama" in again.err
     legacy = frd("gallery", "import", tmp_path / "nothing-here", "--gallery", dst)
     assert legacy.code != 0 and "not a folder" in legacy.err
+
+
+def test_the_ignore_list_travels_with_the_backup_and_a_running_daemon_follows_it(frd, data, tmp_path):
+    from edged.ignore import IGNORE_FILE, IgnoreList
+
+    src, dst, backup = tmp_path / "src", tmp_path / "dst", tmp_path / "backup.zip"
+    assert frd("enroll", "obama", data / "people/obama/obama_1.jpg", "--gallery", src).code == 0
+    ignore_id = IgnoreList(src / IGNORE_FILE).add("hall", np.ones((2, 512), np.float32))
+    assert frd("gallery", "export", backup, "--gallery", src).code == 0
+    dst.mkdir(mode=0o700)
+    daemons = IgnoreList(dst / IGNORE_FILE)  # what a running daemon holds
+    heard = []
+    daemons.on_change(lambda: heard.append(True))
+    assert daemons.reload_if_changed() is False
+    got = frd("gallery", "import", backup, "--gallery", dst)
+    assert got.code == 0 and got.json()["ignored"] == [ignore_id], got.err
+    assert stat.S_IMODE((dst / IGNORE_FILE).stat().st_mode) == 0o600
+    assert daemons.reload_if_changed() is True and heard == [True]  # the daemon's poll picks it up
+    assert [e["ignore_id"] for e in daemons.listing()["ignored"]] == [ignore_id]
+
+
+def test_another_models_ignore_list_is_not_imported(frd, data, tmp_path):
+    from edged.ignore import IGNORE_FILE, IgnoreList
+
+    src, dst, backup, moved = tmp_path / "src", tmp_path / "dst", tmp_path / "b.zip", tmp_path / "moved.zip"
+    assert frd("enroll", "obama", data / "people/obama/obama_1.jpg", "--gallery", src).code == 0
+    IgnoreList(src / IGNORE_FILE).add("hall", np.ones((1, 512), np.float32))
+    assert frd("gallery", "export", backup, "--gallery", src).code == 0
+    with zipfile.ZipFile(backup) as z, zipfile.ZipFile(moved, "w") as out:
+        for name in z.namelist():
+            body = z.read(name)
+            if name == BACKUP_MANIFEST:
+                body = json.dumps({**json.loads(body), "model_sha256": "f" * 64}).encode()
+            out.writestr(name, body)
+    got = frd("gallery", "import", moved, "--gallery", dst)
+    assert got.code == 0 and "another model (ffffffffffff)" in got.json()["ignored_skipped"], got.err
+    assert not (dst / IGNORE_FILE).exists()

@@ -149,11 +149,22 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
         assert daemon is not None
         return daemon.status()
 
-    handler = CommandHandler(Routes(people, status), topics=topics, **handler_options)
+    unknowns = None
+    if cfg.unknown_faces.keep > 0:  # 0: no stranger's face is held, not even for a moment
+        from .unknowns import UnknownFaces
+
+        unknowns = UnknownFaces(cfg.unknown_faces.keep, cfg.unknown_faces.ttl_s)
+    from .ignore import IGNORE_FILE, IgnoreList
+
+    ignored = IgnoreList(people.gallery.root / IGNORE_FILE)
+    m = pipeline.matcher
+    ignore_matcher = Matcher(m.calibration, m.strictness, m.fixed_threshold)  # judged like a person
+    handler = CommandHandler(Routes(people, status, unknowns, ignored), topics=topics, **handler_options)
     daemon = Daemon(
         device_id=cfg.device_id, topics=topics, pipeline=pipeline, people=people, readers=readers,
         engines=engines, bus=bus, notifier=notifier or Notifier(), handler=handler,
-        status_interval_s=cfg.status_interval_s, components=components, trackers=trackers,
+        status_interval_s=cfg.status_interval_s, components=components, trackers=trackers, unknowns=unknowns,
+        ignored=ignored, ignore_matcher=ignore_matcher,
     )
     return daemon
 

@@ -105,13 +105,42 @@ def cmd_gallery(args: argparse.Namespace) -> int:
     from .camera import folder_images
     from .names import name_from_legacy_file
 
-    if args.action == "list":
+    if args.action in ("list", "export"):
         from .embed import MODEL_MANIFEST, Manifest, model_dir
-        from .gallery import Gallery
+        from .gallery import Gallery, export_backup
 
         sha = Manifest.load(model_dir() / MODEL_MANIFEST).sha256
         g = Gallery(_gallery_path(args), sha, create=False)  # listing creates nothing
+        if args.action == "export":
+            from .ignore import IGNORE_FILE
+
+            if not g.people:
+                raise InputError(f"the gallery {g.root} is empty: nothing to export")
+            ignore_file = g.root / IGNORE_FILE
+            ignored = ignore_file.read_bytes() if ignore_file.is_file() else None
+            _print_json(export_backup(g, Path(args.args[0]), ignored))
+            return 0
         _print_json({"gallery": str(g.root), "people": [p.summary(sha) for _, p in sorted(g.people.items())]})
+        return 0
+    if args.action == "import" and Path(args.args[0]).is_file():  # a backup (gallery export); a folder: below
+        from .gallery import read_backup, read_backup_ignored
+        from .ignore import IGNORE_FILE, IgnoreList, decode
+
+        backup = read_backup(Path(args.args[0]))  # refused before the model is loaded
+        ignored = read_backup_ignored(Path(args.args[0]))
+        try:
+            ignored_entries = decode(ignored[1]) if ignored else {}
+        except Exception as e:
+            raise InputError(f"{args.args[0]}: the backup's ignore list is damaged ({e})") from None
+        people = open_people(_gallery_path(args), _still_pipeline(args), keep_crops=True)
+        result = people.restore(backup)
+        if ignored and ignored[0] != people.gallery.model_sha256:
+            # embeddings only, no chips: another model's cannot be used here
+            result["ignored_skipped"] = (f"the ignore list was made with another model ({ignored[0][:12]}); "
+                                         "ignore those faces again")
+        elif ignored_entries:
+            result["ignored"] = IgnoreList(people.gallery.root / IGNORE_FILE).merge(ignored_entries)
+        _print_json(result)
         return 0
     people = open_people(_gallery_path(args), _still_pipeline(args),
                          keep_crops=_installation(args)[0].gallery.keep_crops)
@@ -347,8 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="default: the config's recognition.threads, 1")
     p.set_defaults(func=cmd_enroll)
 
-    p = sub.add_parser("gallery", help="list, remove, rename or import people")
-    p.add_argument("action", choices=["list", "remove", "rename", "import"])
+    p = sub.add_parser("gallery", help="list, remove, rename, import people; export or import a backup")
+    p.add_argument("action", choices=["list", "remove", "rename", "import", "export"])
     p.add_argument("args", nargs="*")
     _gallery_arg(p)
     p.add_argument("--aligned", action="store_true", help="import: images already are face crops")
@@ -414,8 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.log_level = args.log_level or ("debug" if args.verbose else None)
     setup(args.log_level or ("info" if args.command == "run" else "warning"), daemon=args.command == "run")
-    if getattr(args, "action", None) in ("remove", "rename", "import"):
-        need = {"remove": 1, "rename": 2, "import": 1}[args.action]
+    if getattr(args, "action", None) in ("remove", "rename", "import", "export"):
+        need = {"remove": 1, "rename": 2, "import": 1, "export": 1}[args.action]
         if len(args.args) != need:
             print(f"frd: gallery {args.action} takes {need} argument(s)", file=sys.stderr)
             return 2

@@ -19,6 +19,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,9 @@ from .topics import Topics
 
 if TYPE_CHECKING:
     from .config import Config
+    from .ignore import IgnoreList
     from .people import People
+    from .unknowns import UnknownFaces
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,9 @@ MAX_CAPTURE_FRAMES = 20
 MAX_CAPTURE_TIMEOUT_S = 60.0
 MAX_ERROR_CHARS = 1000
 MAX_REQUEST_ID_CHARS = 128
+#: A held unknown face's id (edged/unknowns.py makes them), and how many one request may name.
+FACE_ID = re.compile(r"[0-9a-f]{12}")
+MAX_FACE_IDS = 20
 #: Reply topic (``<base>/reply/error``) for messages whose topic is not ``<base>/cmd/<command>[/<arg>]``.
 ERROR_REPLY = "error"
 #: Used nonces of signed commands, kept next to the people in the gallery folder.
@@ -86,14 +92,25 @@ class Services(Protocol):
     def list_people(self) -> dict: ...
     def status(self) -> dict: ...
     def reload(self) -> dict: ...
+    def enroll_unknown(self, name: str, face_ids: list[str]) -> dict: ...
+    def unknown_list(self) -> dict: ...
+    def unknown_forget(self, face_ids: list[str] | None) -> dict: ...
+    def ignore_add(self, face_id: str) -> dict: ...
+    def ignore_list(self) -> dict: ...
+    def ignore_remove(self, ignore_id: str) -> dict: ...
 
 
 class Routes:
-    """The :class:`Services` of ``frd run``: the people service does the gallery, ``status`` is the daemon's."""
+    """The :class:`Services` of ``frd run``: the people service does the gallery, ``status`` is the daemon's,
+    ``unknowns`` holds the unknown faces (None: ``unknown_faces.keep`` is 0, nothing is held), ``ignored``
+    the faces not to announce."""
 
-    def __init__(self, people: People, status: Callable[[], dict]) -> None:
+    def __init__(self, people: People, status: Callable[[], dict], unknowns: UnknownFaces | None = None,
+                 ignored: IgnoreList | None = None) -> None:
         self.people = people
         self._status = status
+        self.unknowns = unknowns
+        self.ignored = ignored
 
     def enroll_images(self, name: str, images: list[tuple[str, bytes]]) -> dict:
         return self.people.enroll_images(name, images)
@@ -115,6 +132,47 @@ class Routes:
 
     def reload(self) -> dict:
         return self.people.reload()
+
+    def _store(self) -> UnknownFaces:
+        if self.unknowns is None or not self.unknowns.enabled:
+            raise InputError("unknown faces are not kept on this device (unknown_faces.keep is 0)")
+        return self.unknowns
+
+    def enroll_unknown(self, name: str, face_ids: list[str]) -> dict:
+        """Enroll held unknown faces (the same screen as photos); the entries used are then forgotten."""
+        store = self._store()
+        result = self.people.enroll_held(name, store.faces(face_ids))
+        if result["added"]:
+            store.discard(face_ids)
+        return result
+
+    def unknown_list(self) -> dict:
+        if self.unknowns is None:
+            return {"keep": 0, "faces": []}
+        return self.unknowns.listing()
+
+    def unknown_forget(self, face_ids: list[str] | None) -> dict:
+        return {"forgotten": [] if self.unknowns is None else self.unknowns.forget(face_ids)}
+
+    def _ignore(self) -> IgnoreList:
+        if self.ignored is None:
+            raise InputError("this device keeps no ignore list")
+        return self.ignored
+
+    def ignore_add(self, face_id: str) -> dict:
+        """Ignore a held unknown face: its embeddings join the ignore list, the held entry is forgotten."""
+        ignored = self._ignore()
+        camera, embeddings = self._store().held(face_id)
+        ignore_id = ignored.add(camera, embeddings)
+        self._store().discard([face_id])
+        return {"ignore_id": ignore_id, "face_id": face_id}
+
+    def ignore_list(self) -> dict:
+        return self._ignore().listing()
+
+    def ignore_remove(self, ignore_id: str) -> dict:
+        self._ignore().remove(ignore_id)
+        return {"removed": ignore_id}
 
 
 @dataclass
@@ -185,10 +243,22 @@ def _b64(value: Any, field: str) -> bytes:
         raise InputError(f"{field} is not valid base64 ({e})") from e
 
 
+def _face_ids(value: Any, field: str = "face_ids") -> list[str]:
+    """A list of held face ids (as ``cmd/unknown/list`` and the events show them)."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_FACE_IDS:
+        raise InputError(f"{field} must be a list of 1 to {MAX_FACE_IDS} face ids (see cmd/unknown/list)")
+    for v in value:
+        if not isinstance(v, str) or not FACE_ID.fullmatch(v):
+            raise InputError(f"{field}: {_clip(repr(v), 80)} is not a face id (12 hex digits)")
+    return list(value)
+
+
 def _enroll(h: CommandHandler, obj: dict, arg: str | None) -> dict:
     name = _name_field(obj, arg)
-    if ("image_b64" in obj) == ("capture" in obj):
-        raise InputError("enroll needs exactly one of 'image_b64' or 'capture'")
+    if sum(k in obj for k in ("image_b64", "capture", "face_ids")) != 1:
+        raise InputError("enroll needs exactly one of 'image_b64', 'capture' or 'face_ids'")
+    if "face_ids" in obj:
+        return _checked(h.services.enroll_unknown(name, _face_ids(obj["face_ids"])))
     if "image_b64" in obj:
         raw = obj["image_b64"]
         items = raw if isinstance(raw, list) else [raw]
@@ -233,6 +303,40 @@ class Command:
     raw: Callable[[CommandHandler, str, bytes], dict] | None = None
 
 
+def _unknown(h: CommandHandler, obj: dict, arg: str | None) -> dict:
+    """``cmd/unknown/list`` and ``cmd/unknown/forget {"face_id"} | {"all": true}``."""
+    if arg == "list":
+        _only(obj, set(), "unknown/list")
+        return h.services.unknown_list()
+    if arg == "forget":
+        if ("face_id" in obj) == ("all" in obj):
+            raise InputError("unknown/forget needs exactly one of 'face_id' or 'all': true")
+        if "all" in obj:
+            if obj["all"] is not True:
+                raise InputError("unknown/forget: 'all' must be true")
+            return h.services.unknown_forget(None)
+        return h.services.unknown_forget(_face_ids([obj["face_id"]], "face_id"))
+    raise InputError("unknown needs an action: cmd/unknown/list or cmd/unknown/forget")
+
+
+def _ignore(h: CommandHandler, obj: dict, arg: str | None) -> dict:
+    """``cmd/ignore {"face_id"}``, ``cmd/ignore/list``, ``cmd/ignore/remove {"ignore_id"}``."""
+    if arg is None:
+        _only(obj, {"face_id"}, "ignore")
+        if "face_id" not in obj:
+            raise InputError("ignore needs 'face_id' (of an unknown event; see cmd/unknown/list)")
+        return h.services.ignore_add(_face_ids([obj["face_id"]], "face_id")[0])
+    if arg == "list":
+        _only(obj, set(), "ignore/list")
+        return h.services.ignore_list()
+    if arg == "remove":
+        _only(obj, {"ignore_id"}, "ignore/remove")
+        if "ignore_id" not in obj:
+            raise InputError("ignore/remove needs 'ignore_id' (see cmd/ignore/list)")
+        return h.services.ignore_remove(_face_ids([obj["ignore_id"]], "ignore_id")[0])
+    raise InputError("ignore: use cmd/ignore {\"face_id\"}, cmd/ignore/list or cmd/ignore/remove")
+
+
 def _enroll_raw(h: CommandHandler, name: str, payload: bytes) -> dict:
     if not payload:
         raise InputError("empty payload: publish the image file (mosquitto_pub -f photo.jpg)")
@@ -242,13 +346,17 @@ def _enroll_raw(h: CommandHandler, name: str, payload: bytes) -> dict:
 #: Every command frd answers, in one place: ``<base>/cmd/<name>[/<arg>]`` → handler, allowed keys
 #: (besides ``request_id``), rate-limit class. A topic's ``<arg>`` is the payload's ``name``.
 TABLE: dict[str, Command] = {
-    "enroll": Command(_enroll, frozenset({"name", "image_b64", "capture"}), "enroll", raw=_enroll_raw),
+    "enroll": Command(_enroll, frozenset({"name", "image_b64", "capture", "face_ids"}), "enroll", raw=_enroll_raw),
     "delete": Command(lambda h, obj, arg: h.services.delete(_name_field(obj, arg)), frozenset({"name"}), "delete"),
     "rename": Command(lambda h, obj, arg: h.services.rename(_name_field(obj, arg), _name_field(obj, None, "new_name")),
                       frozenset({"name", "new_name"}), "rename"),
     "list": Command(lambda h, obj, arg: h.services.list_people(), frozenset(), "list"),
     "status": Command(lambda h, obj, arg: h.services.status(), frozenset(), "status"),
     "reload": Command(lambda h, obj, arg: h.services.reload(), frozenset(), "reload"),
+    # cmd/unknown/list, cmd/unknown/forget: the topic's <arg> is the action
+    "unknown": Command(_unknown, frozenset({"face_id", "all"}), "unknown"),
+    # cmd/ignore {"face_id"}, cmd/ignore/list, cmd/ignore/remove {"ignore_id"}
+    "ignore": Command(_ignore, frozenset({"face_id", "ignore_id"}), "ignore"),
 }
 COMMANDS = tuple(TABLE)
 

@@ -199,6 +199,13 @@ class RecognitionConfig(_Model):
         return self
 
 
+class UnknownFacesConfig(_Model):
+    """Unknown faces held in memory so they can be named (edged/unknowns.py); 0 = nothing held."""
+
+    keep: int = Field(default=0, ge=0, le=1000)
+    ttl_s: float = Field(default=3600, gt=0, le=7 * 86400)
+
+
 class FleetConfig(_Model):
     """Fleet gallery sync and who may sign its records (see edged/fleet.py and README "Who may enroll")."""
 
@@ -260,6 +267,8 @@ class RateLimits(_Model):
     list: RateLimit = RateLimit(burst=20, per_minute=120)
     status: RateLimit = RateLimit(burst=20, per_minute=120)
     reload: RateLimit = RateLimit(burst=2, per_minute=6)
+    unknown: RateLimit = RateLimit(burst=20, per_minute=120)
+    ignore: RateLimit = RateLimit(burst=10, per_minute=30)
 
 
 class SecurityConfig(_Model):
@@ -285,11 +294,13 @@ class Config(_Model):
     gallery: GalleryConfig = Field(default_factory=GalleryConfig)
     homeassistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
     recognition: RecognitionConfig = Field(default_factory=RecognitionConfig)
+    unknown_faces: UnknownFacesConfig = Field(default_factory=UnknownFacesConfig)
     fleet: FleetConfig = Field(default_factory=FleetConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     status_interval_s: float = Field(default=5, gt=0)
 
-    @field_validator("mqtt", "gallery", "homeassistant", "recognition", "fleet", "security", mode="before")
+    @field_validator("mqtt", "gallery", "homeassistant", "recognition", "unknown_faces", "fleet", "security",
+                     mode="before")
 
     @classmethod
     def _empty_section(cls, value: Any) -> Any:

@@ -15,6 +15,7 @@ people service's lock.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import queue
@@ -34,12 +35,16 @@ from .camera import CameraReader
 from .commands import ERROR_REPLY, CommandHandler
 from .errors import FrdError
 from .events import EventEngine
+from .ignore import IgnoreList
+from .match import Matcher
 from .models import Event
 from .notify import Notifier
 from .people import REMOVED, RENAMED, Change, People
 from .pipeline import Pipeline
+from .quality import assess, enrollment_verdict
 from .topics import Topics
-from .track import FaceTracker
+from .track import FaceTracker, TrackedFace
+from .unknowns import Sample, UnknownFaces
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +121,17 @@ class Daemon:
         status_interval_s: float,
         trackers: dict[str, FaceTracker],
         components: Sequence[Component] = (),
+        unknowns: UnknownFaces | None = None,
+        ignored: IgnoreList | None = None,
+        ignore_matcher: Matcher | None = None,
     ) -> None:
         self.device_id = device_id
+        #: unknown faces held in memory to be named (None: ``unknown_faces.keep`` is 0, nothing is held)
+        self.unknowns = unknowns
+        #: faces not to announce, matched by a matcher of their own (both built by app.py)
+        self.ignored = ignored
+        self.ignore_matcher = ignore_matcher
+        self._ignored_tracks: dict[str, set[int]] = {}  # per camera: tracks closer to an ignored face
         self.topics = topics
         self.pipeline = pipeline
         self.people = people
@@ -145,6 +159,9 @@ class Daemon:
         self._trace_lock = threading.Lock()  # event publication vs. clearing a removed person's traces
         people.subscribe(self._on_people_change)
         people.on_matcher_update(self._reset_trackers)
+        if ignored is not None and ignore_matcher is not None:
+            ignore_matcher.set_gallery(ignored.gallery())
+            ignored.on_change(self._on_ignore_change)
         self.bus = bus
         subs = [topics.cmd_wildcard, topics.fleet_cmd_wildcard]
         for c in self.components:
@@ -234,6 +251,14 @@ class Daemon:
         for tracker in self.trackers.values():
             tracker.reset()
 
+    def _on_ignore_change(self) -> None:
+        """A face was ignored or un-ignored: match against the new list, and judge every face afresh."""
+        assert self.ignored is not None and self.ignore_matcher is not None
+        with self._lock:
+            self.ignore_matcher.set_gallery(self.ignored.gallery())
+            self._ignored_tracks.clear()
+            self._reset_trackers()
+
     def _on_people_change(self, change: Change) -> None:
         """A removed (or renamed) person leaves no retained state behind."""
         if change.kind == REMOVED:
@@ -305,7 +330,12 @@ class Daemon:
             log.info("event unknown: a face on %s (the gallery is empty)", ev.camera)
 
     def _poll(self) -> None:
-        """Every ``GALLERY_POLL_S``: follow the gallery on disk, let the components tidy up."""
+        """Every ``GALLERY_POLL_S``: follow the gallery and the ignore list on disk, forget expired unknown
+        faces, let the components tidy up."""
+        if self.unknowns is not None:
+            self.unknowns.expire()
+        if self.ignored is not None:
+            self.ignored.reload_if_changed()  # a restored backup's ignore list
         try:
             self.people.sync_if_changed()
         except (FrdError, OSError) as e:  # e.g. a full disk while re-embedding: keep recognising
@@ -322,11 +352,46 @@ class Daemon:
             tracked = self.trackers[camera].process(rgb, force_embed=bool(captures))
             for cap in captures:
                 cap.offer([t.face for t in tracked if t.face is not None], time.monotonic())
+        if self.ignore_matcher is not None:
+            tracked = self._not_ignored(camera, tracked)
         recs = [t.recognition for t in tracked]
+        if self.unknowns is not None:
+            self._hold_unknowns(camera, tracked)
         for ev in self.engines[camera].feed(index, recs, mono):
+            if ev.name is None and self.unknowns is not None:
+                ev = dataclasses.replace(ev, face_id=self.unknowns.announce(camera, ev.track))
             self._publish_event(ev)
         self.stats[camera].tick(time.monotonic())
         self.notifier.frame_processed()
+
+    def _not_ignored(self, camera: str, tracked: list[TrackedFace]) -> list[TrackedFace]:
+        """The faces that are not ignored: a track whose embedding scores higher against an ignored face
+        (and above the threshold) than against the best enrolled person is left out, for as long as it
+        is followed."""
+        assert self.ignore_matcher is not None
+        ignored = self._ignored_tracks.setdefault(camera, set())
+        ignored &= {t.track for t in tracked}
+        fresh = [t for t in tracked if t.track not in ignored and t.face is not None and t.face.embedding is not None]
+        if fresh and self.ignore_matcher.names:
+            for t, m in zip(fresh, self.ignore_matcher.match(np.stack([t.face.embedding for t in fresh])),
+                            strict=True):
+                rec = t.recognition
+                if m.name is not None and (rec.best is None or m.score > rec.score):
+                    ignored.add(t.track)
+        return [t for t in tracked if t.track not in ignored]
+
+    def _hold_unknowns(self, camera: str, tracked: list[TrackedFace]) -> None:
+        """Hand the store the chips of faces nobody matched; a named track's undecided entry is dropped."""
+        assert self.unknowns is not None
+        for t in tracked:
+            if t.recognition.name is not None:
+                self.unknowns.named(camera, t.track)
+            elif t.face is not None and t.face.embedding is not None:
+                q = assess(t.face.face_px, t.face.chip, t.face.points)
+                self.unknowns.offer(camera, t.track, Sample(
+                    np.array(t.face.chip), np.array(t.face.embedding), t.face.box, q.sharpness,
+                    usable=enrollment_verdict(q)[0] is None))
+        self.unknowns.followed(camera, [t.track for t in tracked])
 
     def _dead_threads(self, worker: threading.Thread) -> str | None:
         """Which thread the MQTT side needs has died (None: all alive)."""

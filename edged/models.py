@@ -89,6 +89,8 @@ class Event:
     mono: float  # monotonic time the frame was captured
     frame_ts: str  # the same as UTC ISO 8601: when the face was seen, not when it was announced
     track: int | None = None  # the tracker's id of the face (not in the payload: ids are per process)
+    #: an unknown face held in memory (``unknown_faces.keep``), to be named with ``cmd/enroll``; else None
+    face_id: str | None = None
 
     @property
     def event_type(self) -> str:
@@ -107,6 +109,7 @@ class Event:
             "face_px": self.face_px,
             "model": model,
             "frame_ts": self.frame_ts,
+            "face_id": self.face_id,
         }
 
 

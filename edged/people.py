@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -222,6 +223,12 @@ class People:
             rejected.append({"image": f"camera:{camera}", "reason": why})
         return self._enroll_faces(name, [(f"camera:{camera}", f) for f in faces], rejected).as_dict()
 
+    def enroll_held(self, name: str, faces: list[tuple[str, Face]]) -> dict:
+        """Enroll faces the daemon held (unknown faces: chips and embeddings), through the same screen."""
+        validate_name(name)
+        self._check(name)
+        return self._enroll_faces(name, faces, []).as_dict()
+
     def _enroll_faces(self, name: str, faces: list[tuple[str, Face]], rejected: list[dict]) -> EnrollResult:
         result = EnrollResult(name, rejected=rejected)
         kept = screen(faces, result)
@@ -272,6 +279,60 @@ class People:
             self.gallery.replace(person)
             self._changed()
         self._announce(Change(ADDED if new else UPDATED, person.name, from_fleet=True))
+
+    # -- backup ---------------------------------------------------------------------------
+    def restore(self, people: list[Person]) -> dict:
+        """Add the people of a backup (``frd gallery import FILE``): all of them, or nobody.
+
+        Someone already enrolled is refused, not merged (remove or rename them first): a restore must not
+        blend two sets of samples under one name. People enrolled with another model are embedded again
+        from their chips, and refused when the backup has none. Everything is checked before anything
+        is written.
+        """
+        if not people:
+            raise InputError("the backup holds nobody")
+        for p in people:
+            validate_name(p.name)
+            self._check(p.name)
+        taken = sorted(p.name for p in people if p.name in self.gallery.people)
+        if taken:
+            raise InputError(f"already enrolled: {', '.join(taken)} (remove or rename them first; nothing was "
+                             "imported)")
+        if len(self.gallery.people) + len(people) > self.gallery.max_people:
+            raise InputError(f"the gallery would hold {len(self.gallery.people) + len(people)} people (gallery."
+                             f"max_people = {self.gallery.max_people}); nothing was imported")
+        sha = self.gallery.model_sha256
+        dim = self.pipeline.embedder.manifest.embedding_dim
+        ready, redone = [], []
+        for p in people:
+            if p.count > self.gallery.max_samples:
+                raise InputError(f"{p.name} has {p.count} samples (gallery.max_samples_per_person = "
+                                 f"{self.gallery.max_samples}); nothing was imported")
+            if p.model_sha256 != sha:
+                if p.crops is None or len(p.crops) == 0:
+                    raise InputError(f"{p.name} was enrolled with another model ({p.model_sha256[:12]}, this one is "
+                                     f"{sha[:12]}) and the backup holds no chips to embed again; nothing was imported")
+                try:
+                    with self.lock:
+                        emb = self.pipeline.embedder.embed(p.crops)
+                except Exception as e:
+                    raise InputError(f"{p.name}: the backup's chips cannot be embedded again ({e}); nothing was "
+                                     "imported") from None
+                p = Person(p.name, np.asarray(emb, np.float32), sha, p.crops, p.sources, time.time())
+                redone.append(p.name)
+            elif p.embeddings.shape[1] != dim:
+                raise InputError(f"{p.name}: embeddings of {p.embeddings.shape[1]} values, the model makes {dim}; "
+                                 "nothing was imported")
+            ready.append(p)
+        with self.lock:
+            for p in ready:
+                self.gallery.replace(p)
+            self._changed()
+        for p in ready:
+            self._announce(Change(ADDED, p.name))
+        log.info("imported %s from a backup%s", ", ".join(p.name for p in ready),
+                 f" (re-embedded {', '.join(redone)})" if redone else "")
+        return {"imported": [p.name for p in ready], "reembedded": redone}
 
     # -- reload -------------------------------------------------------------------------
     def reload(self, why: str = "reload command") -> dict:

@@ -33,9 +33,28 @@ class Echo:
     def reload(self):
         return {"people": []}
 
+    def enroll_unknown(self, name, face_ids):
+        return {"name": name, "added": len(face_ids)}
+
+    def unknown_list(self):
+        return {"keep": 0, "faces": []}
+
+    def unknown_forget(self, face_ids):
+        return {"forgotten": face_ids or []}
+
+    def ignore_add(self, face_id):
+        return {"ignore_id": "0" * 12, "face_id": face_id}
+
+    def ignore_list(self):
+        return {"ignored": []}
+
+    def ignore_remove(self, ignore_id):
+        return {"removed": ignore_id}
+
 
 def test_commands_come_from_the_table_and_each_has_a_configured_rate_limit():
-    assert COMMANDS == tuple(TABLE) == ("enroll", "delete", "rename", "list", "status", "reload")
+    assert COMMANDS == tuple(TABLE) == ("enroll", "delete", "rename", "list", "status", "reload", "unknown",
+                                          "ignore")
     assert {row.rate for row in TABLE.values()} == set(RateLimits.model_fields)
 
 
@@ -53,9 +72,62 @@ def test_every_command_is_answered_and_charged_to_its_own_bucket():
     h = CommandHandler(Echo(), rate=rate)
     payloads = {"enroll": {"name": "a", "image_b64": "aGk="}, "delete": {"name": "a"},
                 "rename": {"name": "a", "new_name": "b"}}
+    args = {"unknown": "list", "ignore": "list"}
     for command in COMMANDS:
         body = json.dumps({"request_id": command, **payloads.get(command, {})}).encode()
-        first, second = h.handle(command, None, body), h.handle(command, None, body)
+        first, second = h.handle(command, args.get(command), body), h.handle(command, args.get(command), body)
         assert first.ok and first.request_id == command, (command, first)
         assert not second.ok and "rate limit" in second.error and second.request_id == command
     assert rate.refused == {c: 1 for c in COMMANDS}
+
+
+def test_enroll_takes_held_face_ids_checked_before_the_work():
+    h = CommandHandler(Echo())
+    ok = h.handle("enroll", None, json.dumps({"name": "lin", "face_ids": ["a1b2c3d4e5f6", "0123456789ab"]}).encode())
+    assert ok.ok and ok.data == {"name": "lin", "added": 2}
+    for body, error in [
+        ({"name": "lin", "face_ids": []}, "face_ids must be a list of 1 to 20"),
+        ({"name": "lin", "face_ids": "a1b2c3d4e5f6"}, "face_ids must be a list"),
+        ({"name": "lin", "face_ids": ["a1b2c3d4e5f6"] * 21}, "1 to 20"),
+        ({"name": "lin", "face_ids": ["A1B2C3D4E5F6"]}, "is not a face id"),
+        ({"name": "lin", "face_ids": [7]}, "is not a face id"),
+        ({"name": "lin", "face_ids": ["a1b2c3d4e5f6"], "image_b64": "aGk="}, "exactly one of"),
+        ({"face_ids": ["a1b2c3d4e5f6"]}, "missing 'name'"),
+    ]:
+        reply = h.handle("enroll", None, json.dumps(body).encode())
+        assert reply.ok is False and error in reply.error, (body, reply.error)
+
+
+def test_unknown_list_and_forget_take_the_action_from_the_topic():
+    h = CommandHandler(Echo())
+    assert h.handle("unknown", "list", b"").data == {"keep": 0, "faces": []}
+    assert h.handle("unknown", "forget", b'{"all": true}').data == {"forgotten": []}
+    assert h.handle("unknown", "forget", b'{"face_id": "a1b2c3d4e5f6"}').data == {"forgotten": ["a1b2c3d4e5f6"]}
+    for arg, body, error in [
+        (None, b"", "unknown needs an action"),
+        ("lists", b"", "unknown needs an action"),
+        ("list", b'{"all": true}', "unknown/list: unknown field(s) 'all'"),
+        ("forget", b"", "exactly one of 'face_id' or 'all'"),
+        ("forget", b'{"all": 1}', "'all' must be true"),
+        ("forget", b'{"face_id": "zz"}', "face_id: 'zz' is not a face id"),
+    ]:
+        reply = h.handle("unknown", arg, body)
+        assert reply.ok is False and error in reply.error, (arg, body, reply.error)
+
+
+def test_ignore_adds_lists_and_removes_by_id():
+    h = CommandHandler(Echo())
+    assert h.handle("ignore", None, b'{"face_id": "a1b2c3d4e5f6"}').data == {"ignore_id": "0" * 12,
+                                                                             "face_id": "a1b2c3d4e5f6"}
+    assert h.handle("ignore", "list", b"").data == {"ignored": []}
+    assert h.handle("ignore", "remove", b'{"ignore_id": "a1b2c3d4e5f6"}').data == {"removed": "a1b2c3d4e5f6"}
+    for arg, body, error in [
+        (None, b"", "ignore needs 'face_id'"),
+        (None, b'{"ignore_id": "a1b2c3d4e5f6"}', "ignore: unknown field(s) 'ignore_id'"),
+        (None, b'{"face_id": "nope"}', "is not a face id"),
+        ("list", b'{"face_id": "a1b2c3d4e5f6"}', "ignore/list: unknown field(s) 'face_id'"),
+        ("remove", b"", "ignore/remove needs 'ignore_id'"),
+        ("forget", b"", "cmd/ignore/list or cmd/ignore/remove"),
+    ]:
+        reply = h.handle("ignore", arg, body)
+        assert reply.ok is False and error in reply.error, (arg, body, reply.error)

@@ -42,7 +42,7 @@ def test_a_person_is_announced_once_confirmed_and_not_again_within_the_cooldown(
     p = events[0].payload("door", "facenet_int8@abc")
     assert p["event_type"] == "recognized" and p["camera"] == "front" and p["device"] == "door"
     assert set(p) == {"event_id", "event_type", "ts", "device", "camera", "name", "score", "box", "face_px", "model",
-                      "frame_ts"}
+                      "frame_ts", "face_id"}
     assert p["ts"].endswith("Z")
     # the person leaves and comes back after the track is forgotten, still within the cooldown: silence
     clock.t += 30

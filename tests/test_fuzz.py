@@ -42,6 +42,7 @@ from tests.waiting import Mqtt5Client
 KEY = b"fuzz-command-key-0123456789abcdef"
 BASE = f"frd/{DEVICE}"
 NAMES = ["alice", "bob", "lin", "carol-2", "x9"]
+FACE_IDS = ["a1b2c3d4e5f6", "000000000000", "A1B2C3D4E5F6", "a1b2c3", "a1b2c3d4e5f6\n", ""]
 LOOKALIKES = ["ａｌｉｃｅ", "аlice", "Alice", "ﬁona", "alice\u200b", "unknown", "gallery", "all", "../etc/passwd",
               ".hidden", "a" * 65, "", " alice", "al ice", "-rf", "😀", "x²", "ǅ", "ｕｎｋｎｏｗｎ", "alice\n"]
 SETTINGS = {"database": None, "deadline": None, "derandomize": False,
@@ -131,7 +132,10 @@ def strategies(seeds: dict[str, list[bytes]], broker_safe: bool = False):
     request_id = st.integers(-(2**70), 2**70) | st.text(max_size=140) | json_any
     objects = st.fixed_dictionaries({}, optional={
         "name": names | json_any, "new_name": names | json_any, "image_b64": image_b64, "capture": capture,
-        "request_id": request_id, "junk": json_any})
+        "request_id": request_id, "junk": json_any,
+        "face_ids": st.lists(st.sampled_from(FACE_IDS) | json_any, max_size=22) | json_any,
+        "face_id": st.sampled_from(FACE_IDS) | json_any, "all": st.just(True) | json_any,
+        "ignore_id": st.sampled_from(FACE_IDS) | json_any})
     json_payload = objects.map(lambda o: json.dumps(o).encode())
     raw = st.one_of(image_bytes, st.binary(max_size=2000), st.sampled_from(SPECIAL), mutated(json_payload))
     odd_commands = ["frobnicate", "ENROLL", "enroll ", "é", "x" * 300]
@@ -141,7 +145,8 @@ def strategies(seeds: dict[str, list[bytes]], broker_safe: bool = False):
     def topic(draw) -> str:
         base = draw(st.sampled_from([BASE, BASE, BASE, "frd/all"]))
         command = draw(commands)
-        arg = draw(st.none() | st.none() | st.sampled_from(NAMES) | names)
+        actions = st.sampled_from(["list", "forget", "remove"])  # cmd/unknown/<action>, cmd/ignore/<action>
+        arg = draw(st.none() | st.none() | st.sampled_from(NAMES) | names | actions)
         t = f"{base}/cmd/{command}" + (f"/{arg}" if arg is not None else "")
         if draw(st.integers(0, 20)) == 0:
             t = draw(st.sampled_from([t + "/extra/level", f"{base}/cmd//{command}", f"{base}/cmd/{command}/"]))
@@ -240,6 +245,29 @@ class Recorder:
 
     def reload(self):
         return {}
+
+    def enroll_unknown(self, name, face_ids):
+        self._name(name)
+        assert 1 <= len(face_ids) <= 20 and all(isinstance(f, str) and len(f) == 12 for f in face_ids)
+        return {"name": name, "added": len(face_ids), "rejected": []}
+
+    def unknown_list(self):
+        return {"keep": 0, "faces": []}
+
+    def unknown_forget(self, face_ids):
+        assert face_ids is None or (len(face_ids) == 1 and len(face_ids[0]) == 12)
+        return {"forgotten": []}
+
+    def ignore_add(self, face_id):
+        assert isinstance(face_id, str) and len(face_id) == 12
+        return {"ignore_id": face_id, "face_id": face_id}
+
+    def ignore_list(self):
+        return {"ignored": []}
+
+    def ignore_remove(self, ignore_id):
+        assert isinstance(ignore_id, str) and len(ignore_id) == 12
+        return {"removed": ignore_id}
 
 
 def _guard(tmp_path: Path) -> CommandGuard:

@@ -27,11 +27,10 @@ def photo(data):
     return data / "people/obama/obama_1.jpg"
 
 
-@pytest.fixture
-def rig(tmp_path, video_pipeline):
-    """(daemon, bus): one camera, Home Assistant discovery on, a fresh gallery."""
+def _rig(tmp_path, video_pipeline, extra: str = "", recognition: str = ""):
     text = (f"device_id: {DEVICE}\ncameras: [{{name: hall, source: /dev/null}}]\n"
-            f"gallery: {{path: {tmp_path / 'gallery'}}}\nrecognition: {{vote_frames: 2, vote_window: 3}}\n")
+            f"gallery: {{path: {tmp_path / 'gallery'}}}\n"
+            f"recognition: {{vote_frames: 2, vote_window: 3{recognition}}}\n" + extra)
     cfg = parse_config(text, "inprocess.yaml")
     people = open_people(cfg.gallery.path, video_pipeline, keep_crops=True, cameras=["hall"])
     bus = FakeBus()
@@ -39,8 +38,21 @@ def rig(tmp_path, video_pipeline):
                           readers=[CameraReader("hall", "/dev/null", loop=False, fps_limit=None)], handler_options={})
     assert topics_for(cfg).cmd_wildcard in bus.subscriptions
     bus.start()
-    yield daemon, bus
+    return daemon, bus
+
+
+@pytest.fixture
+def rig(tmp_path, video_pipeline):
+    """(daemon, bus): one camera, Home Assistant discovery on, a fresh gallery."""
+    yield _rig(tmp_path, video_pipeline)
     # another test's gallery must not stay in the session's matcher
+    video_pipeline.matcher.set_gallery({})
+
+
+@pytest.fixture
+def keeping_rig(tmp_path, video_pipeline):
+    """The same with ``unknown_faces.keep: 20``: strangers' faces held in memory."""
+    yield _rig(tmp_path, video_pipeline, "unknown_faces: {keep: 20}\n")
     video_pipeline.matcher.set_gallery({})
 
 
@@ -120,6 +132,106 @@ def test_refused_command_changes_nothing_and_is_answered(rig, photo):
     assert command(daemon, bus, f"{BASE}/cmd/frobnicate", b"{}")["error"].startswith("unknown command")
     assert not [m for m in bus.published if m.topic.startswith(DISC)]
     assert command(daemon, bus, f"{BASE}/cmd/list", b"")["data"] == {"people": []}
+
+
+def test_keep_zero_holds_no_chip_and_unknown_events_have_no_face_id(rig, photo):
+    daemon, bus = rig
+    see(daemon, load_image(photo))
+    events = [json.loads(m.payload) for m in bus.on(f"{BASE}/event")]
+    assert [(e["event_type"], e["face_id"]) for e in events] == [("unknown", None)]
+    assert daemon.unknowns is None  # nothing to hold a chip in
+    listed = command(daemon, bus, f"{BASE}/cmd/unknown/list", b"")
+    assert listed["ok"] and listed["data"] == {"keep": 0, "faces": []}
+    reply = command(daemon, bus, f"{BASE}/cmd/enroll", json.dumps({"name": "obama", "face_ids": ["a1b2c3d4e5f6"]}))
+    assert reply["ok"] is False and "unknown_faces.keep is 0" in reply["error"]
+    assert command(daemon, bus, f"{BASE}/cmd/list", b"")["data"] == {"people": []}
+
+
+def test_a_held_unknown_face_is_enrolled_by_its_face_id_then_named(keeping_rig, photo, tmp_path):
+    daemon, bus = keeping_rig
+    see(daemon, load_image(photo))
+    [event] = [json.loads(m.payload) for m in bus.on(f"{BASE}/event")]
+    assert event["event_type"] == "unknown" and event["face_id"]
+    assert 1 <= daemon.unknowns.chips_held() <= 5
+    listed = command(daemon, bus, f"{BASE}/cmd/unknown/list", json.dumps({"request_id": 3}))
+    assert listed["request_id"] == 3
+    [face] = listed["data"]["faces"]
+    assert face["face_id"] == event["face_id"] and face["camera"] == "hall" and face["face_px"] == event["face_px"]
+    bad = command(daemon, bus, f"{BASE}/cmd/enroll", json.dumps({"name": "obama", "face_ids": ["nope"]}))
+    assert bad["ok"] is False and "is not a face id" in bad["error"]
+    gone = command(daemon, bus, f"{BASE}/cmd/enroll", json.dumps({"name": "obama", "face_ids": ["0" * 12]}))
+    assert gone["ok"] is False and "no unknown face '000000000000'" in gone["error"]
+    assert not (tmp_path / "gallery" / "obama.npz").exists()
+    bus.clear()
+    reply = command(daemon, bus, f"{BASE}/cmd/enroll", json.dumps({"name": "obama", "face_ids": [event["face_id"]]}))
+    assert reply["ok"] is True and reply["data"]["added"] == face["chips"], reply
+    assert f"{DISC}/person_obama/config" in bus.retained
+    assert command(daemon, bus, f"{BASE}/cmd/unknown/list", b"")["data"]["faces"] == []
+    see(daemon, load_image(photo), start=100)
+    assert [json.loads(m.payload)["name"] for m in bus.on(f"{BASE}/event")] == ["obama"]
+    assert daemon.unknowns.chips_held() == 0  # a named face is not held
+
+
+def test_unknown_faces_are_forgotten_on_request(keeping_rig, photo):
+    daemon, bus = keeping_rig
+    see(daemon, load_image(photo))
+    [event] = [json.loads(m.payload) for m in bus.on(f"{BASE}/event")]
+    assert command(daemon, bus, f"{BASE}/cmd/unknown", b"")["error"].startswith("unknown needs an action")
+    both = command(daemon, bus, f"{BASE}/cmd/unknown/forget", json.dumps({"face_id": event["face_id"], "all": True}))
+    assert both["ok"] is False and "exactly one of" in both["error"]
+    reply = command(daemon, bus, f"{BASE}/cmd/unknown/forget", json.dumps({"face_id": event["face_id"]}))
+    assert reply["ok"] and reply["data"] == {"forgotten": [event["face_id"]]}
+    again = command(daemon, bus, f"{BASE}/cmd/unknown/forget", json.dumps({"face_id": event["face_id"]}))
+    assert again["ok"] is False and "no unknown face" in again["error"]
+    assert command(daemon, bus, f"{BASE}/cmd/unknown/forget", json.dumps({"all": True}))["ok"]
+    assert daemon.unknowns.chips_held() == 0
+
+
+def test_an_ignored_face_is_not_announced_even_when_enrolled_until_it_is_removed(tmp_path, video_pipeline, photo,
+                                                                                 data):
+    import stat
+
+    daemon, bus = _rig(tmp_path, video_pipeline, "unknown_faces: {keep: 20}\n", ", unknown_cooldown_s: 0")
+    try:
+        see(daemon, load_image(photo))
+        [event] = [json.loads(m.payload) for m in bus.on(f"{BASE}/event")]
+        assert command(daemon, bus, f"{BASE}/cmd/ignore", b"{}")["error"].startswith("ignore needs 'face_id'")
+        reply = command(daemon, bus, f"{BASE}/cmd/ignore", json.dumps({"face_id": event["face_id"]}))
+        assert reply["ok"] and reply["data"]["face_id"] == event["face_id"], reply
+        ignore_id = reply["data"]["ignore_id"]
+        saved = tmp_path / "gallery" / ".ignored-faces"
+        assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+        assert command(daemon, bus, f"{BASE}/cmd/unknown/list", b"")["data"]["faces"] == []  # moved, not copied
+        bus.clear()
+        see(daemon, load_image(photo), start=100)
+        assert bus.on(f"{BASE}/event") == []  # the same face: no unknown event
+        # enrolled from another photo, the ignored face is still closer to its ignored self: no event either
+        other = (data / "people/obama/obama_2.jpg").read_bytes()
+        assert command(daemon, bus, f"{BASE}/cmd/enroll/obama", other)["ok"]
+        bus.clear()
+        see(daemon, load_image(photo), start=200)
+        assert bus.on(f"{BASE}/event") == []
+        daemon.unknowns.forget(None)
+        assert daemon.unknowns.chips_held() == 0
+        see(daemon, load_image(photo), start=300)
+        assert daemon.unknowns.chips_held() == 0  # an ignored face is not held either
+    finally:
+        video_pipeline.matcher.set_gallery({})
+    # a restart keeps the list (it is a setting, not a sighting)
+    daemon, bus = _rig(tmp_path, video_pipeline, "unknown_faces: {keep: 20}\n", ", unknown_cooldown_s: 0")
+    try:
+        listed = command(daemon, bus, f"{BASE}/cmd/ignore/list", b"")["data"]["ignored"]
+        assert [(e["ignore_id"], e["camera"]) for e in listed] == [(ignore_id, "hall")] and listed[0]["samples"] >= 1
+        see(daemon, load_image(photo))
+        assert bus.on(f"{BASE}/event") == []
+        reply = command(daemon, bus, f"{BASE}/cmd/ignore/remove", json.dumps({"ignore_id": ignore_id}))
+        assert reply["ok"] and reply["data"] == {"removed": ignore_id}
+        again = command(daemon, bus, f"{BASE}/cmd/ignore/remove", json.dumps({"ignore_id": ignore_id}))
+        assert again["ok"] is False and "no ignored face" in again["error"]
+        see(daemon, load_image(photo), start=100)
+        assert [json.loads(m.payload)["name"] for m in bus.on(f"{BASE}/event")] == ["obama"]  # back
+    finally:
+        video_pipeline.matcher.set_gallery({})
 
 
 def test_stale_discovery_of_a_gone_camera_and_person_is_emptied(rig):

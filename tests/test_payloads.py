@@ -25,9 +25,9 @@ def topics() -> Topics:
     return Topics("frd", "door", "homeassistant")
 
 
-def _event(name: str | None) -> Event:
+def _event(name: str | None, face_id: str | None = None) -> Event:
     return Event("3f2a0c1e9b8d4f6a8c7b6a5d4e3f2a1b", "2025-01-01T12:00:00.000Z", "front", name, 0.812345,
-                 [10, 20, 110, 140], 120, 42, 1234.5, "2025-01-01T11:59:59.900Z")
+                 [10, 20, 110, 140], 120, 42, 1234.5, "2025-01-01T11:59:59.900Z", track=7, face_id=face_id)
 
 
 def _status() -> dict:
@@ -45,8 +45,10 @@ def _status() -> dict:
 def _messages(topics: Topics) -> list[Message]:
     known, unknown = _event("alice"), _event(None)
     event_msg, body = payloads.event(topics, known, "door", "facenet_int8@0123456789ab")
+    held, _ = payloads.event(topics, _event(None, face_id="a1b2c3d4e5f6"), "door", "facenet_int8@0123456789ab")
     return [
         event_msg,
+        held,  # an unknown face held in memory (unknown_faces.keep): its face_id names it in cmd/enroll
         payloads.camera_state(topics, known, body["score"]),
         payloads.camera_state(topics, unknown, body["score"]),
         payloads.cleared_camera_state(topics, "front"),
@@ -76,6 +78,8 @@ def test_payloads_carry_every_contract_key(topics: Topics) -> None:
     assert set(CONTRACT["status"]["cameras"]["front"]) <= set(st["cameras"]["front"])
     assert set(CONTRACT["events"][0]) <= set(ev.payload("door", "m")) | {"frame_ts"}
     assert "frame_ts" in ev.payload("door", "m")
+    assert ev.payload("door", "m")["face_id"] is None  # only a held unknown face has one
+    assert "track" not in ev.payload("door", "m")  # tracker ids are per process
 
 
 def test_unknown_face_names_nobody_but_shows_unknown(topics: Topics) -> None:

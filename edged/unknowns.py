@@ -1,0 +1,224 @@
+"""Unknown faces held in memory, so that a user can name a stranger without a photo.
+
+With ``unknown_faces.keep: N`` the daemon hands this store the faces of tracks that
+match nobody. One *track* (the tracker's id of one face, per camera) is one entry,
+holding its best few chips and their embeddings. An entry gets a ``face_id`` when
+the event rules announce its track as ``unknown``; only such entries are listed and
+can be enrolled (``cmd/enroll {"name", "face_ids"}``). Entries of tracks that are
+still undecided are held too (a track's first embeddings come before its verdict),
+but they are dropped as soon as the track is named or no longer followed.
+
+Privacy bounds: at most ``keep`` entries, each for at most ``ttl_s`` seconds from
+when it was first held, nothing on disk (a restart forgets everything), and with
+``keep == 0`` nothing is held at all. Pure logic with an injectable clock (no
+OpenCV, no model): the daemon computes each chip's quality.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InputError
+from .models import Box, Face, utc_iso
+
+#: Chips kept per entry: the best by quality (a few good ones enroll better than many poor ones).
+CHIPS_PER_FACE = 5
+DEFAULT_TTL_S = 3600.0
+
+
+@dataclass(frozen=True, eq=False)
+class Sample:
+    """One aligned chip of a held face, its embedding and how good it is for enrollment."""
+
+    chip: np.ndarray
+    embedding: np.ndarray
+    box: Box
+    sharpness: float
+    #: passes the enrollment screen (size and sharpness): ranked before any sample that does not
+    usable: bool = True
+
+    @property
+    def face_px(self) -> int:
+        return min(self.box.w, self.box.h)
+
+    def rank(self) -> tuple:
+        return (self.usable, self.face_px, self.sharpness)
+
+
+@dataclass
+class Held:
+    """One unknown track's entry."""
+
+    camera: str
+    track: int
+    since: float  # the store's clock when first held
+    wall: float  # epoch seconds when first held
+    seen: float  # the store's clock when last offered a chip
+    samples: list[Sample] = field(default_factory=list)
+    face_id: str | None = None  # set once the track is announced as unknown
+
+    def best(self) -> Sample | None:
+        return max(self.samples, key=Sample.rank) if self.samples else None
+
+    def faces(self) -> list[Face]:
+        return [Face(s.box, s.chip, s.embedding) for s in sorted(self.samples, key=Sample.rank, reverse=True)]
+
+
+class UnknownFaces:
+    """The store: fed by the frame loop, read by the command thread (its own lock guards both)."""
+
+    def __init__(self, keep: int, ttl_s: float = DEFAULT_TTL_S, *, per_face: int = CHIPS_PER_FACE,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+        if keep < 0 or ttl_s <= 0 or per_face < 1:
+            raise ValueError("need keep >= 0, ttl_s > 0 and per_face >= 1")
+        self.keep = keep
+        self.ttl_s = ttl_s
+        self.per_face = per_face
+        self._clock = clock
+        self._wall = wall
+        self._lock = threading.Lock()
+        self._held: dict[tuple[str, int], Held] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.keep > 0
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def chips_held(self) -> int:
+        """How many chips are in memory (what ``keep: 0`` must keep at zero)."""
+        with self._lock:
+            return sum(len(h.samples) for h in self._held.values())
+
+    # -- the frame loop ------------------------------------------------------------------
+    def offer(self, camera: str, track: int, sample: Sample) -> None:
+        """A chip of a track that matches nobody (yet): kept if it is among the track's best few."""
+        if not self.enabled:
+            return
+        with self._lock:
+            now = self._clock()
+            self._expire(now)
+            key = (camera, track)
+            h = self._held.get(key)
+            if h is None:
+                if len(self._held) >= self.keep:
+                    self._evict()
+                h = self._held[key] = Held(camera, track, now, self._wall(), now)
+            h.seen = now
+            h.samples.append(sample)
+            if len(h.samples) > self.per_face:
+                worst = min(range(len(h.samples)), key=lambda i: h.samples[i].rank())
+                del h.samples[worst]
+
+    def named(self, camera: str, track: int) -> None:
+        """The track now has a name: an undecided entry of it was someone enrolled, drop it."""
+        with self._lock:
+            h = self._held.get((camera, track))
+            if h is not None and h.face_id is None:
+                del self._held[(camera, track)]
+
+    def followed(self, camera: str, tracks: Iterable[int]) -> None:
+        """The tracks ``camera`` still follows: undecided entries of the others are dropped."""
+        live = set(tracks)
+        with self._lock:
+            for key in [k for k, h in self._held.items() if k[0] == camera and h.face_id is None and k[1] not in live]:
+                del self._held[key]
+
+    def announce(self, camera: str, track: int | None) -> str | None:
+        """The track was announced as unknown: its entry's ``face_id`` (None when nothing is held of it)."""
+        if track is None:
+            return None
+        with self._lock:
+            self._expire(self._clock())
+            h = self._held.get((camera, track))
+            if h is None or not h.samples:
+                return None
+            if h.face_id is None:
+                h.face_id = secrets.token_hex(6)
+            return h.face_id
+
+    def _evict(self) -> None:
+        """Make room: an undecided entry first (nobody was told its id), else the oldest announced one."""
+        victim = min(self._held.items(), key=lambda kv: (kv[1].face_id is not None, kv[1].since))
+        del self._held[victim[0]]
+
+    def _expire(self, now: float) -> None:
+        for key in [k for k, h in self._held.items() if now - h.since >= self.ttl_s]:
+            del self._held[key]
+
+    def expire(self) -> None:
+        """Drop entries older than ``ttl_s`` (the daemon calls this even when no face is offered)."""
+        with self._lock:
+            self._expire(self._clock())
+
+    # -- the commands ------------------------------------------------------------------------
+    def listing(self) -> dict:
+        """``cmd/unknown/list``: the announced entries, newest first, without chips or embeddings."""
+        with self._lock:
+            now = self._clock()
+            self._expire(now)
+            out = []
+            for h in sorted(self._announced(), key=lambda h: h.since, reverse=True):
+                best = h.best()
+                out.append({"face_id": h.face_id, "camera": h.camera, "ts": utc_iso(h.wall),
+                            "expires_in_s": round(max(0.0, self.ttl_s - (now - h.since))), "chips": len(h.samples),
+                            "face_px": best.face_px if best else None,
+                            "sharpness": round(best.sharpness, 1) if best else None})
+        return {"keep": self.keep, "ttl_s": self.ttl_s, "faces": out}
+
+    def _announced(self) -> list[Held]:
+        return [h for h in self._held.values() if h.face_id is not None]
+
+    def _find(self, face_ids: list[str]) -> list[Held]:
+        by_id = {h.face_id: h for h in self._announced()}
+        missing = [f for f in face_ids if f not in by_id]
+        if missing:
+            shown = ", ".join(repr(f[:40]) for f in missing[:5])
+            raise InputError(f"no unknown face {shown} is held (they are kept in memory only, for at most "
+                             f"unknown_faces.ttl_s = {self.ttl_s:g} s and not across restarts; see cmd/unknown/list)")
+        return [by_id[f] for f in face_ids]
+
+    def faces(self, face_ids: list[str]) -> list[tuple[str, Face]]:
+        """(label, face) of every chip of the given entries, best first; InputError names ids not held."""
+        if not self.enabled:
+            raise InputError("unknown faces are not kept on this device (unknown_faces.keep is 0)")
+        with self._lock:
+            self._expire(self._clock())
+            found = self._find(list(dict.fromkeys(face_ids)))
+            return [(f"unknown:{h.face_id}", f) for h in found for f in h.faces()]
+
+    def held(self, face_id: str) -> tuple[str, np.ndarray]:
+        """(camera, embeddings) of one announced entry; InputError when it is not held."""
+        if not self.enabled:
+            raise InputError("unknown faces are not kept on this device (unknown_faces.keep is 0)")
+        with self._lock:
+            self._expire(self._clock())
+            [h] = self._find([face_id])
+            return h.camera, np.stack([s.embedding for s in h.samples])
+
+    def discard(self, face_ids: list[str]) -> None:
+        """Drop the given entries if they are still held (after they were enrolled)."""
+        ids = set(face_ids)
+        with self._lock:
+            for key in [k for k, h in self._held.items() if h.face_id in ids]:
+                del self._held[key]
+
+    def forget(self, face_ids: list[str] | None) -> list[str]:
+        """Forget the given entries (None: every entry, announced or not); returns the ids forgotten."""
+        with self._lock:
+            if face_ids is None:
+                gone = sorted(h.face_id for h in self._announced())
+                self._held.clear()
+                return gone
+            found = self._find(list(dict.fromkeys(face_ids)))
+            for h in found:
+                del self._held[(h.camera, h.track)]
+            return [h.face_id for h in found if h.face_id is not None]

@@ -1,0 +1,193 @@
+"""Unknown faces held in memory (edged/unknowns.py): the store's rules, then ``frd run`` end to end.
+
+The store is pure (an injectable clock), so its bounds — at most ``keep`` entries, each for at most
+``ttl_s``, the best few chips per track, nothing held with ``keep: 0`` — are tested directly; the
+last test runs the real daemon on the looping clip with a real mosquitto.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edged.errors import InputError
+from edged.models import Box
+from edged.unknowns import CHIPS_PER_FACE, Sample, UnknownFaces
+from tests.broker import publish, subscribe_collect
+from tests.daemon_helpers import DEVICE, FrdProcess, write_config
+
+BASE = f"frd/{DEVICE}"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def sample(px: int = 100, sharp: float = 50.0, usable: bool = True, value: float = 0.0) -> Sample:
+    return Sample(np.full((160, 160, 3), int(value) % 256, np.uint8), np.full(512, value, np.float32),
+                  Box(0, 0, px, px), sharp, usable)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def test_keep_zero_holds_nothing_and_refuses_to_enroll(clock):
+    store = UnknownFaces(0, clock=clock)
+    store.offer("door", 1, sample())
+    assert store.chips_held() == 0 and len(store) == 0
+    assert store.announce("door", 1) is None
+    with pytest.raises(InputError, match=r"unknown_faces\.keep is 0"):
+        store.faces(["a1b2c3d4e5f6"])
+
+
+def test_a_track_is_one_entry_with_its_best_chips_and_gets_an_id_when_announced(clock):
+    store = UnknownFaces(5, clock=clock)
+    for i in range(CHIPS_PER_FACE + 4):
+        store.offer("door", 7, sample(px=60 + i, value=i))
+    store.offer("door", 7, sample(px=500, usable=False, value=99))  # big but refused by the screen: ranked last
+    assert len(store) == 1 and store.chips_held() == CHIPS_PER_FACE
+    assert store.listing()["faces"] == []  # not announced yet: nobody was told about it
+    fid = store.announce("door", 7)
+    assert fid is not None and len(fid) == 12 and store.announce("door", 7) == fid
+    [entry] = store.listing()["faces"]
+    assert entry["face_id"] == fid and entry["camera"] == "door" and entry["chips"] == CHIPS_PER_FACE
+    assert entry["face_px"] == 60 + CHIPS_PER_FACE + 3 and entry["ts"].endswith("Z")
+    faces = store.faces([fid])
+    assert [f.face_px for _, f in faces] == [68, 67, 66, 65, 64]  # best first, the refused one dropped
+    assert all(label == f"unknown:{fid}" for label, _ in faces)
+    assert faces[0][1].embedding is not None and faces[0][1].chip.shape == (160, 160, 3)
+
+
+def test_at_most_keep_entries_undecided_ones_go_first(clock):
+    store = UnknownFaces(2, clock=clock)
+    store.offer("door", 1, sample())
+    old = store.announce("door", 1)
+    clock.t += 1
+    store.offer("door", 2, sample())  # undecided
+    clock.t += 1
+    store.offer("door", 3, sample())  # full: the undecided track 2 makes room, not the announced one
+    assert len(store) == 2 and store.announce("door", 2) is None
+    new = store.announce("door", 3)
+    clock.t += 1
+    store.offer("door", 4, sample())  # full of announced entries: the oldest goes
+    assert [f["face_id"] for f in store.listing()["faces"]] == [new]
+    with pytest.raises(InputError, match="no unknown face"):
+        store.faces([old])
+
+
+def test_entries_expire_after_ttl_and_a_restart_keeps_nothing(clock):
+    store = UnknownFaces(5, ttl_s=60, clock=clock)
+    store.offer("door", 1, sample())
+    fid = store.announce("door", 1)
+    clock.t += 59
+    store.offer("door", 1, sample())  # more chips do not extend the entry's life
+    assert store.listing()["faces"][0]["expires_in_s"] == 1
+    clock.t += 1
+    store.expire()
+    assert len(store) == 0 and store.chips_held() == 0
+    with pytest.raises(InputError, match="ttl_s = 60 s"):
+        store.faces([fid])
+    assert UnknownFaces(5, clock=clock).listing()["faces"] == []  # a new process: memory only
+
+
+def test_named_or_lost_tracks_drop_their_undecided_entries_only(clock):
+    store = UnknownFaces(5, clock=clock)
+    for track in (1, 2, 3):
+        store.offer("door", track, sample())
+    kept = store.announce("door", 3)
+    store.named("door", 1)  # a pending face turned out to be someone enrolled
+    store.followed("door", [3])  # track 2 left the picture before any verdict
+    store.followed("garden", [])  # another camera's tracks say nothing about this one's
+    store.named("door", 3)  # an announced face stays until forgotten, enrolled or expired
+    assert len(store) == 1 and store.listing()["faces"][0]["face_id"] == kept
+
+
+def test_forget_one_or_all_and_unknown_ids_are_refused_cleanly(clock):
+    store = UnknownFaces(5, clock=clock)
+    ids = []
+    for track in (1, 2, 3):
+        store.offer("door", track, sample())
+        ids.append(store.announce("door", track))
+    assert store.forget([ids[0]]) == [ids[0]]
+    with pytest.raises(InputError, match="no unknown face"):
+        store.forget([ids[0]])
+    assert len(store) == 2
+    store.discard([ids[1], "0" * 12])  # after an enrollment: silently, whatever is still there
+    assert store.forget(None) == [ids[2]] and len(store) == 0
+
+
+# ---------------------------------------------------------------- frd run, end to end
+
+
+def _request(broker, command: str, payload: dict | None, reply: str, timeout: float = 30) -> dict:
+    with subscribe_collect(broker.host, broker.port, [f"{BASE}/reply/{reply}"]) as sub:
+        publish(broker.host, broker.port, f"{BASE}/cmd/{command}", json.dumps(payload) if payload else b"", qos=1)
+        return sub.wait_for(lambda m: True, timeout).json()
+
+
+def _online(broker, timeout: float = 60) -> None:
+    with subscribe_collect(broker.host, broker.port, [f"{BASE}/availability"]) as sub:
+        sub.wait_for(lambda m: m.text == "online", timeout)
+
+
+def _embed_photos(data) -> dict[str, np.ndarray]:
+    from edged.app import build_pipeline
+    from edged.images import load_image
+
+    pipe = build_pipeline(still=True)
+    out = {}
+    for name in ("lin_manuel_miranda", "alex_lacamoire"):
+        [face] = pipe.faces(load_image(data / f"video/enroll/{name}_1.png"), largest_only=True, still=True)
+        out[name] = face.embedding / np.linalg.norm(face.embedding)
+    return out
+
+
+def test_an_unknown_face_from_the_clip_is_enrolled_by_its_face_id_and_forgotten_on_restart(tmp_path, broker, data):
+    clip = data / "video/short_hamilton_clip.mp4"
+    cfg = write_config(tmp_path, broker, clip, unknown_faces={"keep": 20})
+    p = FrdProcess(cfg).start()
+    try:
+        _online(broker)
+        with subscribe_collect(broker.host, broker.port, [f"{BASE}/event"]) as sub:
+            first = sub.wait_for(lambda m: m.json()["event_type"] == "unknown" and m.json()["face_id"], 60).json()
+        fid = first["face_id"]
+        listed = _request(broker, "unknown/list", None, "unknown")
+        assert listed["ok"] and fid in [f["face_id"] for f in listed["data"]["faces"]], listed
+        entry = next(f for f in listed["data"]["faces"] if f["face_id"] == fid)
+        assert entry["camera"] == "stage" and entry["chips"] >= 1 and entry["face_px"] >= 40
+        with subscribe_collect(broker.host, broker.port, [f"{BASE}/event"]) as sub:
+            reply = _request(broker, "enroll", {"name": "lin", "face_ids": [fid], "request_id": "r1"}, "enroll")
+            assert reply["ok"] is True and reply["request_id"] == "r1", reply
+            assert reply["data"]["added"] >= 1 and reply["data"]["name"] == "lin"
+            named = sub.wait_for(lambda m: m.json()["name"] == "lin", 60).json()
+        assert named["event_type"] == "recognized" and named["face_id"] is None
+        listed = _request(broker, "unknown/list", None, "unknown")
+        assert fid not in [f["face_id"] for f in listed["data"]["faces"]]  # used: no longer held
+        # whom did "lin" get? The clip has two people: every enrolled chip must be the same one of them
+        from edged.gallery import _decode
+
+        person = _decode("lin", (tmp_path / "gallery" / "lin.npz").read_bytes())
+        assert person.crops is not None and person.sources == [f"unknown:{fid}"] * person.count
+        photos = _embed_photos(data)
+        emb = person.embeddings / np.linalg.norm(person.embeddings, axis=1, keepdims=True)
+        closest = {max(photos, key=lambda n: float(e @ photos[n])) for e in emb}
+        assert len(closest) == 1, closest
+        print(f"enrolled as lin: {closest.pop()} ({person.count} chips)")
+    finally:
+        p.stop()
+    p = FrdProcess(cfg).start()  # a restart: held faces were in memory only
+    try:
+        _online(broker)
+        reply = _request(broker, "enroll", {"name": "lin2", "face_ids": [fid]}, "enroll")
+        assert reply["ok"] is False and "no unknown face" in reply["error"] and "restarts" in reply["error"], reply
+        assert not (tmp_path / "gallery" / "lin2.npz").exists()
+    finally:
+        p.stop()

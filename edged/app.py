@@ -117,8 +117,6 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
 
     topics = topics_for(cfg)
     rc = cfg.recognition
-    engines = {c.name: build_engine(c.name, rc) for c in cfg.cameras}
-    trackers = {c.name: build_tracker(pipeline, rc) for c in cfg.cameras}
     components = []
     if cfg.homeassistant.discovery:
         from .discovery import DiscoveryDevice
@@ -155,17 +153,28 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
 
         unknowns = UnknownFaces(cfg.unknown_faces.keep, cfg.unknown_faces.ttl_s)
     from .ignore import IGNORE_FILE, IgnoreList
+    from .worker import CameraWorker, IgnoreCheck
 
     ignored = IgnoreList(people.gallery.root / IGNORE_FILE)
     m = pipeline.matcher
-    ignore_matcher = Matcher(m.calibration, m.strictness, m.fixed_threshold)  # judged like a person
+    ignore = IgnoreCheck(ignored, Matcher(m.calibration, m.strictness, m.fixed_threshold))  # judged like a person
+    workers = {c.name: CameraWorker(c.name, build_tracker(pipeline, rc), build_engine(c.name, rc), lock=people.lock,
+                                    captures=people.captures, ignore=ignore, unknowns=unknowns)
+               for c in cfg.cameras}
     handler = CommandHandler(Routes(people, status, unknowns, ignored), topics=topics, **handler_options)
+    housekeeping = [ignored.reload_if_changed] + ([unknowns.expire] if unknowns is not None else [])
     daemon = Daemon(
         device_id=cfg.device_id, topics=topics, pipeline=pipeline, people=people, readers=readers,
-        engines=engines, bus=bus, notifier=notifier or Notifier(), handler=handler,
-        status_interval_s=cfg.status_interval_s, components=components, trackers=trackers, unknowns=unknowns,
-        ignored=ignored, ignore_matcher=ignore_matcher,
+        bus=bus, notifier=notifier or Notifier(), handler=handler, status_interval_s=cfg.status_interval_s,
+        components=components, workers=workers, housekeeping=housekeeping,
     )
+
+    def ignore_changed() -> None:  # a face ignored or no longer ignored: every face is judged afresh
+        with people.lock:
+            ignore.refresh()
+            daemon.reset_workers()
+
+    ignored.on_change(ignore_changed)
     return daemon
 
 

@@ -3,7 +3,7 @@
 Threads: one reader per camera (newest frame wins), one frame loop (this
 module's :meth:`Daemon.run`), one command worker (so a capture enrollment can
 wait for frames without blocking MQTT), and the bus's network thread. The
-daemon hands frames to the trackers and events to :mod:`edged.payloads`,
+daemon hands frames to the camera workers (:mod:`edged.worker`) and events to :mod:`edged.payloads`,
 commands to the :class:`~edged.commands.CommandHandler`, incoming messages to
 its components (Home Assistant, fleet sync: wired by ``app.py``), and
 publishes what they hand up. Who is enrolled is :mod:`edged.people`'s; the
@@ -15,7 +15,6 @@ people service's lock.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import queue
@@ -23,7 +22,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -34,17 +33,12 @@ from .bus import BusLike, Incoming
 from .camera import CameraReader
 from .commands import ERROR_REPLY, CommandHandler
 from .errors import FrdError
-from .events import EventEngine
-from .ignore import IgnoreList
-from .match import Matcher
 from .models import Event
 from .notify import Notifier
 from .people import REMOVED, RENAMED, Change, People
 from .pipeline import Pipeline
-from .quality import assess, enrollment_verdict
 from .topics import Topics
-from .track import FaceTracker, TrackedFace
-from .unknowns import Sample, UnknownFaces
+from .worker import CameraWorker
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +95,7 @@ class CameraStats:
 
 
 class Daemon:
-    """Schedules and routes: frames to the trackers, events to the bus, messages to the handler or a component.
+    """Schedules and routes: frames to the camera workers, events to the bus, messages to the handler or a component.
 
     Every part is given (``app.build_daemon`` wires them); the daemon builds none of its collaborators.
     """
@@ -114,40 +108,30 @@ class Daemon:
         pipeline: Pipeline,
         people: People,
         readers: list[CameraReader],
-        engines: dict[str, EventEngine],
         bus: BusLike,
         notifier: Notifier,
         handler: CommandHandler,
         status_interval_s: float,
-        trackers: dict[str, FaceTracker],
+        workers: dict[str, CameraWorker],
         components: Sequence[Component] = (),
-        unknowns: UnknownFaces | None = None,
-        ignored: IgnoreList | None = None,
-        ignore_matcher: Matcher | None = None,
+        housekeeping: Sequence[Callable[[], object]] = (),
     ) -> None:
         self.device_id = device_id
-        #: unknown faces held in memory to be named (None: ``unknown_faces.keep`` is 0, nothing is held)
-        self.unknowns = unknowns
-        #: faces not to announce, matched by a matcher of their own (both built by app.py)
-        self.ignored = ignored
-        self.ignore_matcher = ignore_matcher
-        self._ignored_tracks: dict[str, set[int]] = {}  # per camera: tracks closer to an ignored face
         self.topics = topics
         self.pipeline = pipeline
         self.people = people
         self.gallery = people.gallery
         self.readers = {r.name: r for r in readers}
-        self.engines = engines
-        #: per-camera fast path (detect every few frames, follow faces in between), built by app.py
-        self.trackers = trackers
+        #: per camera: frame → tracker → ignore list → unknown faces → event rules (built by app.py)
+        self.workers = workers
         self.notifier = notifier
         self.status_interval_s = status_interval_s
         self.components = list(components)
+        #: run on every gallery poll (forget expired unknown faces, follow a restored ignore list)
+        self.housekeeping = list(housekeeping)
         self.stats = {name: CameraStats() for name in self.readers}
         self.events_published = 0
         self.started = time.monotonic()
-        self._lock = people.lock  # pipeline + gallery
-        self._captures = people.captures
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._commands: queue.Queue[Incoming | object | None] = queue.Queue(maxsize=100)
@@ -158,10 +142,7 @@ class Daemon:
         self._camera_person: dict[str, str | None] = {}  # who each camera's retained state names
         self._trace_lock = threading.Lock()  # event publication vs. clearing a removed person's traces
         people.subscribe(self._on_people_change)
-        people.on_matcher_update(self._reset_trackers)
-        if ignored is not None and ignore_matcher is not None:
-            ignore_matcher.set_gallery(ignored.gallery())
-            ignored.on_change(self._on_ignore_change)
+        people.on_matcher_update(self.reset_workers)
         self.bus = bus
         subs = [topics.cmd_wildcard, topics.fleet_cmd_wildcard]
         for c in self.components:
@@ -246,18 +227,11 @@ class Daemon:
         self.bus.reply(msg, self.topics.reply(command), reply.payload())
 
     # -- following the people service -------------------------------------------------------
-    def _reset_trackers(self) -> None:
-        """Forget followed faces when the matcher changes, so no settled track keeps an old name (under the lock)."""
-        for tracker in self.trackers.values():
-            tracker.reset()
-
-    def _on_ignore_change(self) -> None:
-        """A face was ignored or un-ignored: match against the new list, and judge every face afresh."""
-        assert self.ignored is not None and self.ignore_matcher is not None
-        with self._lock:
-            self.ignore_matcher.set_gallery(self.ignored.gallery())
-            self._ignored_tracks.clear()
-            self._reset_trackers()
+    def reset_workers(self) -> None:
+        """Forget followed faces when the matcher or the ignore list changes, so no settled track keeps an
+        old verdict (callers hold the people service's lock)."""
+        for worker in self.workers.values():
+            worker.reset()
 
     def _on_people_change(self, change: Change) -> None:
         """A removed (or renamed) person leaves no retained state behind."""
@@ -330,12 +304,12 @@ class Daemon:
             log.info("event unknown: a face on %s (the gallery is empty)", ev.camera)
 
     def _poll(self) -> None:
-        """Every ``GALLERY_POLL_S``: follow the gallery and the ignore list on disk, forget expired unknown
-        faces, let the components tidy up."""
-        if self.unknowns is not None:
-            self.unknowns.expire()
-        if self.ignored is not None:
-            self.ignored.reload_if_changed()  # a restored backup's ignore list
+        """Every ``GALLERY_POLL_S``: follow the gallery on disk, the housekeeping, let the components tidy up."""
+        for job in self.housekeeping:
+            try:
+                job()
+            except Exception:
+                log.exception("housekeeping failed")
         try:
             self.people.sync_if_changed()
         except (FrdError, OSError) as e:  # e.g. a full disk while re-embedding: keep recognising
@@ -347,51 +321,10 @@ class Daemon:
                 log.exception("%s failed", type(c).__name__)
 
     def _process(self, camera: str, rgb: np.ndarray, index: int, mono: float) -> None:
-        with self._lock:
-            captures = [c for c in self._captures if c.camera == camera]
-            tracked = self.trackers[camera].process(rgb, force_embed=bool(captures))
-            for cap in captures:
-                cap.offer([t.face for t in tracked if t.face is not None], time.monotonic())
-        if self.ignore_matcher is not None:
-            tracked = self._not_ignored(camera, tracked)
-        recs = [t.recognition for t in tracked]
-        if self.unknowns is not None:
-            self._hold_unknowns(camera, tracked)
-        for ev in self.engines[camera].feed(index, recs, mono):
-            if ev.name is None and self.unknowns is not None:
-                ev = dataclasses.replace(ev, face_id=self.unknowns.announce(camera, ev.track))
+        for ev in self.workers[camera].process(rgb, index, mono):
             self._publish_event(ev)
         self.stats[camera].tick(time.monotonic())
         self.notifier.frame_processed()
-
-    def _not_ignored(self, camera: str, tracked: list[TrackedFace]) -> list[TrackedFace]:
-        """The faces that are not ignored: a track whose embedding scores higher against an ignored face
-        (and above the threshold) than against the best enrolled person is left out, for as long as it
-        is followed."""
-        assert self.ignore_matcher is not None
-        ignored = self._ignored_tracks.setdefault(camera, set())
-        ignored &= {t.track for t in tracked}
-        fresh = [t for t in tracked if t.track not in ignored and t.face is not None and t.face.embedding is not None]
-        if fresh and self.ignore_matcher.names:
-            for t, m in zip(fresh, self.ignore_matcher.match(np.stack([t.face.embedding for t in fresh])),
-                            strict=True):
-                rec = t.recognition
-                if m.name is not None and (rec.best is None or m.score > rec.score):
-                    ignored.add(t.track)
-        return [t for t in tracked if t.track not in ignored]
-
-    def _hold_unknowns(self, camera: str, tracked: list[TrackedFace]) -> None:
-        """Hand the store the chips of faces nobody matched; a named track's undecided entry is dropped."""
-        assert self.unknowns is not None
-        for t in tracked:
-            if t.recognition.name is not None:
-                self.unknowns.named(camera, t.track)
-            elif t.face is not None and t.face.embedding is not None:
-                q = assess(t.face.face_px, t.face.chip, t.face.points)
-                self.unknowns.offer(camera, t.track, Sample(
-                    np.array(t.face.chip), np.array(t.face.embedding), t.face.box, q.sharpness,
-                    usable=enrollment_verdict(q)[0] is None))
-        self.unknowns.followed(camera, [t.track for t in tracked])
 
     def _dead_threads(self, worker: threading.Thread) -> str | None:
         """Which thread the MQTT side needs has died (None: all alive)."""

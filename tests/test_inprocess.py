@@ -139,7 +139,7 @@ def test_keep_zero_holds_no_chip_and_unknown_events_have_no_face_id(rig, photo):
     see(daemon, load_image(photo))
     events = [json.loads(m.payload) for m in bus.on(f"{BASE}/event")]
     assert [(e["event_type"], e["face_id"]) for e in events] == [("unknown", None)]
-    assert daemon.unknowns is None  # nothing to hold a chip in
+    assert all(w.unknowns is None for w in daemon.workers.values())  # nothing to hold a chip in
     listed = command(daemon, bus, f"{BASE}/cmd/unknown/list", b"")
     assert listed["ok"] and listed["data"] == {"keep": 0, "faces": []}
     reply = command(daemon, bus, f"{BASE}/cmd/enroll", json.dumps({"name": "obama", "face_ids": ["a1b2c3d4e5f6"]}))
@@ -152,7 +152,7 @@ def test_a_held_unknown_face_is_enrolled_by_its_face_id_then_named(keeping_rig, 
     see(daemon, load_image(photo))
     [event] = [json.loads(m.payload) for m in bus.on(f"{BASE}/event")]
     assert event["event_type"] == "unknown" and event["face_id"]
-    assert 1 <= daemon.unknowns.chips_held() <= 5
+    assert 1 <= daemon.workers["hall"].unknowns.chips_held() <= 5
     listed = command(daemon, bus, f"{BASE}/cmd/unknown/list", json.dumps({"request_id": 3}))
     assert listed["request_id"] == 3
     [face] = listed["data"]["faces"]
@@ -169,7 +169,7 @@ def test_a_held_unknown_face_is_enrolled_by_its_face_id_then_named(keeping_rig, 
     assert command(daemon, bus, f"{BASE}/cmd/unknown/list", b"")["data"]["faces"] == []
     see(daemon, load_image(photo), start=100)
     assert [json.loads(m.payload)["name"] for m in bus.on(f"{BASE}/event")] == ["obama"]
-    assert daemon.unknowns.chips_held() == 0  # a named face is not held
+    assert daemon.workers["hall"].unknowns.chips_held() == 0  # a named face is not held
 
 
 def test_unknown_faces_are_forgotten_on_request(keeping_rig, photo):
@@ -184,7 +184,7 @@ def test_unknown_faces_are_forgotten_on_request(keeping_rig, photo):
     again = command(daemon, bus, f"{BASE}/cmd/unknown/forget", json.dumps({"face_id": event["face_id"]}))
     assert again["ok"] is False and "no unknown face" in again["error"]
     assert command(daemon, bus, f"{BASE}/cmd/unknown/forget", json.dumps({"all": True}))["ok"]
-    assert daemon.unknowns.chips_held() == 0
+    assert daemon.workers["hall"].unknowns.chips_held() == 0
 
 
 def test_an_ignored_face_is_not_announced_even_when_enrolled_until_it_is_removed(tmp_path, video_pipeline, photo,
@@ -211,10 +211,10 @@ def test_an_ignored_face_is_not_announced_even_when_enrolled_until_it_is_removed
         bus.clear()
         see(daemon, load_image(photo), start=200)
         assert bus.on(f"{BASE}/event") == []
-        daemon.unknowns.forget(None)
-        assert daemon.unknowns.chips_held() == 0
+        daemon.workers["hall"].unknowns.forget(None)
+        assert daemon.workers["hall"].unknowns.chips_held() == 0
         see(daemon, load_image(photo), start=300)
-        assert daemon.unknowns.chips_held() == 0  # an ignored face is not held either
+        assert daemon.workers["hall"].unknowns.chips_held() == 0  # an ignored face is not held either
     finally:
         video_pipeline.matcher.set_gallery({})
     # a restart keeps the list (it is a setting, not a sighting)

@@ -1,0 +1,111 @@
+"""One camera's trip from a frame to events: tracker, ignore list, unknown faces, event rules.
+
+``app.py`` builds one :class:`CameraWorker` per camera; the daemon hands it the
+frames it schedules and publishes the events it returns. Nothing here knows
+about MQTT. The pipeline (TFLite is not thread-safe) and the gallery are used
+under the people service's lock, which the worker is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import numpy as np
+
+from .events import EventEngine
+from .ignore import IgnoreList
+from .match import Matcher
+from .models import Event
+from .people import Capture
+from .quality import assess, enrollment_verdict
+from .track import FaceTracker, TrackedFace
+from .unknowns import Sample, UnknownFaces
+
+
+class IgnoreCheck:
+    """Which faces are ignored: closer to an ignored face than to anyone enrolled, by a matcher of their own.
+
+    The matcher is built like the recognition matcher (same calibration, strictness, threshold), so an
+    ignored face is judged exactly as a person would be.
+    """
+
+    def __init__(self, ignored: IgnoreList, matcher: Matcher) -> None:
+        self.ignored = ignored
+        self.matcher = matcher
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Match against the list as it is now (callers hold the pipeline lock once workers run)."""
+        self.matcher.set_gallery(self.ignored.gallery())
+
+    def ignored_tracks(self, faces: list[TrackedFace]) -> set[int]:
+        """The tracks among ``faces`` (embedded in this frame) that an ignored face claims."""
+        if not faces or not self.matcher.names:
+            return set()
+        matches = self.matcher.match(np.stack([t.face.embedding for t in faces]))
+        return {t.track for t, m in zip(faces, matches, strict=True)
+                if m.name is not None and (t.recognition.best is None or m.score > t.recognition.score)}
+
+
+class CameraWorker:
+    """Frames of one camera in, events out (README, "Layout": a frame's trip)."""
+
+    def __init__(self, camera: str, tracker: FaceTracker, engine: EventEngine, *, lock: threading.Lock,
+                 captures: list[Capture], ignore: IgnoreCheck | None, unknowns: UnknownFaces | None) -> None:
+        self.camera = camera
+        self.tracker = tracker
+        self.engine = engine
+        self._lock = lock
+        self._captures = captures  # the people service's pending captures (under ``lock``)
+        self.ignore = ignore
+        #: unknown faces held to be named (None: ``unknown_faces.keep`` is 0 and nothing is held)
+        self.unknowns = unknowns
+        self._ignored: set[int] = set()  # tracks an ignored face claimed, for as long as they are followed
+
+    def reset(self) -> None:
+        """Forget followed faces (the matcher or the ignore list changed): every face is judged afresh.
+
+        Callers hold the lock.
+        """
+        self.tracker.reset()
+        self._ignored.clear()
+
+    def process(self, rgb: np.ndarray, index: int, mono: float) -> list[Event]:
+        with self._lock:
+            captures = [c for c in self._captures if c.camera == self.camera]
+            tracked = self.tracker.process(rgb, force_embed=bool(captures))
+            for cap in captures:
+                cap.offer([t.face for t in tracked if t.face is not None], time.monotonic())
+            if self.ignore is not None:
+                tracked = self._not_ignored(tracked)
+        if self.unknowns is not None:
+            self._hold_unknowns(tracked)
+        events = self.engine.feed(index, [t.recognition for t in tracked], mono)
+        if self.unknowns is not None:
+            events = [dataclasses.replace(ev, face_id=self.unknowns.announce(self.camera, ev.track))
+                      if ev.name is None else ev for ev in events]
+        return events
+
+    def _not_ignored(self, tracked: list[TrackedFace]) -> list[TrackedFace]:
+        """The faces no ignored face claims; a claimed track stays left out while it is followed."""
+        assert self.ignore is not None
+        self._ignored &= {t.track for t in tracked}
+        fresh = [t for t in tracked if t.track not in self._ignored and t.face is not None
+                 and t.face.embedding is not None]
+        self._ignored |= self.ignore.ignored_tracks(fresh)
+        return [t for t in tracked if t.track not in self._ignored]
+
+    def _hold_unknowns(self, tracked: list[TrackedFace]) -> None:
+        """Hand the store the chips of faces nobody matched; a named track's undecided entry is dropped."""
+        assert self.unknowns is not None
+        for t in tracked:
+            if t.recognition.name is not None:
+                self.unknowns.named(self.camera, t.track)
+            elif t.face is not None and t.face.embedding is not None:
+                q = assess(t.face.face_px, t.face.chip, t.face.points)
+                self.unknowns.offer(self.camera, t.track, Sample(
+                    np.array(t.face.chip), np.array(t.face.embedding), t.face.box, q.sharpness,
+                    usable=enrollment_verdict(q)[0] is None))
+        self.unknowns.followed(self.camera, [t.track for t in tracked])

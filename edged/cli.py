@@ -158,6 +158,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
             pipelines[still] = build_pipeline(
                 still=still, threshold=threshold, strictness=strictness or rc.strictness, upsample=upsample,
                 threads=args.threads or rc.threads, min_face_px=rc.min_face_px, min_face_frac=rc.min_face_frac,
+                detect_max_side=rc.detect_max_side,
             )
             gallery = open_gallery(_gallery_path(args), pipelines[still], create=False)
         pipeline = pipelines[still]

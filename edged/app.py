@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .align import Aligner
-from .detect import Detector
+from .config import DETECT_MAX_SIDE
+from .detect import Detector, MotionGate
 from .embed import PREDICTOR_FILE, TFLiteEmbedder, model_dir
 from .gallery import Gallery
 from .match import DEFAULT_STRICTNESS, Matcher, load_calibration
@@ -39,8 +40,12 @@ def build_pipeline(
     min_face_px: int = 40,
     min_face_frac: float = 0.05,
     calibrated: bool = True,
+    detect_max_side: int | None = DETECT_MAX_SIDE,
 ) -> Pipeline:
     """The recognition pipeline; ``still`` picks detector settings for photos (upsample 1) or video (0).
+
+    Video frames are reduced to ``detect_max_side`` on the long side for detection only (None: not
+    reduced); photos to ``STILL_MAX_SIDE``.
 
     The matcher normalises scores with the model's shipped calibration and names a face from the
     ``strictness`` level's threshold for the gallery's size, unless ``threshold`` is given.
@@ -51,7 +56,7 @@ def build_pipeline(
     photo = Detector(upsample=1 if upsample is None else upsample, min_face_px=min_face_px,
                      min_face_frac=min_face_frac, max_side=STILL_MAX_SIDE)
     video = Detector(upsample=0 if upsample is None else upsample, min_face_px=min_face_px,
-                     min_face_frac=min_face_frac)
+                     min_face_frac=min_face_frac, max_side=detect_max_side)
     aligner = Aligner(model_dir() / PREDICTOR_FILE)
     if calibrated:
         matcher = Matcher(load_calibration(embedder.sha256), strictness, threshold)
@@ -77,13 +82,20 @@ def open_gallery(path: Path | None, pipeline: Pipeline, create: bool = True, **l
     return gallery
 
 
-def build_tracker(pipeline: Pipeline, rc: RecognitionConfig) -> FaceTracker:
-    """One camera's video path (detect every few frames, follow, embed until settled): the daemon,
-    ``frd recognize VIDEO`` and the accuracy tests all get theirs here. Shares the pipeline's parts."""
+def build_tracker(pipeline: Pipeline, rc: RecognitionConfig, detect_max_side: int | None = None) -> FaceTracker:
+    """One camera's video path (detect every few frames while the picture changes, follow, embed until
+    settled): the daemon, ``frd recognize VIDEO`` and the accuracy tests all get theirs here. Shares the
+    pipeline's parts; ``detect_max_side`` is a camera's own working size for detection (None: the
+    pipeline's)."""
     from .track import FaceTracker
 
-    return FaceTracker(pipeline.detector, pipeline.aligner, pipeline.embedder, pipeline.matcher,
-                       detect_every=rc.detect_every, settle_frames=rc.vote_frames, reverify_frames=rc.reverify_frames)
+    detector = pipeline.detector
+    if detect_max_side is not None and detect_max_side != detector.max_side:
+        detector = detector.with_max_side(detect_max_side)
+    m = rc.motion
+    motion = MotionGate(m.threshold, m.check_every_s) if m.enabled else None
+    return FaceTracker(detector, pipeline.aligner, pipeline.embedder, pipeline.matcher, detect_every=rc.detect_every,
+                       settle_frames=rc.vote_frames, reverify_frames=rc.reverify_frames, motion=motion)
 
 
 def build_engine(camera: str, rc: RecognitionConfig) -> EventEngine:
@@ -158,7 +170,7 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
     ignored = IgnoreList(people.gallery.root / IGNORE_FILE)
     m = pipeline.matcher
     ignore = IgnoreCheck(ignored, Matcher(m.calibration, m.strictness, m.fixed_threshold))  # judged like a person
-    workers = {c.name: CameraWorker(c.name, build_tracker(pipeline, rc), build_engine(c.name, rc), lock=people.lock,
+    workers = {c.name: CameraWorker(c.name, build_tracker(pipeline, rc, c.detect_max_side), build_engine(c.name, rc), lock=people.lock,
                                     captures=people.captures, ignore=ignore, unknowns=unknowns)
                for c in cfg.cameras}
     handler = CommandHandler(Routes(people, status, unknowns, ignored), topics=topics, **handler_options)
@@ -197,7 +209,8 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
     handler_options = options_from_config(cfg, cfg.gallery.path)  # before the model: a missing key fails fast
     rc = cfg.recognition
     pipeline = build_pipeline(still=False, threshold=rc.threshold, strictness=rc.strictness, upsample=rc.upsample,
-                              threads=rc.threads, min_face_px=rc.min_face_px, min_face_frac=rc.min_face_frac)
+                              threads=rc.threads, min_face_px=rc.min_face_px, min_face_frac=rc.min_face_frac,
+                              detect_max_side=rc.detect_max_side)
     people = open_people(cfg.gallery.path, pipeline, keep_crops=cfg.gallery.keep_crops,
                          cameras=[c.name for c in cfg.cameras], max_people=cfg.gallery.max_people,
                          max_samples=cfg.gallery.max_samples_per_person)

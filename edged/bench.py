@@ -13,6 +13,17 @@ Printed: frames per second of each and their ratio, faces named as the
 enrolled person (recall), per-stage time, frame-to-event latency (from the
 moment a frame is handed to the pipeline to the event the vote produces) and
 peak RSS; then the per-face cost of the int8, float and dlib embedders.
+
+``--variants`` runs both pipelines on inputs made from the clip in memory (no
+file is written): scaled to 1280×720 or 1920×1080 (a door camera), ``far`` (the
+clip shrunk to 35 % inside a black 1920×1080 frame: its faces become 20–40 px)
+and ``idle`` (its first frame repeated at 1920×1080: nothing moves; its two
+faces, 87 and 150 px there, are 29 and 50 px of the frame reduced to 640 px:
+too small for HOG). Each prints fps, faces found and named, and CPU
+milliseconds per frame: of the inference thread (``time.thread_time``: the
+pipeline's own cost) and of the whole process (``time.process_time``: with
+decoding and scaling on the decoding thread). frd's motion gate sees the frames
+at the clip's own rate.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import resource
 import statistics
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -33,13 +45,48 @@ from .camera import frames
 from .events import EventEngine
 from .pipeline import StageTimer
 
+#: The inputs ``--variants`` makes from the clip: (width, height) to scale to, or the special ones.
+VARIANTS = ("640x360", "1280x720", "1920x1080", "far", "idle")
+#: A "far" camera: the clip shrunk to this fraction inside a black 1920×1080 frame (its faces: 20–40 px).
+FAR_SCALE = 0.35
+CANVAS = (1920, 1080)
 
-def _decoded(video: str, maxsize: int = 8):
+
+def variant_frames(video: str, variant: str | None, limit: int | None = None) -> Iterator[np.ndarray]:
+    """The clip's RGB frames as one of :data:`VARIANTS` sees them (None: as they are)."""
+    if variant == "idle":
+        first = next(f for f in frames(video) if not isinstance(f, Exception)).rgb
+        still = cv2.resize(first, CANVAS, interpolation=cv2.INTER_LINEAR)
+        cap = cv2.VideoCapture(str(video))
+        count = limit or int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or 1
+        cap.release()
+        for _ in range(count):
+            yield still
+        return
+    for i, f in enumerate(frames(video)):
+        if limit is not None and i >= limit:
+            return
+        rgb = f.rgb
+        if variant == "far":
+            h, w = rgb.shape[:2]
+            small = cv2.resize(rgb, (round(w * FAR_SCALE), round(h * FAR_SCALE)), interpolation=cv2.INTER_AREA)
+            canvas = np.zeros((CANVAS[1], CANVAS[0], 3), np.uint8)
+            y, x = (CANVAS[1] - small.shape[0]) // 2, (CANVAS[0] - small.shape[1]) // 2
+            canvas[y : y + small.shape[0], x : x + small.shape[1]] = small
+            rgb = canvas
+        elif variant is not None:
+            size = tuple(int(v) for v in variant.split("x"))
+            if size != (rgb.shape[1], rgb.shape[0]):
+                rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
+        yield rgb
+
+
+def _decoded(video: str, variant: str | None = None, limit: int | None = None, maxsize: int = 8):
     """Frames from a decoding thread, in order, none dropped (a benchmark must see every frame)."""
     q: queue.Queue = queue.Queue(maxsize)
 
     def run() -> None:
-        for f in frames(video):
+        for f in variant_frames(video, variant, limit):
             q.put(f)
         q.put(None)
 
@@ -53,20 +100,24 @@ def _pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))] if s else float("nan")
 
 
-def _run(video: str, step, name: str) -> dict:
+def _run(video: str, step, name: str | None, variant: str | None = None, limit: int | None = None) -> dict:
+    """One pipeline over the input; ``step(rgb, index)`` gives the frame's recognitions."""
     engine = EventEngine("bench", vote_frames=3, vote_window=5, cooldown_s=0, unknown_cooldown_s=0)
     n = faces = named = 0
     latencies: list[float] = []
-    t0 = time.perf_counter()
-    for f in _decoded(video):
+    t0, cpu0, proc0 = time.perf_counter(), time.thread_time(), time.process_time()
+    for rgb in _decoded(video, variant, limit):
         t_in = time.monotonic()
-        recs = step(f.rgb)
+        recs = step(rgb, n)
         faces += len(recs)
         named += sum(r.name == name for r in recs)
         latencies += [1000 * (time.monotonic() - t_in) for _ in engine.feed(n, recs, t_in)]
         n += 1
     wall = time.perf_counter() - t0
+    cpu, proc = time.thread_time() - cpu0, time.process_time() - proc0
     return {"frames": n, "faces": faces, "named": named, "fps": round(n / wall, 1), "events": len(latencies),
+            "cpu_ms_per_frame": round(1000 * cpu / max(n, 1), 2),
+            "process_cpu_ms_per_frame": round(1000 * proc / max(n, 1), 2),
             "event_latency_ms_p50": round(_pct(latencies, 50), 1),
             "event_latency_ms_p95": round(_pct(latencies, 95), 1)}
 
@@ -107,16 +158,57 @@ def chart(stages: dict[str, dict[str, float]], out: Path) -> None:
     fig.savefig(out, dpi=100)
 
 
-def main(args: argparse.Namespace) -> int:
+def _reference(pipeline, resnet, ref_gallery: dict[str, np.ndarray]) -> tuple[Callable, StageTimer]:
+    """The face_recognition way: HOG on every full frame, a ResNet descriptor for every face, 0.6 tolerance."""
     import dlib
 
+    from .models import Box, Recognition
+    from .track import FrameIds
+
+    hog = dlib.get_frontal_face_detector()
+    timer = StageTimer()
+    ids = FrameIds()  # track ids for the event rules, by the tracker's own association rule
+
+    def step(rgb: np.ndarray, index: int) -> list:
+        t0 = time.perf_counter()
+        rects = hog(rgb, 0)
+        t1 = time.perf_counter()
+        timer.add("detect", t1 - t0)
+        out = []
+        for r in rects:
+            t1 = time.perf_counter()
+            shape = pipeline.aligner._predictor(rgb, r)
+            t2 = time.perf_counter()
+            d = np.array(resnet._net.compute_face_descriptor(rgb, shape))
+            t3 = time.perf_counter()
+            timer.add("align", t2 - t1)
+            timer.add("embed", t3 - t2)
+            who, score = None, 0.0
+            if ref_gallery:
+                dist = {n: float(np.linalg.norm(d - v)) for n, v in ref_gallery.items()}
+                best = min(dist, key=dist.get)
+                who, score = (best if dist[best] <= 0.6 else None), 1 - dist[best]
+            box = Box(r.left(), r.top(), r.width(), r.height())
+            out.append(Recognition(box, who, score, who, box.w))
+        return ids(out)
+
+    return step, timer
+
+
+def _frd_step(tracker, fps: float) -> Callable:
+    """frd's step: the tracker, its motion gate on the clip's own clock (a bench runs faster than the camera)."""
+    return lambda rgb, index: [t.recognition for t in tracker.process(rgb, now=index / fps)]
+
+
+def main(args: argparse.Namespace) -> int:
     from .app import build_pipeline, build_tracker
     from .config import RecognitionConfig
     from .images import load_image
     from .reference import DlibResNet, FloatFaceNet
-    from .track import FrameIds
 
     cv2.setNumThreads(1)
+    variants = _parse_variants(args.variants) if getattr(args, "variants", None) else None
+    limit = getattr(args, "frames", None)
     pipeline = build_pipeline(still=False, threads=1)
     name = None
     gallery: dict[str, np.ndarray] = {}
@@ -126,50 +218,50 @@ def main(args: argparse.Namespace) -> int:
         photo = load_image(image)
         gallery[name] = pipeline.faces(photo, largest_only=True, still=True)[0].embedding[None]
     pipeline.matcher.set_gallery(gallery)
+    fps = cv2.VideoCapture(str(args.video)).get(cv2.CAP_PROP_FPS) or 30.0
+    rc = RecognitionConfig(detect_every=args.detect_every)
 
-    tracker = build_tracker(pipeline, RecognitionConfig(detect_every=args.detect_every))  # as the daemon's
-    frd = _run(args.video, lambda rgb: [t.recognition for t in tracker.process(rgb)], name)
+    def new_tracker():
+        return build_tracker(pipeline, rc)  # as the daemon's
+
+    if variants:
+        runs = {}
+        for v in variants:  # frd first: its peak RSS before anything of the reference is loaded
+            tracker = new_tracker()
+            calls = tracker.detector.calls  # the detector is shared with the pipeline
+            runs[v] = {"frd": _run(args.video, _frd_step(tracker, fps), name, v, limit)}
+            runs[v]["frd"]["detections"] = tracker.detector.calls - calls
+        frd_rss = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        resnet = DlibResNet()
+        if args.enroll:
+            ref_gallery[name] = _ref_descriptor(pipeline, resnet, photo)
+        for v in variants:
+            step, _ = _reference(pipeline, resnet, ref_gallery)
+            r = runs[v]["reference"] = _run(args.video, step, name, v, limit)
+            f = runs[v]["frd"]
+            runs[v]["speedup"] = round(f["fps"] / r["fps"], 2) if r["fps"] else None
+            runs[v]["cpu_ratio"] = round(r["cpu_ms_per_frame"] / f["cpu_ms_per_frame"], 2) \
+                if f["cpu_ms_per_frame"] else None
+        result = {"video": str(args.video), "enrolled": name, "detect_every": args.detect_every, "variants": runs,
+                  "frd_peak_rss_mb": frd_rss,
+                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+        if args.json:
+            print(json.dumps(result))
+        else:
+            _print_variants(result, name)
+        return 0
+
+    tracker = new_tracker()
+    frd = _run(args.video, _frd_step(tracker, fps), name, limit=limit)
     frd_stages = tracker.timer
     # frd's own footprint: nothing of the reference has been loaded yet
     frd["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
     resnet = DlibResNet()
     if args.enroll:
-        box = pipeline.still_detector.detect(photo)[0]
-        shape = pipeline.aligner.landmarks(photo, box)
-        ref_gallery[name] = np.array(resnet._net.compute_face_descriptor(photo, shape))
-
-    # the face_recognition way: HOG every frame, a ResNet descriptor for every face
-    from .models import Box, Recognition
-
-    hog = dlib.get_frontal_face_detector()
-    ref_timer = StageTimer()
-    ref_ids = FrameIds()  # track ids for the event rules, by the tracker's own association rule
-
-    def reference(rgb: np.ndarray) -> list:
-        t0 = time.perf_counter()
-        rects = hog(rgb, 0)
-        t1 = time.perf_counter()
-        ref_timer.add("detect", t1 - t0)
-        out = []
-        for r in rects:
-            t1 = time.perf_counter()
-            shape = pipeline.aligner._predictor(rgb, r)
-            t2 = time.perf_counter()
-            d = np.array(resnet._net.compute_face_descriptor(rgb, shape))
-            t3 = time.perf_counter()
-            ref_timer.add("align", t2 - t1)
-            ref_timer.add("embed", t3 - t2)
-            who = None
-            if ref_gallery:
-                dist = {n: float(np.linalg.norm(d - v)) for n, v in ref_gallery.items()}
-                best = min(dist, key=dist.get)
-                who = best if dist[best] <= 0.6 else None
-            box = Box(r.left(), r.top(), r.width(), r.height())
-            out.append(Recognition(box, who, 1 - min(dist.values()) if ref_gallery else 0.0, who, box.w))
-        return ref_ids(out)
-
-    ref = _run(args.video, reference, name)
+        ref_gallery[name] = _ref_descriptor(pipeline, resnet, photo)
+    reference, ref_timer = _reference(pipeline, resnet, ref_gallery)
+    ref = _run(args.video, reference, name, limit=limit)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     per_frame = {
@@ -218,3 +310,36 @@ def main(args: argparse.Namespace) -> int:
         print(f"embedding per face: int8 {e['facenet_int8']} ms; float {e['facenet_float']} ms "
               f"({r['facenet_float']}x); dlib ResNet {e['dlib_resnet']} ms ({r['dlib_resnet']}x)")
     return 0
+
+
+def _ref_descriptor(pipeline, resnet, photo: np.ndarray) -> np.ndarray:
+    box = pipeline.still_detector.detect(photo)[0]
+    shape = pipeline.aligner.landmarks(photo, box)
+    return np.array(resnet._net.compute_face_descriptor(photo, shape))
+
+
+def _parse_variants(spec: str) -> list[str]:
+    from .errors import InputError
+
+    out = list(VARIANTS) if spec.strip() == "all" else [v.strip() for v in spec.split(",") if v.strip()]
+    bad = [v for v in out if v not in VARIANTS]
+    if bad or not out:
+        raise InputError(f"--variants: unknown {', '.join(bad) or 'empty list'} (use {', '.join(VARIANTS)} or all)")
+    return out
+
+
+def _print_variants(result: dict, name: str | None) -> None:
+    print(f"{result['video']}: both pipelines in one process, inference on one core, decoding and scaling on "
+          f"their own thread; CPU = the inference thread's (process, with decoding, in brackets)")
+    print(f"{'input':10s} | {'frd fps':>8s} | {'ref fps':>8s} | {'ratio':>6s} | {'frd faces/named':>15s} | "
+          f"{'ref faces/named':>15s} | {'frd CPU ms/frame':>17s} | {'ref CPU ms/frame':>17s} | {'CPU ratio':>9s} | "
+          f"frd detections")
+    for v, r in result["variants"].items():
+        f, ref = r["frd"], r["reference"]
+        print(f"{v:10s} | {f['fps']:8.1f} | {ref['fps']:8.1f} | {r['speedup'] or 0:5.1f}x | "
+              f"{f['faces']:6d} / {f['named']:6d} | {ref['faces']:6d} / {ref['named']:6d} | "
+              f"{f['cpu_ms_per_frame']:6.2f} ({f['process_cpu_ms_per_frame']:6.2f}) | "
+              f"{ref['cpu_ms_per_frame']:6.2f} ({ref['process_cpu_ms_per_frame']:6.2f}) | "
+              f"{r['cpu_ratio'] or 0:8.1f}x | {f['detections']}/{f['frames']}")
+    print(f"named = faces named {name or '-'}; peak RSS of frd {result['frd_peak_rss_mb']} MB "
+          f"(process after both: {result['peak_rss_mb']} MB)")

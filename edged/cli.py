@@ -187,6 +187,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
             pipelines[still] = build_pipeline(
                 still=still, threshold=threshold, strictness=strictness or rc.strictness, upsample=upsample,
                 threads=args.threads or rc.threads, min_face_px=rc.min_face_px, min_face_frac=rc.min_face_frac,
+                detect_max_side=rc.detect_max_side,
             )
             gallery = open_gallery(_gallery_path(args), pipelines[still], create=False)
         pipeline = pipelines[still]
@@ -429,6 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--enroll", nargs=2, metavar=("NAME", "IMAGE"), help="enroll this person first")
     p.add_argument("--detect-every", type=int, default=3, help="frd: run the detector on every Nth frame")
     p.add_argument("--chart", type=Path, default=None, help="write a per-stage PNG chart (needs matplotlib)")
+    p.add_argument("--variants", default=None, metavar="LIST",
+                   help="comma-separated inputs made from the clip: 640x360, 1280x720, 1920x1080 (scaled), far "
+                        "(shrunk into a black 1920x1080 frame), idle (its first frame repeated at 1920x1080), or all")
+    p.add_argument("--frames", type=int, default=None, metavar="N", help="only the first N frames of each input")
 
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)

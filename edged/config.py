@@ -128,6 +128,8 @@ class CameraConfig(_Model):
     source: int | str
     loop: bool = False
     fps_limit: float | None = Field(default=None, gt=0)
+    #: This camera's working size for detection (None: ``recognition.detect_max_side``).
+    detect_max_side: int | None = Field(default=None, ge=64, le=8192)
 
     @field_validator("name")
     @classmethod
@@ -175,6 +177,19 @@ class HomeAssistantConfig(_Model):
         return check_prefix(value, "prefix")
 
 
+#: Video frames are reduced to this long side for detection (``recognition.detect_max_side``): a 1080p
+#: frame then costs HOG what a 360p one does; HOG's smallest face (80 px) becomes 240 px of a 1080p frame.
+DETECT_MAX_SIDE = 640
+
+
+class MotionConfig(_Model):
+    """The motion gate (edged/detect.py ``MotionGate``): no detection while the picture does not change."""
+
+    enabled: bool = True
+    threshold: float = Field(default=12.0, gt=0, le=255)
+    check_every_s: float = Field(default=2.0, gt=0, le=3600)
+
+
 class RecognitionConfig(_Model):
     threshold: float | None = Field(default=None, ge=-20.0, le=50.0)
     strictness: Literal[STRICTNESS_LEVELS] = DEFAULT_STRICTNESS  # the vocabulary is match.LEVELS
@@ -188,7 +203,13 @@ class RecognitionConfig(_Model):
     threads: int = Field(default=1, ge=1, le=64)
     detect_every: int = Field(default=3, ge=1, le=30)
     reverify_frames: int = Field(default=15, ge=1, le=600)
+    detect_max_side: int | None = Field(default=DETECT_MAX_SIDE, ge=64, le=8192)
+    motion: MotionConfig = Field(default_factory=MotionConfig)
 
+    @field_validator("motion", mode="before")
+    @classmethod
+    def _empty_section(cls, value: Any) -> Any:
+        return _none_is_empty(value, {})
 
     @model_validator(mode="after")
     def _votes_fit(self) -> RecognitionConfig:

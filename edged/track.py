@@ -12,7 +12,11 @@ re-checked every ``reverify_frames`` frames. The shortcuts are bounded:
 - a face that leaves is dropped at the next detection;
 - a followed face that changes identity (two people crossing) is caught at the
   next re-check, and a disagreement unsettles it so it is embedded every frame
-  again.
+  again;
+- with a motion gate (:class:`~edged.detect.MotionGate`), a detection is skipped
+  only when the picture has not changed since the last one, and never for longer
+  than the gate's ``check_every_s``; an empty, unchanging picture then costs a
+  thumbnail every ``detect_every`` frames and nothing else.
 
 A track's name is the *track's* verdict, not the last frame's: a name is given
 only when it won at least ``settle_frames`` of the track's recent embeddings and
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -33,7 +38,7 @@ import dlib
 import numpy as np
 
 from .align import Aligner
-from .detect import Detector
+from .detect import Detector, MotionGate
 from .match import Matcher
 from .models import Box, Face, Recognition, iou
 from .pipeline import Embedder, StageTimer
@@ -138,19 +143,32 @@ class FaceTracker:
     settle_frames: int = 3
     reverify_frames: int = 15
     min_iou: float = MIN_IOU
+    #: Skips detections while the picture does not change (None: detect every ``detect_every`` frames).
+    motion: MotionGate | None = None
+    #: The motion gate's clock when :meth:`process` is given no ``now``.
+    clock: Callable[[], float] = time.monotonic
     timer: StageTimer = field(default_factory=StageTimer)
     tracks: list[Track] = field(default_factory=list)
     _frame: int = 0
     _next_id: int = 0
 
-    def process(self, rgb: np.ndarray, force_embed: bool = False) -> list[TrackedFace]:
-        """Faces of the next frame of this camera; ``force_embed`` embeds every face (capture enrollment)."""
+    def process(self, rgb: np.ndarray, force_embed: bool = False, now: float | None = None) -> list[TrackedFace]:
+        """Faces of the next frame of this camera; ``force_embed`` embeds every face (capture enrollment,
+        which also bypasses the motion gate). ``now``: the frame's time in seconds for the motion gate's
+        periodic check (default: ``clock()``)."""
         index = self._frame
         self._frame += 1
         t0 = time.perf_counter()
+        detect = index % self.detect_every == 0
+        if detect and self.motion is not None and not force_embed:
+            detect = self.motion.should_detect(rgb, self.clock() if now is None else now)
+            t1 = time.perf_counter()
+            self.timer.add("motion", t1 - t0)
+            t0 = t1
+        if not detect and not self.tracks:
+            return []  # nothing to detect, nothing to follow: not even the grey image
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # HOG and landmarks work on grey: 30 % cheaper
-        if index % self.detect_every == 0:
-
+        if detect:
             self._detect(gray, index)
             t1 = time.perf_counter()
             self.timer.add("detect", t1 - t0)
@@ -223,3 +241,5 @@ class FaceTracker:
     def reset(self) -> None:
         """Forget every face (after a gallery change, so identities are re-established)."""
         self.tracks = []
+        if self.motion is not None:
+            self.motion.reset()

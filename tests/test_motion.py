@@ -1,0 +1,113 @@
+"""The motion gate: an unchanging picture costs (almost) no detection, and nobody who walks in is lost."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edged.app import build_engine, build_pipeline, build_tracker
+from edged.camera import frames
+from edged.config import ConfigError, RecognitionConfig, parse_config
+from edged.detect import MotionGate
+from edged.images import load_image
+
+NAME = "lin_manuel_miranda"
+FPS = 30
+
+
+@pytest.fixture(scope="module")
+def pipeline(data, still_pipeline):
+    p = build_pipeline(still=False)
+    photo = load_image(data / "video/enroll/lin_manuel_miranda_1.png")
+    p.matcher.set_gallery({NAME: still_pipeline.faces(photo, largest_only=True)[0].embedding[None]})
+    return p
+
+
+@pytest.fixture(scope="module")
+def clip(data):
+    return [f.rgb for f in frames(data / "video/short_hamilton_clip.mp4")]
+
+
+def _feed(tracker, engine, rgbs, start: int) -> tuple[int, list]:
+    named, events = 0, []
+    for i, rgb in enumerate(rgbs, start):
+        recs = [t.recognition for t in tracker.process(rgb, now=i / FPS)]
+        named += sum(r.name == NAME for r in recs)
+        events += [(e.event_type, e.name) for e in engine.feed(i, recs, i / FPS)]
+    return named, events
+
+
+def test_idle_frames_cost_no_detection_and_lin_walking_in_is_still_named(pipeline, clip):
+    rc = RecognitionConfig()
+    assert rc.motion.enabled and rc.motion.check_every_s == 2
+    tracker, engine = build_tracker(pipeline, rc), build_engine("door", rc)
+    calls = pipeline.detector.calls
+    idle = [clip[0]] * (6 * FPS)  # six seconds of the clip's first frame: nobody there, nothing moves
+    assert _feed(tracker, engine, idle, 0) == (0, [])
+    idle_calls = pipeline.detector.calls - calls
+    # the first frame, then the periodic check every 2 s: 4 of the 60 detections the gate-less path runs
+    assert idle_calls <= 1 + 6 // 2
+    assert tracker.motion.skipped >= len(idle) // rc.detect_every - idle_calls
+    named, events = _feed(tracker, engine, clip, len(idle))
+    print(f"idle detections {idle_calls}/{len(idle) // rc.detect_every}; then the clip: named {named}, {events}")
+    assert named >= 100
+    assert [e for e in events if e[0] == "recognized"] == [("recognized", NAME)]
+
+
+def test_the_gate_does_not_change_what_the_clip_gives(pipeline, clip):
+    """On a live picture the gate skips (nearly) nothing, so the faces the matcher sees are the same."""
+    out = {}
+    for enabled in (True, False):
+        tracker = build_tracker(pipeline, RecognitionConfig(motion={"enabled": enabled}))
+        out[enabled] = [[(t.recognition.box, t.recognition.name, t.face is not None)
+                         for t in tracker.process(rgb, now=i / FPS)] for i, rgb in enumerate(clip)]
+    assert out[True] == out[False]
+
+
+def test_a_person_standing_still_stays_followed_and_named_with_few_detections(pipeline, clip):
+    rc = RecognitionConfig()
+    tracker = build_tracker(pipeline, rc)
+    calls = pipeline.detector.calls
+    still = [clip[200]] * (5 * FPS)  # Lin, not moving, for five seconds
+    named, _ = _feed(tracker, build_engine("door", rc), still, 0)
+    detections = pipeline.detector.calls - calls
+    assert detections <= 1 + 5 // 2  # found at once, then only the periodic check
+    assert named >= len(still) - 2 * rc.vote_frames  # named on (nearly) every frame once his verdict stands
+
+
+def test_a_small_change_is_motion_and_sensor_noise_is_not():
+    gate = MotionGate(threshold=12, check_every_s=2)
+    rng = np.random.default_rng(0)
+    room = np.full((1080, 1920, 3), 90, np.uint8)
+    assert gate.should_detect(room, 0.0)  # no reference yet
+    for t in (0.1, 0.2, 0.3):  # noise of a real sensor (sigma 4 grey levels) is averaged away
+        noisy = np.clip(room + rng.normal(0, 4, room.shape), 0, 255).astype(np.uint8)
+        assert not gate.should_detect(noisy, t)
+    assert gate.skipped == 3
+    far = room.copy()
+    cv2.rectangle(far, (900, 500), (930, 600), (200, 180, 160), -1)  # a far person: 30 px wide, 100 px tall
+    assert gate.should_detect(far, 0.4)
+    assert not gate.should_detect(far, 0.5)  # compared with the last detected frame: no change since
+    assert gate.should_detect(far, 2.5)  # the periodic check
+    gate.reset()
+    assert gate.should_detect(far, 2.6)
+
+
+def test_the_gate_is_configurable_and_refuses_nonsense():
+    cfg = parse_config("recognition:\n  motion:\n    enabled: false\n", "frd.yaml")
+    assert cfg.recognition.motion.enabled is False
+    cfg = parse_config("recognition:\n  motion:\n    threshold: 20\n    check_every_s: 0.5\n", "frd.yaml")
+    assert (cfg.recognition.motion.threshold, cfg.recognition.motion.check_every_s) == (20, 0.5)
+    for bad in ("threshold: 0", "check_every_s: -1", "sensitivity: 3"):
+        with pytest.raises(ConfigError, match="motion"):
+            parse_config(f"recognition:\n  motion:\n    {bad}\n", "frd.yaml")
+
+
+def test_motion_off_detects_every_detect_every_frames(pipeline, clip):
+    tracker = build_tracker(pipeline, RecognitionConfig(motion={"enabled": False}))
+    assert tracker.motion is None
+    calls = pipeline.detector.calls
+    for i in range(30):
+        tracker.process(clip[0], now=i / FPS)
+    assert pipeline.detector.calls - calls == 10

@@ -1,0 +1,86 @@
+"""A 720p or 1080p camera is detected at a working size and named as the 640×360 clip is.
+
+The clip is scaled up with OpenCV in the test (no video file is written): HOG runs on the frame
+reduced to ``recognition.detect_max_side`` (640 px), the boxes come back in full-frame pixels and
+the landmarks and chips are cut from the full frame.
+"""
+
+from __future__ import annotations
+
+import cv2
+import pytest
+
+from edged.app import build_engine, build_pipeline, build_tracker
+from edged.camera import frames
+from edged.config import ConfigError, RecognitionConfig, parse_config
+from edged.images import load_image
+
+NAME = "lin_manuel_miranda"
+
+
+@pytest.fixture(scope="module")
+def pipeline(data, still_pipeline):
+    p = build_pipeline(still=False)  # its own matcher: the session's video pipeline is shared
+    photo = load_image(data / "video/enroll/lin_manuel_miranda_1.png")
+    p.matcher.set_gallery({NAME: still_pipeline.faces(photo, largest_only=True)[0].embedding[None]})
+    return p
+
+
+def _run(tracker, clip, size: tuple[int, int] | None) -> dict:
+    """The clip (scaled to ``size``) through the tracker and the event rules, as `frd recognize` runs it."""
+    engine = build_engine("cam", RecognitionConfig())  # the daemon's rules: a person announced once a minute
+    named, events, seen, right = 0, [], set(), 0
+    calls = tracker.detector.calls
+    for f in frames(clip):
+        rgb = f.rgb if size is None else cv2.resize(f.rgb, size, interpolation=cv2.INTER_LINEAR)
+        recs = [t.recognition for t in tracker.process(rgb, now=f.index / 30)]
+        if tracker.detector.calls != calls:
+            calls = tracker.detector.calls
+            seen.add(tracker.detector.last_size)
+        named += sum(r.name == NAME for r in recs)
+        right = max([right] + [r.box.x + r.box.w for r in recs])
+        events += [(e.event_type, e.name) for e in engine.feed(f.index, recs, f.index / 30)]
+    return {"named": named, "events": events, "seen": seen, "right": right}
+
+
+@pytest.fixture(scope="module")
+def original(data, pipeline):
+    return _run(build_tracker(pipeline, RecognitionConfig()), data / "video/short_hamilton_clip.mp4", None)
+
+
+def test_at_640x360_the_detector_sees_the_frame_itself(original):
+    assert original["seen"] == {(360, 640)}
+    assert original["named"] >= 100
+    assert [e for e in original["events"] if e[0] == "recognized"] == [("recognized", NAME)]
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
+def test_a_scaled_up_clip_is_detected_at_640_and_names_lin_as_the_original_does(data, pipeline, original, size):
+    tracker = build_tracker(pipeline, RecognitionConfig())
+    r = _run(tracker, data / "video/short_hamilton_clip.mp4", size)
+    print(f"{size}: named {r['named']} (640x360: {original['named']}), detector saw {r['seen']}")
+    assert r["seen"] == {(360, 640)}  # HOG ran on the reduced frame only
+    assert r["right"] > 640  # ... and the boxes are in the full frame's pixels
+    assert r["named"] >= 0.9 * original["named"]
+    assert [e for e in r["events"] if e[0] == "recognized"] == [("recognized", NAME)]
+
+
+def test_a_camera_may_detect_at_its_own_size_or_at_full_size(data, pipeline):
+    rgb = cv2.resize(next(frames(data / "video/short_hamilton_clip.mp4")).rgb, (1920, 1080))
+    for side, seen in ((960, (540, 960)), (8192, (1080, 1920))):
+        tracker = build_tracker(pipeline, RecognitionConfig(), detect_max_side=side)
+        tracker.process(rgb)
+        assert tracker.detector.last_size == seen
+    assert pipeline.detector.max_side == 640  # the shared detector is left as it was
+    full = build_pipeline(still=False, detect_max_side=None)
+    full.detector.detect(rgb)
+    assert full.detector.last_size == (1080, 1920)
+
+
+def test_the_config_takes_a_working_size_per_camera_and_refuses_a_tiny_one():
+    cfg = parse_config("cameras:\n  - {name: door, source: rtsp://192.0.2.1/s, detect_max_side: 960}\n"
+                       "recognition:\n  detect_max_side: null\n", "frd.yaml")
+    assert cfg.cameras[0].detect_max_side == 960 and cfg.recognition.detect_max_side is None
+    assert RecognitionConfig().detect_max_side == 640
+    with pytest.raises(ConfigError, match="detect_max_side"):
+        parse_config("recognition:\n  detect_max_side: 10\n", "frd.yaml")

@@ -82,7 +82,8 @@ def open_gallery(path: Path | None, pipeline: Pipeline, create: bool = True, **l
     return gallery
 
 
-def build_tracker(pipeline: Pipeline, rc: RecognitionConfig, detect_max_side: int | None = None) -> FaceTracker:
+def build_tracker(pipeline: Pipeline, rc: RecognitionConfig, detect_max_side: int | None = None
+                  ) -> FaceTracker:
     """One camera's video path (detect every few frames while the picture changes, follow, embed until
     settled): the daemon, ``frd recognize VIDEO`` and the accuracy tests all get theirs here. Shares the
     pipeline's parts; ``detect_max_side`` is a camera's own working size for detection (None: the
@@ -170,8 +171,8 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
     ignored = IgnoreList(people.gallery.root / IGNORE_FILE)
     m = pipeline.matcher
     ignore = IgnoreCheck(ignored, Matcher(m.calibration, m.strictness, m.fixed_threshold))  # judged like a person
-    workers = {c.name: CameraWorker(c.name, build_tracker(pipeline, rc, c.detect_max_side), build_engine(c.name, rc), lock=people.lock,
-                                    captures=people.captures, ignore=ignore, unknowns=unknowns)
+    workers = {c.name: CameraWorker(c.name, build_tracker(pipeline, rc, c.detect_max_side), build_engine(c.name, rc),
+                                    lock=people.lock, captures=people.captures, ignore=ignore, unknowns=unknowns)
                for c in cfg.cameras}
     handler = CommandHandler(Routes(people, status, unknowns, ignored), topics=topics, **handler_options)
     housekeeping = [ignored.reload_if_changed] + ([unknowns.expire] if unknowns is not None else [])

@@ -209,7 +209,7 @@ def main(args: argparse.Namespace) -> int:
     cv2.setNumThreads(1)
     variants = _parse_variants(args.variants) if getattr(args, "variants", None) else None
     limit = getattr(args, "frames", None)
-    pipeline = build_pipeline(still=False, threads=1)
+    pipeline = build_pipeline(still=False, threads=1, detect_max_side=getattr(args, "detect_max_side", None))
     name = None
     gallery: dict[str, np.ndarray] = {}
     ref_gallery: dict[str, np.ndarray] = {}

@@ -434,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated inputs made from the clip: 640x360, 1280x720, 1920x1080 (scaled), far "
                         "(shrunk into a black 1920x1080 frame), idle (its first frame repeated at 1920x1080), or all")
     p.add_argument("--frames", type=int, default=None, metavar="N", help="only the first N frames of each input")
+    p.add_argument("--detect-max-side", type=int, default=None, metavar="PX",
+                   help="frd detects on frames reduced to PX on the long side (recognition.detect_max_side; "
+                        "default: full frames)")
 
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)

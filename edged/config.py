@@ -177,9 +177,11 @@ class HomeAssistantConfig(_Model):
         return check_prefix(value, "prefix")
 
 
-#: Video frames are reduced to this long side for detection (``recognition.detect_max_side``): a 1080p
-#: frame then costs HOG what a 360p one does; HOG's smallest face (80 px) becomes 240 px of a 1080p frame.
-DETECT_MAX_SIDE = 640
+#: Video frames are reduced to this long side for detection (``recognition.detect_max_side``); None: not
+#: reduced. Reducing a 1080p frame to 640 px makes HOG cost what a 360p frame does, but HOG's smallest
+#: face (80 px) becomes 240 px of the 1080p frame: a door camera would miss everyone a step back. So
+#: frames are not reduced by default until a detector that finds small faces (issue 11: YuNet) lands.
+DETECT_MAX_SIDE: int | None = None
 
 
 class MotionConfig(_Model):

@@ -1,7 +1,8 @@
 """A 720p or 1080p camera is detected at a working size and named as the 640×360 clip is.
 
 The clip is scaled up with OpenCV in the test (no video file is written): HOG runs on the frame
-reduced to ``recognition.detect_max_side`` (640 px), the boxes come back in full-frame pixels and
+reduced to ``recognition.detect_max_side`` (here 640 px; the default is full frames), the boxes
+come back in full-frame pixels and
 the landmarks and chips are cut from the full frame.
 """
 
@@ -20,7 +21,7 @@ NAME = "lin_manuel_miranda"
 
 @pytest.fixture(scope="module")
 def pipeline(data, still_pipeline):
-    p = build_pipeline(still=False)  # its own matcher: the session's video pipeline is shared
+    p = build_pipeline(still=False, detect_max_side=640)  # its own matcher: the session's video pipeline is shared
     photo = load_image(data / "video/enroll/lin_manuel_miranda_1.png")
     p.matcher.set_gallery({NAME: still_pipeline.faces(photo, largest_only=True)[0].embedding[None]})
     return p
@@ -81,6 +82,6 @@ def test_the_config_takes_a_working_size_per_camera_and_refuses_a_tiny_one():
     cfg = parse_config("cameras:\n  - {name: door, source: rtsp://192.0.2.1/s, detect_max_side: 960}\n"
                        "recognition:\n  detect_max_side: null\n", "frd.yaml")
     assert cfg.cameras[0].detect_max_side == 960 and cfg.recognition.detect_max_side is None
-    assert RecognitionConfig().detect_max_side == 640
+    assert RecognitionConfig().detect_max_side is None  # full frames until a small-face detector
     with pytest.raises(ConfigError, match="detect_max_side"):
         parse_config("recognition:\n  detect_max_side: 10\n", "frd.yaml")

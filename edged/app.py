@@ -136,7 +136,8 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
         from .ha import HomeAssistant
 
         device = DiscoveryDevice(topics, __version__, pipeline.embedder.name,
-                                 off_delay_s=cfg.homeassistant.presence_off_delay_s)
+                                 off_delay_s=cfg.homeassistant.presence_off_delay_s,
+                                 face_image=cfg.homeassistant.face_image)
         ha = HomeAssistant(device, bus, [c.name for c in cfg.cameras], people.names)
         people.subscribe(ha.on_change)
         components.append(ha)
@@ -172,7 +173,8 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
     m = pipeline.matcher
     ignore = IgnoreCheck(ignored, Matcher(m.calibration, m.strictness, m.fixed_threshold))  # judged like a person
     workers = {c.name: CameraWorker(c.name, build_tracker(pipeline, rc, c.detect_max_side), build_engine(c.name, rc),
-                                    lock=people.lock, captures=people.captures, ignore=ignore, unknowns=unknowns)
+                                    lock=people.lock, captures=people.captures, ignore=ignore, unknowns=unknowns,
+                                    keep_chips=cfg.homeassistant.face_image)
                for c in cfg.cameras}
     handler = CommandHandler(Routes(people, status, unknowns, ignored), topics=topics, **handler_options)
     housekeeping = [ignored.reload_if_changed] + ([unknowns.expire] if unknowns is not None else [])
@@ -180,6 +182,7 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
         device_id=cfg.device_id, topics=topics, pipeline=pipeline, people=people, readers=readers,
         bus=bus, notifier=notifier or Notifier(), handler=handler, status_interval_s=cfg.status_interval_s,
         components=components, workers=workers, housekeeping=housekeeping,
+        face_image=cfg.homeassistant.face_image,
     )
 
     def ignore_changed() -> None:  # a face ignored or no longer ignored: every face is judged afresh

@@ -170,6 +170,8 @@ class HomeAssistantConfig(_Model):
     discovery: bool = True
     prefix: str = "homeassistant"
     presence_off_delay_s: int = Field(default=60, ge=1)
+    #: per camera an image entity with the last announced face (the aligned chip): biometric, so opt-in
+    face_image: bool = False
 
     @field_validator("prefix")
     @classmethod

@@ -94,6 +94,24 @@ class CameraStats:
         return (len(times) - 1) / span if span > 0 else 0.0
 
 
+@dataclass
+class FacesNow:
+    """When a camera's face count is worth publishing: on change, at most once per ``min_interval_s``.
+
+    A change inside the interval is not lost: it goes out with the first frame after the interval.
+    """
+
+    min_interval_s: float = 1.0
+    _sent: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+    def due(self, camera: str, faces: int, now: float) -> int | None:
+        last = self._sent.get(camera)
+        if last is not None and (last[0] == faces or now - last[1] < self.min_interval_s):
+            return None
+        self._sent[camera] = (faces, now)
+        return faces
+
+
 class Daemon:
     """Schedules and routes: frames to the camera workers, events to the bus, messages to the handler or a component.
 
@@ -115,6 +133,7 @@ class Daemon:
         workers: dict[str, CameraWorker],
         components: Sequence[Component] = (),
         housekeeping: Sequence[Callable[[], object]] = (),
+        face_image: bool = False,
     ) -> None:
         self.device_id = device_id
         self.topics = topics
@@ -140,6 +159,10 @@ class Daemon:
         self.refused_retained = 0  # retained commands (never run)
         self._handler = handler
         self._camera_person: dict[str, str | None] = {}  # who each camera's retained state names
+        #: ``homeassistant.face_image``: publish each announced face's chip; who each camera's shown face is
+        self.face_image = face_image
+        self._camera_face: dict[str, str | None] = {}
+        self._faces_now = FacesNow()
         self._trace_lock = threading.Lock()  # event publication vs. clearing a removed person's traces
         people.subscribe(self._on_people_change)
         people.on_matcher_update(self.reset_workers)
@@ -239,14 +262,19 @@ class Daemon:
             self._clear_traces(change.name)
         elif change.kind == RENAMED:
             self.bus.publish(payloads.cleared_person_state(self.topics, change.name))
+            self.bus.publish(payloads.cleared_last_seen(self.topics, change.name))
 
     def _clear_traces(self, name: str) -> None:
         """Retained state naming someone no longer in the gallery."""
         with self._trace_lock:  # no event of them is published half-way
             self.bus.publish(payloads.cleared_person_state(self.topics, name))
+            self.bus.publish(payloads.cleared_last_seen(self.topics, name))
             for camera in [c for c, who in self._camera_person.items() if who == name]:
                 self.bus.publish(payloads.cleared_camera_state(self.topics, camera))
                 self._camera_person[camera] = None
+            for camera in [c for c, who in self._camera_face.items() if who == name]:
+                self.bus.publish(payloads.cleared_face_image(self.topics, camera))  # their face is shown no more
+                self._camera_face[camera] = None
 
     # -- status ---------------------------------------------------------------------------
     def status(self) -> dict:
@@ -295,8 +323,12 @@ class Daemon:
         self.bus.publish(msg)
         self.events_published += 1
         self.bus.publish(payloads.camera_state(self.topics, ev, body["score"]))
+        if self.face_image and ev.chip is not None:
+            self.bus.publish(payloads.face_image(self.topics, ev.camera, ev.chip))
+            self._camera_face[ev.camera] = ev.name
         if ev.name is not None:
             self.bus.publish(payloads.person_state(self.topics, ev, body["score"]))
+            self.bus.publish(payloads.last_seen(self.topics, ev))
             log.info("event recognized: %s on %s (score %.3f)", ev.name, ev.camera, ev.score)
         elif self.gallery.people:
             log.info("event unknown: a face not in the gallery on %s (closest score %.3f)", ev.camera, ev.score)
@@ -321,8 +353,12 @@ class Daemon:
                 log.exception("%s failed", type(c).__name__)
 
     def _process(self, camera: str, rgb: np.ndarray, index: int, mono: float) -> None:
-        for ev in self.workers[camera].process(rgb, index, mono):
+        worker = self.workers[camera]
+        for ev in worker.process(rgb, index, mono):
             self._publish_event(ev)
+        faces = self._faces_now.due(camera, worker.faces_now, mono)  # the frame's time: testable
+        if faces is not None:
+            self.bus.publish(payloads.faces_now(self.topics, camera, faces))
         self.stats[camera].tick(time.monotonic())
         self.notifier.frame_processed()
 

@@ -8,8 +8,13 @@ Entities of one device (node id ``frd_<device_id>``):
 
 * ``sensor``  ``camera_<camera>_last_person`` -- state = person name or "unknown";
   attributes = the camera state JSON.
+* ``sensor``  ``camera_<camera>_faces`` -- how many faces the camera follows now.
+* ``image``   ``camera_<camera>_face`` -- the last announced face (JPEG chip); only
+  with ``homeassistant.face_image``.
 * ``binary_sensor`` ``person_<slug>`` -- presence of one enrolled person, turned
   off by Home Assistant ``off_delay_s`` after the last "on".
+* ``sensor``  ``person_<slug>_last_seen`` -- when (state, a timestamp) and where
+  (attribute ``camera``) the person was last seen.
 * ``event``   ``recognition`` -- one per recognised / unknown face on ``<base>/event``.
 * ``sensor``  ``fps``, ``dropped_frames``, ``gallery_size``, ``model`` -- diagnostics
   read from the retained ``<base>/status`` JSON.
@@ -48,6 +53,7 @@ class DiscoveryDevice:
     model_name: str
     off_delay_s: int = HomeAssistantConfig.model_fields["presence_off_delay_s"].default  # the config's default
     support_url: str | None = None
+    face_image: bool = False  # homeassistant.face_image: an image entity per camera
 
     @property
     def device_id(self) -> str:
@@ -135,6 +141,48 @@ def camera_removal(topics: Topics, camera: str) -> Message:
     return _removal(topics, "sensor", _camera_object_id(camera))
 
 
+def faces_now_config(dev: DiscoveryDevice, camera: str) -> Message:
+    """Sensor with how many faces ``camera`` follows now (published on change, at most once a second)."""
+    return _config(
+        dev,
+        "sensor",
+        f"camera_{slug(camera)}_faces",
+        {
+            "name": f"{camera} faces now",
+            "state_topic": dev.topics.faces_now(camera),
+            "value_template": "{{ value_json.faces }}",
+            "state_class": "measurement",
+            "icon": "mdi:face-man-shimmer",
+        },
+    )
+
+
+def face_image_config(dev: DiscoveryDevice, camera: str) -> Message:
+    """Image entity with the last announced face of ``camera``: the aligned chip as JPEG bytes."""
+    return _config(
+        dev,
+        "image",
+        f"camera_{slug(camera)}_face",
+        {
+            "name": f"{camera} last face",
+            "image_topic": dev.topics.face_image(camera),
+            "content_type": "image/jpeg",
+            "icon": "mdi:face-recognition",
+        },
+    )
+
+
+def camera_configs(dev: DiscoveryDevice, camera: str) -> list[Message]:
+    """Every entity of one camera (the image only with ``face_image``)."""
+    out = [camera_config(dev, camera), faces_now_config(dev, camera)]
+    return [*out, face_image_config(dev, camera)] if dev.face_image else out
+
+
+def camera_removals(topics: Topics, camera: str) -> list[Message]:
+    return [camera_removal(topics, camera), _removal(topics, "sensor", f"camera_{slug(camera)}_faces"),
+            _removal(topics, "image", f"camera_{slug(camera)}_face")]
+
+
 # ---------------------------------------------------------------- per person
 
 
@@ -166,9 +214,36 @@ def person_removal(topics: Topics, name: str) -> Message:
     return _removal(topics, "binary_sensor", _person_object_id(name))
 
 
+def last_seen_config(dev: DiscoveryDevice, name: str) -> Message:
+    """Timestamp sensor: when ``name`` was last seen, with the camera as an attribute (retained state)."""
+    state = dev.topics.last_seen(name)
+    return _config(
+        dev,
+        "sensor",
+        f"{_person_object_id(name)}_last_seen",
+        {
+            "name": f"{name} last seen",
+            "device_class": "timestamp",
+            "state_topic": state,
+            "value_template": "{{ value_json.ts }}",
+            "json_attributes_topic": state,
+            "icon": "mdi:account-clock",
+        },
+    )
+
+
+def person_configs(dev: DiscoveryDevice, name: str) -> list[Message]:
+    """Every entity of one person: presence and last seen."""
+    return [person_config(dev, name), last_seen_config(dev, name)]
+
+
+def person_removals(topics: Topics, name: str) -> list[Message]:
+    return [person_removal(topics, name), _removal(topics, "sensor", f"{_person_object_id(name)}_last_seen")]
+
+
 def person_rename(dev: DiscoveryDevice, old: str, new: str) -> list[Message]:
-    """A rename is a removal of the old entity then a config of the new (ids derive from the name)."""
-    return [person_removal(dev.topics, old), person_config(dev, new)]
+    """A rename is a removal of the old entities then configs of the new (ids derive from the name)."""
+    return [*person_removals(dev.topics, old), *person_configs(dev, new)]
 
 
 # ---------------------------------------------------------------- device level
@@ -253,8 +328,8 @@ def _device_removals(topics: Topics) -> list[Message]:
 def all_discovery(dev: DiscoveryDevice, cameras: Iterable[str], persons: Iterable[str]) -> list[Message]:
     """Every config for the device: publish at start and whenever Home Assistant says it is online."""
     out = [event_config(dev), *diagnostic_configs(dev)]
-    out += [camera_config(dev, c) for c in cameras]
-    out += [person_config(dev, p) for p in persons]
+    out += [m for c in cameras for m in camera_configs(dev, c)]
+    out += [m for p in persons for m in person_configs(dev, p)]
     topics = [m.topic for m in out]
     dupes = sorted({t for t in topics if topics.count(t) > 1})
     if dupes:
@@ -265,8 +340,8 @@ def all_discovery(dev: DiscoveryDevice, cameras: Iterable[str], persons: Iterabl
 def removal_all(topics: Topics, cameras: Iterable[str], persons: Iterable[str]) -> list[Message]:
     """Empty retained configs that remove every entity of the device (e.g. on uninstall)."""
     out = _device_removals(topics)
-    out += [camera_removal(topics, c) for c in cameras]
-    out += [person_removal(topics, p) for p in persons]
+    out += [m for c in cameras for m in camera_removals(topics, c)]
+    out += [m for p in persons for m in person_removals(topics, p)]
     return out
 
 

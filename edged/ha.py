@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from .bus import Incoming, Publisher
-from .discovery import DiscoveryDevice, all_discovery, person_config, person_removal, person_rename, stale_removals
+from .discovery import DiscoveryDevice, all_discovery, person_configs, person_removals, person_rename, stale_removals
 from .people import ADDED, RELOADED, REMOVED, RENAMED, Change
 from .topics import Message
 
@@ -70,13 +70,13 @@ class HomeAssistant:
     # -- the gallery's changes -------------------------------------------------------------
     def on_change(self, change: Change) -> None:
         if change.kind == ADDED:
-            self.bus.publish(person_config(self.device, change.name))
+            self.bus.publish_many(person_configs(self.device, change.name))
         elif change.kind == REMOVED:
-            self._publish_removals([person_removal(self.topics, change.name)])
+            self._publish_removals(person_removals(self.topics, change.name))
         elif change.kind == RENAMED:
-            old, new = person_rename(self.device, change.name, change.new_name)
-            self._publish_removals([old])
-            self.bus.publish(new)
+            msgs = person_rename(self.device, change.name, change.new_name)
+            self._publish_removals([m for m in msgs if not m.payload])
+            self.bus.publish_many([m for m in msgs if m.payload])
         elif change.kind == RELOADED:
             self.publish_all()
 

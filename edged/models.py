@@ -6,7 +6,7 @@ the tests import these without loading dlib, OpenCV or TensorFlow Lite (a test g
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import numpy as np
@@ -91,6 +91,8 @@ class Event:
     track: int | None = None  # the tracker's id of the face (not in the payload: ids are per process)
     #: an unknown face held in memory (``unknown_faces.keep``), to be named with ``cmd/enroll``; else None
     face_id: str | None = None
+    #: the face's aligned chip (RGB), for ``homeassistant.face_image``; never in the payload
+    chip: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def event_type(self) -> str:
@@ -118,6 +120,6 @@ class Message:
     """One MQTT publication, so that builders stay pure and the client can be swapped or faked."""
 
     topic: str
-    payload: str
+    payload: str | bytes  # bytes: a face image (JPEG)
     retain: bool = False
     qos: int = 0

@@ -12,6 +12,8 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .discovery import PERSON_ON, UNKNOWN_PERSON
 from .topics import Message, Topics
 
@@ -61,6 +63,53 @@ def person_state(topics: Topics, ev: Event, score: float) -> Message:
 def cleared_person_state(topics: Topics, name: str) -> Message:
     """Empties a retained person state (older versions retained it): no trace of a deleted name."""
     return Message(topics.state_person(name), "", retain=True, qos=STATE_QOS)
+
+
+#: JPEG quality of a face image: a 112..160 px chip is a few kB at this quality.
+FACE_JPEG_QUALITY = 90
+
+
+def face_image(topics: Topics, camera: str, chip: np.ndarray) -> Message:
+    """The aligned chip (RGB) as JPEG for Home Assistant's image entity: never the frame.
+
+    Not retained: a face is biometric data, and the broker should not keep it for whoever subscribes next.
+    """
+    import cv2  # here, not at the top: the state payloads stay importable without OpenCV
+
+    bgr = cv2.cvtColor(np.ascontiguousarray(chip), cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, FACE_JPEG_QUALITY])
+    if not ok:
+        raise ValueError(f"could not encode a {chip.shape} chip as JPEG")
+    return Message(topics.face_image(camera), buf.tobytes(), retain=False, qos=STATE_QOS)
+
+
+def cleared_face_image(topics: Topics, camera: str) -> Message:
+    """Blanks a shown face (its person was deleted); retained and empty, so the broker keeps none either."""
+    return Message(topics.face_image(camera), b"", retain=True, qos=STATE_QOS)
+
+
+def last_seen_body(ev: Event) -> dict[str, Any]:
+    """Where and when a person was last seen: a name, a camera and a time (no biometrics)."""
+    return {"person": ev.name, "camera": ev.camera, "ts": ev.ts}
+
+
+def last_seen(topics: Topics, ev: Event) -> Message:
+    """Retained, so Home Assistant's "last seen" survives restarts of either side."""
+    return Message(topics.last_seen(ev.name or ""), _json(last_seen_body(ev)), retain=True, qos=STATE_QOS)
+
+
+def cleared_last_seen(topics: Topics, name: str) -> Message:
+    """A deleted (or renamed-away) person's last sighting leaves the broker."""
+    return Message(topics.last_seen(name), "", retain=True, qos=STATE_QOS)
+
+
+def faces_now_body(camera: str, faces: int) -> dict[str, Any]:
+    return {"camera": camera, "faces": faces}
+
+
+def faces_now(topics: Topics, camera: str, faces: int) -> Message:
+    """How many faces ``camera`` follows now; retained, re-published by a restarted daemon's first frame."""
+    return Message(topics.faces_now(camera), _json(faces_now_body(camera, faces)), retain=True, qos=STATE_QOS)
 
 
 def event(topics: Topics, ev: Event, device: str, model: str) -> tuple[Message, dict[str, Any]]:

@@ -12,6 +12,9 @@ Layout (``<base>`` = ``<base_topic>/<device_id>``)::
     <base>/event                     one JSON per recognition / unknown face
     <base>/state/camera/<camera>     last result of a camera (retained JSON)
     <base>/state/person/<name>       a person was seen (JSON)
+    <base>/face/<camera>             last announced face, aligned chip as JPEG (opt-in, not retained)
+    <base>/state/last_seen/<name>    where and when a person was last seen (retained JSON)
+    <base>/state/faces/<camera>      how many faces a camera follows now (retained JSON)
     <base>/cmd/<command>[/<arg>]     commands to this device
     <base>/reply/<command>           replies to commands
     <base_topic>/all/cmd/<command>[/<arg>]   commands to every device
@@ -99,6 +102,16 @@ class Topics:
 
     def state_person(self, name: str) -> str:
         return f"{self.base}/state/person/{check_segment(name, 'person name')}"
+
+    def face_image(self, camera: str) -> str:
+        """The last announced face of ``camera`` (``homeassistant.face_image``): JPEG bytes."""
+        return f"{self.base}/face/{check_segment(camera, 'camera name')}"
+
+    def last_seen(self, name: str) -> str:
+        return f"{self.base}/state/last_seen/{check_segment(name, 'person name')}"
+
+    def faces_now(self, camera: str) -> str:
+        return f"{self.base}/state/faces/{check_segment(camera, 'camera name')}"
 
     # -- commands -------------------------------------------------------
     def cmd(self, command: str, arg: str | None = None) -> str:

@@ -53,7 +53,8 @@ class CameraWorker:
     """Frames of one camera in, events out (README, "Layout": a frame's trip)."""
 
     def __init__(self, camera: str, tracker: FaceTracker, engine: EventEngine, *, lock: threading.Lock,
-                 captures: list[Capture], ignore: IgnoreCheck | None, unknowns: UnknownFaces | None) -> None:
+                 captures: list[Capture], ignore: IgnoreCheck | None, unknowns: UnknownFaces | None,
+                 keep_chips: bool = False) -> None:
         self.camera = camera
         self.tracker = tracker
         self.engine = engine
@@ -63,6 +64,11 @@ class CameraWorker:
         #: unknown faces held to be named (None: ``unknown_faces.keep`` is 0 and nothing is held)
         self.unknowns = unknowns
         self._ignored: set[int] = set()  # tracks an ignored face claimed, for as long as they are followed
+        #: ``homeassistant.face_image``: the last chip of each followed track, handed out with its event
+        self.keep_chips = keep_chips
+        self._chips: dict[int, np.ndarray] = {}
+        #: how many faces the tracker followed in the last frame (Home Assistant's "faces now")
+        self.faces_now = 0
 
     def reset(self) -> None:
         """Forget followed faces (the matcher or the ignore list changed): every face is judged afresh.
@@ -71,11 +77,13 @@ class CameraWorker:
         """
         self.tracker.reset()
         self._ignored.clear()
+        self._chips.clear()
 
     def process(self, rgb: np.ndarray, index: int, mono: float) -> list[Event]:
         with self._lock:
             captures = [c for c in self._captures if c.camera == self.camera]
             tracked = self.tracker.process(rgb, force_embed=bool(captures))
+            self.faces_now = len(tracked)
             for cap in captures:
                 cap.offer([t.face for t in tracked if t.face is not None], time.monotonic())
             if self.ignore is not None:
@@ -83,10 +91,19 @@ class CameraWorker:
         if self.unknowns is not None:
             self._hold_unknowns(tracked)
         events = self.engine.feed(index, [t.recognition for t in tracked], mono)
+        if self.keep_chips:
+            events = self._with_chips(tracked, events)
         if self.unknowns is not None:
             events = [dataclasses.replace(ev, face_id=self.unknowns.announce(self.camera, ev.track))
                       if ev.name is None else ev for ev in events]
         return events
+
+    def _with_chips(self, tracked: list[TrackedFace], events: list[Event]) -> list[Event]:
+        """Each event with its track's latest chip; chips of tracks no longer followed are dropped at once."""
+        self._chips = {t.track: (np.array(t.face.chip) if t.face is not None else self._chips[t.track])
+                       for t in tracked if t.face is not None or t.track in self._chips}
+        return [dataclasses.replace(ev, chip=self._chips.get(ev.track)) if ev.track is not None else ev
+                for ev in events]
 
     def _not_ignored(self, tracked: list[TrackedFace]) -> list[TrackedFace]:
         """The faces no ignored face claims; a claimed track stays left out while it is followed."""

@@ -26,6 +26,7 @@ from edged.discovery import (
     slug,
     stale_removals,
 )
+from edged.payloads import faces_now_body
 from edged.topics import Message, Topics
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -49,6 +50,10 @@ ALLOWED: dict[str, set[str]] = {
         "entity_picture", "expire_after", "force_update", "off_delay", "payload_off", "payload_on",
     },
     "event": _COMMON | {"event_types"},
+    # the MQTT image platform: no state_topic, the JPEG bytes come on image_topic
+    "image": (_COMMON - {"state_topic", "value_template", "device_class"}) | {
+        "content_type", "image_encoding", "image_topic", "url_template", "url_topic",
+    },
 }  # fmt: skip
 DEVICE_KEYS = {
     "configuration_url", "connections", "hw_version", "identifiers", "manufacturer", "model", "model_id", "name",
@@ -66,7 +71,8 @@ def topics() -> Topics:
 @pytest.fixture
 def dev(topics: Topics) -> DiscoveryDevice:
     # A fixed version, not __version__, so a release does not churn the golden files.
-    return DiscoveryDevice(topics, version="1.2.3", model_name="facenet_int8", support_url="https://example.org/frd")
+    return DiscoveryDevice(topics, version="1.2.3", model_name="facenet_int8", support_url="https://example.org/frd",
+                           face_image=True)
 
 
 def _as_json(messages: list[Message]) -> list[dict[str, Any]]:
@@ -135,7 +141,7 @@ def test_every_config_is_complete(dev: DiscoveryDevice, topics: Topics) -> None:
         assert p["origin"] == {"name": "frd", "sw_version": "1.2.3", "support_url": "https://example.org/frd"}
         assert p["unique_id"].startswith("frd_door_")
         assert re.fullmatch(rf"{component}\.[a-z0-9_]+", p["default_entity_id"])
-        assert p["name"] and p["state_topic"].startswith("frd/door/")
+        assert p["name"] and (p.get("state_topic") or p["image_topic"]).startswith("frd/door/")
         if "entity_category" in p:
             assert p["entity_category"] == "diagnostic"
         for key in ("state_topic", "json_attributes_topic"):
@@ -167,7 +173,27 @@ def test_entities(dev: DiscoveryDevice, topics: Topics) -> None:
     for oid in ("fps", "dropped_frames", "gallery_size", "model"):
         diag = by_topic[topics.discovery("sensor", oid)]
         assert diag["state_topic"] == topics.status and diag["entity_category"] == "diagnostic"
-    assert len(by_topic) == 1 + 4 + len(CAMERAS) + len(PERSONS)
+    faces = by_topic[topics.discovery("sensor", "camera_front_faces")]
+    assert faces["state_topic"] == topics.faces_now("front") == "frd/door/state/faces/front"
+    image = by_topic[topics.discovery("image", "camera_front_face")]
+    assert image["image_topic"] == topics.face_image("front") == "frd/door/face/front"
+    assert image["content_type"] == "image/jpeg"
+    seen = by_topic[topics.discovery("sensor", "person_alice_last_seen")]
+    assert seen["device_class"] == "timestamp"
+    assert seen["state_topic"] == seen["json_attributes_topic"] == topics.last_seen("alice")
+    assert len(by_topic) == 1 + 4 + 3 * len(CAMERAS) + 2 * len(PERSONS)
+
+
+def test_face_image_is_opt_in(topics: Topics) -> None:
+    off = DiscoveryDevice(topics, "1.2.3", "m")
+    components = {_component(m) for m in all_discovery(off, CAMERAS, PERSONS)}
+    assert "image" not in components and "sensor" in components
+    on = DiscoveryDevice(topics, "1.2.3", "m", face_image=True)
+    assert sum(_component(m) == "image" for m in all_discovery(on, CAMERAS, PERSONS)) == len(CAMERAS)
+    # switched off: a retained image config of an earlier run is emptied
+    stale = stale_removals(topics, [m.topic for m in all_discovery(on, CAMERAS, PERSONS)],
+                           all_discovery(off, CAMERAS, PERSONS))
+    assert {m.topic for m in stale} == {topics.discovery("image", f"camera_{c}_face") for c in CAMERAS}
 
 
 def test_off_delay_and_support_url_configurable(topics: Topics) -> None:
@@ -187,9 +213,11 @@ def test_removal_matches_config(dev: DiscoveryDevice, topics: Topics) -> None:
 
 
 def test_rename_is_removal_then_config(dev: DiscoveryDevice) -> None:
-    gone, new = person_rename(dev, "alice", "alicia")
+    gone, gone_seen, new, new_seen = person_rename(dev, "alice", "alicia")
     assert gone == person_removal(dev.topics, "alice")
+    assert gone_seen.topic == dev.topics.discovery("sensor", "person_alice_last_seen") and gone_seen.payload == ""
     assert new == person_config(dev, "alicia")
+    assert json.loads(new_seen.payload)["state_topic"] == dev.topics.last_seen("alicia")
 
 
 def test_stale_removals(dev: DiscoveryDevice, topics: Topics) -> None:
@@ -198,7 +226,8 @@ def test_stale_removals(dev: DiscoveryDevice, topics: Topics) -> None:
         "homeassistant/binary_sensor/frd_garage/person_bob/config",  # another device: never touched
     ]
     stale = stale_removals(topics, retained, wanted)
-    assert stale == [Message(topics.discovery("binary_sensor", "person_bob-smith"), "", retain=True, qos=1)]
+    assert stale == [Message(topics.discovery("binary_sensor", "person_bob-smith"), "", retain=True, qos=1),
+                     Message(topics.discovery("sensor", "person_bob-smith_last_seen"), "", retain=True, qos=1)]
 
 
 def test_duplicate_entities_refused(dev: DiscoveryDevice) -> None:
@@ -228,11 +257,16 @@ def test_templates_only_read_documented_state_keys(dev: DiscoveryDevice, topics:
         topics.state_camera("front"): CONTRACT["camera_state"],
         topics.state_person("alice"): CONTRACT["person_state"],
         topics.status: CONTRACT["status"],
+        topics.faces_now("front"): faces_now_body("front", 2),
+        topics.last_seen("alice"): CONTRACT["last_seen"],
     }
     for m in all_discovery(dev, ["front"], ["alice"]):
         p = json.loads(m.payload)
+        if "image_topic" in p:
+            continue  # bytes, no template
         if p["state_topic"] not in examples:
             continue
+
         example = examples[p["state_topic"]]
         for key in ("value_template", "json_attributes_template"):
             assert _template_keys(p.get(key, "")) <= set(example), (m.topic, key)

@@ -6,10 +6,12 @@ Regenerate the golden file after an intended change with
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edged import payloads
@@ -54,6 +56,10 @@ def _messages(topics: Topics) -> list[Message]:
         payloads.cleared_camera_state(topics, "front"),
         payloads.person_state(topics, known, body["score"]),
         payloads.cleared_person_state(topics, "alice"),
+        payloads.last_seen(topics, known),
+        payloads.cleared_last_seen(topics, "alice"),
+        payloads.faces_now(topics, "front", 2),
+        payloads.cleared_face_image(topics, "front"),
         payloads.status(topics, _status()),
     ]
 
@@ -73,6 +79,7 @@ def test_payloads_carry_every_contract_key(topics: Topics) -> None:
     ev = _event("alice")
     assert set(CONTRACT["camera_state"]) <= set(payloads.camera_state_body(ev, 0.8))
     assert set(CONTRACT["person_state"]) <= set(payloads.person_state_body(ev, 0.8))
+    assert set(CONTRACT["last_seen"]) <= set(payloads.last_seen_body(ev))
     st = _status()
     assert set(CONTRACT["status"]) <= set(st)
     assert set(CONTRACT["status"]["cameras"]["front"]) <= set(st["cameras"]["front"])
@@ -80,6 +87,28 @@ def test_payloads_carry_every_contract_key(topics: Topics) -> None:
     assert "frame_ts" in ev.payload("door", "m")
     assert ev.payload("door", "m")["face_id"] is None  # only a held unknown face has one
     assert "track" not in ev.payload("door", "m")  # tracker ids are per process
+
+
+def test_the_chip_never_enters_the_event_payload() -> None:
+    ev = dataclasses.replace(_event(None), chip=np.zeros((112, 112, 3), np.uint8))
+    assert "chip" not in ev.payload("door", "m") and "chip" not in repr(ev)
+    assert json.dumps(ev.payload("door", "m"))  # still plain JSON
+
+
+def test_face_image_is_the_chip_as_jpeg_not_retained(topics: Topics) -> None:
+    import cv2
+
+    rng = np.random.default_rng(1)
+    chip = (rng.random((112, 96, 3)) * 255).astype(np.uint8)
+    chip[:, :48] = (200, 30, 30)  # a red left half: the colour order survives the RGB -> BGR -> JPEG trip
+    m = payloads.face_image(topics, "front", chip)
+    assert m.topic == "frd/door/face/front" and m.retain is False and m.qos == 1
+    assert isinstance(m.payload, bytes) and m.payload[:2] == b"\xff\xd8"  # JPEG magic
+    back = cv2.imdecode(np.frombuffer(m.payload, np.uint8), cv2.IMREAD_COLOR)
+    assert back.shape == (112, 96, 3)
+    assert back[50, 10, 2] > 150 and back[50, 10, 0] < 80  # BGR: red high, blue low
+    cleared = payloads.cleared_face_image(topics, "front")
+    assert cleared.payload == b"" and cleared.retain is True
 
 
 def test_unknown_face_names_nobody_but_shows_unknown(topics: Topics) -> None:

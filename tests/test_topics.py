@@ -23,6 +23,9 @@ def test_device_topics(t: Topics) -> None:
     assert t.event == "frd/door/event"
     assert t.state_camera("front") == "frd/door/state/camera/front"
     assert t.state_person("alice") == "frd/door/state/person/alice"
+    assert t.face_image("front") == "frd/door/face/front"
+    assert t.last_seen("alice") == "frd/door/state/last_seen/alice"
+    assert t.faces_now("front") == "frd/door/state/faces/front"
 
 
 def test_command_topics(t: Topics) -> None:
@@ -84,7 +87,8 @@ def test_parse_cmd_round_trips(t: Topics) -> None:
 def test_segments_validated(t: Topics, bad: str) -> None:
     with pytest.raises(ValueError):
         check_segment(bad)
-    for build in (t.state_camera, t.state_person, t.cmd, t.reply, t.gallery_person, t.fleet_cmd):
+    for build in (t.state_camera, t.state_person, t.cmd, t.reply, t.gallery_person, t.fleet_cmd, t.face_image,
+                  t.last_seen, t.faces_now):
         with pytest.raises(ValueError):
             build(bad)
     with pytest.raises(ValueError):

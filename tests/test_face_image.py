@@ -7,6 +7,7 @@ person it shows is deleted.
 from __future__ import annotations
 
 import json
+import time
 
 import cv2
 import numpy as np
@@ -106,3 +107,36 @@ def test_faces_now_on_change_at_most_once_a_second(plain_rig, photo):
     for i in range(30):  # flickering every frame, all within a fraction of a second: at most one publication
         daemon._process("hall", rgb if i % 2 else blank, 100 + i, 100.0)
     assert len(bus.on(topic)) == 1  # the first change (the last count was published long before)
+
+
+# ---------------------------------------------------------------- frd run, a real broker
+
+
+def test_frd_run_shows_the_clips_face_on_the_image_topic(tmp_path, broker, data):
+    """The looping clip, an empty gallery: the unknown face's chip arrives as a JPEG, not retained."""
+    from edged.align import CHIP_SIZE
+    from tests.broker import subscribe_collect
+    from tests.daemon_helpers import DEVICE, FrdProcess, write_config
+
+    base = f"frd/{DEVICE}"
+    cfg = write_config(tmp_path, broker, data / "video/short_hamilton_clip.mp4",
+                       homeassistant={"face_image": True})
+    topics = [f"{base}/face/stage", f"{base}/event", f"homeassistant/image/frd_{DEVICE}/+/config",
+              f"{base}/state/faces/stage"]
+    with subscribe_collect(broker.host, broker.port, topics) as sub:
+        p = FrdProcess(cfg).start()
+        try:
+            config = sub.wait_for(lambda m: m.topic.startswith("homeassistant/image/"), 60).json()
+            assert config["image_topic"] == f"{base}/face/stage" and config["content_type"] == "image/jpeg"
+            event = sub.wait_for(lambda m: m.topic == f"{base}/event", 60).json()
+            image = sub.wait_for(lambda m: m.topic == f"{base}/face/stage", 10)
+            faces = sub.wait_for(lambda m: m.topic == f"{base}/state/faces/stage" and m.json()["faces"] > 0, 10)
+        finally:
+            p.stop()
+    assert event["event_type"] == "unknown" and event["camera"] == "stage"
+    assert faces.json() == {"camera": "stage", "faces": faces.json()["faces"]}
+    assert _jpeg(image.payload).shape == (CHIP_SIZE, CHIP_SIZE, 3)  # the aligned chip, not the 1280x720 frame
+    # nothing biometric stays on the broker: a fresh subscriber gets the retained count but no face image
+    with subscribe_collect(broker.host, broker.port, [f"{base}/face/stage", f"{base}/state/faces/stage"]) as late:
+        time.sleep(1.0)
+        assert [m.topic for m in late.messages] == [f"{base}/state/faces/stage"]

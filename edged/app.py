@@ -137,7 +137,8 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
 
         device = DiscoveryDevice(topics, __version__, pipeline.embedder.name,
                                  off_delay_s=cfg.homeassistant.presence_off_delay_s,
-                                 face_image=cfg.homeassistant.face_image)
+                                 face_image=cfg.homeassistant.face_image,
+                                 format=cfg.homeassistant.discovery_format)
         ha = HomeAssistant(device, bus, [c.name for c in cfg.cameras], people.names)
         people.subscribe(ha.on_change)
         components.append(ha)

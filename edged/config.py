@@ -172,6 +172,8 @@ class HomeAssistantConfig(_Model):
     presence_off_delay_s: int = Field(default=60, ge=1)
     #: per camera an image entity with the last announced face (the aligned chip): biometric, so opt-in
     face_image: bool = False
+    #: ``entity``: one config topic per entity (every Home Assistant); ``device``: one per device (2024.11+)
+    discovery_format: Literal["entity", "device"] = "entity"
 
     @field_validator("prefix")
     @classmethod

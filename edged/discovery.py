@@ -20,7 +20,11 @@ Entities of one device (node id ``frd_<device_id>``):
   read from the retained ``<base>/status`` JSON.
 
 Configs are published retained (QoS 1) so Home Assistant finds them after its
-own restart; an empty retained payload removes an entity.
+own restart; an empty retained payload removes an entity. Two formats
+(``homeassistant.discovery_format``): ``entity``, one topic per entity (every Home
+Assistant), or ``device``, Home Assistant 2024.11+'s one config for the whole device
+(``<prefix>/device/frd_<device_id>/config`` with the same entities under
+``components``, keyed by the same object ids and with the same unique ids).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class DiscoveryDevice:
     off_delay_s: int = HomeAssistantConfig.model_fields["presence_off_delay_s"].default  # the config's default
     support_url: str | None = None
     face_image: bool = False  # homeassistant.face_image: an image entity per camera
+    format: str = "entity"  # homeassistant.discovery_format: entity | device
 
     @property
     def device_id(self) -> str:
@@ -343,6 +348,46 @@ def removal_all(topics: Topics, cameras: Iterable[str], persons: Iterable[str]) 
     out += [m for c in cameras for m in camera_removals(topics, c)]
     out += [m for p in persons for m in person_removals(topics, p)]
     return out
+
+
+ENTITY_FORMAT = "entity"
+DEVICE_FORMAT = "device"
+
+
+def device_config(dev: DiscoveryDevice, cameras: Iterable[str], persons: Iterable[str],
+                  gone: Iterable[Message] = ()) -> Message:
+    """Every entity in one device-based config (Home Assistant 2024.11+).
+
+    ``gone``: removals (entity format) of entities to drop now; Home Assistant removes a component
+    whose config holds only its platform, after which it may be left out.
+    """
+    components: dict[str, dict[str, Any]] = {}
+    for m in gone:
+        platform, object_id = m.topic.split("/")[-4], m.topic.split("/")[-2]
+        components[object_id] = {"platform": platform}
+    for m in all_discovery(dev, cameras, persons):
+        platform, object_id = m.topic.split("/")[-4], m.topic.split("/")[-2]
+        fields = {k: v for k, v in json.loads(m.payload).items() if k not in ("device", "origin")}
+        components[object_id] = {"platform": platform, **fields}
+    payload = {"device": device_block(dev), "origin": origin_block(dev), "components": components}
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return Message(dev.topics.discovery_device, body, retain=True, qos=DISCOVERY_QOS)
+
+
+def device_removal(topics: Topics) -> Message:
+    """Empties the device-based config: every entity of the device goes."""
+    return _removal_topic(topics.discovery_device)
+
+
+def wanted_discovery(dev: DiscoveryDevice, cameras: Iterable[str], persons: Iterable[str]) -> list[Message]:
+    """The configs for the device in its format: what the broker should hold (anything else of ours is stale)."""
+    if dev.format == DEVICE_FORMAT:
+        return [device_config(dev, cameras, persons)]
+    return all_discovery(dev, cameras, persons)
+
+
+def _removal_topic(topic: str) -> Message:
+    return Message(topic, "", retain=True, qos=DISCOVERY_QOS)
 
 
 def stale_removals(topics: Topics, retained_topics: Iterable[str], wanted: Iterable[Message]) -> list[Message]:

@@ -14,7 +14,16 @@ import threading
 from collections.abc import Callable, Sequence
 
 from .bus import Incoming, Publisher
-from .discovery import DiscoveryDevice, all_discovery, person_configs, person_removals, person_rename, stale_removals
+from .discovery import (
+    DEVICE_FORMAT,
+    DiscoveryDevice,
+    device_config,
+    person_configs,
+    person_removals,
+    person_rename,
+    stale_removals,
+    wanted_discovery,
+)
 from .people import ADDED, RELOADED, REMOVED, RENAMED, Change
 from .topics import Message
 
@@ -39,10 +48,10 @@ class HomeAssistant:
 
     @property
     def subscriptions(self) -> list[str]:
-        return [self.topics.ha_status, self.topics.discovery_wildcard]
+        return [self.topics.ha_status, self.topics.discovery_wildcard, self.topics.discovery_device]
 
     def wanted(self) -> list[Message]:
-        return all_discovery(self.device, self.cameras, self.people())
+        return wanted_discovery(self.device, self.cameras, self.people())
 
     def publish_all(self) -> None:
         self.bus.publish_many(self.wanted())
@@ -69,7 +78,9 @@ class HomeAssistant:
 
     # -- the gallery's changes -------------------------------------------------------------
     def on_change(self, change: Change) -> None:
-        if change.kind == ADDED:
+        if self.device.format == DEVICE_FORMAT:
+            self._on_change_device(change)
+        elif change.kind == ADDED:
             self.bus.publish_many(person_configs(self.device, change.name))
         elif change.kind == REMOVED:
             self._publish_removals(person_removals(self.topics, change.name))
@@ -79,6 +90,11 @@ class HomeAssistant:
             self.bus.publish_many([m for m in msgs if m.payload])
         elif change.kind == RELOADED:
             self.publish_all()
+
+    def _on_change_device(self, change: Change) -> None:
+        """One config holds every entity: publish it again, a removed person's entities as bare platforms."""
+        gone = person_removals(self.topics, change.name) if change.kind in (REMOVED, RENAMED) else []
+        self.bus.publish(device_config(self.device, self.cameras, self.people(), gone))
 
     def _publish_removals(self, removals: list[Message]) -> None:
         with self._lock:  # removed here: not a ghost for poll()
@@ -96,6 +112,9 @@ class HomeAssistant:
         stale = stale_removals(self.topics, retained, self.wanted())
         if stale:
             self._publish_removals(stale)
+            # Home Assistant ignores a config whose entity another topic's config already holds (the other
+            # format's, after a switch): now that those are gone, the wanted configs count.
+            self.publish_all()
             self.removed_ghosts += len(stale)
             log.info("removed %d Home Assistant entit%s nobody has any more", len(stale),
                      "y" if len(stale) == 1 else "ies")

@@ -20,7 +20,8 @@ Layout (``<base>`` = ``<base_topic>/<device_id>``)::
     <base_topic>/all/cmd/<command>[/<arg>]   commands to every device
     <base_topic>/gallery/<name>      fleet gallery sync
     <prefix>/status                  Home Assistant birth / will
-    <prefix>/<component>/frd_<device_id>/<object_id>/config   HA discovery
+    <prefix>/<component>/frd_<device_id>/<object_id>/config   HA discovery, one entity a topic
+    <prefix>/device/frd_<device_id>/config                    HA discovery, the whole device (2024.11+)
 """
 
 from __future__ import annotations
@@ -161,11 +162,19 @@ class Topics:
         return f"{self.discovery_prefix}/{component}/{self.node_id}/{object_id}/config"
 
     @property
+    def discovery_device(self) -> str:
+        """Home Assistant 2024.11+'s device-based discovery: every entity of the device in one config."""
+        return f"{self.discovery_prefix}/device/{self.node_id}/config"
+
+    @property
     def discovery_wildcard(self) -> str:
-        """Matches every discovery config of this device, to find stale retained ones."""
+        """Matches every per-entity discovery config of this device, to find stale retained ones."""
         return f"{self.discovery_prefix}/+/{self.node_id}/+/config"
 
     def is_own_discovery(self, topic: str) -> bool:
+        """A discovery config of this device, in either format."""
+        if topic == self.discovery_device:
+            return True
         head = f"{self.discovery_prefix}/"
         if not topic.startswith(head):
             return False

@@ -19,12 +19,16 @@ from edged.discovery import (
     DiscoveryDevice,
     all_discovery,
     camera_removal,
+    device_config,
+    device_removal,
     person_config,
     person_removal,
+    person_removals,
     person_rename,
     removal_all,
     slug,
     stale_removals,
+    wanted_discovery,
 )
 from edged.payloads import faces_now_body
 from edged.topics import Message, Topics
@@ -275,3 +279,62 @@ def test_templates_only_read_documented_state_keys(dev: DiscoveryDevice, topics:
 def test_event_examples_match_event_types() -> None:
     for example in CONTRACT["events"]:
         assert example["event_type"] in EVENT_TYPES
+
+
+# ---------------------------------------------------------------- device-based discovery (HA 2024.11+)
+
+
+@pytest.fixture
+def device_dev(topics: Topics) -> DiscoveryDevice:
+    return DiscoveryDevice(topics, version="1.2.3", model_name="facenet_int8", support_url="https://example.org/frd",
+                           face_image=True, format="device")
+
+
+def test_golden_device_format(device_dev: DiscoveryDevice) -> None:
+    _golden("discovery_device_all.json", wanted_discovery(device_dev, CAMERAS, PERSONS))
+
+
+def test_device_format_holds_the_same_entities_in_one_config(dev: DiscoveryDevice, device_dev: DiscoveryDevice,
+                                                               topics: Topics) -> None:
+    (m,) = wanted_discovery(device_dev, CAMERAS, PERSONS)
+    assert m.topic == "homeassistant/device/frd_door/config" == topics.discovery_device
+    assert m.retain is True and m.qos == 1 and topics.is_own_discovery(m.topic)
+    p = json.loads(m.payload)
+    assert set(p) == {"device", "origin", "components"}
+    assert p["device"]["identifiers"] == ["frd_door"] and p["origin"]["name"] == "frd"
+    entities = {e.topic.split("/")[-2]: (e.topic.split("/")[1], json.loads(e.payload))
+                for e in all_discovery(dev, CAMERAS, PERSONS)}
+    assert set(p["components"]) == set(entities)
+    for object_id, comp in p["components"].items():
+        platform, entity = entities[object_id]
+        assert comp["platform"] == platform
+        # the same unique ids: switching formats keeps the entities (and their history) in Home Assistant
+        assert comp["unique_id"] == entity["unique_id"]
+        assert {k: v for k, v in comp.items() if k != "platform"} == {
+            k: v for k, v in entity.items() if k not in ("device", "origin")}
+        assert set(comp) - {"platform"} <= ALLOWED[platform]
+
+
+def test_device_format_removes_a_person_with_bare_platforms(device_dev: DiscoveryDevice, topics: Topics) -> None:
+    m = device_config(device_dev, CAMERAS, ["alice"], gone=person_removals(topics, "bob-smith"))
+    comps = json.loads(m.payload)["components"]
+    assert comps["person_bob-smith"] == {"platform": "binary_sensor"}
+    assert comps["person_bob-smith_last_seen"] == {"platform": "sensor"}
+    assert comps["person_alice"]["platform"] == "binary_sensor" and "unique_id" in comps["person_alice"]
+    assert device_removal(topics) == Message(topics.discovery_device, "", retain=True, qos=1)
+
+
+def test_switching_formats_empties_the_other_formats_configs(dev: DiscoveryDevice, device_dev: DiscoveryDevice,
+                                                            topics: Topics) -> None:
+    entity_topics = [m.topic for m in all_discovery(dev, CAMERAS, PERSONS)]
+    # entity -> device: every per-entity config goes, the device config stays
+    stale = stale_removals(topics, [*entity_topics, topics.discovery_device], wanted_discovery(device_dev, CAMERAS,
+                                                                                                PERSONS))
+    assert sorted(m.topic for m in stale) == sorted(entity_topics)
+    assert all(m.payload == "" and m.retain for m in stale)
+    # device -> entity: the device config goes, nothing else
+    stale = stale_removals(topics, [*entity_topics, topics.discovery_device], wanted_discovery(dev, CAMERAS, PERSONS))
+    assert [m.topic for m in stale] == [topics.discovery_device]
+    # another device's device config is never touched
+    other = Topics("frd", "garage").discovery_device
+    assert stale_removals(topics, [other], wanted_discovery(dev, CAMERAS, PERSONS)) == []

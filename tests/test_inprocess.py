@@ -292,3 +292,32 @@ def test_fleet_sync_shares_enrollments_applies_records_and_guards_the_owner(tmp_
         assert "biden" in people.names()
     finally:
         video_pipeline.matcher.set_gallery({})
+
+
+def test_device_discovery_format_follows_the_gallery_and_empties_the_entity_format(tmp_path, video_pipeline, photo):
+    """``discovery_format: device``: one config for the device; a switch from ``entity`` empties the old ones."""
+    daemon, bus = _rig(tmp_path, video_pipeline, "homeassistant: {discovery_format: device}\n")
+    try:
+        device_topic = f"homeassistant/device/frd_{DEVICE}/config"
+        assert not [t for t in bus.retained if t.startswith("homeassistant/") and t != device_topic]
+        comps = json.loads(bus.retained[device_topic])["components"]
+        assert comps["camera_hall_last_person"]["platform"] == "sensor" and "person_obama" not in comps
+        assert command(daemon, bus, f"{BASE}/cmd/enroll/obama", photo.read_bytes())["ok"]
+        comps = json.loads(bus.retained[device_topic])["components"]
+        assert comps["person_obama"]["platform"] == "binary_sensor"
+        assert comps["person_obama_last_seen"]["state_topic"] == f"{BASE}/state/last_seen/obama"
+        assert command(daemon, bus, f"{BASE}/cmd/delete/obama", b"")["ok"]
+        comps = json.loads(bus.retained[device_topic])["components"]
+        assert comps["person_obama"] == {"platform": "binary_sensor"}  # Home Assistant removes it
+        # the entity format's configs of an earlier run, replayed by the broker: emptied, then the device config again
+        old = [f"homeassistant/sensor/frd_{DEVICE}/camera_hall_last_person/config", f"{DISC}/person_obama/config"]
+        for topic in old:
+            bus.deliver(topic, b'{"name": "x"}', retain=True)
+        bus.deliver(device_topic, bus.retained[device_topic].encode(), retain=True)
+        bus.clear()
+        daemon._poll()
+        assert sorted(m.topic for m in bus.published if m.payload == "") == sorted(old)
+        assert [m.topic for m in bus.published if m.payload] == [device_topic]  # after the removals
+        assert bus.published[-1].topic == device_topic
+    finally:
+        video_pipeline.matcher.set_gallery({})

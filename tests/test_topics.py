@@ -26,6 +26,8 @@ def test_device_topics(t: Topics) -> None:
     assert t.face_image("front") == "frd/door/face/front"
     assert t.last_seen("alice") == "frd/door/state/last_seen/alice"
     assert t.faces_now("front") == "frd/door/state/faces/front"
+    assert t.discovery_device == "homeassistant/device/frd_door/config" and t.is_own_discovery(t.discovery_device)
+    assert not t.is_own_discovery("homeassistant/device/frd_garage/config")
 
 
 def test_command_topics(t: Topics) -> None:

@@ -71,7 +71,7 @@ def _still_pipeline(args: argparse.Namespace):
 
     rc = _installation(args)[0].recognition
     return build_pipeline(still=True, threads=args.threads or rc.threads, min_face_px=rc.min_face_px,
-                          min_face_frac=rc.min_face_frac)
+                          min_face_frac=rc.min_face_frac, detector=rc.detector)
 
 
 def _print_json(obj: object) -> None:
@@ -187,7 +187,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
             pipelines[still] = build_pipeline(
                 still=still, threshold=threshold, strictness=strictness or rc.strictness, upsample=upsample,
                 threads=args.threads or rc.threads, min_face_px=rc.min_face_px, min_face_frac=rc.min_face_frac,
-                detect_max_side=rc.detect_max_side,
+                detect_max_side=rc.detect_max_side, detector=rc.detector,
             )
             gallery = open_gallery(_gallery_path(args), pipelines[still], create=False)
         pipeline = pipelines[still]

@@ -6,6 +6,7 @@ boxes); they come back in full-frame pixels whatever the working size.
 
 from __future__ import annotations
 
+import json
 import shutil
 import textwrap
 
@@ -128,3 +129,17 @@ def test_with_yunet_the_tracker_names_lin_on_the_clip(data, pipelines, size):
     assert ("recognized", NAME) in events
     if size is not None:
         assert right > 640  # boxes in full-frame pixels
+
+
+def test_bench_takes_the_detector(frd, data):
+    r = frd("bench", data / "video/short_hamilton_clip.mp4", "--enroll", NAME,
+            data / "video/enroll/lin_manuel_miranda_1.png", "--variants", "1920x1080", "--frames", "30",
+            "--detector", "yunet", "--json", timeout=900)
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    assert out["detector"] == "yunet"
+    v = out["variants"]["1920x1080"]
+    assert v["frd"]["frames"] == v["reference"]["frames"] == 30 and v["frd"]["detections"] == 10
+    assert v["frd"]["faces"] > v["reference"]["faces"]  # YuNet also finds the turned and partly hidden faces
+    bad = frd("bench", data / "video/short_hamilton_clip.mp4", "--detector", "mtcnn", timeout=60)
+    assert bad.code == 2 and "mtcnn" in bad.err

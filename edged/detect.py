@@ -53,6 +53,9 @@ class Detector:
     pass both.
     """
 
+    #: The video tracker gives HOG the grey frame (30 % cheaper, same faces).
+    colour = False
+
     def __init__(
         self, upsample: int = 0, min_face_px: int = 40, min_face_frac: float = 0.0, max_side: int | None = None
     ) -> None:
@@ -117,6 +120,10 @@ class YuNetDetector:
     shape HOG gives (:data:`YUNET_TO_HOG`), because alignment stays dlib's 5-point predictor, which
     was trained on HOG boxes. ``max_side`` None is :data:`YUNET_MAX_SIDE`.
     """
+
+    #: The video tracker gives YuNet the colour frame: on grey it finds a quarter fewer of the clip's faces
+    #: (403 instead of 540 in 275 frames) for the same time.
+    colour = True
 
     def __init__(self, min_face_px: int = 40, min_face_frac: float = 0.0, max_side: int | None = None,
                  model_path: Path | None = None, score_threshold: float = YUNET_SCORE, nms_threshold: float = 0.3,

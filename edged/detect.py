@@ -138,8 +138,15 @@ class YuNetDetector:
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         try:
-            self._net = cv2.FaceDetectorYN.create(str(self.model_path), "", (320, 320), score_threshold,
-                                                  nms_threshold, 5000)
+            # OpenCV warns "setPreferableTarget: Targets are not supported by the new graph engine" on every
+            # load (harmless: it runs on the CPU); hush warnings while loading only.
+            level = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+            try:
+                self._net = cv2.FaceDetectorYN.create(str(self.model_path), "", (320, 320), score_threshold,
+                                                      nms_threshold, 5000)
+            finally:
+                cv2.utils.logging.setLogLevel(level)
         except cv2.error as e:
             raise ModelError(f"{self.model_path}: OpenCV cannot load the YuNet model ({e})") from e
         self._input: tuple[int, int] | None = None

@@ -143,3 +143,16 @@ def test_bench_takes_the_detector(frd, data):
     assert v["frd"]["faces"] > v["reference"]["faces"]  # YuNet also finds the turned and partly hidden faces
     bad = frd("bench", data / "video/short_hamilton_clip.mp4", "--detector", "mtcnn", timeout=60)
     assert bad.code == 2 and "mtcnn" in bad.err
+
+
+def test_frd_recognize_uses_the_configured_detector(frd, data, tmp_path, yunet):
+    photo = sorted((data / "people/obama").iterdir())[0]
+    cfg = tmp_path / "frd.yaml"
+    cfg.write_text("recognition:\n  detector: yunet\n")
+    boxes = {}
+    for name, extra in (("yunet", ["-c", cfg]), ("hog", [])):
+        r = frd("recognize", "--json", "--gallery", tmp_path / "gallery", *extra, photo, timeout=300)
+        assert r.code == 0, r.err
+        boxes[name] = json.loads(r.out.splitlines()[0])["box"]
+    b = yunet.detect(load_image(photo))[0]
+    assert boxes["yunet"] == [b.x, b.y, b.w, b.h] != boxes["hog"]

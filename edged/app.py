@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from .align import Aligner
 from .config import DETECT_MAX_SIDE
-from .detect import Detector, MotionGate
+from .detect import DETECTORS, Detector, MotionGate, YuNetDetector
 from .embed import PREDICTOR_FILE, TFLiteEmbedder, model_dir
 from .gallery import Gallery
 from .match import DEFAULT_STRICTNESS, Matcher, load_calibration
@@ -41,8 +41,11 @@ def build_pipeline(
     min_face_frac: float = 0.05,
     calibrated: bool = True,
     detect_max_side: int | None = DETECT_MAX_SIDE,
+    detector: str = "hog",
 ) -> Pipeline:
     """The recognition pipeline; ``still`` picks detector settings for photos (upsample 1) or video (0).
+
+    ``detector``: ``hog`` (dlib) or ``yunet`` (OpenCV; its boxes mapped to HOG's shape for alignment).
 
     Video frames are reduced to ``detect_max_side`` on the long side for detection only (None: not
     reduced); photos to ``STILL_MAX_SIDE``.
@@ -53,10 +56,16 @@ def build_pipeline(
     that names nobody.
     """
     embedder = TFLiteEmbedder(threads=threads)
-    photo = Detector(upsample=1 if upsample is None else upsample, min_face_px=min_face_px,
-                     min_face_frac=min_face_frac, max_side=STILL_MAX_SIDE)
-    video = Detector(upsample=0 if upsample is None else upsample, min_face_px=min_face_px,
-                     min_face_frac=min_face_frac, max_side=detect_max_side)
+    if detector == "yunet":  # YuNet has no upsampling; it reduces large images to its own working size
+        photo = YuNetDetector(min_face_px=min_face_px, min_face_frac=min_face_frac)
+        video = photo.with_max_side(detect_max_side)
+    elif detector == "hog":
+        photo = Detector(upsample=1 if upsample is None else upsample, min_face_px=min_face_px,
+                         min_face_frac=min_face_frac, max_side=STILL_MAX_SIDE)
+        video = Detector(upsample=0 if upsample is None else upsample, min_face_px=min_face_px,
+                         min_face_frac=min_face_frac, max_side=detect_max_side)
+    else:
+        raise ValueError(f"unknown detector {detector!r} (one of {', '.join(DETECTORS)})")
     aligner = Aligner(model_dir() / PREDICTOR_FILE)
     if calibrated:
         matcher = Matcher(load_calibration(embedder.sha256), strictness, threshold)
@@ -215,7 +224,7 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
     rc = cfg.recognition
     pipeline = build_pipeline(still=False, threshold=rc.threshold, strictness=rc.strictness, upsample=rc.upsample,
                               threads=rc.threads, min_face_px=rc.min_face_px, min_face_frac=rc.min_face_frac,
-                              detect_max_side=rc.detect_max_side)
+                              detect_max_side=rc.detect_max_side, detector=rc.detector)
     people = open_people(cfg.gallery.path, pipeline, keep_crops=cfg.gallery.keep_crops,
                          cameras=[c.name for c in cfg.cameras], max_people=cfg.gallery.max_people,
                          max_samples=cfg.gallery.max_samples_per_person)

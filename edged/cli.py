@@ -71,7 +71,7 @@ def _still_pipeline(args: argparse.Namespace):
 
     rc = _installation(args)[0].recognition
     return build_pipeline(still=True, threads=args.threads or rc.threads, min_face_px=rc.min_face_px,
-                          min_face_frac=rc.min_face_frac)
+                          min_face_frac=rc.min_face_frac, detector=rc.detector)
 
 
 def _print_json(obj: object) -> None:
@@ -187,7 +187,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
             pipelines[still] = build_pipeline(
                 still=still, threshold=threshold, strictness=strictness or rc.strictness, upsample=upsample,
                 threads=args.threads or rc.threads, min_face_px=rc.min_face_px, min_face_frac=rc.min_face_frac,
-                detect_max_side=rc.detect_max_side,
+                detect_max_side=rc.detect_max_side, detector=rc.detector,
             )
             gallery = open_gallery(_gallery_path(args), pipelines[still], create=False)
         pipeline = pipelines[still]
@@ -437,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detect-max-side", type=int, default=None, metavar="PX",
                    help="frd detects on frames reduced to PX on the long side (recognition.detect_max_side; "
                         "default: full frames)")
+    p.add_argument("--detector", choices=("hog", "yunet"), default="hog",
+                   help="frd's face detector (recognition.detector); the reference always uses HOG")
 
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)

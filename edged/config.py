@@ -197,6 +197,8 @@ class MotionConfig(_Model):
 
 
 class RecognitionConfig(_Model):
+    #: The face detector (edged/detect.py ``DETECTORS``): dlib HOG (default) or OpenCV's YuNet.
+    detector: Literal["hog", "yunet"] = "hog"
     threshold: float | None = Field(default=None, ge=-20.0, le=50.0)
     strictness: Literal[STRICTNESS_LEVELS] = DEFAULT_STRICTNESS  # the vocabulary is match.LEVELS
     upsample: int = Field(default=0, ge=0, le=2)

@@ -169,7 +169,7 @@ class FaceTracker:
             return []  # nothing to detect, nothing to follow: not even the grey image
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # HOG and landmarks work on grey: 30 % cheaper
         if detect:
-            self._detect(gray, index)
+            self._detect(rgb if getattr(self.detector, "colour", False) else gray, gray)
             t1 = time.perf_counter()
             self.timer.add("detect", t1 - t0)
         else:
@@ -196,8 +196,10 @@ class FaceTracker:
             out.append(TrackedFace(t.id, rec, faces.get(t.id)))
         return out
 
-    def _detect(self, gray: np.ndarray, index: int) -> None:
-        boxes = self.detector.detect(gray)
+    def _detect(self, image: np.ndarray, gray: np.ndarray) -> None:
+        """Detect in ``image`` (grey for HOG; colour for a detector that wants it: YuNet loses a quarter of
+        the clip's faces on grey), fit landmarks on ``gray``."""
+        boxes = self.detector.detect(image)
         used_b, kept = set(), []
         for ti, bi in associate([t.box for t in self.tracks], boxes, self.min_iou):
             used_b.add(bi)

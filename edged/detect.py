@@ -45,6 +45,27 @@ def to_dlib(box: Box) -> dlib.rectangle:
     return dlib.rectangle(box.x, box.y, box.x + box.w - 1, box.y + box.h - 1)
 
 
+def _reduced(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
+    """The image shrunk to ``max_side`` on its long side (never enlarged) for detection, and the scale used."""
+    h, w = image.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return image, 1.0
+    scale = max_side / max(h, w)
+    return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA), scale
+
+
+def _kept(corners: list[tuple[float, float, float, float]], h: int, w: int, min_side: float) -> list[Box]:
+    """Boxes from full-frame ``(x0, y0, x1, y1)`` clipped to the frame, at least ``min_side``, largest first."""
+    boxes = []
+    for x0, y0, x1, y1 in corners:
+        left, top = max(round(x0), 0), max(round(y0), 0)
+        box = Box(left, top, min(round(x1), w) - left, min(round(y1), h) - top)
+        if box.w > 0 and box.h > 0 and min(box.w, box.h) >= min_side:
+            boxes.append(box)
+    boxes.sort(key=lambda b: b.area, reverse=True)
+    return boxes
+
+
 class Detector:
     """dlib HOG frontal face detector with upsampling and a minimum face size.
 
@@ -80,36 +101,13 @@ class Detector:
     def detect(self, rgb: np.ndarray) -> list[Box]:
         """Faces in an RGB (or grey) uint8 image, largest first."""
         h, w = rgb.shape[:2]
-        scale = 1.0
-        small = rgb
-        if self.max_side and max(h, w) > self.max_side:
-            scale = self.max_side / max(h, w)
-            small = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        small, scale = _reduced(rgb, self.max_side)
         rects = self._hog(small, self.upsample)
         self.calls += 1
         self.last_size = small.shape[:2]
-        min_side = max(self.min_face_px, self.min_face_frac * min(h, w))
-        boxes = []
-        for r in rects:
-            x0, y0 = max(round(r.left() / scale), 0), max(round(r.top() / scale), 0)
-            x1, y1 = min(round((r.right() + 1) / scale), w), min(round((r.bottom() + 1) / scale), h)
-            box = Box(x0, y0, x1 - x0, y1 - y0)
-            if box.w > 0 and box.h > 0 and min(box.w, box.h) >= min_side:
-                boxes.append(box)
-        boxes.sort(key=lambda b: b.area, reverse=True)
-        return boxes
-
-
-def _verified(path: Path, sha256: str) -> Path:
-    """``path`` if its bytes are the expected ones, else a ModelError naming both hashes."""
-    from .embed import sha256_file
-
-    if not path.is_file():
-        raise ModelError(f"{path}: model file missing")
-    actual = sha256_file(path)
-    if actual != sha256:
-        raise ModelError(f"{path}: sha256 {actual} is not the expected {sha256} (damaged or replaced model file)")
-    return path
+        corners = [(r.left() / scale, r.top() / scale, (r.right() + 1) / scale, (r.bottom() + 1) / scale)
+                   for r in rects]
+        return _kept(corners, h, w, max(self.min_face_px, self.min_face_frac * min(h, w)))
 
 
 class YuNetDetector:
@@ -128,10 +126,10 @@ class YuNetDetector:
     def __init__(self, min_face_px: int = 40, min_face_frac: float = 0.0, max_side: int | None = None,
                  model_path: Path | None = None, score_threshold: float = YUNET_SCORE, nms_threshold: float = 0.3,
                  verify: bool = True) -> None:
-        from .embed import model_dir
+        from .embed import model_dir, verified_model_file
 
         path = Path(model_path) if model_path is not None else model_dir() / YUNET_FILE
-        self.model_path = _verified(path, YUNET_SHA256) if verify else path
+        self.model_path = verified_model_file(path, YUNET_SHA256, "YuNet's") if verify else path
         self.min_face_px = min_face_px
         self.min_face_frac = min_face_frac
         self.max_side = max_side
@@ -164,12 +162,7 @@ class YuNetDetector:
     def detect(self, rgb: np.ndarray) -> list[Box]:
         """Faces in an RGB (or grey) uint8 image, largest first, as HOG-shaped boxes in full-frame pixels."""
         h, w = rgb.shape[:2]
-        side = self.max_side or YUNET_MAX_SIDE
-        scale = 1.0
-        small = rgb
-        if max(h, w) > side:
-            scale = side / max(h, w)
-            small = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        small, scale = _reduced(rgb, self.max_side or YUNET_MAX_SIDE)
         bgr = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR if small.ndim == 2 else cv2.COLOR_RGB2BGR)
         size = (bgr.shape[1], bgr.shape[0])
         if size != self._input:
@@ -181,18 +174,12 @@ class YuNetDetector:
         rows = np.zeros((0, 15), np.float32) if rows is None else rows[:, :15] / np.float32(scale)
         rows[:, 14] *= np.float32(scale)  # the score is not a coordinate
         self.last_raw = rows
-        min_side = max(self.min_face_px, self.min_face_frac * min(h, w))
         m = YUNET_TO_HOG
-        boxes = []
+        corners = []
         for x, y, bw, bh in rows[:, :4].astype(float):
             cx, cy, s = x + bw / 2 + m["dx"] * bw, y + bh / 2 + m["dy"] * bh, m["side"] * bw
-            x0, y0 = max(round(cx - s / 2), 0), max(round(cy - s / 2), 0)
-            x1, y1 = min(round(cx + s / 2), w), min(round(cy + s / 2), h)
-            box = Box(x0, y0, x1 - x0, y1 - y0)
-            if box.w > 0 and box.h > 0 and min(box.w, box.h) >= min_side:
-                boxes.append(box)
-        boxes.sort(key=lambda b: b.area, reverse=True)
-        return boxes
+            corners.append((cx - s / 2, cy - s / 2, cx + s / 2, cy + s / 2))
+        return _kept(corners, h, w, max(self.min_face_px, self.min_face_frac * min(h, w)))
 
 
 class MotionGate:

@@ -88,19 +88,26 @@ class Manifest:
             raise ModelError(f"{path}: unreadable model manifest ({e})") from e
 
 
+def verified_model_file(path: Path, sha256: str, whose: str) -> Path:
+    """``path`` if its bytes are the expected ones (``whose`` names where ``sha256`` comes from), else a
+    ModelError: a damaged or replaced model must fail loudly, not find or name other faces."""
+    if not path.is_file():
+        raise ModelError(f"{path}: model file missing")
+    actual = sha256_file(path)
+    if actual != sha256:
+        raise ModelError(f"{path}: sha256 {actual} does not match {whose} {sha256} (damaged or replaced model file)")
+    return path
+
+
 class TFLiteEmbedder:
     """Runs the quantized FaceNet on aligned RGB uint8 chips, returns unit vectors."""
 
     def __init__(self, manifest_path: Path | None = None, threads: int = 1, verify: bool = True) -> None:
         self.manifest = Manifest.load(manifest_path or model_dir() / MODEL_MANIFEST)
-        if not self.manifest.file.is_file():
-            raise ModelError(f"{self.manifest.file}: model file missing")
         if verify:
-            actual = sha256_file(self.manifest.file)
-            if actual != self.manifest.sha256:
-                raise ModelError(
-                    f"{self.manifest.file}: sha256 {actual} does not match the manifest's {self.manifest.sha256}"
-                )
+            verified_model_file(self.manifest.file, self.manifest.sha256, "the manifest's")
+        elif not self.manifest.file.is_file():
+            raise ModelError(f"{self.manifest.file}: model file missing")
         with captured_stderr("TFLite"):  # its C++ "INFO: Created TensorFlow Lite XNNPACK delegate" line
             interp = _interpreter_class()(model_path=str(self.manifest.file), num_threads=max(1, threads))
             interp.allocate_tensors()

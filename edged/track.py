@@ -169,7 +169,7 @@ class FaceTracker:
             return []  # nothing to detect, nothing to follow: not even the grey image
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # HOG and landmarks work on grey: 30 % cheaper
         if detect:
-            self._detect(rgb if getattr(self.detector, "colour", False) else gray, gray)
+            self._detect(rgb if self.detector.colour else gray, gray)
             t1 = time.perf_counter()
             self.timer.add("detect", t1 - t0)
         else:

@@ -19,7 +19,6 @@ import base64
 import binascii
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from . import images, strictjson
 from .config import SecurityConfig
 from .errors import FrdError, InputError
+from .models import SHORT_ID
 from .names import normalize_name
 from .security import CommandGuard, NonceStore, RateLimiter, resolve_command_key
 from .topics import Topics
@@ -45,8 +45,7 @@ MAX_CAPTURE_FRAMES = 20
 MAX_CAPTURE_TIMEOUT_S = 60.0
 MAX_ERROR_CHARS = 1000
 MAX_REQUEST_ID_CHARS = 128
-#: A held unknown face's id (edged/unknowns.py makes them), and how many one request may name.
-FACE_ID = re.compile(r"[0-9a-f]{12}")
+#: How many held face ids one request may name.
 MAX_FACE_IDS = 20
 #: Reply topic (``<base>/reply/error``) for messages whose topic is not ``<base>/cmd/<command>[/<arg>]``.
 ERROR_REPLY = "error"
@@ -248,7 +247,7 @@ def _face_ids(value: Any, field: str = "face_ids") -> list[str]:
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_FACE_IDS:
         raise InputError(f"{field} must be a list of 1 to {MAX_FACE_IDS} face ids (see cmd/unknown/list)")
     for v in value:
-        if not isinstance(v, str) or not FACE_ID.fullmatch(v):
+        if not isinstance(v, str) or not SHORT_ID.fullmatch(v):
             raise InputError(f"{field}: {_clip(repr(v), 80)} is not a face id (12 hex digits)")
     return list(value)
 

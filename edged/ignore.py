@@ -16,8 +16,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import re
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -28,13 +26,12 @@ import numpy as np
 
 from .errors import GalleryError, InputError
 from .gallery import atomic_write
-from .models import utc_iso
+from .models import SHORT_ID, new_id, utc_iso
 
 log = logging.getLogger(__name__)
 
 #: In the gallery folder; not ``*.npz``, so the gallery neither loads it as a person nor tidies its temp files.
 IGNORE_FILE = ".ignored-faces"
-ID = re.compile(r"[0-9a-f]{12}")
 #: More would mostly slow every embedded face down; a home has a few regular visitors.
 MAX_IGNORED = 100
 
@@ -66,7 +63,7 @@ def decode(data: bytes) -> dict[str, Ignored]:
             if emb.ndim != 2 or not len(emb) or not np.all(np.isfinite(emb)):
                 raise ValueError(f"entry {i}: not a non-empty finite (n, d) array")
             ignore_id = str(m["id"])
-            if not ID.fullmatch(ignore_id):
+            if not SHORT_ID.fullmatch(ignore_id):
                 raise ValueError(f"entry {i}: {ignore_id[:40]!r} is not an id")
             out[ignore_id] = Ignored(ignore_id, str(m["camera"])[:64], float(m["created"]), emb)
     return out
@@ -136,7 +133,7 @@ class IgnoreList:
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 raise InputError(f"the ignore list is full ({self.max_entries} faces): remove one first")
-            entry = Ignored(secrets.token_hex(6), camera, self._wall(), emb)
+            entry = Ignored(new_id(), camera, self._wall(), emb)
             entries = {**self._entries, entry.ignore_id: entry}
             self._save(entries)
             self._entries = entries

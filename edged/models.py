@@ -6,6 +6,8 @@ the tests import these without loading dlib, OpenCV or TensorFlow Lite (a test g
 
 from __future__ import annotations
 
+import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -123,3 +125,12 @@ class Message:
     payload: str | bytes  # bytes: a face image (JPEG)
     retain: bool = False
     qos: int = 0
+
+
+#: The ids frd gives held unknown faces (``face_id``) and ignore-list entries (``ignore_id``): 12 hex digits.
+SHORT_ID = re.compile(r"[0-9a-f]{12}")
+
+
+def new_id() -> str:
+    """A fresh :data:`SHORT_ID` (48 random bits: unguessable, short enough to type into a command)."""
+    return secrets.token_hex(6)

@@ -16,7 +16,6 @@ OpenCV, no model): the daemon computes each chip's quality.
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InputError
-from .models import Box, Face, utc_iso
+from .models import Box, Face, new_id, utc_iso
 
 #: Chips kept per entry: the best by quality (a few good ones enroll better than many poor ones).
 CHIPS_PER_FACE = 5
@@ -142,7 +141,7 @@ class UnknownFaces:
             if h is None or not h.samples:
                 return None
             if h.face_id is None:
-                h.face_id = secrets.token_hex(6)
+                h.face_id = new_id()
             return h.face_id
 
     def _evict(self) -> None:

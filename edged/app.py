@@ -14,6 +14,7 @@ from .gallery import Gallery
 from .match import DEFAULT_STRICTNESS, Matcher, load_calibration
 from .paths import default_gallery
 from .pipeline import Pipeline
+from .quality import Gate
 
 if TYPE_CHECKING:
     from .bus import BusLike
@@ -104,8 +105,10 @@ def build_tracker(pipeline: Pipeline, rc: RecognitionConfig, detect_max_side: in
         detector = detector.with_max_side(detect_max_side)
     m = rc.motion
     motion = MotionGate(m.threshold, m.check_every_s) if m.enabled else None
+    q = rc.quality_gate
+    gate = Gate(q.min_face_px, q.min_sharpness, q.max_yaw) if q.enabled else None
     return FaceTracker(detector, pipeline.aligner, pipeline.embedder, pipeline.matcher, detect_every=rc.detect_every,
-                       settle_frames=rc.vote_frames, reverify_frames=rc.reverify_frames, motion=motion)
+                       settle_frames=rc.vote_frames, reverify_frames=rc.reverify_frames, motion=motion, gate=gate)
 
 
 def build_engine(camera: str, rc: RecognitionConfig) -> EventEngine:

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from . import images
+from . import images, quality
 from .camera import STREAM_SCHEMES, url_scheme
 from .errors import FrdError, InputError
 from .gallery import DEFAULT_MAX_PEOPLE, DEFAULT_MAX_SAMPLES
@@ -196,6 +196,15 @@ class MotionConfig(_Model):
     check_every_s: float = Field(default=2.0, gt=0, le=3600)
 
 
+class QualityGateConfig(_Model):
+    """The video quality gate (edged/quality.py ``Gate``): unreliable faces are followed, never named."""
+
+    enabled: bool = True
+    min_face_px: int = Field(default=quality.MIN_FACE_PX, ge=1)
+    min_sharpness: float = Field(default=quality.MIN_SHARPNESS, ge=0)
+    max_yaw: float = Field(default=quality.GATE_YAW, gt=0)
+
+
 class RecognitionConfig(_Model):
     #: The face detector (edged/detect.py ``DETECTORS``): dlib HOG (default) or OpenCV's YuNet.
     detector: Literal["hog", "yunet"] = "hog"
@@ -213,8 +222,9 @@ class RecognitionConfig(_Model):
     reverify_frames: int = Field(default=15, ge=1, le=600)
     detect_max_side: int | None = Field(default=DETECT_MAX_SIDE, ge=64, le=8192)
     motion: MotionConfig = Field(default_factory=MotionConfig)
+    quality_gate: QualityGateConfig = Field(default_factory=QualityGateConfig)
 
-    @field_validator("motion", mode="before")
+    @field_validator("motion", "quality_gate", mode="before")
     @classmethod
     def _empty_section(cls, value: Any) -> Any:
         return _none_is_empty(value, {})

@@ -42,6 +42,7 @@ from .detect import Detector, MotionGate
 from .match import Matcher
 from .models import Box, Face, Recognition, iou
 from .pipeline import Embedder, StageTimer
+from .quality import Gate, assess
 
 #: Overlap at which a detection is a face already followed (box jitter between detections stays above it).
 MIN_IOU = 0.3
@@ -62,6 +63,7 @@ class Track:
     last_embed: int = -(10**9)
     last: str | None = None  # the last embedding's own result
     pending: bool = True  # no verdict yet: neither a name nor "unknown"
+    gated: str | None = None  # why the quality gate kept the last chip from voting ("small", "blurred", "turned")
     history: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
 
 
@@ -126,9 +128,13 @@ class TrackedFace:
     face: Face | None
 
 
+def _points(shape: dlib.full_object_detection) -> np.ndarray:
+    return np.array([[shape.part(i).x, shape.part(i).y] for i in range(shape.num_parts)], float)
+
+
 def _center(shape: dlib.full_object_detection) -> tuple[float, float]:
-    pts = [(shape.part(i).x, shape.part(i).y) for i in range(shape.num_parts)]
-    return float(np.mean([p[0] for p in pts])), float(np.mean([p[1] for p in pts]))
+    x, y = _points(shape).mean(axis=0)
+    return float(x), float(y)
 
 
 @dataclass
@@ -145,10 +151,14 @@ class FaceTracker:
     min_iou: float = MIN_IOU
     #: Skips detections while the picture does not change (None: detect every ``detect_every`` frames).
     motion: MotionGate | None = None
+    #: Faces too small, blurred or turned are followed but their embeddings name nobody (None: no gate).
+    gate: Gate | None = None
     #: The motion gate's clock when :meth:`process` is given no ``now``.
     clock: Callable[[], float] = time.monotonic
     timer: StageTimer = field(default_factory=StageTimer)
     tracks: list[Track] = field(default_factory=list)
+    #: Chips the quality gate kept from voting (for ``frd bench`` and the tests).
+    gated: int = 0
     _frame: int = 0
     _next_id: int = 0
 
@@ -181,13 +191,23 @@ class FaceTracker:
         if due:
             chips = np.stack([np.ascontiguousarray(dlib.get_face_chip(rgb, t.shape, size=self.aligner.size,
                                                                        padding=self.aligner.padding)) for t in due])
+            aligned = len(due)
+            if self.gate is not None:
+                for t, chip in zip(due, chips, strict=True):
+                    t.gated = self.gate.reason(assess(min(t.box.w, t.box.h), chip, _points(t.shape)))
+                    self.gated += t.gated is not None
+                # a gated face is still followed and counted, and embedded only for a capture
+                keep = [i for i, t in enumerate(due) if force_embed or t.gated is None]
+                due, chips = [due[i] for i in keep], chips[keep]
             t2 = time.perf_counter()
-            self.timer.add("align", t2 - t1, len(due))
+            self.timer.add("align", t2 - t1, aligned)
+        if due:
             emb = self.embedder.embed(chips)
             t3 = time.perf_counter()
             self.timer.add("embed", t3 - t2, len(due))
             for t, chip, e, m in zip(due, chips, emb, self.matcher.match(emb), strict=True):
-                self._update(t, m.name, m.best, m.score, index)
+                if t.gated is None:  # an unreliable embedding never votes for a name (nor for "unknown")
+                    self._update(t, m.name, m.best, m.score, index)
                 faces[t.id] = Face(t.box, chip, e)
             self.timer.add("match", time.perf_counter() - t3, len(due))
         out = []

@@ -108,3 +108,32 @@ def test_a_stranger_who_resembles_someone_in_a_few_frames_stays_unknown():
     assert verdict(["alice", None, "alice", "alice"], 3) == ("alice", True)
     assert verdict(["alice", "alice"], 3) == (None, False)  # too early to say anything
     assert verdict([None, None, "bob", "alice"], 3) == (None, False)  # no majority: no verdict, no event
+
+
+def test_a_blurred_face_is_followed_and_counted_but_never_named_nor_called_unknown(tracker, faces):
+    """The quality gate: an embedding too unreliable to name anyone casts no vote either way."""
+    from edged.quality import Gate
+
+    blurred = cv2.GaussianBlur(faces["lin_manuel_miranda"], (0, 0), 5)  # chip sharpness well under 5
+    frames = [frame((blurred, 100)) for _ in range(20)]
+    tracker.gate = Gate()
+    announced = run(tracker, frames)
+    tracked = tracker.process(frames[-1])
+    assert len(tracked) == 1 and tracked[0].recognition.pending  # followed: "someone is there"
+    assert announced == {} and tracker.gated >= 20
+    assert [t.gated for t in tracker.tracks] == ["blurred"]
+    # without the gate the same frames give a verdict (here "unknown": a family member announced as a stranger)
+    tracker.gate, tracker.gated = None, 0
+    tracker.reset()
+    assert run(tracker, frames) and tracker.gated == 0
+
+
+def test_the_quality_gate_refuses_small_blurred_and_turned_faces_and_passes_a_good_one():
+    from edged.quality import GATE_YAW, MIN_FACE_PX, MIN_SHARPNESS, Gate, Quality
+
+    gate = Gate()
+    assert gate.reason(Quality(MIN_FACE_PX + 20, MIN_SHARPNESS * 4, 0.05)) is None
+    assert gate.reason(Quality(MIN_FACE_PX - 1, MIN_SHARPNESS * 4, 0.05)) == "small"
+    assert gate.reason(Quality(MIN_FACE_PX + 20, MIN_SHARPNESS - 0.5, 0.05)) == "blurred"
+    assert gate.reason(Quality(MIN_FACE_PX + 20, MIN_SHARPNESS * 4, -(GATE_YAW + 0.05))) == "turned"
+    assert gate.reason(Quality(MIN_FACE_PX + 20, MIN_SHARPNESS * 4, None)) is None  # no landmarks: no yaw claim

@@ -109,3 +109,34 @@ def test_a_camera_reader_gets_frames_again_after_the_stream_server_restarts(data
     finally:
         reader.stop()
     assert reader.state == "stopped"
+
+
+def test_frd_run_announces_lin_from_an_http_mjpeg_camera(data, broker, tmp_path):
+    """The daemon itself on a network camera: enrolled over MQTT, announced over MQTT, camera state streaming."""
+    import subprocess as sp
+
+    from tests.broker import subscribe_collect
+    from tests.daemon_helpers import DEVICE, FrdProcess, write_config
+
+    base = f"frd/{DEVICE}"
+    with mjpeg_server(data / "video/short_hamilton_clip.mp4", _free_port(), loop=True) as url:
+        p = FrdProcess(write_config(tmp_path, broker, url, loop=False)).start()
+        try:
+            with subscribe_collect(broker.host, broker.port, [f"{base}/#"]) as sub:
+                sub.wait_for(lambda m: m.topic == f"{base}/availability" and m.text == "online", 60)
+                sp.run(["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-q", "1",
+                        "-t", f"{base}/cmd/enroll/{NAME}", "-f", str(data / "video/enroll/lin_manuel_miranda_1.png")],
+                       check=True, timeout=10)
+                reply = sub.wait_for(lambda m: m.topic == f"{base}/reply/enroll", 60).json()
+                assert reply["ok"] is True, reply
+                # the served clip loops every 9 s: Lin comes round again within one loop
+                ev = sub.wait_for(lambda m: m.topic == f"{base}/event" and m.json().get("name") == NAME, 40).json()
+                # a status that says the camera streams, with frames flowing (not the first, from start-up)
+                status = sub.wait_for(lambda m: m.topic == f"{base}/status"
+                                      and m.json()["cameras"]["stage"]["state"] == "streaming"
+                                      and m.json()["cameras"]["stage"]["fps"] > 0, 20).json()
+            assert ev["camera"] == "stage" and ev["event_type"] == "recognized"
+            print(f"event {ev['event_id']} score {ev['score']}; status {status}")
+            assert p.alive()
+        finally:
+            p.stop()

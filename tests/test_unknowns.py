@@ -98,16 +98,39 @@ def test_entries_expire_after_ttl_and_a_restart_keeps_nothing(clock):
     assert UnknownFaces(5, clock=clock).listing()["faces"] == []  # a new process: memory only
 
 
-def test_named_or_lost_tracks_drop_their_undecided_entries_only(clock):
+def test_lost_tracks_drop_their_undecided_entries_only(clock):
     store = UnknownFaces(5, clock=clock)
     for track in (1, 2, 3):
         store.offer("door", track, sample())
     kept = store.announce("door", 3)
-    store.named("door", 1)  # a pending face turned out to be someone enrolled
-    store.followed("door", [3])  # track 2 left the picture before any verdict
+    store.followed("door", [1, 3])  # track 2 left the picture before any verdict
     store.followed("garden", [])  # another camera's tracks say nothing about this one's
-    store.named("door", 3)  # an announced face stays until forgotten, enrolled or expired
+    assert len(store) == 2 and store.listing()["faces"][0]["face_id"] == kept
+    store.followed("door", [])  # an announced face stays until forgotten, enrolled or expired
     assert len(store) == 1 and store.listing()["faces"][0]["face_id"] == kept
+
+
+def test_named_faces_are_held_with_an_id_for_reassign_but_not_listed_as_unknown(clock):
+    store = UnknownFaces(5, clock=clock)
+    store.offer("door", 1, sample())
+    store.offer("door", 2, sample())
+    alice = store.announce("door", 1, "alice", "e1" * 16)
+    stranger = store.announce("door", 2, None, "e2" * 16)
+    assert alice and stranger and alice != stranger
+    assert [f["face_id"] for f in store.listing()["faces"]] == [stranger]  # only unknown faces are listed
+    fid, who, label, faces = store.recent(event_id="e1" * 16)
+    assert (fid, who, label) == (alice, "alice", f"unknown:{alice}") and len(faces) == 1
+    assert store.recent(face_id=stranger)[1] is None
+    store.enrolled([stranger], "bob")  # enrolled: no longer unknown, still held for a reassign
+    assert store.listing()["faces"] == [] and store.recent(face_id=stranger)[1] == "bob"
+    assert store.announce("door", 1, "carol", "e3" * 16) == alice  # a track keeps its id
+    assert store.recent(event_id="e1" * 16)[1] == "carol" == store.recent(event_id="e3" * 16)[1]
+    with pytest.raises(InputError, match=r"no recent face of event .* not across restarts"):
+        store.recent(event_id="f" * 32)
+    with pytest.raises(InputError, match=r"no recent face '000000000000'.*not across restarts"):
+        store.recent(face_id="0" * 12)
+    with pytest.raises(InputError, match=r"unknown_faces\.keep is 0"):
+        UnknownFaces(0, clock=clock).recent(face_id=alice)
 
 
 def test_forget_one_or_all_and_unknown_ids_are_refused_cleanly(clock):
@@ -168,9 +191,9 @@ def test_an_unknown_face_from_the_clip_is_enrolled_by_its_face_id_and_forgotten_
             assert reply["ok"] is True and reply["request_id"] == "r1", reply
             assert reply["data"]["added"] >= 1 and reply["data"]["name"] == "lin"
             named = sub.wait_for(lambda m: m.json()["name"] == "lin", 60).json()
-        assert named["event_type"] == "recognized" and named["face_id"] is None
+        assert named["event_type"] == "recognized" and named["face_id"] and named["face_id"] != fid
         listed = _request(broker, "unknown/list", None, "unknown")
-        assert fid not in [f["face_id"] for f in listed["data"]["faces"]]  # used: no longer held
+        assert fid not in [f["face_id"] for f in listed["data"]["faces"]]  # enrolled: no longer unknown
         # whom did "lin" get? The clip has two people: every enrolled chip must be the same one of them
         from edged.gallery import _decode
 
@@ -188,6 +211,8 @@ def test_an_unknown_face_from_the_clip_is_enrolled_by_its_face_id_and_forgotten_
         _online(broker)
         reply = _request(broker, "enroll", {"name": "lin2", "face_ids": [fid]}, "enroll")
         assert reply["ok"] is False and "no unknown face" in reply["error"] and "restarts" in reply["error"], reply
+        reply = _request(broker, "reassign", {"name": "lin2", "face_id": named["face_id"]}, "reassign")
+        assert reply["ok"] is False and "no recent face" in reply["error"] and "restarts" in reply["error"], reply
         assert not (tmp_path / "gallery" / "lin2.npz").exists()
     finally:
         p.stop()

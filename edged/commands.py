@@ -36,6 +36,7 @@ from .topics import Topics
 if TYPE_CHECKING:
     from .config import Config
     from .ignore import IgnoreList
+    from .match import Matcher
     from .people import People
     from .unknowns import UnknownFaces
 
@@ -94,7 +95,7 @@ class Services(Protocol):
     def list_people(self, name: str | None = None, detail: bool = False) -> dict: ...
     def status(self) -> dict: ...
     def reload(self) -> dict: ...
-    def enroll_unknown(self, name: str, face_ids: list[str]) -> dict: ...
+    def enroll_unknown(self, name: str, face_ids: list[str], visitor: bool = False) -> dict: ...
     def unknown_list(self) -> dict: ...
     def unknown_forget(self, face_ids: list[str] | None) -> dict: ...
     def ignore_add(self, face_id: str) -> dict: ...
@@ -142,9 +143,20 @@ class Routes:
             raise InputError("unknown faces are not kept on this device (unknown_faces.keep is 0)")
         return self.unknowns
 
-    def enroll_unknown(self, name: str, face_ids: list[str]) -> dict:
-        """Enroll held unknown faces (the same screen as photos); the entries used are then forgotten."""
+    def _visitor_matcher(self) -> Matcher:
+        """Judges whether two unknown entries are one visitor exactly as recognition would: a matcher built like
+        the recognition matcher (same calibration, strictness, threshold), as the ignore list's is."""
+        from .match import Matcher
+
+        m = self.people.pipeline.matcher
+        return Matcher(m.calibration, m.strictness, m.fixed_threshold)
+
+    def enroll_unknown(self, name: str, face_ids: list[str], visitor: bool = False) -> dict:
+        """Enroll held unknown faces (the same screen as photos); ``visitor``: every entry of their visitors.
+        The entries used are then no longer unknown."""
         store = self._store()
+        if visitor:
+            face_ids = store.visitor_faces(face_ids, self._visitor_matcher())
         result = self.people.enroll_held(name, store.faces(face_ids))
         if result["added"]:
             store.enrolled(face_ids, name)  # no longer unknown; held on so that cmd/reassign can fix the name
@@ -153,7 +165,7 @@ class Routes:
     def unknown_list(self) -> dict:
         if self.unknowns is None:
             return {"keep": 0, "faces": []}
-        return self.unknowns.listing()
+        return self.unknowns.listing(self._visitor_matcher())
 
     def unknown_forget(self, face_ids: list[str] | None) -> dict:
         return {"forgotten": [] if self.unknowns is None else self.unknowns.forget(face_ids)}
@@ -274,8 +286,10 @@ def _enroll(h: CommandHandler, obj: dict, arg: str | None) -> dict:
     name = _name_field(obj, arg)
     if sum(k in obj for k in ("image_b64", "capture", "face_ids")) != 1:
         raise InputError("enroll needs exactly one of 'image_b64', 'capture' or 'face_ids'")
+    if "visitor" in obj and ("face_ids" not in obj or obj["visitor"] is not True):
+        raise InputError("enroll: 'visitor': true goes with 'face_ids' (every entry of their visitors)")
     if "face_ids" in obj:
-        return _checked(h.services.enroll_unknown(name, _face_ids(obj["face_ids"])))
+        return _checked(h.services.enroll_unknown(name, _face_ids(obj["face_ids"]), visitor="visitor" in obj))
     if "image_b64" in obj:
         raw = obj["image_b64"]
         items = raw if isinstance(raw, list) else [raw]
@@ -401,7 +415,8 @@ def _enroll_raw(h: CommandHandler, name: str, payload: bytes) -> dict:
 #: Every command frd answers, in one place: ``<base>/cmd/<name>[/<arg>]`` → handler, allowed keys
 #: (besides ``request_id``), rate-limit class. A topic's ``<arg>`` is the payload's ``name``.
 TABLE: dict[str, Command] = {
-    "enroll": Command(_enroll, frozenset({"name", "image_b64", "capture", "face_ids"}), "enroll", raw=_enroll_raw),
+    "enroll": Command(_enroll, frozenset({"name", "image_b64", "capture", "face_ids", "visitor"}), "enroll",
+                      raw=_enroll_raw),
     "delete": Command(lambda h, obj, arg: h.services.delete(_name_field(obj, arg)), frozenset({"name"}), "delete"),
     "rename": Command(lambda h, obj, arg: h.services.rename(_name_field(obj, arg), _name_field(obj, None, "new_name")),
                       frozenset({"name", "new_name"}), "rename"),

@@ -21,13 +21,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import InputError
 from .models import Box, Face, new_id, utc_iso
+
+if TYPE_CHECKING:
+    from .match import Matcher
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +95,31 @@ class Held:
 
     def faces(self) -> list[Face]:
         return [Face(s.box, s.chip, s.embedding) for s in sorted(self.samples, key=Sample.rank, reverse=True)]
+
+
+def group_visitors(entries: list[tuple[str, np.ndarray]], matcher: Matcher) -> dict[str, str]:
+    """``{face_id: visitor id}`` for ``(face_id, embeddings)`` entries, oldest first.
+
+    No new distance: each entry is judged as the daemon would judge that face had every visitor seen
+    before it been enrolled as a person — ``matcher`` (built like the recognition matcher: same
+    calibration, strictness and threshold, which follows the number of visitors) matches each of the
+    entry's samples, and the entry joins the visitor that more than half of them are named as; else it
+    is a new visitor. A visitor's id is the face_id of its first entry.
+    """
+    members: dict[str, list[np.ndarray]] = {}
+    out: dict[str, str] = {}
+    for face_id, embeddings in entries:
+        visitor = face_id
+        if members:
+            matcher.set_gallery({v: np.concatenate(e) for v, e in members.items()})
+            votes = Counter(m.name for m in matcher.match(embeddings) if m.name is not None)
+            if votes:
+                best, n = votes.most_common(1)[0]
+                if 2 * n > len(embeddings):
+                    visitor = best
+        members.setdefault(visitor, []).append(np.asarray(embeddings, np.float32))
+        out[face_id] = visitor
+    return out
 
 
 class UnknownFaces:
@@ -193,16 +223,37 @@ class UnknownFaces:
             self._expire(self._clock())
 
     # -- the commands ------------------------------------------------------------------------
-    def listing(self) -> dict:
+    def _visitors(self, matcher: Matcher | None) -> dict[str, str]:
+        """The unknown entries' visitor ids (:func:`group_visitors`); each its own without a matcher. Under
+        the lock."""
+        unknown = sorted(self._unknown(), key=lambda h: h.since)
+        if matcher is None:
+            return {h.face_id or "": h.face_id or "" for h in unknown}
+        return group_visitors([(h.face_id or "", np.stack([s.embedding for s in h.samples])) for h in unknown],
+                              matcher)
+
+    def visitor_faces(self, face_ids: list[str], matcher: Matcher) -> list[str]:
+        """Every unknown entry of the visitors of ``face_ids`` (``cmd/enroll {..., "visitor": true}``), oldest
+        first; InputError for an id not held."""
+        with self._lock:
+            self._expire(self._clock())
+            found = self._find(list(dict.fromkeys(face_ids)))
+            groups = self._visitors(matcher)
+            wanted = {groups.get(h.face_id or "", h.face_id) for h in found}
+            return list(dict.fromkeys([f for f, v in groups.items() if v in wanted] + [h.face_id or "" for h in found]))
+
+    def listing(self, matcher: Matcher | None = None) -> dict:
         """``cmd/unknown/list``: the entries announced as unknown and not enrolled since, newest first, without
-        chips or embeddings."""
+        chips or embeddings; entries of one visitor (``matcher``: :func:`group_visitors`) share ``visitor``."""
         with self._lock:
             now = self._clock()
             self._expire(now)
+            groups = self._visitors(matcher)
             out = []
             for h in sorted(self._unknown(), key=lambda h: h.since, reverse=True):
                 best = h.best()
-                out.append({"face_id": h.face_id, "camera": h.camera, "ts": utc_iso(h.wall),
+                out.append({"face_id": h.face_id, "visitor": groups.get(h.face_id or ""), "camera": h.camera,
+                            "ts": utc_iso(h.wall),
                             "expires_in_s": round(max(0.0, self.ttl_s - (now - h.since))), "chips": len(h.samples),
                             "face_px": best.face_px if best else None,
                             "sharpness": round(best.sharpness, 1) if best else None})

@@ -33,8 +33,8 @@ class Echo:
     def reload(self):
         return {"people": []}
 
-    def enroll_unknown(self, name, face_ids):
-        return {"name": name, "added": len(face_ids)}
+    def enroll_unknown(self, name, face_ids, visitor=False):
+        return {"name": name, "added": len(face_ids), **({"visitor": True} if visitor else {})}
 
     def unknown_list(self):
         return {"keep": 0, "faces": []}
@@ -92,6 +92,8 @@ def test_enroll_takes_held_face_ids_checked_before_the_work():
     h = CommandHandler(Echo())
     ok = h.handle("enroll", None, json.dumps({"name": "lin", "face_ids": ["a1b2c3d4e5f6", "0123456789ab"]}).encode())
     assert ok.ok and ok.data == {"name": "lin", "added": 2}
+    both = h.handle("enroll", None, b'{"name": "lin", "face_ids": ["a1b2c3d4e5f6"], "visitor": true}')
+    assert both.ok and both.data == {"name": "lin", "added": 1, "visitor": True}
     for body, error in [
         ({"name": "lin", "face_ids": []}, "face_ids must be a list of 1 to 20"),
         ({"name": "lin", "face_ids": "a1b2c3d4e5f6"}, "face_ids must be a list"),
@@ -100,6 +102,8 @@ def test_enroll_takes_held_face_ids_checked_before_the_work():
         ({"name": "lin", "face_ids": [7]}, "is not a face id"),
         ({"name": "lin", "face_ids": ["a1b2c3d4e5f6"], "image_b64": "aGk="}, "exactly one of"),
         ({"face_ids": ["a1b2c3d4e5f6"]}, "missing 'name'"),
+        ({"name": "lin", "face_ids": ["a1b2c3d4e5f6"], "visitor": 1}, "'visitor': true goes with 'face_ids'"),
+        ({"name": "lin", "image_b64": "aGk=", "visitor": True}, "'visitor': true goes with 'face_ids'"),
     ]:
         reply = h.handle("enroll", None, json.dumps(body).encode())
         assert reply.ok is False and error in reply.error, (body, reply.error)

@@ -138,7 +138,7 @@ def strategies(seeds: dict[str, list[bytes]], broker_safe: bool = False):
         "face_id": st.sampled_from(FACE_IDS) | json_any, "all": st.just(True) | json_any,
         "ignore_id": st.sampled_from(FACE_IDS) | json_any,
         "event_id": st.sampled_from(EVENT_IDS) | json_any, "sample_id": st.sampled_from(FACE_IDS) | json_any,
-        "detail": st.booleans() | json_any})
+        "detail": st.booleans() | json_any, "visitor": st.just(True) | json_any})
     json_payload = objects.map(lambda o: json.dumps(o).encode())
     raw = st.one_of(image_bytes, st.binary(max_size=2000), st.sampled_from(SPECIAL), mutated(json_payload))
     odd_commands = ["frobnicate", "ENROLL", "enroll ", "é", "x" * 300]
@@ -260,8 +260,9 @@ class Recorder:
     def reload(self):
         return {}
 
-    def enroll_unknown(self, name, face_ids):
+    def enroll_unknown(self, name, face_ids, visitor=False):
         self._name(name)
+        assert visitor in (True, False)
         assert 1 <= len(face_ids) <= 20 and all(isinstance(f, str) and len(f) == 12 for f in face_ids)
         return {"name": name, "added": len(face_ids), "rejected": []}
 

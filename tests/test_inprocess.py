@@ -260,6 +260,30 @@ def test_one_sample_is_removed_by_id_but_never_the_last(rig, photo, data):
     assert [s["sample_id"] for s in _people(daemon, bus, name="obama")["obama"]["samples"]] == [samples[1]["sample_id"]]
 
 
+def test_one_visitors_entries_share_a_visitor_id_and_are_enrolled_together(tmp_path, video_pipeline, photo, data):
+    daemon, bus = _rig(tmp_path, video_pipeline, "unknown_faces: {keep: 20}\n", ", unknown_cooldown_s: 0")
+    try:
+        shots = [photo, data / "people/biden/biden_1.jpg", data / "people/obama/obama_2.jpg"]
+        for i, shot in enumerate(shots):  # three visits: three tracks, three entries
+            see(daemon, load_image(shot), start=100 * i)
+            with daemon.people.lock:
+                daemon.reset_workers()
+        ids = [json.loads(m.payload)["face_id"] for m in bus.on(f"{BASE}/event")]
+        assert len(ids) == 3 and all(ids), ids
+        faces = {f["face_id"]: f["visitor"] for f in command(daemon, bus, f"{BASE}/cmd/unknown/list", b"")["data"][
+            "faces"]}
+        assert faces == {ids[0]: ids[0], ids[1]: ids[1], ids[2]: ids[0]}  # obama twice, biden once
+        reply = command(daemon, bus, f"{BASE}/cmd/enroll", json.dumps({"name": "obama", "face_ids": [ids[2]],
+                                                                       "visitor": True}))
+        assert reply["ok"], reply
+        people = _people(daemon, bus, name="obama")["obama"]
+        assert {s["source"] for s in people["samples"]} == {f"unknown:{ids[0]}", f"unknown:{ids[2]}"}
+        left = command(daemon, bus, f"{BASE}/cmd/unknown/list", b"")["data"]["faces"]
+        assert [f["face_id"] for f in left] == [ids[1]]
+    finally:
+        video_pipeline.matcher.set_gallery({})
+
+
 def test_unknown_faces_are_forgotten_on_request(keeping_rig, photo):
     daemon, bus = keeping_rig
     see(daemon, load_image(photo))

@@ -133,6 +133,45 @@ def test_named_faces_are_held_with_an_id_for_reassign_but_not_listed_as_unknown(
         UnknownFaces(0, clock=clock).recent(face_id=alice)
 
 
+def _unit(*values: float) -> np.ndarray:
+    v = np.zeros(512, np.float32)
+    v[: len(values)] = values
+    return v / np.linalg.norm(v)
+
+
+def test_entries_of_one_visitor_share_a_visitor_id_judged_by_the_matcher():
+    from edged.match import Matcher
+    from edged.unknowns import group_visitors
+
+    a, a2, b = _unit(1, 0.1), _unit(1, -0.1), _unit(0, 1)  # cos(a, a2) = 0.98, cos(a, b) = 0.1
+    entries = [("aaaaaaaaaaaa", np.stack([a, a])), ("bbbbbbbbbbbb", np.stack([b])), ("cccccccccccc", np.stack([a2]))]
+    strict = Matcher(threshold=0.99)  # a plain-cosine matcher with a fixed threshold: its verdicts decide
+    assert group_visitors(entries, Matcher(threshold=0.9)) == {
+        "aaaaaaaaaaaa": "aaaaaaaaaaaa", "bbbbbbbbbbbb": "bbbbbbbbbbbb", "cccccccccccc": "aaaaaaaaaaaa"}
+    assert set(group_visitors(entries, strict).values()) == {"aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"}
+    # half the samples are not enough: the same majority a name needs
+    split = [("aaaaaaaaaaaa", np.stack([a])), ("dddddddddddd", np.stack([a2, b]))]
+    assert group_visitors(split, Matcher(threshold=0.9))["dddddddddddd"] == "dddddddddddd"
+
+
+def test_the_list_shows_visitors_and_a_visitor_is_enrolled_whole(clock):
+    from edged.match import Matcher
+
+    store = UnknownFaces(5, clock=clock)
+    for track, v in ((1, _unit(1, 0.1)), (2, _unit(0, 1)), (3, _unit(1, -0.1))):
+        store.offer("door", track, Sample(np.zeros((160, 160, 3), np.uint8), v, Box(0, 0, 100, 100), 50.0))
+        store.announce("door", track)
+        clock.t += 1
+    ids = [store.announce("door", t) for t in (1, 2, 3)]
+    listed = {f["face_id"]: f["visitor"] for f in store.listing(Matcher(threshold=0.9))["faces"]}
+    assert listed == {ids[0]: ids[0], ids[1]: ids[1], ids[2]: ids[0]}
+    assert {f["visitor"] for f in store.listing()["faces"]} == set(ids)  # no matcher: each its own
+    assert store.visitor_faces([ids[2]], Matcher(threshold=0.9)) == [ids[0], ids[2]]
+    assert store.visitor_faces([ids[1]], Matcher(threshold=0.9)) == [ids[1]]
+    with pytest.raises(InputError, match="no unknown face"):
+        store.visitor_faces(["0" * 12], Matcher(threshold=0.9))
+
+
 def test_forget_one_or_all_and_unknown_ids_are_refused_cleanly(clock):
     store = UnknownFaces(5, clock=clock)
     ids = []

@@ -289,7 +289,10 @@ def _enroll(h: CommandHandler, obj: dict, arg: str | None) -> dict:
     if "visitor" in obj and ("face_ids" not in obj or obj["visitor"] is not True):
         raise InputError("enroll: 'visitor': true goes with 'face_ids' (every entry of their visitors)")
     if "face_ids" in obj:
-        return _checked(h.services.enroll_unknown(name, _face_ids(obj["face_ids"]), visitor="visitor" in obj))
+        ids = _face_ids(obj["face_ids"])
+        if "visitor" in obj:
+            return _checked(h.services.enroll_unknown(name, ids, visitor=True))
+        return _checked(h.services.enroll_unknown(name, ids))
     if "image_b64" in obj:
         raw = obj["image_b64"]
         items = raw if isinstance(raw, list) else [raw]
@@ -375,6 +378,8 @@ def _list(h: CommandHandler, obj: dict, arg: str | None) -> dict:
     if not isinstance(detail, bool):
         raise InputError("list: 'detail' must be true or false")
     name = _name_field(obj, arg) if "name" in obj or arg is not None else None
+    if name is None and not detail:
+        return h.services.list_people()  # the plain list, as before samples had ids
     return h.services.list_people(name, detail)
 
 

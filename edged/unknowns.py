@@ -223,24 +223,21 @@ class UnknownFaces:
             self._expire(self._clock())
 
     # -- the commands ------------------------------------------------------------------------
-    def _visitors(self, matcher: Matcher | None) -> dict[str, str]:
-        """The unknown entries' visitor ids (:func:`group_visitors`); each its own without a matcher. Under
-        the lock."""
-        unknown = sorted(self._unknown(), key=lambda h: h.since)
-        if matcher is None:
-            return {h.face_id or "": h.face_id or "" for h in unknown}
-        return group_visitors([(h.face_id or "", np.stack([s.embedding for s in h.samples])) for h in unknown],
-                              matcher)
+    def _unknown_snapshot(self) -> list[tuple[str, np.ndarray]]:
+        """(face_id, embeddings) of the unknown entries, oldest first. Under the lock."""
+        return [(h.face_id or "", np.stack([s.embedding for s in h.samples]))
+                for h in sorted(self._unknown(), key=lambda h: h.since)]
 
     def visitor_faces(self, face_ids: list[str], matcher: Matcher) -> list[str]:
         """Every unknown entry of the visitors of ``face_ids`` (``cmd/enroll {..., "visitor": true}``), oldest
         first; InputError for an id not held."""
         with self._lock:
             self._expire(self._clock())
-            found = self._find(list(dict.fromkeys(face_ids)))
-            groups = self._visitors(matcher)
-            wanted = {groups.get(h.face_id or "", h.face_id) for h in found}
-            return list(dict.fromkeys([f for f, v in groups.items() if v in wanted] + [h.face_id or "" for h in found]))
+            found = [h.face_id or "" for h in self._find(list(dict.fromkeys(face_ids)))]
+            entries = self._unknown_snapshot()
+        groups = group_visitors(entries, matcher)  # outside the lock: the frame loop is not held up
+        wanted = {groups.get(f, f) for f in found}
+        return list(dict.fromkeys([f for f, v in groups.items() if v in wanted] + found))
 
     def listing(self, matcher: Matcher | None = None) -> dict:
         """``cmd/unknown/list``: the entries announced as unknown and not enrolled since, newest first, without
@@ -248,15 +245,19 @@ class UnknownFaces:
         with self._lock:
             now = self._clock()
             self._expire(now)
-            groups = self._visitors(matcher)
+            entries = self._unknown_snapshot()
             out = []
             for h in sorted(self._unknown(), key=lambda h: h.since, reverse=True):
                 best = h.best()
-                out.append({"face_id": h.face_id, "visitor": groups.get(h.face_id or ""), "camera": h.camera,
+                out.append({"face_id": h.face_id, "visitor": h.face_id, "camera": h.camera,
                             "ts": utc_iso(h.wall),
                             "expires_in_s": round(max(0.0, self.ttl_s - (now - h.since))), "chips": len(h.samples),
                             "face_px": best.face_px if best else None,
                             "sharpness": round(best.sharpness, 1) if best else None})
+        if matcher is not None:  # outside the lock: the frame loop is not held up
+            groups = group_visitors(entries, matcher)
+            for f in out:
+                f["visitor"] = groups.get(f["face_id"], f["face_id"])
         return {"keep": self.keep, "ttl_s": self.ttl_s, "faces": out}
 
     def _announced(self) -> list[Held]:

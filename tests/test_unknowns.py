@@ -243,6 +243,15 @@ def test_an_unknown_face_from_the_clip_is_enrolled_by_its_face_id_and_forgotten_
         closest = {max(photos, key=lambda n: float(e @ photos[n])) for e in emb}
         assert len(closest) == 1, closest
         print(f"enrolled as lin: {closest.pop()} ({person.count} chips)")
+        # the recognition that named lin is held too: it can be moved to someone else (none of lin's samples
+        # came from it, so lin keeps them all)
+        same = _request(broker, "reassign", {"face_id": named["face_id"], "name": "lin"}, "reassign")
+        assert same["ok"] is False and "that face is lin already" in same["error"], same
+        moved = _request(broker, "reassign", {"event_id": named["event_id"], "name": "other", "request_id": 5},
+                         "reassign")
+        assert moved["ok"] and moved["request_id"] == 5 and moved["data"]["from"] == "lin", moved
+        assert moved["data"]["removed"] == [] and moved["data"]["added"] >= 1
+        assert (tmp_path / "gallery" / "other.npz").exists()
     finally:
         p.stop()
     p = FrdProcess(cfg).start()  # a restart: held faces were in memory only

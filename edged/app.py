@@ -204,6 +204,8 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
             daemon.reset_workers()
 
     ignored.on_change(ignore_changed)
+    if unknowns is not None and cfg.homeassistant.face_image:
+        unknowns.on_forget(daemon.clear_faces)  # a forgotten or ignored face is shown no more
     return daemon
 
 

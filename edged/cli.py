@@ -100,12 +100,61 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     return 0 if result.added else 1
 
 
+IGNORE_USAGE = "frd gallery ignore list | remove IGNORE_ID | add IMAGE..."
+
+
+def _gallery_ignore(args: argparse.Namespace) -> int:
+    """``frd gallery ignore``: the daemon's ignore list (edged/ignore.py) from the command line; a running
+    daemon follows the file within a gallery poll."""
+    from .ignore import IGNORE_FILE, IgnoreList
+    from .models import SHORT_ID
+
+    what, rest = (args.args[0], args.args[1:]) if args.args else (None, [])
+    root = _gallery_path(args)
+    if what == "list" and not rest:
+        _print_json({"gallery": str(root), **IgnoreList(root / IGNORE_FILE).listing()})
+        return 0
+    if what == "remove" and len(rest) == 1:
+        if not SHORT_ID.fullmatch(rest[0]):
+            raise InputError(f"{rest[0][:40]!r} is not an ignore id (12 hex digits; see frd gallery ignore list)")
+        if not root.is_dir():
+            raise InputError(f"no gallery at {root}")
+        IgnoreList(root / IGNORE_FILE).remove(rest[0])
+        _print_json({"removed": rest[0]})
+        return 0
+    if what == "add" and rest:
+        from .app import open_people
+
+        people = open_people(root, _still_pipeline(args), keep_crops=False)
+        embeddings, rejected = [], []
+        for label, img in _load([Path(r) for r in rest]):
+            if isinstance(img, InputError):
+                rejected.append({"image": label, "reason": str(img)})
+                continue
+            faces = people.pipeline.faces(img, aligned=args.aligned, largest_only=True, still=True)
+            if not faces:
+                rejected.append({"image": label, "reason": "no face found"})
+            else:
+                embeddings.append(faces[0].embedding)
+        if not embeddings:
+            _print_json({"ignore_id": None, "rejected": rejected})
+            return 1
+        import numpy as np
+
+        ignore_id = IgnoreList(root / IGNORE_FILE).add("cli", np.stack(embeddings))
+        _print_json({"ignore_id": ignore_id, "samples": len(embeddings), "rejected": rejected})
+        return 0
+    raise InputError(f"usage: {IGNORE_USAGE}")
+
+
 def cmd_gallery(args: argparse.Namespace) -> int:
     from .app import open_people
     from .camera import folder_images
     from .names import name_from_legacy_file
 
-    if args.action in ("list", "export"):
+    if args.action == "ignore":
+        return _gallery_ignore(args)
+    if args.action in ("list", "export", "show"):
         from .embed import MODEL_MANIFEST, Manifest, model_dir
         from .gallery import Gallery, export_backup
 
@@ -119,6 +168,13 @@ def cmd_gallery(args: argparse.Namespace) -> int:
             ignore_file = g.root / IGNORE_FILE
             ignored = ignore_file.read_bytes() if ignore_file.is_file() else None
             _print_json(export_backup(g, Path(args.args[0]), ignored))
+            return 0
+        if args.action == "show":  # one person with their samples' ids (for remove-sample)
+            name = args.args[0]
+            if name not in g.people:
+                raise InputError(f"no person named {name!r} in {g.root}")
+            person = g.people[name]
+            _print_json({"gallery": str(g.root), **person.summary(sha), "samples": person.samples()})
             return 0
         _print_json({"gallery": str(g.root), "people": [p.summary(sha) for _, p in sorted(g.people.items())]})
         return 0
@@ -147,6 +203,8 @@ def cmd_gallery(args: argparse.Namespace) -> int:
     if args.action == "remove":
         people.delete(args.args[0])
         _print_json({"removed": args.args[0]})
+    elif args.action == "remove-sample":
+        _print_json(people.remove_samples(args.args[0], [args.args[1]]))
     elif args.action == "rename":
         people.rename(args.args[0], args.args[1])
         _print_json({"renamed": args.args[0], "to": args.args[1]})
@@ -377,8 +435,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="default: the config's recognition.threads, 1")
     p.set_defaults(func=cmd_enroll)
 
-    p = sub.add_parser("gallery", help="list, remove, rename, import people; export or import a backup")
-    p.add_argument("action", choices=["list", "remove", "rename", "import", "export"])
+    p = sub.add_parser("gallery", help="list, show, remove, rename, import people; remove one sample; export or "
+                                       "import a backup; the ignore list")
+    p.add_argument("action", choices=["list", "show", "remove", "remove-sample", "rename", "import", "export",
+                                      "ignore"])
     p.add_argument("args", nargs="*")
     _gallery_arg(p)
     p.add_argument("--aligned", action="store_true", help="import: images already are face crops")
@@ -453,8 +513,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.log_level = args.log_level or ("debug" if args.verbose else None)
     setup(args.log_level or ("info" if args.command == "run" else "warning"), daemon=args.command == "run")
-    if getattr(args, "action", None) in ("remove", "rename", "import", "export"):
-        need = {"remove": 1, "rename": 2, "import": 1, "export": 1}[args.action]
+    need_args = {"show": 1, "remove": 1, "remove-sample": 2, "rename": 2, "import": 1, "export": 1}
+    if args.command == "gallery" and args.action in need_args:
+        need = need_args[args.action]
         if len(args.args) != need:
             print(f"frd: gallery {args.action} takes {need} argument(s)", file=sys.stderr)
             return 2

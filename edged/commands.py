@@ -19,6 +19,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from .topics import Topics
 if TYPE_CHECKING:
     from .config import Config
     from .ignore import IgnoreList
+    from .match import Matcher
     from .people import People
     from .unknowns import UnknownFaces
 
@@ -47,6 +49,8 @@ MAX_ERROR_CHARS = 1000
 MAX_REQUEST_ID_CHARS = 128
 #: How many held face ids one request may name.
 MAX_FACE_IDS = 20
+#: An event's id (``uuid4().hex``), as ``cmd/reassign {"event_id"}`` takes it.
+EVENT_ID = re.compile(r"[0-9a-f]{32}")
 #: Reply topic (``<base>/reply/error``) for messages whose topic is not ``<base>/cmd/<command>[/<arg>]``.
 ERROR_REPLY = "error"
 #: Used nonces of signed commands, kept next to the people in the gallery folder.
@@ -88,15 +92,17 @@ class Services(Protocol):
     def enroll_capture(self, name: str, camera: str | None, frames: int, timeout_s: float) -> dict: ...
     def delete(self, name: str) -> dict: ...
     def rename(self, name: str, new_name: str) -> dict: ...
-    def list_people(self) -> dict: ...
+    def list_people(self, name: str | None = None, detail: bool = False) -> dict: ...
     def status(self) -> dict: ...
     def reload(self) -> dict: ...
-    def enroll_unknown(self, name: str, face_ids: list[str]) -> dict: ...
+    def enroll_unknown(self, name: str, face_ids: list[str], visitor: bool = False) -> dict: ...
     def unknown_list(self) -> dict: ...
     def unknown_forget(self, face_ids: list[str] | None) -> dict: ...
     def ignore_add(self, face_id: str) -> dict: ...
     def ignore_list(self) -> dict: ...
     def ignore_remove(self, ignore_id: str) -> dict: ...
+    def reassign(self, name: str, face_id: str | None, event_id: str | None) -> dict: ...
+    def remove_samples(self, name: str, sample_ids: list[str]) -> dict: ...
 
 
 class Routes:
@@ -123,8 +129,8 @@ class Routes:
     def rename(self, name: str, new_name: str) -> dict:
         return self.people.rename(name, new_name)
 
-    def list_people(self) -> dict:
-        return self.people.list_people()
+    def list_people(self, name: str | None = None, detail: bool = False) -> dict:
+        return self.people.list_people(name, detail)
 
     def status(self) -> dict:
         return self._status()
@@ -137,18 +143,29 @@ class Routes:
             raise InputError("unknown faces are not kept on this device (unknown_faces.keep is 0)")
         return self.unknowns
 
-    def enroll_unknown(self, name: str, face_ids: list[str]) -> dict:
-        """Enroll held unknown faces (the same screen as photos); the entries used are then forgotten."""
+    def _visitor_matcher(self) -> Matcher:
+        """Judges whether two unknown entries are one visitor exactly as recognition would: a matcher built like
+        the recognition matcher (same calibration, strictness, threshold), as the ignore list's is."""
+        from .match import Matcher
+
+        m = self.people.pipeline.matcher
+        return Matcher(m.calibration, m.strictness, m.fixed_threshold)
+
+    def enroll_unknown(self, name: str, face_ids: list[str], visitor: bool = False) -> dict:
+        """Enroll held unknown faces (the same screen as photos); ``visitor``: every entry of their visitors.
+        The entries used are then no longer unknown."""
         store = self._store()
+        if visitor:
+            face_ids = store.visitor_faces(face_ids, self._visitor_matcher())
         result = self.people.enroll_held(name, store.faces(face_ids))
         if result["added"]:
-            store.discard(face_ids)
+            store.enrolled(face_ids, name)  # no longer unknown; held on so that cmd/reassign can fix the name
         return result
 
     def unknown_list(self) -> dict:
         if self.unknowns is None:
             return {"keep": 0, "faces": []}
-        return self.unknowns.listing()
+        return self.unknowns.listing(self._visitor_matcher())
 
     def unknown_forget(self, face_ids: list[str] | None) -> dict:
         return {"forgotten": [] if self.unknowns is None else self.unknowns.forget(face_ids)}
@@ -163,11 +180,24 @@ class Routes:
         ignored = self._ignore()
         camera, embeddings = self._store().held(face_id)
         ignore_id = ignored.add(camera, embeddings)
-        self._store().discard([face_id])
+        self._store().forget([face_id])  # and a shown chip of it is blanked
         return {"ignore_id": ignore_id, "face_id": face_id}
 
     def ignore_list(self) -> dict:
         return self._ignore().listing()
+
+    def reassign(self, name: str, face_id: str | None, event_id: str | None) -> dict:
+        """Move a recent recognition (held face) to ``name``: see :meth:`People.reassign`."""
+        if self.unknowns is None:
+            raise InputError("recent faces are not kept on this device (unknown_faces.keep is 0), so a recognition "
+                             "cannot be moved; remove its samples with cmd/samples/remove instead")
+        fid, who, label, faces = self.unknowns.recent(face_id, event_id)
+        result = self.people.reassign(name, faces, label=label, old_name=who)
+        self.unknowns.enrolled([fid], name)
+        return {"face_id": fid, **result}
+
+    def remove_samples(self, name: str, sample_ids: list[str]) -> dict:
+        return self.people.remove_samples(name, sample_ids)
 
     def ignore_remove(self, ignore_id: str) -> dict:
         self._ignore().remove(ignore_id)
@@ -242,13 +272,13 @@ def _b64(value: Any, field: str) -> bytes:
         raise InputError(f"{field} is not valid base64 ({e})") from e
 
 
-def _face_ids(value: Any, field: str = "face_ids") -> list[str]:
+def _face_ids(value: Any, field: str = "face_ids", what: str = "face id") -> list[str]:
     """A list of held face ids (as ``cmd/unknown/list`` and the events show them)."""
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_FACE_IDS:
         raise InputError(f"{field} must be a list of 1 to {MAX_FACE_IDS} face ids (see cmd/unknown/list)")
     for v in value:
         if not isinstance(v, str) or not SHORT_ID.fullmatch(v):
-            raise InputError(f"{field}: {_clip(repr(v), 80)} is not a face id (12 hex digits)")
+            raise InputError(f"{field}: {_clip(repr(v), 80)} is not a {what} (12 hex digits)")
     return list(value)
 
 
@@ -256,8 +286,13 @@ def _enroll(h: CommandHandler, obj: dict, arg: str | None) -> dict:
     name = _name_field(obj, arg)
     if sum(k in obj for k in ("image_b64", "capture", "face_ids")) != 1:
         raise InputError("enroll needs exactly one of 'image_b64', 'capture' or 'face_ids'")
+    if "visitor" in obj and ("face_ids" not in obj or obj["visitor"] is not True):
+        raise InputError("enroll: 'visitor': true goes with 'face_ids' (every entry of their visitors)")
     if "face_ids" in obj:
-        return _checked(h.services.enroll_unknown(name, _face_ids(obj["face_ids"])))
+        ids = _face_ids(obj["face_ids"])
+        if "visitor" in obj:
+            return _checked(h.services.enroll_unknown(name, ids, visitor=True))
+        return _checked(h.services.enroll_unknown(name, ids))
     if "image_b64" in obj:
         raw = obj["image_b64"]
         items = raw if isinstance(raw, list) else [raw]
@@ -336,6 +371,46 @@ def _ignore(h: CommandHandler, obj: dict, arg: str | None) -> dict:
     raise InputError("ignore: use cmd/ignore {\"face_id\"}, cmd/ignore/list or cmd/ignore/remove")
 
 
+def _list(h: CommandHandler, obj: dict, arg: str | None) -> dict:
+    """``cmd/list``; ``{"name"}`` (or ``cmd/list/<name>``): that person with their samples' ids;
+    ``{"detail": true}``: everyone with their samples' ids."""
+    detail = obj.get("detail", False)
+    if not isinstance(detail, bool):
+        raise InputError("list: 'detail' must be true or false")
+    name = _name_field(obj, arg) if "name" in obj or arg is not None else None
+    if name is None and not detail:
+        return h.services.list_people()  # the plain list, as before samples had ids
+    return h.services.list_people(name, detail)
+
+
+def _event_id(value: Any) -> str:
+    if not isinstance(value, str) or not EVENT_ID.fullmatch(value):
+        raise InputError(f"event_id: {_clip(repr(value), 80)} is not an event id (32 hex digits, as in an event)")
+    return value
+
+
+def _reassign(h: CommandHandler, obj: dict, arg: str | None) -> dict:
+    """``cmd/reassign {"face_id" | "event_id", "name"}``: a recent recognition belongs to ``name``."""
+    if ("face_id" in obj) == ("event_id" in obj):
+        raise InputError("reassign needs exactly one of 'face_id' or 'event_id' (of a recent event)")
+    name = _name_field(obj, arg)
+    if "face_id" in obj:
+        return h.services.reassign(name, _face_ids([obj["face_id"]], "face_id")[0], None)
+    return h.services.reassign(name, None, _event_id(obj["event_id"]))
+
+
+def _samples(h: CommandHandler, obj: dict, arg: str | None) -> dict:
+    """``cmd/samples/remove {"name", "sample_id"}`` (ids: ``cmd/list {"name"}``)."""
+    if arg != "remove":
+        raise InputError("samples needs an action: cmd/samples/remove {\"name\", \"sample_id\"}")
+    if "name" not in obj:
+        raise InputError("samples/remove needs 'name'")
+    name = _name_field(obj, None)
+    if "sample_id" not in obj:
+        raise InputError(f"samples/remove needs 'sample_id' (see cmd/list {{\"name\": \"{name}\"}})")
+    return h.services.remove_samples(name, _face_ids([obj["sample_id"]], "sample_id", "sample id"))
+
+
 def _enroll_raw(h: CommandHandler, name: str, payload: bytes) -> dict:
     if not payload:
         raise InputError("empty payload: publish the image file (mosquitto_pub -f photo.jpg)")
@@ -345,17 +420,22 @@ def _enroll_raw(h: CommandHandler, name: str, payload: bytes) -> dict:
 #: Every command frd answers, in one place: ``<base>/cmd/<name>[/<arg>]`` → handler, allowed keys
 #: (besides ``request_id``), rate-limit class. A topic's ``<arg>`` is the payload's ``name``.
 TABLE: dict[str, Command] = {
-    "enroll": Command(_enroll, frozenset({"name", "image_b64", "capture", "face_ids"}), "enroll", raw=_enroll_raw),
+    "enroll": Command(_enroll, frozenset({"name", "image_b64", "capture", "face_ids", "visitor"}), "enroll",
+                      raw=_enroll_raw),
     "delete": Command(lambda h, obj, arg: h.services.delete(_name_field(obj, arg)), frozenset({"name"}), "delete"),
     "rename": Command(lambda h, obj, arg: h.services.rename(_name_field(obj, arg), _name_field(obj, None, "new_name")),
                       frozenset({"name", "new_name"}), "rename"),
-    "list": Command(lambda h, obj, arg: h.services.list_people(), frozenset(), "list"),
+    "list": Command(_list, frozenset({"name", "detail"}), "list"),
     "status": Command(lambda h, obj, arg: h.services.status(), frozenset(), "status"),
     "reload": Command(lambda h, obj, arg: h.services.reload(), frozenset(), "reload"),
     # cmd/unknown/list, cmd/unknown/forget: the topic's <arg> is the action
     "unknown": Command(_unknown, frozenset({"face_id", "all"}), "unknown"),
     # cmd/ignore {"face_id"}, cmd/ignore/list, cmd/ignore/remove {"ignore_id"}
     "ignore": Command(_ignore, frozenset({"face_id", "ignore_id"}), "ignore"),
+    # cmd/reassign {"face_id" | "event_id", "name"}: fix a wrong name (the face must still be held)
+    "reassign": Command(_reassign, frozenset({"face_id", "event_id", "name"}), "reassign"),
+    # cmd/samples/remove {"name", "sample_id"}
+    "samples": Command(_samples, frozenset({"name", "sample_id"}), "samples"),
 }
 COMMANDS = tuple(TABLE)
 

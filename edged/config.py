@@ -239,7 +239,8 @@ class RecognitionConfig(_Model):
 
 
 class UnknownFacesConfig(_Model):
-    """Unknown faces held in memory so they can be named (edged/unknowns.py); 0 = nothing held."""
+    """Recent faces (unknown and recognized) held in memory so they can be named or reassigned
+    (edged/unknowns.py); 0 = nothing held. The name predates reassign and stays for existing configs."""
 
     keep: int = Field(default=0, ge=0, le=1000)
     ttl_s: float = Field(default=3600, gt=0, le=7 * 86400)
@@ -308,6 +309,8 @@ class RateLimits(_Model):
     reload: RateLimit = RateLimit(burst=2, per_minute=6)
     unknown: RateLimit = RateLimit(burst=20, per_minute=120)
     ignore: RateLimit = RateLimit(burst=10, per_minute=30)
+    reassign: RateLimit = RateLimit(burst=5, per_minute=10)  # enrolls, like enroll
+    samples: RateLimit = RateLimit(burst=10, per_minute=30)  # removes, like delete
 
 
 class SecurityConfig(_Model):

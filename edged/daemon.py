@@ -162,6 +162,7 @@ class Daemon:
         #: ``homeassistant.face_image``: publish each announced face's chip; who each camera's shown face is
         self.face_image = face_image
         self._camera_face: dict[str, str | None] = {}
+        self._camera_face_id: dict[str, str | None] = {}  # the held face (unknown_faces) each camera shows
         self._faces_now = FacesNow()
         self._trace_lock = threading.Lock()  # event publication vs. clearing a removed person's traces
         people.subscribe(self._on_people_change)
@@ -274,7 +275,15 @@ class Daemon:
                 self._camera_person[camera] = None
             for camera in [c for c, who in self._camera_face.items() if who == name]:
                 self.bus.publish(payloads.cleared_face_image(self.topics, camera))  # their face is shown no more
-                self._camera_face[camera] = None
+                self._camera_face[camera] = self._camera_face_id[camera] = None
+
+    def clear_faces(self, face_ids: list[str]) -> None:
+        """Held faces were forgotten or ignored: a camera showing one of them shows it no more."""
+        gone = set(face_ids)
+        with self._trace_lock:
+            for camera in [c for c, fid in self._camera_face_id.items() if fid is not None and fid in gone]:
+                self.bus.publish(payloads.cleared_face_image(self.topics, camera))
+                self._camera_face[camera] = self._camera_face_id[camera] = None
 
     # -- status ---------------------------------------------------------------------------
     def status(self) -> dict:
@@ -326,6 +335,7 @@ class Daemon:
         if self.face_image and ev.chip is not None:
             self.bus.publish(payloads.face_image(self.topics, ev.camera, ev.chip))
             self._camera_face[ev.camera] = ev.name
+            self._camera_face_id[ev.camera] = ev.face_id
         if ev.name is not None:
             self.bus.publish(payloads.person_state(self.topics, ev, body["score"]))
             self.bus.publish(payloads.last_seen(self.topics, ev))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import io
 import json
 import logging
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import GalleryError, InputError
+from .models import new_id
 from .names import validate_name
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,20 @@ DEFAULT_MAX_PEOPLE = 100
 DEFAULT_MAX_SAMPLES = 50
 
 
+def derived_sample_ids(embeddings: np.ndarray) -> list[str]:
+    """Ids for samples stored without any: a hash of each embedding (and its rank among equal ones), so they
+    do not change from one load to the next, nor between devices that received the same fleet record."""
+    out: list[str] = []
+    for row in np.asarray(embeddings, np.float32):
+        digest = hashlib.sha256(row.tobytes())
+        sid = digest.hexdigest()[:12]
+        while sid in out:  # the same image enrolled twice
+            digest.update(b"+")
+            sid = digest.hexdigest()[:12]
+        out.append(sid)
+    return out
+
+
 @dataclass
 class Person:
     """A person's enrollment: embeddings (n, d) and, optionally, their chips (n, s, s, 3)."""
@@ -53,10 +69,31 @@ class Person:
     crops: np.ndarray | None = None
     sources: list[str] = field(default_factory=list)
     updated: float = 0.0
+    #: one stable id per sample (``cmd/samples/remove``); a gallery written before ids existed, or a
+    #: record from the fleet, gets ids derived from the samples' embeddings (the same on every load)
+    sample_ids: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if len(self.sample_ids) != self.count or len(set(self.sample_ids)) != self.count:
+            self.sample_ids = derived_sample_ids(self.embeddings)
 
     @property
     def count(self) -> int:
         return int(self.embeddings.shape[0])
+
+    def samples(self) -> list[dict]:
+        """Each sample's id and where it came from (``cmd/list {"name"}``, ``frd gallery show``)."""
+        return [{"sample_id": sid, "source": self.sources[i] if len(self.sources) == self.count else None,
+                 "crop": self.crops is not None}
+                for i, sid in enumerate(self.sample_ids)]
+
+    def without(self, sample_ids: set[str]) -> Person:
+        """A copy without the given samples (ids it does not have are ignored)."""
+        keep = [i for i, sid in enumerate(self.sample_ids) if sid not in sample_ids]
+        srcs = [self.sources[i] for i in keep] if len(self.sources) == self.count else []
+        return Person(self.name, self.embeddings[keep], self.model_sha256,
+                      None if self.crops is None else self.crops[keep], srcs, time.time(),
+                      [self.sample_ids[i] for i in keep])
 
     def summary(self, model_sha256: str | None = None) -> dict:
         d = {
@@ -80,7 +117,8 @@ def _iso(ts: float) -> str | None:
 
 
 def _encode(p: Person) -> bytes:
-    meta = {"version": 1, "model_sha256": p.model_sha256, "sources": p.sources, "updated": p.updated}
+    meta = {"version": 1, "model_sha256": p.model_sha256, "sources": p.sources, "updated": p.updated,
+            "sample_ids": p.sample_ids}
     arrays = {"embeddings": p.embeddings.astype(np.float32), "meta": np.array(json.dumps(meta))}
     if p.crops is not None:
         arrays["crops"] = p.crops.astype(np.uint8)
@@ -105,6 +143,7 @@ def _decode(name: str, data: bytes) -> Person:
         crops=crops,
         sources=[str(s) for s in meta.get("sources", [])],
         updated=float(meta.get("updated", 0.0)),
+        sample_ids=[str(i) for i in meta.get("sample_ids", [])],  # absent before sample ids: derived
     )
 
 
@@ -275,14 +314,16 @@ class Gallery:
             old = self.people.get(name)
             self._check_limits(name, old.count if old is not None and old.model_sha256 == self.model_sha256
                                else 0, embeddings.shape[0])
+            fresh = [new_id() for _ in range(embeddings.shape[0])]
             if old is not None and old.model_sha256 == self.model_sha256:
                 emb = np.concatenate([old.embeddings, embeddings])
                 keep = crops is not None and old.crops is not None
                 new_crops = np.concatenate([old.crops, crops]) if keep else None
                 srcs = old.sources + sources
+                ids = old.sample_ids + fresh
             else:  # new person, or the old samples came from another model
-                emb, new_crops, srcs = embeddings, crops, list(sources)
-            person = Person(name, emb, self.model_sha256, new_crops, srcs, time.time())
+                emb, new_crops, srcs, ids = embeddings, crops, list(sources), fresh
+            person = Person(name, emb, self.model_sha256, new_crops, srcs, time.time(), ids)
             self._write(person)
             self.people[name] = person
         return person
@@ -311,6 +352,25 @@ class Gallery:
             atomic_write(self._path(person.name), _encode(person))
         except OSError as e:
             raise GalleryError(f"{self._path(person.name)}: write failed, gallery unchanged ({e.strerror or e})") from e
+
+    def remove_samples(self, name: str, sample_ids: list[str]) -> Person:
+        """Remove some of ``name``'s samples (persisted before returning); InputError for an id ``name`` does
+        not have, or when no sample would be left (that is ``delete``)."""
+        validate_name(name)
+        with self._lock():
+            person = self.people.get(name)
+            if person is None:
+                raise InputError(f"no person named {name!r}")
+            missing = [s for s in sample_ids if s not in person.sample_ids]
+            if missing:
+                raise InputError(f"{name} has no sample {missing[0][:40]!r} (see cmd/list {{\"name\": \"{name}\"}})")
+            if not set(person.sample_ids) - set(sample_ids):
+                raise InputError(f"that would leave {name} without any sample: delete {name} instead "
+                                 "(cmd/delete, frd gallery remove)")
+            smaller = person.without(set(sample_ids))
+            self._write(smaller)
+            self.people[name] = smaller
+        return smaller
 
     def remove(self, name: str) -> None:
         """Forget ``name``: the entry, its quarantined copies and any unfinished write of it."""
@@ -371,7 +431,8 @@ class Gallery:
                 p = self.people[name]
                 if p.crops is None or len(p.crops) == 0:
                     continue
-                person = Person(name, embed(p.crops), self.model_sha256, p.crops, p.sources, time.time())
+                person = Person(name, embed(p.crops), self.model_sha256, p.crops, p.sources, time.time(),
+                                p.sample_ids)
                 self._write(person)
                 self.people[name] = person
                 done.append(name)

@@ -160,9 +160,18 @@ class People:
     def names(self) -> list[str]:
         return self.gallery.names()
 
-    def list_people(self) -> dict:
+    def list_people(self, name: str | None = None, detail: bool = False) -> dict:
+        """Everyone's summary; ``detail`` (or one ``name``) adds each sample's id and source."""
         sha = self.gallery.model_sha256
-        return {"people": [p.summary(sha) for _, p in sorted(self.gallery.people.items())]}
+        if name is not None:
+            if name not in self.gallery.people:
+                raise InputError(f"no person named {name!r}")
+            chosen = [self.gallery.people[name]]
+        else:
+            chosen = [p for _, p in sorted(self.gallery.people.items())]
+        if name is None and not detail:
+            return {"people": [p.summary(sha) for p in chosen]}
+        return {"people": [{**p.summary(sha), "samples": p.samples()} for p in chosen]}
 
     # -- enrollment ---------------------------------------------------------------------
     def enroll(self, name: str, images: list[tuple[str, np.ndarray | InputError]], aligned: bool = False
@@ -249,6 +258,47 @@ class People:
         self._announce(Change(ADDED if new else UPDATED, name))
         return result
 
+    # -- fixing a wrong name ------------------------------------------------------------------
+    def remove_samples(self, name: str, sample_ids: list[str]) -> dict:
+        """Remove some of ``name``'s samples (never the last one: that is :meth:`delete`)."""
+        self._check(name)
+        with self.lock:
+            person = self.gallery.remove_samples(name, sample_ids)
+            self._changed()
+        log.info("removed %d sample(s) of %s", len(sample_ids), name)
+        self._announce(Change(UPDATED, name))
+        return {"name": name, "removed": list(sample_ids), "samples": person.count}
+
+    def reassign(self, new_name: str, faces: list[tuple[str, Face]], *, label: str, old_name: str | None) -> dict:
+        """Move a recognition to ``new_name``: its held faces are enrolled under ``new_name`` (the same screen
+        as photos), then the samples it gave ``old_name`` (source ``label``), if any, are removed.
+
+        Both names pass the guards first; ``old_name`` keeps at least one sample (else: delete them).
+        Enrolling comes first, so a refused enrollment changes nothing.
+        """
+        validate_name(new_name)
+        if new_name == old_name:
+            raise InputError(f"that face is {new_name} already")
+        self._check(new_name)
+        old = self.gallery.people.get(old_name) if old_name is not None else None
+        moved = [sid for sid, src in zip(old.sample_ids, old.sources, strict=False) if src == label] if old else []
+        if old is not None and moved:
+            self._check(old.name)
+            if len(moved) >= old.count:
+                raise InputError(f"every sample of {old.name} came from this face: delete {old.name} (cmd/delete), "
+                                 f"then enroll {new_name} from it (cmd/enroll with its face_id)")
+        result = self._enroll_faces(new_name, faces, [])
+        if not result.added:
+            reasons = "; ".join(f"{r['image']}: {r['reason']}" for r in result.rejected)
+            raise InputError(f"nothing moved: no chip of that face can be enrolled ({reasons or 'no face'})")
+        out = result.as_dict()
+        out["from"] = old_name
+        out["removed"] = []
+        if old is not None and moved:
+            out["removed"] = self.remove_samples(old.name, moved)["removed"]
+        log.info("reassigned a face from %s to %s", old_name or "unknown", new_name)
+        return out
+
     # -- delete, rename ----------------------------------------------------------------
     def delete(self, name: str) -> dict:
         self._check(name)
@@ -318,7 +368,7 @@ class People:
                 except Exception as e:
                     raise InputError(f"{p.name}: the backup's chips cannot be embedded again ({e}); nothing was "
                                      "imported") from None
-                p = Person(p.name, np.asarray(emb, np.float32), sha, p.crops, p.sources, time.time())
+                p = Person(p.name, np.asarray(emb, np.float32), sha, p.crops, p.sources, time.time(), p.sample_ids)
                 redone.append(p.name)
             elif p.embeddings.shape[1] != dim:
                 raise InputError(f"{p.name}: embeddings of {p.embeddings.shape[1]} values, the model makes {dim}; "

@@ -93,9 +93,9 @@ class CameraWorker:
         events = self.engine.feed(index, [t.recognition for t in tracked], mono)
         if self.keep_chips:
             events = self._with_chips(tracked, events)
-        if self.unknowns is not None:
-            events = [dataclasses.replace(ev, face_id=self.unknowns.announce(self.camera, ev.track))
-                      if ev.name is None else ev for ev in events]
+        if self.unknowns is not None:  # every announced face, named or not, gets an id (cmd/reassign)
+            events = [dataclasses.replace(ev, face_id=self.unknowns.announce(self.camera, ev.track, ev.name,
+                                                                             ev.event_id)) for ev in events]
         return events
 
     def _with_chips(self, tracked: list[TrackedFace], events: list[Event]) -> list[Event]:
@@ -115,12 +115,10 @@ class CameraWorker:
         return [t for t in tracked if t.track not in self._ignored]
 
     def _hold_unknowns(self, tracked: list[TrackedFace]) -> None:
-        """Hand the store the chips of faces nobody matched; a named track's undecided entry is dropped."""
+        """Hand the store the chips of every followed face, named or not: a wrong name is fixed from them."""
         assert self.unknowns is not None
         for t in tracked:
-            if t.recognition.name is not None:
-                self.unknowns.named(self.camera, t.track)
-            elif t.face is not None and t.face.embedding is not None:
+            if t.face is not None and t.face.embedding is not None:
                 q = assess(t.face.face_px, t.face.chip, t.face.points)
                 self.unknowns.offer(self.camera, t.track, Sample(
                     np.array(t.face.chip), np.array(t.face.embedding), t.face.box, q.sharpness,

@@ -119,6 +119,49 @@ def test_gallery_rename_remove_and_legacy_import(frd, data, gallery, tmp_path):
     assert r.code == 1 and "no person named 'nobody'" in r.err
 
 
+def test_gallery_show_lists_sample_ids_and_remove_sample_keeps_the_last(frd, data, gallery):
+    import stat
+
+    r = frd("enroll", "obama", data / "people/obama/obama_1.jpg", data / "people/obama/obama_2.jpg",
+            "--gallery", gallery)
+    assert r.code == 0, r.err
+    shown = frd("gallery", "show", "obama", "--gallery", gallery).json()
+    assert shown["name"] == "obama" and shown["embeddings"] == 2
+    ids = [s["sample_id"] for s in shown["samples"]]
+    assert [s["source"] for s in shown["samples"]] == ["obama_1.jpg", "obama_2.jpg"] and len(set(ids)) == 2
+    r = frd("gallery", "remove-sample", "obama", "0" * 12, "--gallery", gallery)
+    assert r.code == 1 and "obama has no sample '000000000000'" in r.err
+    r = frd("gallery", "remove-sample", "obama", ids[0], "--gallery", gallery)
+    assert r.code == 0 and r.json() == {"name": "obama", "removed": [ids[0]], "samples": 1}, r.err
+    assert [s["sample_id"] for s in frd("gallery", "show", "obama", "--gallery", gallery).json()["samples"]] == ids[1:]
+    r = frd("gallery", "remove-sample", "obama", ids[1], "--gallery", gallery)
+    assert r.code == 1 and "delete obama instead" in r.err
+    assert stat.S_IMODE((gallery / "obama.npz").stat().st_mode) == 0o600
+    r = frd("gallery", "show", "nobody", "--gallery", gallery)
+    assert r.code == 1 and "no person named 'nobody'" in r.err
+    assert frd("gallery", "show", "--gallery", gallery).code == 2  # a name is needed
+
+
+def test_gallery_ignore_add_list_remove(frd, data, gallery):
+    import stat
+
+    assert frd("gallery", "ignore", "list", "--gallery", gallery).json()["ignored"] == []
+    r = frd("gallery", "ignore", "add", data / "people/biden/biden_1.jpg", "--gallery", gallery)
+    assert r.code == 0, r.err
+    ignore_id = r.json()["ignore_id"]
+    assert r.json()["samples"] == 1 and len(ignore_id) == 12
+    assert stat.S_IMODE((gallery / ".ignored-faces").stat().st_mode) == 0o600
+    listed = frd("gallery", "ignore", "list", "--gallery", gallery).json()["ignored"]
+    assert [(e["ignore_id"], e["camera"], e["samples"]) for e in listed] == [(ignore_id, "cli", 1)]
+    r = frd("gallery", "ignore", "remove", "0" * 12, "--gallery", gallery)
+    assert r.code == 1 and "no ignored face '000000000000'" in r.err
+    r = frd("gallery", "ignore", "remove", ignore_id, "--gallery", gallery)
+    assert r.code == 0 and r.json() == {"removed": ignore_id}
+    assert frd("gallery", "ignore", "list", "--gallery", gallery).json()["ignored"] == []
+    r = frd("gallery", "ignore", "frobnicate", "--gallery", gallery)
+    assert r.code == 1 and "usage: frd gallery ignore list" in r.err
+
+
 def test_default_gallery_is_the_state_directory(frd, data, tmp_path, monkeypatch):
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
     assert frd("enroll", "obama", data / "people/obama/obama_1.jpg").code == 0

@@ -24,8 +24,8 @@ class Echo:
     def rename(self, name, new_name):
         return {"renamed": name, "to": new_name}
 
-    def list_people(self):
-        return {"people": []}
+    def list_people(self, name=None, detail=False):
+        return {"people": [], "name": name, "detail": detail}
 
     def status(self):
         return {"fps": 0}
@@ -33,8 +33,8 @@ class Echo:
     def reload(self):
         return {"people": []}
 
-    def enroll_unknown(self, name, face_ids):
-        return {"name": name, "added": len(face_ids)}
+    def enroll_unknown(self, name, face_ids, visitor=False):
+        return {"name": name, "added": len(face_ids), **({"visitor": True} if visitor else {})}
 
     def unknown_list(self):
         return {"keep": 0, "faces": []}
@@ -51,10 +51,16 @@ class Echo:
     def ignore_remove(self, ignore_id):
         return {"removed": ignore_id}
 
+    def reassign(self, name, face_id, event_id):
+        return {"name": name, "face_id": face_id, "event_id": event_id}
+
+    def remove_samples(self, name, sample_ids):
+        return {"name": name, "removed": sample_ids}
+
 
 def test_commands_come_from_the_table_and_each_has_a_configured_rate_limit():
     assert COMMANDS == tuple(TABLE) == ("enroll", "delete", "rename", "list", "status", "reload", "unknown",
-                                          "ignore")
+                                          "ignore", "reassign", "samples")
     assert {row.rate for row in TABLE.values()} == set(RateLimits.model_fields)
 
 
@@ -71,8 +77,9 @@ def test_every_command_is_answered_and_charged_to_its_own_bucket():
     rate = RateLimiter({row.rate: (1, 0.001) for row in TABLE.values()})
     h = CommandHandler(Echo(), rate=rate)
     payloads = {"enroll": {"name": "a", "image_b64": "aGk="}, "delete": {"name": "a"},
-                "rename": {"name": "a", "new_name": "b"}}
-    args = {"unknown": "list", "ignore": "list"}
+                "rename": {"name": "a", "new_name": "b"}, "reassign": {"name": "a", "face_id": "a1b2c3d4e5f6"},
+                "samples": {"name": "a", "sample_id": "a1b2c3d4e5f6"}}
+    args = {"unknown": "list", "ignore": "list", "samples": "remove"}
     for command in COMMANDS:
         body = json.dumps({"request_id": command, **payloads.get(command, {})}).encode()
         first, second = h.handle(command, args.get(command), body), h.handle(command, args.get(command), body)
@@ -85,6 +92,8 @@ def test_enroll_takes_held_face_ids_checked_before_the_work():
     h = CommandHandler(Echo())
     ok = h.handle("enroll", None, json.dumps({"name": "lin", "face_ids": ["a1b2c3d4e5f6", "0123456789ab"]}).encode())
     assert ok.ok and ok.data == {"name": "lin", "added": 2}
+    both = h.handle("enroll", None, b'{"name": "lin", "face_ids": ["a1b2c3d4e5f6"], "visitor": true}')
+    assert both.ok and both.data == {"name": "lin", "added": 1, "visitor": True}
     for body, error in [
         ({"name": "lin", "face_ids": []}, "face_ids must be a list of 1 to 20"),
         ({"name": "lin", "face_ids": "a1b2c3d4e5f6"}, "face_ids must be a list"),
@@ -93,6 +102,8 @@ def test_enroll_takes_held_face_ids_checked_before_the_work():
         ({"name": "lin", "face_ids": [7]}, "is not a face id"),
         ({"name": "lin", "face_ids": ["a1b2c3d4e5f6"], "image_b64": "aGk="}, "exactly one of"),
         ({"face_ids": ["a1b2c3d4e5f6"]}, "missing 'name'"),
+        ({"name": "lin", "face_ids": ["a1b2c3d4e5f6"], "visitor": 1}, "'visitor': true goes with 'face_ids'"),
+        ({"name": "lin", "image_b64": "aGk=", "visitor": True}, "'visitor': true goes with 'face_ids'"),
     ]:
         reply = h.handle("enroll", None, json.dumps(body).encode())
         assert reply.ok is False and error in reply.error, (body, reply.error)
@@ -131,3 +142,44 @@ def test_ignore_adds_lists_and_removes_by_id():
     ]:
         reply = h.handle("ignore", arg, body)
         assert reply.ok is False and error in reply.error, (arg, body, reply.error)
+
+
+def test_reassign_takes_a_face_or_an_event_id_and_a_name():
+    h = CommandHandler(Echo())
+    ok = h.handle("reassign", None, b'{"face_id": "a1b2c3d4e5f6", "name": "bob"}')
+    assert ok.ok and ok.data == {"name": "bob", "face_id": "a1b2c3d4e5f6", "event_id": None}
+    ev = "0123456789abcdef" * 2
+    assert h.handle("reassign", "bob", json.dumps({"event_id": ev}).encode()).data == {
+        "name": "bob", "face_id": None, "event_id": ev}
+    for body, error in [
+        (b'{"name": "bob"}', "exactly one of 'face_id' or 'event_id'"),
+        (json.dumps({"name": "bob", "face_id": "a1b2c3d4e5f6", "event_id": ev}).encode(), "exactly one of"),
+        (b'{"face_id": "a1b2c3d4e5f6"}', "missing 'name'"),
+        (b'{"face_id": "a1b2c3d4e5f6", "name": "../x"}', "name"),
+        (b'{"face_id": "nope", "name": "bob"}', "face_id: 'nope' is not a face id"),
+        (b'{"event_id": "a1b2c3d4e5f6", "name": "bob"}', "is not an event id"),
+        (b'{"event_id": 7, "name": "bob"}', "is not an event id"),
+    ]:
+        reply = h.handle("reassign", None, body)
+        assert reply.ok is False and error in reply.error, (body, reply.error)
+
+
+def test_samples_remove_and_list_detail():
+    h = CommandHandler(Echo())
+    ok = h.handle("samples", "remove", b'{"name": "alice", "sample_id": "a1b2c3d4e5f6"}')
+    assert ok.ok and ok.data == {"name": "alice", "removed": ["a1b2c3d4e5f6"]}
+    for arg, body, error in [
+        (None, b'{"name": "alice", "sample_id": "a1b2c3d4e5f6"}', "samples needs an action"),
+        ("delete", b'{"name": "alice", "sample_id": "a1b2c3d4e5f6"}', "samples needs an action"),
+        ("remove", b'{"sample_id": "a1b2c3d4e5f6"}', "samples/remove needs 'name'"),
+        ("remove", b'{"name": "alice"}', "samples/remove needs 'sample_id'"),
+        ("remove", b'{"name": "alice", "sample_id": "xyz"}', "sample_id: 'xyz' is not a sample id"),
+    ]:
+        reply = h.handle("samples", arg, body)
+        assert reply.ok is False and error in reply.error, (arg, body, reply.error)
+    assert h.handle("list", None, b"").data == {"people": [], "name": None, "detail": False}
+    assert h.handle("list", None, b'{"detail": true}').data == {"people": [], "name": None, "detail": True}
+    assert h.handle("list", None, b'{"name": "alice"}').data == {"people": [], "name": "alice", "detail": False}
+    assert h.handle("list", "alice", b"").data == {"people": [], "name": "alice", "detail": False}
+    bad = h.handle("list", None, b'{"detail": 1}')
+    assert bad.ok is False and "'detail' must be true or false" in bad.error

@@ -90,6 +90,30 @@ def test_a_strangers_face_is_shown_and_not_blanked_by_another_persons_delete(fac
     assert bus.on(IMAGE) == []
 
 
+@pytest.mark.parametrize("how", ["forget", "ignore"])
+def test_a_shown_face_forgotten_or_ignored_is_blanked(tmp_path, video_pipeline, photo, how):
+    daemon, bus = _rig(tmp_path, video_pipeline, "homeassistant: {face_image: true}\nunknown_faces: {keep: 5}\n",
+                       ", unknown_cooldown_s: 0")
+    try:
+        see(daemon, load_image(photo))
+        [event] = [json.loads(m.payload) for m in bus.on(f"{BASE}/event")]
+        assert event["face_id"] and len(bus.on(IMAGE)) == 1
+        bus.clear()
+        other = command(daemon, bus, f"{BASE}/cmd/unknown/forget", json.dumps({"face_id": "0" * 12}))
+        assert other["ok"] is False and bus.on(IMAGE) == []  # nothing forgotten: nothing blanked
+        if how == "forget":
+            reply = command(daemon, bus, f"{BASE}/cmd/unknown/forget", json.dumps({"face_id": event["face_id"]}))
+        else:
+            reply = command(daemon, bus, f"{BASE}/cmd/ignore", json.dumps({"face_id": event["face_id"]}))
+        assert reply["ok"], reply
+        assert [(m.payload, m.retain) for m in bus.on(IMAGE)] == [(b"", True)]  # shown no more
+        bus.clear()
+        assert command(daemon, bus, f"{BASE}/cmd/unknown/forget", json.dumps({"all": True}))["ok"]
+        assert bus.on(IMAGE) == []  # blanked once
+    finally:
+        video_pipeline.matcher.set_gallery({})
+
+
 def test_faces_now_on_change_at_most_once_a_second(plain_rig, photo):
     daemon, bus = plain_rig
     rgb = load_image(photo)

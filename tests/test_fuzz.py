@@ -43,6 +43,7 @@ KEY = b"fuzz-command-key-0123456789abcdef"
 BASE = f"frd/{DEVICE}"
 NAMES = ["alice", "bob", "lin", "carol-2", "x9"]
 FACE_IDS = ["a1b2c3d4e5f6", "000000000000", "A1B2C3D4E5F6", "a1b2c3", "a1b2c3d4e5f6\n", ""]
+EVENT_IDS = ["0123456789abcdef0123456789abcdef", "0" * 32, "0123456789ABCDEF0123456789ABCDEF", "a1b2c3d4e5f6", ""]
 LOOKALIKES = ["ａｌｉｃｅ", "аlice", "Alice", "ﬁona", "alice\u200b", "unknown", "gallery", "all", "../etc/passwd",
               ".hidden", "a" * 65, "", " alice", "al ice", "-rf", "😀", "x²", "ǅ", "ｕｎｋｎｏｗｎ", "alice\n"]
 SETTINGS = {"database": None, "deadline": None, "derandomize": False,
@@ -135,7 +136,9 @@ def strategies(seeds: dict[str, list[bytes]], broker_safe: bool = False):
         "request_id": request_id, "junk": json_any,
         "face_ids": st.lists(st.sampled_from(FACE_IDS) | json_any, max_size=22) | json_any,
         "face_id": st.sampled_from(FACE_IDS) | json_any, "all": st.just(True) | json_any,
-        "ignore_id": st.sampled_from(FACE_IDS) | json_any})
+        "ignore_id": st.sampled_from(FACE_IDS) | json_any,
+        "event_id": st.sampled_from(EVENT_IDS) | json_any, "sample_id": st.sampled_from(FACE_IDS) | json_any,
+        "detail": st.booleans() | json_any, "visitor": st.just(True) | json_any})
     json_payload = objects.map(lambda o: json.dumps(o).encode())
     raw = st.one_of(image_bytes, st.binary(max_size=2000), st.sampled_from(SPECIAL), mutated(json_payload))
     odd_commands = ["frobnicate", "ENROLL", "enroll ", "é", "x" * 300]
@@ -145,7 +148,7 @@ def strategies(seeds: dict[str, list[bytes]], broker_safe: bool = False):
     def topic(draw) -> str:
         base = draw(st.sampled_from([BASE, BASE, BASE, "frd/all"]))
         command = draw(commands)
-        actions = st.sampled_from(["list", "forget", "remove"])  # cmd/unknown/<action>, cmd/ignore/<action>
+        actions = st.sampled_from(["list", "forget", "remove"])  # cmd/unknown/<action>, cmd/ignore|samples/<action>
         arg = draw(st.none() | st.none() | st.sampled_from(NAMES) | names | actions)
         t = f"{base}/cmd/{command}" + (f"/{arg}" if arg is not None else "")
         if draw(st.integers(0, 20)) == 0:
@@ -170,6 +173,15 @@ def strategies(seeds: dict[str, list[bytes]], broker_safe: bool = False):
             faces),  # raw bytes: with a name in the topic
         "delete": st.one_of(st.builds(lambda n, r: with_rid({"name": n}, r), good_names, rid), st.just(b"")),
         "rename": st.builds(lambda a, b, r: with_rid({"name": a, "new_name": b}, r), good_names, good_names, rid),
+        "reassign": st.one_of(
+            st.builds(lambda n, f, r: with_rid({"name": n, "face_id": f}, r), good_names, st.sampled_from(FACE_IDS),
+                      rid),
+            st.builds(lambda n, e, r: with_rid({"name": n, "event_id": e}, r), good_names,
+                      st.sampled_from(EVENT_IDS), rid)),
+        "samples": st.builds(lambda n, f, r: with_rid({"name": n, "sample_id": f}, r), good_names,
+                             st.sampled_from(FACE_IDS), rid),
+        "list": st.one_of(st.builds(lambda n, r: with_rid({"name": n}, r), good_names, rid),
+                          st.builds(lambda d, r: with_rid({"detail": d}, r), st.booleans(), rid)),
     }
 
     @st.composite
@@ -237,7 +249,9 @@ class Recorder:
         assert validate_name(new_name) == new_name
         return {"renamed": name, "to": new_name}
 
-    def list_people(self):
+    def list_people(self, name=None, detail=False):
+        assert name is None or validate_name(name) == name
+        assert detail in (True, False)
         return {"people": []}
 
     def status(self):
@@ -246,8 +260,9 @@ class Recorder:
     def reload(self):
         return {}
 
-    def enroll_unknown(self, name, face_ids):
+    def enroll_unknown(self, name, face_ids, visitor=False):
         self._name(name)
+        assert visitor in (True, False)
         assert 1 <= len(face_ids) <= 20 and all(isinstance(f, str) and len(f) == 12 for f in face_ids)
         return {"name": name, "added": len(face_ids), "rejected": []}
 
@@ -268,6 +283,18 @@ class Recorder:
     def ignore_remove(self, ignore_id):
         assert isinstance(ignore_id, str) and len(ignore_id) == 12
         return {"removed": ignore_id}
+
+    def reassign(self, name, face_id, event_id):
+        self._name(name)
+        assert (face_id is None) != (event_id is None)
+        assert face_id is None or (isinstance(face_id, str) and len(face_id) == 12)
+        assert event_id is None or (isinstance(event_id, str) and len(event_id) == 32)
+        return {"face_id": face_id, "name": name, "added": 1}
+
+    def remove_samples(self, name, sample_ids):
+        self._name(name)
+        assert len(sample_ids) == 1 and isinstance(sample_ids[0], str) and len(sample_ids[0]) == 12
+        return {"name": name, "removed": sample_ids}
 
 
 def _guard(tmp_path: Path) -> CommandGuard:

@@ -94,3 +94,44 @@ def test_new_samples_under_a_new_model_replace_the_old(tmp_path):
     g = Gallery(tmp_path, "b" * 64)
     g.add("alice", emb(1), None, [])
     assert g.people["alice"].count == 1 and g.stale() == []
+
+
+def test_samples_have_stable_ids_and_a_gallery_without_them_still_loads(tmp_path):
+    import io
+    import json
+
+    root = tmp_path / "g"
+    g = Gallery(root, SHA)
+    g.add("alice", emb(2), chips(2), ["a1.jpg", "a2.jpg"])
+    ids = g.people["alice"].sample_ids
+    assert len(set(ids)) == 2 and all(len(i) == 12 for i in ids)
+    g.add("alice", emb(1, seed=1), chips(1), ["a3.jpg"])
+    assert Gallery(root, SHA).people["alice"].sample_ids[:2] == ids  # kept on disk, and by a later add
+    # a file written before sample ids (meta without them) loads, with ids derived the same way every time
+    buf = io.BytesIO()
+    np.savez(buf, embeddings=emb(2, seed=3), crops=chips(2),
+             meta=np.array(json.dumps({"version": 1, "model_sha256": SHA, "sources": ["o1.jpg", "o2.jpg"],
+                                       "updated": 0.0})))
+    (root / "old.npz").write_bytes(buf.getvalue())
+    first, second = Gallery(root, SHA).people["old"], Gallery(root, SHA).people["old"]
+    assert first.sample_ids == second.sample_ids and len(set(first.sample_ids)) == 2
+    assert [s["source"] for s in first.samples()] == ["o1.jpg", "o2.jpg"]
+    # the same embedding twice still gets two ids
+    twice = Gallery(root, SHA)
+    twice.people["old"].embeddings[1] = twice.people["old"].embeddings[0]
+    from edged.gallery import derived_sample_ids
+
+    same = derived_sample_ids(twice.people["old"].embeddings)
+    assert len(set(same)) == 2
+    # one sample removed: the rest keep their ids; the last one is refused
+    g = Gallery(root, SHA)
+    left = g.remove_samples("old", [first.sample_ids[0]])
+    assert left.sample_ids == first.sample_ids[1:] and left.sources == ["o2.jpg"] and left.crops.shape[0] == 1
+    assert stat.S_IMODE(os.stat(root / "old.npz").st_mode) == 0o600
+    assert Gallery(root, SHA).people["old"].sample_ids == first.sample_ids[1:]
+    with pytest.raises(InputError, match="without any sample: delete old instead"):
+        g.remove_samples("old", first.sample_ids[1:])
+    with pytest.raises(InputError, match="old has no sample 'ffffffffffff'"):
+        g.remove_samples("old", ["f" * 12])
+    with pytest.raises(InputError, match="no person named 'nobody'"):
+        g.remove_samples("nobody", ["f" * 12])

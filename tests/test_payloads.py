@@ -85,7 +85,7 @@ def test_payloads_carry_every_contract_key(topics: Topics) -> None:
     assert set(CONTRACT["status"]["cameras"]["front"]) <= set(st["cameras"]["front"])
     assert set(CONTRACT["events"][0]) <= set(ev.payload("door", "m")) | {"frame_ts"}
     assert "frame_ts" in ev.payload("door", "m")
-    assert ev.payload("door", "m")["face_id"] is None  # only a held unknown face has one
+    assert ev.payload("door", "m")["face_id"] is None  # only a held face (unknown_faces.keep) has one
     assert "track" not in ev.payload("door", "m")  # tracker ids are per process
 
 

@@ -98,16 +98,78 @@ def test_entries_expire_after_ttl_and_a_restart_keeps_nothing(clock):
     assert UnknownFaces(5, clock=clock).listing()["faces"] == []  # a new process: memory only
 
 
-def test_named_or_lost_tracks_drop_their_undecided_entries_only(clock):
+def test_lost_tracks_drop_their_undecided_entries_only(clock):
     store = UnknownFaces(5, clock=clock)
     for track in (1, 2, 3):
         store.offer("door", track, sample())
     kept = store.announce("door", 3)
-    store.named("door", 1)  # a pending face turned out to be someone enrolled
-    store.followed("door", [3])  # track 2 left the picture before any verdict
+    store.followed("door", [1, 3])  # track 2 left the picture before any verdict
     store.followed("garden", [])  # another camera's tracks say nothing about this one's
-    store.named("door", 3)  # an announced face stays until forgotten, enrolled or expired
+    assert len(store) == 2 and store.listing()["faces"][0]["face_id"] == kept
+    store.followed("door", [])  # an announced face stays until forgotten, enrolled or expired
     assert len(store) == 1 and store.listing()["faces"][0]["face_id"] == kept
+
+
+def test_named_faces_are_held_with_an_id_for_reassign_but_not_listed_as_unknown(clock):
+    store = UnknownFaces(5, clock=clock)
+    store.offer("door", 1, sample())
+    store.offer("door", 2, sample())
+    alice = store.announce("door", 1, "alice", "e1" * 16)
+    stranger = store.announce("door", 2, None, "e2" * 16)
+    assert alice and stranger and alice != stranger
+    assert [f["face_id"] for f in store.listing()["faces"]] == [stranger]  # only unknown faces are listed
+    fid, who, label, faces = store.recent(event_id="e1" * 16)
+    assert (fid, who, label) == (alice, "alice", f"unknown:{alice}") and len(faces) == 1
+    assert store.recent(face_id=stranger)[1] is None
+    store.enrolled([stranger], "bob")  # enrolled: no longer unknown, still held for a reassign
+    assert store.listing()["faces"] == [] and store.recent(face_id=stranger)[1] == "bob"
+    assert store.announce("door", 1, "carol", "e3" * 16) == alice  # a track keeps its id
+    assert store.recent(event_id="e1" * 16)[1] == "carol" == store.recent(event_id="e3" * 16)[1]
+    with pytest.raises(InputError, match=r"no recent face of event .* not across restarts"):
+        store.recent(event_id="f" * 32)
+    with pytest.raises(InputError, match=r"no recent face '000000000000'.*not across restarts"):
+        store.recent(face_id="0" * 12)
+    with pytest.raises(InputError, match=r"unknown_faces\.keep is 0"):
+        UnknownFaces(0, clock=clock).recent(face_id=alice)
+
+
+def _unit(*values: float) -> np.ndarray:
+    v = np.zeros(512, np.float32)
+    v[: len(values)] = values
+    return v / np.linalg.norm(v)
+
+
+def test_entries_of_one_visitor_share_a_visitor_id_judged_by_the_matcher():
+    from edged.match import Matcher
+    from edged.unknowns import group_visitors
+
+    a, a2, b = _unit(1, 0.1), _unit(1, -0.1), _unit(0, 1)  # cos(a, a2) = 0.98, cos(a, b) = 0.1
+    entries = [("aaaaaaaaaaaa", np.stack([a, a])), ("bbbbbbbbbbbb", np.stack([b])), ("cccccccccccc", np.stack([a2]))]
+    strict = Matcher(threshold=0.99)  # a plain-cosine matcher with a fixed threshold: its verdicts decide
+    assert group_visitors(entries, Matcher(threshold=0.9)) == {
+        "aaaaaaaaaaaa": "aaaaaaaaaaaa", "bbbbbbbbbbbb": "bbbbbbbbbbbb", "cccccccccccc": "aaaaaaaaaaaa"}
+    assert set(group_visitors(entries, strict).values()) == {"aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"}
+    # half the samples are not enough: the same majority a name needs
+    split = [("aaaaaaaaaaaa", np.stack([a])), ("dddddddddddd", np.stack([a2, b]))]
+    assert group_visitors(split, Matcher(threshold=0.9))["dddddddddddd"] == "dddddddddddd"
+
+
+def test_the_list_shows_visitors_and_a_visitor_is_enrolled_whole(clock):
+    from edged.match import Matcher
+
+    store = UnknownFaces(5, clock=clock)
+    for track, v in ((1, _unit(1, 0.1)), (2, _unit(0, 1)), (3, _unit(1, -0.1))):
+        store.offer("door", track, Sample(np.zeros((160, 160, 3), np.uint8), v, Box(0, 0, 100, 100), 50.0))
+        store.announce("door", track)
+        clock.t += 1
+    ids = [store.announce("door", t) for t in (1, 2, 3)]
+    listed = {f["face_id"]: f["visitor"] for f in store.listing(Matcher(threshold=0.9))["faces"]}
+    assert listed == {ids[0]: ids[0], ids[1]: ids[1], ids[2]: ids[0]}
+    assert {f["visitor"] for f in store.listing()["faces"]} == set(ids)  # no matcher: each its own
+    assert store.visitor_faces([ids[2]], Matcher(threshold=0.9)) == [ids[0], ids[2]]
+    assert store.visitor_faces([ids[1]], Matcher(threshold=0.9)) == [ids[1]]
+    with pytest.raises(InputError, match="no unknown face"):
+        store.visitor_faces(["0" * 12], Matcher(threshold=0.9))
 
 
 def test_forget_one_or_all_and_unknown_ids_are_refused_cleanly(clock):
@@ -168,9 +230,9 @@ def test_an_unknown_face_from_the_clip_is_enrolled_by_its_face_id_and_forgotten_
             assert reply["ok"] is True and reply["request_id"] == "r1", reply
             assert reply["data"]["added"] >= 1 and reply["data"]["name"] == "lin"
             named = sub.wait_for(lambda m: m.json()["name"] == "lin", 60).json()
-        assert named["event_type"] == "recognized" and named["face_id"] is None
+        assert named["event_type"] == "recognized" and named["face_id"] and named["face_id"] != fid
         listed = _request(broker, "unknown/list", None, "unknown")
-        assert fid not in [f["face_id"] for f in listed["data"]["faces"]]  # used: no longer held
+        assert fid not in [f["face_id"] for f in listed["data"]["faces"]]  # enrolled: no longer unknown
         # whom did "lin" get? The clip has two people: every enrolled chip must be the same one of them
         from edged.gallery import _decode
 
@@ -181,6 +243,15 @@ def test_an_unknown_face_from_the_clip_is_enrolled_by_its_face_id_and_forgotten_
         closest = {max(photos, key=lambda n: float(e @ photos[n])) for e in emb}
         assert len(closest) == 1, closest
         print(f"enrolled as lin: {closest.pop()} ({person.count} chips)")
+        # the recognition that named lin is held too: it can be moved to someone else (none of lin's samples
+        # came from it, so lin keeps them all)
+        same = _request(broker, "reassign", {"face_id": named["face_id"], "name": "lin"}, "reassign")
+        assert same["ok"] is False and "that face is lin already" in same["error"], same
+        moved = _request(broker, "reassign", {"event_id": named["event_id"], "name": "other", "request_id": 5},
+                         "reassign")
+        assert moved["ok"] and moved["request_id"] == 5 and moved["data"]["from"] == "lin", moved
+        assert moved["data"]["removed"] == [] and moved["data"]["added"] >= 1
+        assert (tmp_path / "gallery" / "other.npz").exists()
     finally:
         p.stop()
     p = FrdProcess(cfg).start()  # a restart: held faces were in memory only
@@ -188,6 +259,8 @@ def test_an_unknown_face_from_the_clip_is_enrolled_by_its_face_id_and_forgotten_
         _online(broker)
         reply = _request(broker, "enroll", {"name": "lin2", "face_ids": [fid]}, "enroll")
         assert reply["ok"] is False and "no unknown face" in reply["error"] and "restarts" in reply["error"], reply
+        reply = _request(broker, "reassign", {"name": "lin2", "face_id": named["face_id"]}, "reassign")
+        assert reply["ok"] is False and "no recent face" in reply["error"] and "restarts" in reply["error"], reply
         assert not (tmp_path / "gallery" / "lin2.npz").exists()
     finally:
         p.stop()

@@ -113,7 +113,7 @@ def test_home_assistant_shows_the_face_last_seen_and_faces_now(tmp_path, broker,
                 return states
             return None
 
-        states = wait_until(ready, 60, step=0.5)
+        states = wait_until(ready, 90, step=0.5)
         frd_entities = {e for e in hass.states() if e.split(".")[1].startswith(f"frd_{DEVICE}_")}
         assert states, f"Home Assistant lacks frd's entities: {sorted(frd_entities)}\n{hass.log_tail()}"
         assert frd_entities == ENTITIES  # every config frd published became an entity, and nothing else

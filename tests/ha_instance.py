@@ -74,7 +74,7 @@ def _entry(broker_host: str, broker_port: int) -> dict[str, Any]:
 class HomeAssistant:
     """One ``hass`` process on 127.0.0.1; ``start()`` returns once it serves HTTP and holds a token."""
 
-    def __init__(self, broker_host: str, broker_port: int) -> None:
+    def __init__(self, broker_host: str, broker_port: int, extra_config: str = "") -> None:
         self.host = "127.0.0.1"
         self.port = free_port(self.host)
         self.url = f"http://{self.host}:{self.port}"
@@ -82,9 +82,9 @@ class HomeAssistant:
         self.log_path = self.config_dir / "home-assistant.log"
         self.token: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
-        self._write_config(broker_host, broker_port)
+        self._write_config(broker_host, broker_port, extra_config)
 
-    def _write_config(self, broker_host: str, broker_port: int) -> None:
+    def _write_config(self, broker_host: str, broker_port: int, extra_config: str) -> None:
         (self.config_dir / "configuration.yaml").write_text(
             "homeassistant:\n"
             "  name: frd test\n"
@@ -92,7 +92,7 @@ class HomeAssistant:
             "  unit_system: metric\n  time_zone: UTC\n  currency: EUR\n  country: DE\n"
             f"http:\n  server_host: {self.host}\n  server_port: {self.port}\n"
             "api:\nonboarding:\nimage:\n"
-            "logger:\n  default: info\n",
+            "logger:\n  default: info\n" + extra_config,
             encoding="utf-8",
         )
         storage = self.config_dir / ".storage"

@@ -37,11 +37,26 @@ ENTITIES = {IMAGE, LAST_SEEN, FACES_NOW, PRESENCE, LAST_PERSON, EVENT,
             *(f"sensor.frd_{DEVICE}_{d}" for d in ("fps", "dropped_frames", "gallery_size", "model"))}
 
 
+def _readme_section() -> str:
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("#### From Home Assistant"):]
+    return section[:section.index("\n### ")]
+
+
+def _readme_automations() -> str:
+    """The README's automations (YAML), for this test's device; the phone is a file notifier of that name."""
+    blocks = re.findall(r"```yaml\n(.*?)```", _readme_section(), re.DOTALL)
+    assert len(blocks) == 2 and blocks[0].startswith("automation:"), blocks
+    return ("".join(blocks).replace("frd/door/", f"{BASE}/")
+            + "notify:\n  - platform: file\n    name: mobile_app_my_phone\n    filename: phone.txt\n")
+
+
 @pytest.fixture
-def hass(broker, tmp_path):
+def hass(request, broker, tmp_path):
     """A running Home Assistant with MQTT on the test broker, connected (its birth message seen).
 
-    Its log is kept as ``home-assistant.log`` in the test's tmp_path for a look after a failure.
+    ``@pytest.mark.parametrize("hass", [yaml], indirect=True)`` adds configuration. Its log is kept as
+    ``home-assistant.log`` in the test's tmp_path for a look after a failure.
     """
     missing = ha_missing()
     if missing:
@@ -49,7 +64,7 @@ def hass(broker, tmp_path):
             pytest.fail(missing + " and FRD_REQUIRE_DATA=1 requires it")
         pytest.skip(missing)
     with subscribe_collect(broker.host, broker.port, ["homeassistant/status"]) as sub:
-        instance = HomeAssistant(broker.host, broker.port)
+        instance = HomeAssistant(broker.host, broker.port, getattr(request, "param", ""))
         with instance:
             try:
                 sub.wait_for(lambda m: m.text == "online", 60)
@@ -83,10 +98,8 @@ def _jpeg(body: bytes) -> np.ndarray:
 
 def _readme_entity_ids() -> list[str]:
     """The entity ids the README gives for Home Assistant before 2025.10, as they are in this test."""
-    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("#### From Home Assistant"):]
-    section = section[:section.index("```")]
-    ids = re.findall(r"`((?:image|sensor|binary_sensor)\.frd_door_(?:front|alice)_\w+)`", section)
+    prose = _readme_section().split("```")[0]
+    ids = re.findall(r"`((?:image|sensor|binary_sensor)\.frd_door_(?:front|alice)_\w+)`", prose)
     return [i.replace("frd_door_", f"frd_{DEVICE}_").replace("_front_", "_stage_").replace("_alice_", f"_{PERSON}_")
             for i in ids]
 
@@ -161,6 +174,35 @@ def test_home_assistant_shows_the_face_last_seen_and_faces_now(tmp_path, broker,
     try:
         assert wait_until(lambda: IMAGE not in (s := hass.states()) and s[LAST_SEEN]["state"] != "unavailable", 60), \
             sorted(e for e in hass.states() if "frd" in e)
+    finally:
+        p.stop()
+    problems = _problems(hass.log_text())
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("hass", [_readme_automations()], indirect=True)
+def test_the_readmes_automations_notify_on_a_stranger_and_enroll_from_the_reply(tmp_path, broker, hass, data):
+    """The README's two automations, as written, on the real instance: a stranger on the clip is notified,
+    the notification's reply enrolls them through ``cmd/enroll`` with its ``face_id``, the clip names them."""
+    cfg = write_config(tmp_path, broker, data / "video/short_hamilton_clip.mp4",
+                       homeassistant={"face_image": True}, unknown_faces={"keep": 20})
+    topics = [f"{BASE}/event", f"{BASE}/cmd/enroll", f"{BASE}/reply/enroll"]
+    p = FrdProcess(cfg).start()
+    try:
+        with subscribe_collect(broker.host, broker.port, topics) as sub:
+            unknown = sub.wait_for(lambda m: m.topic.endswith("/event") and m.json()["event_type"] == "unknown"
+                                   and m.json().get("face_id"), 90).json()
+            phone = hass.config_dir / "phone.txt"
+            assert wait_until(lambda: phone.is_file() and "Someone unknown on stage" in phone.read_text(), 30), \
+                hass.log_tail()
+            status, body = hass.request("POST", "/api/events/mobile_app_notification_action", json_body={
+                "action": f"FRD_ENROLL_{unknown['face_id']}", "reply_text": " Lin Manuel "})
+            assert status == 200, body
+            cmd = sub.wait_for(lambda m: m.topic == f"{BASE}/cmd/enroll", 20).json()
+            assert cmd == {"name": "lin_manuel", "face_ids": [unknown["face_id"]]}
+            reply = sub.wait_for(lambda m: m.topic.endswith("/reply/enroll"), 60).json()
+            assert reply["ok"], reply
+            sub.wait_for(lambda m: m.topic.endswith("/event") and m.json()["name"] == "lin_manuel", 60)
     finally:
         p.stop()
     problems = _problems(hass.log_text())

@@ -4,7 +4,8 @@ Real parts only: mosquitto (tests/broker.py), Home Assistant from PyPI in its ow
 (tests/ha_instance.py; ``scripts/test`` installs it), ``frd run`` on the looping clip with
 ``face_image: true``. A person is enrolled over MQTT from a photo; once the clip names them, Home
 Assistant must hold the image entity (and serve a JPEG for it), the person's presence and "last seen",
-the camera's "faces now", with no MQTT or discovery complaint in its log. Home Assistant 2024.1 is the
+the camera's "faces now", with no MQTT or discovery complaint in its log. The README's automations run
+as written on it (a stranger notified, then enrolled from the reply). Home Assistant 2024.1 is the
 last release on this machine's Python 3.11, so the device-based format (2024.11+) is covered by its
 golden file only.
 """
@@ -180,7 +181,7 @@ def test_home_assistant_shows_the_face_last_seen_and_faces_now(tmp_path, broker,
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("hass", [_readme_automations()], indirect=True)
+@pytest.mark.parametrize("hass", [_readme_automations()], indirect=True, ids=["readme"])
 def test_the_readmes_automations_notify_on_a_stranger_and_enroll_from_the_reply(tmp_path, broker, hass, data):
     """The README's two automations, as written, on the real instance: a stranger on the clip is notified,
     the notification's reply enrolls them through ``cmd/enroll`` with its ``face_id``, the clip names them."""

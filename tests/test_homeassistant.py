@@ -129,7 +129,8 @@ def test_home_assistant_shows_the_face_last_seen_and_faces_now(tmp_path, broker,
 
         states = wait_until(ready, 90, step=0.5)
         frd_entities = {e for e in hass.states() if e.split(".")[1].startswith(f"frd_{DEVICE}_")}
-        assert states, f"Home Assistant lacks frd's entities: {sorted(frd_entities)}\n{hass.log_tail()}"
+        assert states, (f"Home Assistant lacks some of frd's entities, it has {sorted(frd_entities)}\n"
+                        + "\n".join(_problems(hass.log_text())))
         assert frd_entities == ENTITIES  # every config frd published became an entity, and nothing else
 
         # the image entity: a JPEG of the aligned chip behind /api/image_proxy/<entity id>, with a login only

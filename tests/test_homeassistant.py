@@ -47,7 +47,8 @@ def _readme_section() -> str:
 def _readme_automations() -> str:
     """The README's automations (YAML), for this test's device; the phone is a file notifier of that name."""
     blocks = re.findall(r"```yaml\n(.*?)```", _readme_section(), re.DOTALL)
-    assert len(blocks) == 2 and blocks[0].startswith("automation:"), blocks
+    # one automation list over several blocks (notify, enroll from the notification, fix a wrong name)
+    assert len(blocks) >= 2 and blocks[0].startswith("automation:"), blocks
     return ("".join(blocks).replace("frd/door/", f"{BASE}/")
             + "notify:\n  - platform: file\n    name: mobile_app_my_phone\n    filename: phone.txt\n")
 
@@ -183,12 +184,14 @@ def test_home_assistant_shows_the_face_last_seen_and_faces_now(tmp_path, broker,
 
 
 @pytest.mark.parametrize("hass", [_readme_automations()], indirect=True, ids=["readme"])
-def test_the_readmes_automations_notify_on_a_stranger_and_enroll_from_the_reply(tmp_path, broker, hass, data):
-    """The README's two automations, as written, on the real instance: a stranger on the clip is notified,
-    the notification's reply enrolls them through ``cmd/enroll`` with its ``face_id``, the clip names them."""
+def test_the_readmes_automations_notify_enroll_from_the_reply_and_fix_a_name(tmp_path, broker, hass, data):
+    """The README's automations, as written, on the real instance: a stranger on the clip is notified,
+    the notification's reply enrolls them through ``cmd/enroll`` with its ``face_id``, the clip names them,
+    and a reply to a recognized face moves it to another name through ``cmd/reassign``."""
     cfg = write_config(tmp_path, broker, data / "video/short_hamilton_clip.mp4",
                        homeassistant={"face_image": True}, unknown_faces={"keep": 20})
-    topics = [f"{BASE}/event", f"{BASE}/cmd/enroll", f"{BASE}/reply/enroll"]
+    topics = [f"{BASE}/event", f"{BASE}/cmd/enroll", f"{BASE}/reply/enroll", f"{BASE}/cmd/reassign",
+              f"{BASE}/reply/reassign"]
     p = FrdProcess(cfg).start()
     try:
         with subscribe_collect(broker.host, broker.port, topics) as sub:
@@ -204,7 +207,16 @@ def test_the_readmes_automations_notify_on_a_stranger_and_enroll_from_the_reply(
             assert cmd == {"name": "lin_manuel", "face_ids": [unknown["face_id"]]}
             reply = sub.wait_for(lambda m: m.topic.endswith("/reply/enroll"), 60).json()
             assert reply["ok"], reply
-            sub.wait_for(lambda m: m.topic.endswith("/event") and m.json()["name"] == "lin_manuel", 60)
+            named = sub.wait_for(lambda m: m.topic.endswith("/event") and m.json()["name"] == "lin_manuel"
+                                 and m.json().get("face_id"), 60).json()
+            # the third automation: "not lin_manuel? who is it?" answered from the notification
+            status, body = hass.request("POST", "/api/events/mobile_app_notification_action", json_body={
+                "action": f"FRD_REASSIGN_{named['face_id']}", "reply_text": "Lin"})
+            assert status == 200, body
+            cmd = sub.wait_for(lambda m: m.topic == f"{BASE}/cmd/reassign", 20).json()
+            assert cmd == {"name": "lin", "face_id": named["face_id"]}
+            reply = sub.wait_for(lambda m: m.topic.endswith("/reply/reassign"), 60).json()
+            assert reply["ok"] and reply["data"]["from"] == "lin_manuel", reply
     finally:
         p.stop()
     problems = _problems(hass.log_text())

@@ -186,6 +186,8 @@ class HomeAssistantConfig(_Model):
 #: face (80 px) becomes 240 px of the 1080p frame: a door camera would miss everyone a step back. So
 #: frames are not reduced by default until a detector that finds small faces (issue 11: YuNet) lands.
 DETECT_MAX_SIDE: int | None = None
+#: The face detector when none is configured (``recognition.detector``; ``python -m edged.calibrate``'s default).
+DEFAULT_DETECTOR: Literal["hog", "yunet"] = "hog"
 
 
 class MotionConfig(_Model):
@@ -198,7 +200,7 @@ class MotionConfig(_Model):
 
 class RecognitionConfig(_Model):
     #: The face detector (edged/detect.py ``DETECTORS``): dlib HOG (default) or OpenCV's YuNet.
-    detector: Literal["hog", "yunet"] = "hog"
+    detector: Literal["hog", "yunet"] = DEFAULT_DETECTOR
     threshold: float | None = Field(default=None, ge=-20.0, le=50.0)
     strictness: Literal[STRICTNESS_LEVELS] = DEFAULT_STRICTNESS  # the vocabulary is match.LEVELS
     upsample: int = Field(default=0, ge=0, le=2)

@@ -3,8 +3,8 @@
 LFW folds 4-5 (the held-out people of ``edged.calibrate``) through the still-photo path with
 ``detector="yunet"`` (detect, map the box, align, int8 embed), then ``open_set_at`` at a
 strictness level and gallery sizes, exactly as the calibration reports its held-out figures.
-HOG's embeddings come from the calibration's cache (``~/.cache/frd/lfw-embeddings.npz``, made by
-``python -m edged.calibrate``) or are computed. Also on the photos where both found a face.
+HOG's embeddings come from the calibration's cache (``~/.cache/frd/lfw-embeddings-hog.npz``, made by
+``python -m edged.calibrate --detector hog``) or are computed. Also on the photos where both found a face.
 
     .venv/bin/python benchmarks/yunet_openset.py ../shared/data/faces/lfw --sizes 5 50 --level balanced
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edged.app import build_pipeline
-from edged.calibrate import TEST_FOLDS, Embedded, Lfw, _trials_for, embed_people, open_set_at
+from edged.calibrate import TEST_FOLDS, Embedded, Lfw, _trials_for, default_cache, embed_people, open_set_at
 from edged.match import load_calibration
 
 
@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("lfw", type=Path)
     ap.add_argument("--sizes", type=int, nargs="+", default=[5, 50])
     ap.add_argument("--level", default="balanced")
-    ap.add_argument("--hog-cache", type=Path, default=Path.home() / ".cache/frd/lfw-embeddings.npz")
+    ap.add_argument("--hog-cache", type=Path, default=default_cache("hog"))
     ap.add_argument("--yunet-cache", type=Path, default=Path.home() / ".cache/frd/lfw-yunet-heldout.npz")
     args = ap.parse_args()
     lfw = Lfw.load(args.lfw)

@@ -30,6 +30,11 @@ class Aligner:
         self.size = size
         self.padding = padding
 
+    @property
+    def recipe(self) -> str:
+        """How the chip is cut (the manifest and embedding caches record it: another cut, other embeddings)."""
+        return f"dlib get_face_chip padding {self.padding} size {self.size}"
+
     def landmarks(self, rgb: np.ndarray, box: Box) -> dlib.full_object_detection:
         return self._predictor(rgb, to_dlib(box))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .align import Aligner
-from .config import DETECT_MAX_SIDE
+from .config import DEFAULT_DETECTOR, DETECT_MAX_SIDE
 from .detect import DETECTORS, Detector, MotionGate, YuNetDetector
 from .embed import PREDICTOR_FILE, TFLiteEmbedder, model_dir
 from .gallery import Gallery
@@ -42,7 +42,7 @@ def build_pipeline(
     min_face_frac: float = 0.05,
     calibrated: bool = True,
     detect_max_side: int | None = DETECT_MAX_SIDE,
-    detector: str = "hog",
+    detector: str = DEFAULT_DETECTOR,
 ) -> Pipeline:
     """The recognition pipeline; ``still`` picks detector settings for photos (upsample 1) or video (0).
 

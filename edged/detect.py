@@ -76,6 +76,8 @@ class Detector:
 
     #: The video tracker gives HOG the grey frame (30 % cheaper, same faces).
     colour = False
+    #: Its name in ``DETECTORS`` (recorded in the calibration it made).
+    name = "hog"
 
     def __init__(
         self, upsample: int = 0, min_face_px: int = 40, min_face_frac: float = 0.0, max_side: int | None = None
@@ -109,6 +111,11 @@ class Detector:
                    for r in rects]
         return _kept(corners, h, w, max(self.min_face_px, self.min_face_frac * min(h, w)))
 
+    @property
+    def recipe(self) -> str:
+        """What decides the boxes it gives (a cache of embeddings keys on it)."""
+        return f"hog upsample {self.upsample} max_side {self.max_side} min {self.min_face_px}/{self.min_face_frac}"
+
 
 class YuNetDetector:
     """OpenCV's YuNet face detector behind :class:`Detector`'s interface.
@@ -122,6 +129,7 @@ class YuNetDetector:
     #: The video tracker gives YuNet the colour frame: on grey it finds a quarter fewer of the clip's faces
     #: (403 instead of 540 in 275 frames) for the same time.
     colour = True
+    name = "yunet"
 
     def __init__(self, min_face_px: int = 40, min_face_frac: float = 0.0, max_side: int | None = None,
                  model_path: Path | None = None, score_threshold: float = YUNET_SCORE, nms_threshold: float = 0.3,
@@ -180,6 +188,12 @@ class YuNetDetector:
             cx, cy, s = x + bw / 2 + m["dx"] * bw, y + bh / 2 + m["dy"] * bh, m["side"] * bw
             corners.append((cx - s / 2, cy - s / 2, cx + s / 2, cy + s / 2))
         return _kept(corners, h, w, max(self.min_face_px, self.min_face_frac * min(h, w)))
+
+    @property
+    def recipe(self) -> str:
+        """What decides the boxes it gives (a cache of embeddings keys on it)."""
+        return (f"yunet {YUNET_SHA256[:12]} score {self.score_threshold} nms {self.nms_threshold} max_side "
+                f"{self.max_side or YUNET_MAX_SIDE} min {self.min_face_px}/{self.min_face_frac} map {YUNET_TO_HOG}")
 
 
 class MotionGate:

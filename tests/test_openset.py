@@ -102,10 +102,43 @@ def test_a_calibration_made_for_another_model_or_with_another_cohort_is_refused(
 
 
 @pytest.fixture(scope="module")
-def lfw_held_out(data, still_pipeline):
-    """Held-out LFW people (folds 4-5), each photo through detect + align + int8 embed as the daemon does."""
+def lfw_held_out(data, cal):
+    """Held-out LFW people (folds 4-5), each photo through detect + align + int8 embed as the daemon does,
+    with the detector the shipped calibration was made with (it records it)."""
+    from edged.app import build_pipeline
+
     lfw = Lfw.load(data / "lfw")
-    return embed_people(lfw.photos_in(TEST_FOLDS), still_pipeline), lfw.pairs
+    pipeline = build_pipeline(still=True, detector=cal.info["detector"])
+    assert pipeline.still_detector.name == cal.info["detector"]
+    return embed_people(lfw.photos_in(TEST_FOLDS), pipeline), lfw.pairs
+
+
+def test_the_calibration_records_its_detector_and_embedding_caches_never_mix_detectors_or_chips(data, cal, tmp_path):
+    """Detection changes which faces reach the matcher: the calibration says which detector made it, and
+    the embeddings cache of one detector (or one chip) is never read for another."""
+    from edged.align import Aligner
+    from edged.app import build_pipeline
+    from edged.calibrate import path_recipe
+    from edged.detect import DETECTORS
+    from edged.embed import PREDICTOR_FILE
+
+    assert cal.info["detector"] in DETECTORS and cal.info["detector"] in cal.info["source"].lower()
+    hog, yunet = (build_pipeline(still=True, calibrated=False, detector=d) for d in ("hog", "yunet"))
+    assert path_recipe(hog) != path_recipe(yunet)
+    other_chip = Aligner(model_dir() / PREDICTOR_FILE, padding=hog.aligner.padding + 0.1)
+    assert path_recipe(hog) != path_recipe(type(hog)(hog.detector, other_chip, hog.embedder, hog.matcher,
+                                                     still_detector=hog.still_detector))
+    # a cache written on one detector's path is recomputed, not read, on the other's
+    lfw = Lfw.load(data / "lfw")
+    people = {p: lfw.people[p] for p in sorted(lfw.people)[:3]}
+    cache = tmp_path / "emb.npz"
+    by_hog = embed_people(people, hog, cache)
+    by_yunet = embed_people(people, yunet, cache)
+    assert by_hog.found.any() and by_yunet.found.any()
+    both = by_hog.found & by_yunet.found
+    assert not np.allclose(by_hog.emb[both], by_yunet.emb[both], atol=1e-4)
+    again = embed_people(people, yunet, cache)  # now the cache is YuNet's, and read
+    assert np.array_equal(again.emb, by_yunet.emb)
 
 
 def test_lfw_is_read_once_for_calibrate_and_eval_people_split_by_the_pairs_folds(data):

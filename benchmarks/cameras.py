@@ -227,17 +227,21 @@ def main() -> int:
     ap.add_argument("--detector", default="hog", choices=("hog", "yunet"))
     ap.add_argument("--frames", type=int, default=None, help="use only the clip's first N frames")
     ap.add_argument("--repeat", type=int, default=2, help="passes over the clip per camera")
+    ap.add_argument("--switch-interval", type=float, default=None,
+                    help="sys.setswitchinterval in seconds for the runs (Python's default: 0.005)")
     ap.add_argument("--gil", action="store_true", help="measure which stage holds the GIL, then stop")
     ap.add_argument("--calls", type=int, default=200, help="--gil: calls per stage")
     args = ap.parse_args()
     cv2.setNumThreads(1)
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     frames = clip_frames(args.video, args.frames)
     if args.gil:
         gil(frames, args.enroll, args.calls)
         return 0
     print(f"{len(frames)} frames of {args.video.name} ({frames[0].shape[1]}x{frames[0].shape[0]}), "
           f"{args.detector}, {args.repeat} passes per camera, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
+          f"load average {os.getloadavg()[0]:.1f}, switch interval {sys.getswitchinterval() * 1000:g} ms")
     base, named, cpu = run("threads", 1, frames, args.enroll, args.detector, args.repeat)
     print(f"  1 camera:               {base:7.1f} frames/s   1.00x   named {named}   CPU {cpu:.1f} ms/frame")
     for mode in ("threads", "processes"):

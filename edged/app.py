@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -73,6 +74,19 @@ def build_pipeline(
     else:
         matcher = Matcher(None, threshold=float("inf"))
     return Pipeline(photo if still else video, aligner, embedder, matcher, still_detector=photo)
+
+
+def camera_pipeline(pipeline: Pipeline, threads: int = 1) -> Pipeline:
+    """A camera's own copy of the parts that are not thread-safe, for a camera on a thread of its own: a
+    TFLite interpreter and a detector instance of its own; the aligner (dlib's shape predictor is read
+    only) and the matcher (it swaps in a new gallery as one object) are shared.
+    """
+    embedder = TFLiteEmbedder(threads=threads)
+    if embedder.sha256 != pipeline.embedder.sha256:
+        raise ValueError(f"a camera's interpreter loaded model {embedder.sha256[:12]}, the pipeline's is "
+                         f"{pipeline.embedder.sha256[:12]}")
+    detector = pipeline.detector.with_max_side(pipeline.detector.max_side)
+    return Pipeline(detector, pipeline.aligner, embedder, pipeline.matcher, still_detector=pipeline.still_detector)
 
 
 def open_gallery(path: Path | None, pipeline: Pipeline, create: bool = True, **limits: int) -> Gallery:
@@ -185,8 +199,14 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
     ignored = IgnoreList(people.gallery.root / IGNORE_FILE)
     m = pipeline.matcher
     ignore = IgnoreCheck(ignored, Matcher(m.calibration, m.strictness, m.fixed_threshold))  # judged like a person
-    workers = {c.name: CameraWorker(c.name, build_tracker(pipeline, rc, c.detect_max_side), build_engine(c.name, rc),
-                                    lock=people.lock, captures=people.captures, ignore=ignore, unknowns=unknowns,
+    # Several cameras: a thread each, each with its own interpreter and detector under a lock of its own, so
+    # cameras run on every core and never wait for each other; enrollment keeps ``pipeline`` under the people
+    # service's lock. One camera: it shares ``pipeline`` (and that lock) with enrollment, as it always did.
+    threaded = len(cfg.cameras) > 1
+    workers = {c.name: CameraWorker(c.name, build_tracker(camera_pipeline(pipeline, rc.threads) if threaded
+                                                          else pipeline, rc, c.detect_max_side),
+                                    build_engine(c.name, rc), lock=threading.Lock() if threaded else people.lock,
+                                    captures=people.captures, ignore=ignore, unknowns=unknowns,
                                     keep_chips=cfg.homeassistant.face_image)
                for c in cfg.cameras}
     handler = CommandHandler(Routes(people, status, unknowns, ignored), topics=topics, **handler_options)
@@ -195,7 +215,7 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
         device_id=cfg.device_id, topics=topics, pipeline=pipeline, people=people, readers=readers,
         bus=bus, notifier=notifier or Notifier(), handler=handler, status_interval_s=cfg.status_interval_s,
         components=components, workers=workers, housekeeping=housekeeping,
-        face_image=cfg.homeassistant.face_image,
+        face_image=cfg.homeassistant.face_image, camera_threads=threaded,
     )
 
     def ignore_changed() -> None:  # a face ignored or no longer ignored: every face is judged afresh

@@ -2,14 +2,19 @@
 
 Threads: one reader per camera (newest frame wins), one frame loop (this
 module's :meth:`Daemon.run`), one command worker (so a capture enrollment can
-wait for frames without blocking MQTT), and the bus's network thread. The
+wait for frames without blocking MQTT), and the bus's network thread. With
+several cameras (``camera_threads``) each camera's frames go through its worker
+on a thread of its own instead, so that cameras use every core (dlib's HOG,
+OpenCV's YuNet and TFLite release the GIL while they work: README, "The
+daemon"), and the frame loop only supervises. The
 daemon hands frames to the camera workers (:mod:`edged.worker`) and events to :mod:`edged.payloads`,
 commands to the :class:`~edged.commands.CommandHandler`, incoming messages to
 its components (Home Assistant, fleet sync: wired by ``app.py``), and
 publishes what they hand up. Who is enrolled is :mod:`edged.people`'s; the
 daemon only follows its changes (retained state of a deleted person). The
-TFLite interpreter is not thread-safe, so the pipeline is used under the
-people service's lock.
+TFLite interpreter is not thread-safe: with one camera the pipeline is used
+under the people service's lock; with several, each camera has its own
+interpreter and detector (``app.build_daemon``) under a lock of its own.
 """
 
 from __future__ import annotations
@@ -134,6 +139,7 @@ class Daemon:
         components: Sequence[Component] = (),
         housekeeping: Sequence[Callable[[], object]] = (),
         face_image: bool = False,
+        camera_threads: bool = False,
     ) -> None:
         self.device_id = device_id
         self.topics = topics
@@ -143,6 +149,9 @@ class Daemon:
         self.readers = {r.name: r for r in readers}
         #: per camera: frame → tracker → ignore list → unknown faces → event rules (built by app.py)
         self.workers = workers
+        #: each camera's frames on a thread of its own (its worker has parts of its own: ``app.build_daemon``)
+        self.camera_threads = camera_threads
+        self._camera_threads: dict[str, threading.Thread] = {}
         self.notifier = notifier
         self.status_interval_s = status_interval_s
         self.components = list(components)
@@ -372,13 +381,60 @@ class Daemon:
         self.stats[camera].tick(time.monotonic())
         self.notifier.frame_processed()
 
+    def _dead_camera(self) -> str | None:
+        """Which camera's frame thread has died (None: all alive, or there are none, or frd is stopping)."""
+        if self._stop.is_set():
+            return None  # the cameras' threads end on the stop
+        for name, t in self._camera_threads.items():
+            if not t.is_alive():
+                return f"the frame thread of camera {name}"
+        return None
+
     def _dead_threads(self, worker: threading.Thread) -> str | None:
-        """Which thread the MQTT side needs has died (None: all alive)."""
+        """Which thread the MQTT side or a camera needs has died (None: all alive)."""
+        camera = self._dead_camera()
+        if camera:
+            return camera
         if not worker.is_alive():
             return "the command thread"
         if not self.bus.network_alive():
             return "the MQTT network thread"
         return None
+
+    def _wanted(self, r: CameraReader, ts: float, due: dict[str, float]) -> bool:
+        """Whether a frame taken at ``ts`` is processed, with the camera's ``fps_limit`` (``due``: when each
+        camera's next frame is wanted)."""
+        if not r.fps_limit:
+            return True
+        # A schedule, not "1/fps_limit since the last frame": a frame a little early
+        # (jitter) is taken, else a source paced at exactly fps_limit loses every other one.
+        period = 1 / r.fps_limit
+        when = due.get(r.name, ts)
+        if ts < when - 0.1 * period:
+            return False  # a live camera faster than fps_limit: skip, do not queue
+        due[r.name] = when + period if ts - when < period else ts + period
+        return True
+
+    def _camera_loop(self, r: CameraReader) -> None:
+        """One camera's frames through its worker, on the camera's own thread, until the daemon stops.
+
+        A frame that fails ends the thread (as it ends the single frame loop): the frame loop sees the
+        thread dead and exits, so that the service manager restarts frd.
+        """
+        due: dict[str, float] = {}
+        try:
+            while not self._stop.is_set():
+                frame = r.take(0.2)
+                if frame is not None and self._wanted(r, frame.ts, due):
+                    self._process(r.name, frame.rgb, frame.index, frame.ts)
+        except Exception:
+            log.exception("camera %s: a frame failed", r.name)
+
+    def _start_cameras(self) -> None:
+        for name, r in self.readers.items():
+            t = threading.Thread(target=self._camera_loop, args=(r,), name=f"frames-{name}", daemon=True)
+            self._camera_threads[name] = t
+            t.start()
 
     def request_stop(self, *_: object) -> None:
         self._stop.set()
@@ -397,12 +453,15 @@ class Daemon:
             r.start()
         self.bus.start()
         self.notifier.ready()
-        log.info("frd %s running: %d camera(s), %d people, model %s", __version__, len(self.readers),
-                 len(self.gallery.people), self.pipeline.embedder.name)
+        log.info("frd %s running: %d camera(s)%s, %d people, model %s", __version__, len(self.readers),
+                 ", a thread each" if self.camera_threads else "", len(self.gallery.people),
+                 self.pipeline.embedder.name)
         next_status = 0.0
         next_gallery_check = time.monotonic() + GALLERY_POLL_S
         readers = list(self.readers.values())
         due: dict[str, float] = {}  # per camera with fps_limit: when the next frame is wanted
+        if self.camera_threads:
+            self._start_cameras()
         try:
             while not self._stop.is_set():
                 if self._reload.is_set():
@@ -413,22 +472,23 @@ class Daemon:
                     except (FrdError, OSError) as e:
                         log.error("reload failed: %s", e)
                     self.notifier.ready()
+                if self.camera_threads:
+                    if self._stop.wait(0.1):  # the cameras' threads do the frames; this loop supervises
+                        break  # (the cameras' threads end on the stop: not a failure)
+                    dead = self._dead_camera()
+                    if dead:
+                        log.error("%s stopped: exiting so that the service manager restarts frd", dead)
+                        self.notifier.status(f"FAILED: {dead} stopped; restarting")
+                        return 1
                 got = False
-                for r in readers:
+                for r in readers if not self.camera_threads else ():
                     frame = r.take(0.0 if len(readers) > 1 else 0.2)
                     if frame is None:
                         continue
                     got = True
-                    if r.fps_limit:
-                        # A schedule, not "1/fps_limit since the last frame": a frame a little early
-                        # (jitter) is taken, else a source paced at exactly fps_limit loses every other one.
-                        period = 1 / r.fps_limit
-                        when = due.get(r.name, frame.ts)
-                        if frame.ts < when - 0.1 * period:
-                            continue  # a live camera faster than fps_limit: skip, do not queue
-                        due[r.name] = when + period if frame.ts - when < period else frame.ts + period
-                    self._process(r.name, frame.rgb, frame.index, frame.ts)
-                if not got and len(readers) > 1:
+                    if self._wanted(r, frame.ts, due):
+                        self._process(r.name, frame.rgb, frame.index, frame.ts)
+                if not got and len(readers) > 1 and not self.camera_threads:
                     time.sleep(0.01)
                 now = time.monotonic()
                 if now >= next_gallery_check:
@@ -445,9 +505,12 @@ class Daemon:
                         return 1
                     self.notifier.status(payloads.status_summary(self._publish_status()))
         finally:
+            self._stop.set()  # the cameras' threads end after their frame in flight
             self.notifier.stopping()
             with contextlib.suppress(queue.Full):  # a full queue must not stop the stop: the worker is a daemon
                 self._commands.put_nowait(None)
+            for t in self._camera_threads.values():
+                t.join(timeout=10)  # daemon threads: one stuck in a native call cannot hold the exit
             for r in readers:
                 r.stop()
             self.bus.stop()

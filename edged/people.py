@@ -110,8 +110,11 @@ class Capture:
 class People:
     """The gallery as a service: every change goes through here, and is announced to the listeners.
 
-    ``lock`` guards the pipeline (TFLite is not thread-safe) and the gallery; the daemon's frame loop
-    takes the same lock. ``cameras`` are the cameras a capture may use.
+    ``lock`` guards the pipeline (TFLite is not thread-safe), the gallery, the captures and matcher swaps
+    (with the hooks that follow them). With one camera the daemon's frame loop shares the pipeline and
+    takes the same lock; with several, each camera's thread has parts of its own and a lock of its own,
+    and never takes this one (the matcher swaps its gallery as one object; a camera copies the captures
+    at once and offers faces only to its own). ``cameras`` are the cameras a capture may use.
     """
 
     def __init__(self, pipeline: Pipeline, gallery: Gallery, *, keep_crops: bool, cameras: Sequence[str] = ()
@@ -121,7 +124,7 @@ class People:
         self.keep_crops = keep_crops
         self.cameras = list(cameras)
         self.lock = threading.Lock()
-        #: pending captures, offered faces by the frame loop (under ``lock``)
+        #: pending captures, changed under ``lock``; a camera offers faces to its own (see above)
         self.captures: list[Capture] = []
         self._listeners: list[Listener] = []
         self._guards: list[Guard] = []

@@ -2,8 +2,12 @@
 
 ``app.py`` builds one :class:`CameraWorker` per camera; the daemon hands it the
 frames it schedules and publishes the events it returns. Nothing here knows
-about MQTT. The pipeline (TFLite is not thread-safe) and the gallery are used
-under the people service's lock, which the worker is given.
+about MQTT. The worker is given the lock that guards its pipeline parts (TFLite
+and the detectors are not thread-safe): with one camera the people service's
+lock (the camera shares the pipeline with enrollment), with several a lock of
+its own, since each camera then has its own interpreter and detector and runs
+in its own thread (``app.build_daemon``). The matcher is shared: it swaps in a
+new gallery as one object, so it needs no lock to be read.
 """
 
 from __future__ import annotations
@@ -69,19 +73,30 @@ class CameraWorker:
         self._chips: dict[int, np.ndarray] = {}
         #: how many faces the tracker followed in the last frame (Home Assistant's "faces now")
         self.faces_now = 0
+        self._reset = threading.Event()
 
     def reset(self) -> None:
         """Forget followed faces (the matcher or the ignore list changed): every face is judged afresh.
 
-        Callers hold the lock.
+        Done by the worker itself before its next frame, under its lock: the change's thread holds the
+        people service's lock, and must not wait for a frame in flight on another camera's thread. The
+        matcher is already new when this is called, so no frame after it meets an old verdict.
         """
+        self._reset.set()
+
+    def _forget(self) -> None:
+        self._reset.clear()
         self.tracker.reset()
         self._ignored.clear()
         self._chips.clear()
 
     def process(self, rgb: np.ndarray, index: int, mono: float) -> list[Event]:
         with self._lock:
-            captures = [c for c in self._captures if c.camera == self.camera]
+            if self._reset.is_set():
+                self._forget()
+            # a copy taken at once: the command thread adds and removes captures under the people service's
+            # lock, which a camera with a lock of its own does not hold; a capture is offered only by its camera
+            captures = [c for c in tuple(self._captures) if c.camera == self.camera]
             tracked = self.tracker.process(rgb, force_embed=bool(captures))
             self.faces_now = len(tracked)
             for cap in captures:

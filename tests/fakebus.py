@@ -8,6 +8,7 @@ publication in order, the replies) so a test can assert on what frd published. T
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from edged.bus import Incoming
@@ -77,3 +78,49 @@ class FakeBus:
         with self._lock:
             self.published.clear()
             self.replies.clear()
+
+
+class FrameList:
+    """A camera that hands out a list of frames and never drops one (``edged.camera.CameraReader``'s face
+    towards the daemon): what a camera gives does not depend on how busy the machine is.
+
+    Frames are timed one ``1 / fps`` apart from 0, so the event rules' cooldowns do not depend on the
+    clock either. ``hold_at``: frames from that index on wait until :meth:`release` (a gallery change
+    can then land between the same two frames in every run).
+    """
+
+    def __init__(self, name: str, frames: list, *, fps: float = 30.0, loop: bool = False,
+                 hold_at: int | None = None) -> None:
+        self.name = name
+        self.fps_limit: float | None = None
+        self.state, self.error = "streaming", None
+        self.dropped = self.reconnects = 0
+        self.taken = 0  # frames handed out so far
+        self._frames, self._fps, self._loop = list(frames), fps, loop
+        self._hold_at = hold_at
+        self._lock = threading.Lock()
+
+    def start(self) -> FrameList:
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.state = "stopped"
+
+    def release(self, hold_at: int | None = None) -> None:
+        """Let the held frames go, up to ``hold_at`` (None: to the end)."""
+        with self._lock:
+            self._hold_at = hold_at
+
+    def take(self, timeout: float):
+        from edged.camera import Frame
+
+        with self._lock:
+            i = self.taken
+            if (not self._loop and i >= len(self._frames)) or (self._hold_at is not None and i >= self._hold_at):
+                i = -1
+            else:
+                self.taken += 1
+        if i < 0:
+            time.sleep(min(timeout, 0.01))
+            return None
+        return Frame(self.name, i, self._frames[i % len(self._frames)], i / self._fps)

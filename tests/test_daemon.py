@@ -211,3 +211,22 @@ def test_a_camera_removed_from_the_config_loses_its_entity_when_frd_restarts(tmp
         assert "removed 3 Home Assistant entities nobody has any more" in p.log_text()
     finally:
         p.stop()
+
+
+def test_two_cameras_each_on_its_own_thread_both_name_the_person(tmp_path, broker, clip, lin):
+    """``frd run`` with two cameras (a thread each, issue 11): one enrollment, both cameras name Lin."""
+    two = [{"name": "stage", "source": str(clip), "loop": True}, {"name": "garage", "source": str(clip), "loop": True}]
+    p = FrdProcess(write_config(tmp_path, broker, clip, cameras=two)).start()
+    try:
+        online(broker)
+        with subscribe_collect(broker.host, broker.port, [f"{BASE}/event"]) as sub:
+            assert request(broker, f"{BASE}/cmd/enroll/lin_manuel_miranda", lin.read_bytes(), "enroll")["ok"]
+            named = set()
+            for _ in range(2):
+                ev = sub.wait_for(lambda m: m.json()["name"] == "lin_manuel_miranda"
+                                  and m.json()["camera"] not in named, 60).json()
+                named.add(ev["camera"])
+        assert named == {"stage", "garage"}
+        assert "2 camera(s), a thread each" in p.log_text()
+    finally:
+        p.stop()

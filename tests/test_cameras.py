@@ -1,0 +1,209 @@
+"""Several cameras, a thread each (issue 11): the daemon's own ``run`` with two cameras, in process.
+
+Real parts throughout (model, detector, people service, command thread, each camera's thread and its own
+interpreter); tests/fakebus.py's bus and frame lists stand in for the broker and the cameras, so that
+which frames each camera sees does not depend on how busy the machine is. The spec for two cameras is
+one camera: each camera's events are exactly those a single camera gives on the same frames with the
+same gallery changes between the same two frames.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from edged.app import build_daemon, open_people
+from edged.camera import CameraReader, read_video
+from edged.config import parse_config
+from tests.fakebus import FakeBus, FrameList
+
+DEVICE = "hall"
+BASE = f"frd/{DEVICE}"
+LIN = "lin_manuel_miranda"
+
+
+@pytest.fixture(scope="module")
+def frames(data):
+    return [f.rgb for f in read_video(str(data / "video/short_hamilton_clip.mp4"))]
+
+
+@pytest.fixture
+def lin(data):
+    return (data / "video/enroll/lin_manuel_miranda_1.png").read_bytes()
+
+
+@pytest.fixture
+def obama(data):
+    return (data / "people/obama/obama_1.jpg").read_bytes()
+
+
+@pytest.fixture(autouse=True)
+def _signals_and_matcher(video_pipeline):
+    """``Daemon.run`` installs its signal handlers in the test process; the session's matcher is shared."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    yield
+    for s, h in saved.items():
+        signal.signal(s, h)
+    video_pipeline.matcher.set_gallery({})
+
+
+def rig(tmp_path, video_pipeline, readers: list):
+    names = [r.name for r in readers]
+    cams = ", ".join(f"{{name: {n}, source: /dev/null}}" for n in names)
+    cfg = parse_config(f"device_id: {DEVICE}\ncameras: [{cams}]\ngallery: {{path: {tmp_path / 'gallery'}}}\n"
+                       "unknown_faces: {keep: 20}\n", "cameras.yaml")
+    people = open_people(cfg.gallery.path, video_pipeline, keep_crops=True, cameras=names)
+    bus = FakeBus()
+    daemon = build_daemon(cfg, pipeline=video_pipeline, people=people, bus=bus, readers=readers, handler_options={})
+    return daemon, bus
+
+
+def wait(what: Callable[[], object], timeout: float = 120.0) -> None:
+    """Until ``what()`` is true; the timeout only keeps a broken run from hanging the suite."""
+    end = time.monotonic() + timeout
+    while not what():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)
+
+
+def ask(bus: FakeBus, topic: str, payload: bytes | str, timeout: float = 120.0) -> dict:
+    """A command delivered as the network thread would, answered by the daemon's own command thread."""
+    before = len(bus.replies)
+    bus.deliver(topic, payload)
+    wait(lambda: len(bus.replies) > before, timeout)
+    return json.loads(bus.replies[before][1])
+
+
+def run_with(daemon, drive: Callable[[], None]) -> int:
+    """``daemon.run()`` here (signals need the main thread), ``drive`` on a thread of its own, then stop."""
+    failed: list[BaseException] = []
+
+    def driver() -> None:
+        try:
+            wait(lambda: daemon.bus.connected.is_set())
+            drive()
+        except BaseException as e:
+            failed.append(e)
+        finally:
+            daemon.request_stop()
+
+    t = threading.Thread(target=driver)
+    t.start()
+    code = daemon.run()
+    t.join()
+    if failed:
+        raise failed[0]
+    return code
+
+
+def events(bus: FakeBus, camera: str) -> list[tuple]:
+    """A camera's events without what differs from run to run (ids, wall-clock time)."""
+    out = []
+    for m in bus.on(f"{BASE}/event"):
+        b = json.loads(m.payload)
+        if b["camera"] == camera:
+            out.append((b["name"], b["event_type"], tuple(b["box"]), round(b["score"], 4)))
+    return out
+
+
+#: frame index → the gallery changes made before it (enroll, delete over MQTT)
+HOLD_1, HOLD_2 = 40, 150
+
+
+def changes(lin: bytes, obama: bytes) -> dict[int, list[tuple[str, bytes]]]:
+    return {
+        HOLD_1: [(f"{BASE}/cmd/enroll/obama", obama), (f"{BASE}/cmd/enroll/{LIN}", lin),
+                 (f"{BASE}/cmd/delete/obama", b"")],
+        HOLD_2: [(f"{BASE}/cmd/delete/{LIN}", b""), (f"{BASE}/cmd/enroll/{LIN}", lin)],
+    }
+
+
+def one_camera(tmp_path, video_pipeline, frames, todo) -> list[tuple]:
+    """The spec: one camera, its frames processed in turn, the same changes before the same frames."""
+    daemon, bus = rig(tmp_path / "one", video_pipeline, [CameraReader("stage", "/dev/null", loop=False,
+                                                                      fps_limit=None)])
+    assert not daemon.camera_threads
+    bus.start()
+    for i, rgb in enumerate(frames):
+        for topic, payload in todo.get(i, []):
+            bus.deliver(topic, payload)
+            daemon._commands.put(None)
+            daemon._command_worker()
+            assert json.loads(bus.replies[-1][1])["ok"], bus.replies[-1]
+        daemon._process("stage", rgb, i, i / 30)
+    video_pipeline.matcher.set_gallery({})
+    return events(bus, "stage")
+
+
+def test_two_cameras_give_each_what_one_camera_gives_with_gallery_changes_while_both_run(
+        tmp_path, video_pipeline, frames, lin, obama):
+    todo = changes(lin, obama)
+    want = one_camera(tmp_path, video_pipeline, frames, todo)
+    assert (LIN, "recognized") in [e[:2] for e in want]  # the spec names Lin
+    cams = [FrameList("stage", frames, hold_at=HOLD_1), FrameList("door", frames, hold_at=HOLD_1)]
+    daemon, bus = rig(tmp_path / "two", video_pipeline, cams)
+    assert daemon.camera_threads
+    # each camera has an interpreter and a detector of its own; the matcher (and its gallery) is shared
+    stage, door = daemon.workers["stage"].tracker, daemon.workers["door"].tracker
+    assert stage.embedder is not door.embedder and stage.embedder is not video_pipeline.embedder
+    assert stage.detector is not door.detector
+    assert stage.matcher is door.matcher is video_pipeline.matcher
+
+    def drive() -> None:
+        for hold, nxt in ((HOLD_1, HOLD_2), (HOLD_2, None)):
+            # both cameras have processed every frame before the hold (their threads wait for more)
+            wait(lambda hold=hold: all(daemon.stats[c.name].processed == hold for c in cams))
+            for topic, payload in todo[hold]:
+                reply = ask(bus, topic, payload)
+                assert reply["ok"], reply
+            for c in cams:
+                c.release(nxt)
+        wait(lambda: all(daemon.stats[c.name].processed == len(frames) for c in cams))
+
+    assert run_with(daemon, drive) == 0
+    assert events(bus, "stage") == want
+    assert events(bus, "door") == want
+    assert not any(t.is_alive() for t in daemon._camera_threads.values())  # stopped cleanly
+
+
+def test_a_capture_from_one_camera_and_a_busy_gallery_while_both_run(tmp_path, video_pipeline, frames, obama):
+    cams = [FrameList("stage", frames, loop=True), FrameList("door", frames, loop=True)]
+    daemon, bus = rig(tmp_path, video_pipeline, cams)
+    got: dict[str, dict] = {}
+
+    def drive() -> None:
+        body = {"name": LIN, "capture": {"camera": "door", "frames": 3, "timeout_s": 60}}
+        got["capture"] = ask(bus, f"{BASE}/cmd/enroll", json.dumps(body))
+        assert got["capture"]["ok"] and got["capture"]["data"]["added"] == 3, got["capture"]
+        for _ in range(3):  # the gallery changes again and again while both cameras run
+            got.setdefault("churn", []).append(ask(bus, f"{BASE}/cmd/enroll/obama", obama)["ok"])
+            got["churn"].append(ask(bus, f"{BASE}/cmd/delete/obama", b"")["ok"])
+        start = {c.name: c.taken for c in cams}
+        # both cameras go on, and both name Lin (the clip loops: every pass shows Lin)
+        wait(lambda: all(c.taken > start[c.name] + len(frames) for c in cams))
+        wait(lambda: {json.loads(m.payload)["camera"] for m in bus.on(f"{BASE}/event")
+                      if json.loads(m.payload)["name"] == LIN} == {"stage", "door"})
+        got["listed"] = ask(bus, f"{BASE}/cmd/list", json.dumps({"detail": True}))
+
+    assert run_with(daemon, drive) == 0
+    cap = got["capture"]
+    assert cap["ok"] and cap["data"]["added"] == 3, cap
+    assert got["churn"] == [True] * 6
+    people = {p["name"]: p for p in got["listed"]["data"]["people"]}
+    assert set(people) == {LIN}
+    assert {s["source"] for s in people[LIN]["samples"]} == {"camera:door"}
+    assert "obama" not in bus.retained.get(f"{BASE}/state/camera/stage", "")
+
+
+def test_a_camera_thread_that_dies_stops_frd_for_a_restart(tmp_path, video_pipeline, frames, caplog):
+    """A frame that breaks a camera's worker ends its thread; the daemon sees it and exits 1."""
+    cams = [FrameList("stage", [None]), FrameList("door", frames, loop=True)]
+    daemon, _ = rig(tmp_path, video_pipeline, cams)
+    assert daemon.run() == 1
+    assert "the frame thread of camera stage stopped" in caplog.text
+    assert not any(t.is_alive() for t in daemon._camera_threads.values())

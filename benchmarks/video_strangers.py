@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 
 from edged.app import build_engine, build_pipeline, build_tracker
-from edged.calibrate import SHOTS, TEST_FOLDS, Lfw, embed_people
-from edged.config import RecognitionConfig
+from edged.calibrate import SHOTS, TEST_FOLDS, Lfw, default_cache, embed_people
+from edged.config import DEFAULT_DETECTOR, RecognitionConfig
 from edged.images import load_image
 
 CACHE = Path.home() / ".cache/frd"
@@ -67,7 +67,7 @@ def main() -> int:
     lfw = Lfw.load(args.lfw)
     photos = lfw.photos_in(TEST_FOLDS)
     still = build_pipeline(still=True)
-    e = embed_people(lfw.people, build_pipeline(still=True, calibrated=False), CACHE / "lfw-embeddings.npz")
+    e = embed_people(lfw.people, build_pipeline(still=True, calibrated=False), default_cache(DEFAULT_DETECTOR))
     split = e.by_person(lfw.people_in(TEST_FOLDS))
     paths = {(p, int(n)): path for p, v in photos.items() for path, n in
              ((path, int(path.stem.rsplit("_", 1)[-1])) for path in v)}

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from edged.app import build_pipeline
-from edged.calibrate import SHOTS, TEST_FOLDS, TUNE_FOLDS, Lfw, embed_people
+from edged.calibrate import SHOTS, TEST_FOLDS, TUNE_FOLDS, Lfw, default_cache, embed_people
+from edged.config import DEFAULT_DETECTOR
 from edged.images import load_image
 from edged.match import Matcher
 from edged.quality import assess
@@ -141,7 +142,7 @@ def main() -> int:
     lfw = Lfw.load(args.lfw)
     pipeline = build_pipeline(still=True)
     cal = pipeline.matcher.calibration
-    e = embed_people(lfw.people, build_pipeline(still=True, calibrated=False), CACHE / "lfw-embeddings.npz",
+    e = embed_people(lfw.people, build_pipeline(still=True, calibrated=False), default_cache(DEFAULT_DETECTOR),
                      progress=True)
     q = qualities(lfw.people, pipeline)
     for label, folds in (("tuning folds 2-3", TUNE_FOLDS), ("held-out folds 4-5", TEST_FOLDS)):

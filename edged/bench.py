@@ -203,14 +203,14 @@ def _frd_step(tracker, fps: float) -> Callable:
 
 def main(args: argparse.Namespace) -> int:
     from .app import build_pipeline, build_tracker
-    from .config import RecognitionConfig
+    from .config import DEFAULT_DETECTOR, RecognitionConfig
     from .images import load_image
     from .reference import DlibResNet, FloatFaceNet
 
     cv2.setNumThreads(1)
     variants = _parse_variants(args.variants) if getattr(args, "variants", None) else None
     limit = getattr(args, "frames", None)
-    detector = getattr(args, "detector", None) or "hog"
+    detector = getattr(args, "detector", None) or DEFAULT_DETECTOR
     pipeline = build_pipeline(still=False, threads=1, detect_max_side=getattr(args, "detect_max_side", None),
                               detector=detector)
     name = None

@@ -499,8 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detect-max-side", type=int, default=None, metavar="PX",
                    help="frd detects on frames reduced to PX on the long side (recognition.detect_max_side; "
                         "default: full frames)")
-    p.add_argument("--detector", choices=("hog", "yunet"), default="hog",
-                   help="frd's face detector (recognition.detector); the reference always uses HOG")
+    p.add_argument("--detector", choices=("hog", "yunet"), default=None,
+                   help="frd's face detector (recognition.detector; default: its default, yunet); "
+                        "the reference always uses HOG")
 
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)

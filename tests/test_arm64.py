@@ -316,12 +316,14 @@ FAST_KERNEL_TOLERANCE = 5e-3
 
 @pytest.mark.timeout(1800)
 def test_photo_embedding_on_arm64_matches_x86_64(deployed: Fleet, data: Path, tmp_path: Path) -> None:
-    """A photo enrolled on the Pi and here: the same aligned chip, the same embedding, the same name.
+    """A photo enrolled on the Pi and here: the same face cut, the same embedding, the same name.
 
-    The dlib detection and alignment give a byte-identical chip. The FaceNet embedding of that chip is
-    identical within 1e-4 (measured: 0) with TFLite's reference kernels, the same arithmetic on both
-    architectures. frd runs the optimized XNNPACK kernels, whose int8 rounding differs between AVX and
-    NEON: within 5e-3 there (measured 1.3e-3, cosine > 0.9999), and the match score within 5e-3.
+    YuNet (OpenCV's float DNN) places the box within a rounding of the same pixels on both
+    architectures, so the aligned chips agree to a fraction of a grey level (HOG's were byte-identical).
+    The FaceNet embedding of one chip is identical within 1e-4 (measured: 0) with TFLite's reference
+    kernels, the same arithmetic on both architectures. frd runs the optimized XNNPACK kernels, whose
+    int8 rounding differs between AVX and NEON: within 5e-3 there (measured 1.3e-3). End to end (each
+    side's own chip) the embeddings agree to a cosine above 0.999 and the match score within 2 %.
     """
     host = deployed.hosts[ARM]
     people = data / "people" / "obama"
@@ -339,7 +341,10 @@ def test_photo_embedding_on_arm64_matches_x86_64(deployed: Fleet, data: Path, tm
     arm_npz = (host.root / gallery.lstrip("/") / "obama.npz").read_bytes()
     x86_npz = (tmp_path / "g" / "obama.npz").read_bytes()
     with np.load(io.BytesIO(arm_npz)) as a, np.load(io.BytesIO(x86_npz)) as x:
-        assert a["crops"].shape == x["crops"].shape and np.array_equal(a["crops"], x["crops"])  # alignment
+        assert a["crops"].shape == x["crops"].shape  # alignment: the same face, cut the same way
+        chip_diff = float(np.abs(a["crops"].astype(float) - x["crops"].astype(float)).mean())
+    deployed.timings["chip mean |aarch64 - x86_64|, grey levels"] = round(chip_diff, 3)
+    assert chip_diff < 2.0, chip_diff
     arm, x86 = _embeddings(arm_npz), _embeddings(x86_npz)
     assert arm.shape == x86.shape and arm.shape[0] == 1 and arm.shape[1] >= 128
 
@@ -350,16 +355,19 @@ def test_photo_embedding_on_arm64_matches_x86_64(deployed: Fleet, data: Path, tm
                                     timeout=600).stdout)
     probe_x86 = json.loads(subprocess.run([sys.executable, "-c", EMBED_PROBE, str(tmp_path / "g" / "obama.npz")],
                                           capture_output=True, text=True, check=True, cwd=ROOT).stdout)
+    # one chip (x86_64's) through both kernel sets on both architectures
     reference = float(np.abs(np.array(probe_arm["reference"]) - np.array(probe_x86["reference"])).max())
-    fast = float(np.abs(arm - x86).max())
-    cosine = float((arm * x86).sum())
-    assert np.allclose(probe_arm["fast"], arm, atol=1e-6)  # the probe runs what frd enroll ran
+    fast = float(np.abs(np.array(probe_arm["fast"]) - np.array(probe_x86["fast"])).max())
+    assert np.allclose(probe_x86["fast"], x86, atol=1e-6)  # the probe runs what frd enroll ran
+    cosine = float((arm * x86).sum())  # end to end: each side's own detection, chip and kernels
     deployed.timings["embedding |aarch64 - x86_64|, reference kernels"] = reference
     deployed.timings["embedding |aarch64 - x86_64|, XNNPACK (frd)"] = round(fast, 6)
-    print(f"\nmax |embedding(aarch64) - embedding(x86_64)|: reference kernels {reference:.2e}, "
-          f"XNNPACK (frd) {fast:.2e}, cosine {cosine:.6f}")
+    deployed.timings["embedding cosine aarch64 / x86_64, end to end"] = round(cosine, 6)
+    print(f"\nchip mean |diff| {chip_diff:.3f} grey levels; max |embedding(aarch64) - embedding(x86_64)| on one "
+          f"chip: reference kernels {reference:.2e}, XNNPACK (frd) {fast:.2e}; end to end cosine {cosine:.6f}")
     assert reference < EMBEDDING_TOLERANCE
-    assert fast < FAST_KERNEL_TOLERANCE and cosine > 0.9999
+    assert fast < FAST_KERNEL_TOLERANCE
+    assert cosine > 0.999
 
     rec = host.run([frd, "recognize", "--json", "--gallery", gallery, f"{SRV}/obama_2.jpg"], timeout=600)
     assert CPUINFO_NOISE in rec.stderr  # the known, harmless emulation message (module docstring) ...
@@ -368,8 +376,9 @@ def test_photo_embedding_on_arm64_matches_x86_64(deployed: Fleet, data: Path, tm
     ref = [json.loads(line) for line in
            _x86_frd("recognize", "--json", "--gallery", tmp_path / "g", people / "obama_2.jpg").stdout.splitlines()]
     assert [r["name"] for r in got] == ["obama"], got
-    assert [r["box"] for r in got] == [r["box"] for r in ref]
-    assert abs(got[0]["score"] - ref[0]["score"]) <= FAST_KERNEL_TOLERANCE, (got, ref)
+    assert len(got) == len(ref) == 1
+    assert max(abs(a - b) for a, b in zip(got[0]["box"], ref[0]["box"], strict=True)) <= 2, (got, ref)
+    assert abs(got[0]["score"] - ref[0]["score"]) <= 0.02 * abs(ref[0]["score"]), (got, ref)
 
 
 @pytest.mark.timeout(1200)

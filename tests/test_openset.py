@@ -169,13 +169,14 @@ def test_at_the_defaults_strangers_are_named_at_most_1_percent_and_95_percent_of
 
 def test_with_fifty_people_enrolled_the_default_stays_near_its_promise(lfw_held_out, cal):
     """50 held-out people: the measured shortfall (README, "Strangers stay strangers", what is left):
-    strangers named 1.0 %, 93 % of the family named, where the issue asks for <= 1 % and >= 95 %."""
+    strangers named 0.66 %, 92.3 % of the family named, where the issue asks for <= 1 % and >= 95 %;
+    `strict` 0.13 % and 89.1 % (its levels, fitted on the tuning folds, are stricter than promised here)."""
     e, _ = lfw_held_out
     r = open_set_at(cal, e, e.by_person(), 50, 12, DEFAULT_STRICTNESS)
     strict = open_set_at(cal, e, e.by_person(), 50, 12, "strict")
     print(r, strict)
     assert r["strangers"] <= 0.0125 and r["named"] >= 0.92 and r["wrong"] <= 0.005
-    assert strict["strangers"] <= 0.0075 and strict["named"] >= 0.9
+    assert strict["strangers"] <= 0.0075 and strict["named"] >= 0.88
 
 
 def test_no_enrolled_person_attracts_more_than_3x_the_average_stranger_rate(lfw_held_out, cal):
@@ -191,8 +192,8 @@ def test_lfw_verification_of_the_int8_path(lfw_held_out):
     e, pairs = lfw_held_out
     v = verification(e, pairs, TEST_FOLDS)
     print(v)
-    # 96.9 % on the held-out folds, short of the published 99.05 % (float, MTCNN crops): README
-    assert v["accuracy"] >= 0.96 and v["missing_pairs"] == 0
+    # 97.6 % on the held-out folds with YuNet (HOG 96.9 %), short of the published 99.05 % (float, MTCNN crops)
+    assert v["accuracy"] >= 0.97 and v["missing_pairs"] == 0
 
 
 def test_the_shipped_figures_are_what_the_held_out_people_give_today(lfw_held_out, cal):

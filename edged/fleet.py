@@ -258,7 +258,10 @@ def verify(topic: str, payload: bytes, trust: Trust) -> tuple[str, bytes]:
         raw_sig = base64.b64decode(sig, validate=True)
     except (binascii.Error, ValueError):
         raise InputError(f"gallery/{where}: sig is not base64") from None
-    data = _signed_bytes(topic, record)
+    try:
+        data = _signed_bytes(topic, record)
+    except UnicodeEncodeError:  # JSON may escape a lone surrogate ("\udd8e"): no UTF-8 text, never signed
+        raise InputError(f"gallery/{where}: record is not UTF-8 text (a lone surrogate)") from None
     for k in keys:
         try:
             k.verify(raw_sig, data)

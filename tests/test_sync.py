@@ -116,3 +116,22 @@ def test_a_device_with_another_model_ignores_shared_people(tmp_path, broker, dat
         p.stop()
         publish(broker.host, broker.port, "frd/gallery/eve", b"", retain=True, qos=1)
         publish(broker.host, broker.port, "frd/gallery/mallory", b"", retain=True, qos=1)
+
+
+def test_a_sync_record_with_a_lone_surrogate_is_refused_with_a_clear_error():
+    """JSON may escape a lone UTF-16 surrogate ("\\udd8e"): such a record is no UTF-8 text and was never
+    signed; it is an input error, not a traceback (found by tests/test_fuzz.py)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from edged import fleet
+    from edged.errors import InputError
+
+    key = Ed25519PrivateKey.generate()
+    trust = fleet.Trust("door", key, {}, [])
+    topic = "frd/gallery/lin"
+    good = fleet.signed_message(topic, {"name": "lin"}, "door", key)
+    assert fleet.verify(topic, good.encode(), trust)[0] == "door"
+    bad = json.loads(good)
+    bad["record"] = '{"name":"lin\udd8e"}'
+    with pytest.raises(InputError, match="not UTF-8 text"):
+        fleet.verify(topic, json.dumps(bad).encode(), trust)

@@ -38,12 +38,27 @@ def _feed(tracker, engine, rgbs, start: int) -> tuple[int, list]:
     return named, events
 
 
-def test_idle_frames_cost_no_detection_and_lin_walking_in_is_still_named(pipeline, clip):
+@pytest.fixture(scope="module")
+def empty_doorway(clip):
+    """The clip's first frame with its people painted out (YuNet finds the turned and distant faces in it
+    that HOG did not): the stage with nobody on it."""
+    from edged.detect import YuNetDetector
+
+    frame = clip[0].copy()
+    finder = YuNetDetector(min_face_px=1, min_face_frac=0.0, max_side=frame.shape[1])
+    for b in finder.detect(frame):
+        x0, y0 = max(b.x - b.w // 2, 0), max(b.y - b.h // 2, 0)
+        frame[y0 : b.y + b.h * 3, x0 : b.x + b.w + b.w // 2] = frame.reshape(-1, 3).mean(axis=0)  # head and body
+    assert not finder.detect(frame)
+    return frame
+
+
+def test_idle_frames_cost_no_detection_and_lin_walking_in_is_still_named(pipeline, clip, empty_doorway):
     rc = RecognitionConfig()
     assert rc.motion.enabled and rc.motion.check_every_s == 2
     tracker, engine = build_tracker(pipeline, rc), build_engine("door", rc)
     calls = pipeline.detector.calls
-    idle = [clip[0]] * (6 * FPS)  # six seconds of the clip's first frame: nobody there, nothing moves
+    idle = [empty_doorway] * (6 * FPS)  # six seconds of an empty picture: nobody there, nothing moves
     assert _feed(tracker, engine, idle, 0) == (0, [])
     idle_calls = pipeline.detector.calls - calls
     # the first frame, then the periodic check every 2 s: 4 of the 60 detections the gate-less path runs
@@ -56,13 +71,23 @@ def test_idle_frames_cost_no_detection_and_lin_walking_in_is_still_named(pipelin
 
 
 def test_the_gate_does_not_change_what_the_clip_gives(pipeline, clip):
-    """On a live picture the gate skips (nearly) nothing, so the faces the matcher sees are the same."""
-    out = {}
+    """On a live picture the gate skips (nearly) nothing, so every frame has the same faces with the same
+    names; where it skipped a detection the faces are followed instead of detected for a few frames, so
+    their boxes may differ by the follower's few pixels until the next detection."""
+    out, skipped = {}, 0
     for enabled in (True, False):
         tracker = build_tracker(pipeline, RecognitionConfig(motion={"enabled": enabled}))
-        out[enabled] = [[(t.recognition.box, t.recognition.name, t.face is not None)
-                         for t in tracker.process(rgb, now=i / FPS)] for i, rgb in enumerate(clip)]
-    assert out[True] == out[False]
+        out[enabled] = [[(t.recognition.box, t.recognition.name) for t in tracker.process(rgb, now=i / FPS)]
+                        for i, rgb in enumerate(clip)]
+        if enabled:
+            skipped = tracker.motion.skipped
+    detections = len(clip) // RecognitionConfig().detect_every
+    assert skipped <= 0.02 * detections  # measured: 1 of 92
+    assert [sorted(n for _, n in f if n) for f in out[True]] == [sorted(n for _, n in f if n) for f in out[False]]
+    assert [len(f) for f in out[True]] == [len(f) for f in out[False]]
+    moved = [i for i, (a, b) in enumerate(zip(out[True], out[False], strict=True))
+             if sorted(a, key=str) != sorted(b, key=str)]
+    assert len(moved) <= skipped * 2 * RecognitionConfig().detect_every, moved  # measured: 6 frames after 1 skip
 
 
 def test_a_person_standing_still_stays_followed_and_named_with_few_detections(pipeline, clip):

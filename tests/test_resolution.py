@@ -73,9 +73,12 @@ def test_a_camera_may_detect_at_its_own_size_or_at_full_size(data, pipeline):
         tracker.process(rgb)
         assert tracker.detector.last_size == seen
     assert pipeline.detector.max_side == 640  # the shared detector is left as it was
-    full = build_pipeline(still=False, detect_max_side=None)
+    full = build_pipeline(still=False, detect_max_side=None, detector="hog")
     full.detector.detect(rgb)
-    assert full.detector.last_size == (1080, 1920)
+    assert full.detector.last_size == (1080, 1920)  # HOG: None is the camera's own size
+    own = build_pipeline(still=False, detect_max_side=None, detector="yunet")
+    own.detector.detect(rgb)
+    assert own.detector.last_size == (360, 640)  # YuNet (the default): None is its own working size, 640 px
 
 
 def test_the_config_takes_a_working_size_per_camera_and_refuses_a_tiny_one():

@@ -88,7 +88,8 @@ def test_a_damaged_model_file_is_refused(tmp_path):
 
 
 def test_config_takes_hog_or_yunet_and_refuses_others():
-    assert RecognitionConfig().detector == "hog"
+    assert RecognitionConfig().detector == "yunet"  # the default since its own calibration (README)
+    assert parse_config("recognition:\n  detector: hog\n", "/etc/frd/frd.yaml").recognition.detector == "hog"
     assert parse_config("recognition:\n  detector: yunet\n", "/etc/frd/frd.yaml").recognition.detector == "yunet"
     text = textwrap.dedent("""\
         recognition:
@@ -147,10 +148,10 @@ def test_bench_takes_the_detector(frd, data):
 
 def test_frd_recognize_uses_the_configured_detector(frd, data, tmp_path, yunet):
     photo = sorted((data / "people/obama").iterdir())[0]
-    cfg = tmp_path / "frd.yaml"
-    cfg.write_text("recognition:\n  detector: yunet\n")
+    hog = tmp_path / "hog.yaml"
+    hog.write_text("recognition:\n  detector: hog\n")
     boxes = {}
-    for name, extra in (("yunet", ["-c", cfg]), ("hog", [])):
+    for name, extra in (("yunet", []), ("hog", ["-c", hog])):  # yunet: the default
         r = frd("recognize", "--json", "--gallery", tmp_path / "gallery", *extra, photo, timeout=300)
         assert r.code == 0, r.err
         boxes[name] = json.loads(r.out.splitlines()[0])["box"]

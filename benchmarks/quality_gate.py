@@ -96,9 +96,10 @@ def clip(data: Path, detector: str, bins=YAW_BINS) -> None:
     """
     from collections import Counter, defaultdict
 
+    from edged.align import points
     from edged.camera import read_video
     from edged.quality import yaw as yaw_of
-    from edged.track import FaceTracker, _points
+    from edged.track import FaceTracker
 
     still, video = build_pipeline(still=True), build_pipeline(still=False, detector=detector, detect_max_side=640)
     gallery = {}
@@ -111,7 +112,7 @@ def clip(data: Path, detector: str, bins=YAW_BINS) -> None:
     for frame in read_video(str(data / "video/short_hamilton_clip.mp4")):
         for tf in t.process(frame.rgb):
             tr = next(x for x in t.tracks if x.id == tf.track)
-            y = yaw_of(_points(tr.shape))
+            y = yaw_of(points(tr.shape))
             if tf.face is not None and y is not None:
                 seen[tf.track].append((abs(y), tr.last))
     n, off = np.zeros(len(bins) - 1), np.zeros(len(bins) - 1)

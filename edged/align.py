@@ -22,6 +22,11 @@ DEFAULT_PADDING = 0.35
 CHIP_SIZE = 160
 
 
+def points(shape: dlib.full_object_detection) -> np.ndarray:
+    """The fitted landmarks as a (parts, 2) float array of frame pixels."""
+    return np.array([[shape.part(i).x, shape.part(i).y] for i in range(shape.num_parts)], float)
+
+
 class Aligner:
     """Fits 5 landmarks in a face box and warps the face to a square chip."""
 
@@ -46,7 +51,7 @@ class Aligner:
         """The chip and the five landmarks it was aligned on ((5, 2) frame pixels, for the quality check)."""
         shape = self.landmarks(rgb, box)
         chip = np.ascontiguousarray(dlib.get_face_chip(rgb, shape, size=self.size, padding=self.padding))
-        return chip, np.array([[shape.part(i).x, shape.part(i).y] for i in range(shape.num_parts)], float)
+        return chip, points(shape)
 
     def chip_whole(self, rgb: np.ndarray) -> np.ndarray:
         """Chip of an image that already is a face crop: fit landmarks on all of it."""

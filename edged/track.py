@@ -37,7 +37,7 @@ import cv2
 import dlib
 import numpy as np
 
-from .align import Aligner
+from .align import Aligner, points
 from .detect import Detector, MotionGate
 from .match import Matcher
 from .models import Box, Face, Recognition, iou
@@ -128,12 +128,8 @@ class TrackedFace:
     face: Face | None
 
 
-def _points(shape: dlib.full_object_detection) -> np.ndarray:
-    return np.array([[shape.part(i).x, shape.part(i).y] for i in range(shape.num_parts)], float)
-
-
 def _center(shape: dlib.full_object_detection) -> tuple[float, float]:
-    x, y = _points(shape).mean(axis=0)
+    x, y = points(shape).mean(axis=0)
     return float(x), float(y)
 
 
@@ -194,7 +190,7 @@ class FaceTracker:
             aligned = len(due)
             if self.gate is not None:
                 for t, chip in zip(due, chips, strict=True):
-                    t.gated = self.gate.reason(assess(min(t.box.w, t.box.h), chip, _points(t.shape)))
+                    t.gated = self.gate.reason(assess(min(t.box.w, t.box.h), chip, points(t.shape)))
                     self.gated += t.gated is not None
                 # a gated face is still followed and counted, and embedded only for a capture
                 keep = [i for i, t in enumerate(due) if force_embed or t.gated is None]

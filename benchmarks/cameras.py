@@ -46,18 +46,9 @@ import cv2
 import numpy as np
 
 from edged.app import build_pipeline, build_tracker
-from edged.camera import read_video
+from edged.bench import variant_frames
 from edged.config import RecognitionConfig
 from edged.images import load_image
-
-
-def clip_frames(video: Path, limit: int | None) -> list[np.ndarray]:
-    out = []
-    for f in read_video(str(video)):
-        out.append(f.rgb)
-        if limit and len(out) >= limit:
-            break
-    return out
 
 
 def worker(frames: list[np.ndarray], enroll: Path | None, detector: str, repeat: int, barrier,
@@ -235,7 +226,7 @@ def main() -> int:
     cv2.setNumThreads(1)
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
-    frames = clip_frames(args.video, args.frames)
+    frames = list(variant_frames(str(args.video), None, args.frames))
     if args.gil:
         gil(frames, args.enroll, args.calls)
         return 0

@@ -121,8 +121,9 @@ def _removal(topics: Topics, component: str, object_id: str) -> Message:
 # ---------------------------------------------------------------- per camera
 
 
-def _camera_object_id(camera: str) -> str:
-    return f"camera_{slug(camera)}_last_person"
+def _camera_object_id(camera: str, entity: str = "last_person") -> str:
+    """A camera entity's object id: its last person (sensor), ``faces`` (sensor) or ``face`` (image)."""
+    return f"camera_{slug(camera)}_{entity}"
 
 
 def camera_config(dev: DiscoveryDevice, camera: str) -> Message:
@@ -151,7 +152,7 @@ def faces_now_config(dev: DiscoveryDevice, camera: str) -> Message:
     return _config(
         dev,
         "sensor",
-        f"camera_{slug(camera)}_faces",
+        _camera_object_id(camera, "faces"),
         {
             "name": f"{camera} faces now",
             "state_topic": dev.topics.faces_now(camera),
@@ -167,7 +168,7 @@ def face_image_config(dev: DiscoveryDevice, camera: str) -> Message:
     return _config(
         dev,
         "image",
-        f"camera_{slug(camera)}_face",
+        _camera_object_id(camera, "face"),
         {
             "name": f"{camera} last face",
             "image_topic": dev.topics.face_image(camera),
@@ -184,8 +185,8 @@ def camera_configs(dev: DiscoveryDevice, camera: str) -> list[Message]:
 
 
 def camera_removals(topics: Topics, camera: str) -> list[Message]:
-    return [camera_removal(topics, camera), _removal(topics, "sensor", f"camera_{slug(camera)}_faces"),
-            _removal(topics, "image", f"camera_{slug(camera)}_face")]
+    return [camera_removal(topics, camera), _removal(topics, "sensor", _camera_object_id(camera, "faces")),
+            _removal(topics, "image", _camera_object_id(camera, "face"))]
 
 
 # ---------------------------------------------------------------- per person

@@ -44,6 +44,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def terminate(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM (a service manager's orderly stop), SIGKILL if it has not exited within ``timeout``."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def _port_open(host: str, port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
         return True
@@ -120,15 +131,8 @@ class Mosquitto:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Graceful stop (SIGTERM): like a broker restart by its service manager."""
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        if self._proc is not None:
+            terminate(self._proc, timeout)
         self._proc = None
 
     def kill(self) -> None:

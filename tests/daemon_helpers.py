@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.broker import terminate
+
 DEVICE = "testdoor"
 
 
@@ -65,12 +67,8 @@ class FrdProcess:
         self.wait()
 
     def stop(self) -> None:
-        if self.alive():
-            self.signal(signal.SIGTERM)
-            try:
-                self.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill9()
+        if self.proc is not None:
+            terminate(self.proc, 15)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

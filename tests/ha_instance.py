@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.broker import free_port
+from tests.broker import free_port, terminate
 
 REQUIREMENTS = Path(__file__).with_name("homeassistant-requirements.txt")
 HA_VERSION = re.search(r"^homeassistant==(\S+)", REQUIREMENTS.read_text(encoding="utf-8"), re.MULTILINE)[1]
@@ -181,15 +180,8 @@ class HomeAssistant:
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM (Home Assistant's orderly stop), SIGKILL if it hangs."""
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        if self._proc is not None:
+            terminate(self._proc, timeout)
         self._proc = None
 
     def close(self) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,14 +17,9 @@ from pathlib import Path
 import pytest
 
 from edged.camera import CameraReader
+from tests.broker import free_port
 
 NAME = "lin_manuel_miranda"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _listening(port: int) -> bool:
@@ -66,7 +60,7 @@ def mjpeg_server(clip: Path, port: int, loop: bool) -> Iterator[str]:
 def test_frd_recognize_names_lin_through_an_http_mjpeg_stream(frd, data, tmp_path):
     g = tmp_path / "g"
     assert frd("enroll", NAME, data / "video/enroll/lin_manuel_miranda_1.png", "--gallery", g).code == 0
-    with mjpeg_server(data / "video/short_hamilton_clip.mp4", _free_port(), loop=False) as url:
+    with mjpeg_server(data / "video/short_hamilton_clip.mp4", free_port(), loop=False) as url:
         r = frd("recognize", url, "--json", "--gallery", g, timeout=300)
     assert r.code == 0, r.err
     lines = r.lines()
@@ -86,7 +80,7 @@ def _wait(cond, timeout: float, what: str) -> None:
 
 
 def test_a_camera_reader_gets_frames_again_after_the_stream_server_restarts(data):
-    clip, port = data / "video/short_hamilton_clip.mp4", _free_port()
+    clip, port = data / "video/short_hamilton_clip.mp4", free_port()
     url = f"http://127.0.0.1:{port}/live.mjpg"
     reader = CameraReader("door", url, loop=False, fps_limit=None, backoff_max_s=1.0)
     try:
@@ -119,7 +113,7 @@ def test_frd_run_announces_lin_from_an_http_mjpeg_camera(data, broker, tmp_path)
     from tests.daemon_helpers import DEVICE, FrdProcess, write_config
 
     base = f"frd/{DEVICE}"
-    with mjpeg_server(data / "video/short_hamilton_clip.mp4", _free_port(), loop=True) as url:
+    with mjpeg_server(data / "video/short_hamilton_clip.mp4", free_port(), loop=True) as url:
         p = FrdProcess(write_config(tmp_path, broker, url, loop=False)).start()
         try:
             with subscribe_collect(broker.host, broker.port, [f"{base}/#"]) as sub:

@@ -247,6 +247,11 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
         raise FrdError(f"{config_path}: no cameras configured (add at least one under 'cameras:')")
     handler_options = options_from_config(cfg, cfg.gallery.path)  # before the model: a missing key fails fast
     rc = cfg.recognition
+    import cv2
+
+    # OpenCV's own thread pool spins on every core for each small call (colour conversion, resizing, YuNet):
+    # a camera's work runs on ``recognition.threads`` cores like TFLite's, not on all of them
+    cv2.setNumThreads(rc.threads)
     pipeline = build_pipeline(still=False, threshold=rc.threshold, strictness=rc.strictness, upsample=rc.upsample,
                               threads=rc.threads, min_face_px=rc.min_face_px, min_face_frac=rc.min_face_frac,
                               detect_max_side=rc.detect_max_side, detector=rc.detector)

@@ -82,6 +82,21 @@ def variant_frames(video: str, variant: str | None, limit: int | None = None) ->
         yield rgb
 
 
+def empty_doorway(frame: np.ndarray) -> np.ndarray:
+    """``frame`` with its people painted out (head and body of every face YuNet finds, however small or
+    turned): the stage with nobody on it, for the idle inputs of the tests and benchmarks."""
+    from .detect import YuNetDetector
+
+    frame = frame.copy()
+    finder = YuNetDetector(min_face_px=1, min_face_frac=0.0, max_side=frame.shape[1])
+    for b in finder.detect(frame):
+        x0, y0 = max(b.x - b.w // 2, 0), max(b.y - b.h // 2, 0)
+        frame[y0 : b.y + b.h * 3, x0 : b.x + b.w + b.w // 2] = frame.reshape(-1, 3).mean(axis=0)
+    if finder.detect(frame):
+        raise ValueError("faces are left after painting the people out")
+    return frame
+
+
 def _decoded(video: str, variant: str | None = None, limit: int | None = None, maxsize: int = 8):
     """Frames from a decoding thread, in order, none dropped (a benchmark must see every frame)."""
     q: queue.Queue = queue.Queue(maxsize)

@@ -221,18 +221,20 @@ class MotionGate:
         self._ref: np.ndarray | None = None
         self._ref_t = float("-inf")
 
-    def thumbnail(self, img: np.ndarray) -> np.ndarray:
-        """The grey thumbnail of an RGB or grey frame (a strided view first: 0.2 ms on 1080p, not 1.4)."""
+    def thumbnail(self, img: np.ndarray, bgr: bool = False) -> np.ndarray:
+        """The grey thumbnail of an RGB (``bgr``: BGR) or grey frame: every pixel of a 4×-larger grid
+        sampled, then averaged 4 × 4 (0.18 ms on 1080p; averaging every pixel costs 1.4 ms, which an idle
+        camera pays ten times a second)."""
         h, w = img.shape[:2]
         scale = self.side / max(h, w)
         size = (max(round(w * scale), 1), max(round(h * scale), 1))
-        stride = max(1, max(h, w) // (4 * self.side))
-        small = cv2.resize(np.ascontiguousarray(img[::stride, ::stride]), size, interpolation=cv2.INTER_AREA)
-        return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY) if small.ndim == 3 else small
+        grid = (min(4 * size[0], w), min(4 * size[1], h))
+        small = cv2.resize(cv2.resize(img, grid, interpolation=cv2.INTER_NEAREST), size, interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY) if small.ndim == 3 else small
 
-    def should_detect(self, img: np.ndarray, now: float) -> bool:
+    def should_detect(self, img: np.ndarray, now: float, bgr: bool = False) -> bool:
         """True when the frame changed since the last detection or the periodic check is due."""
-        thumb = self.thumbnail(img)
+        thumb = self.thumbnail(img, bgr)
         ref = self._ref
         if (ref is not None and ref.shape == thumb.shape and now - self._ref_t < self.check_every_s
                 and int(cv2.absdiff(thumb, ref).max()) < self.threshold):

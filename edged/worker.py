@@ -90,14 +90,15 @@ class CameraWorker:
         self._ignored.clear()
         self._chips.clear()
 
-    def process(self, rgb: np.ndarray, index: int, mono: float) -> list[Event]:
+    def process(self, image: np.ndarray, index: int, mono: float, bgr: bool = False) -> list[Event]:
+        """The events of one frame (``bgr``: the frame is OpenCV's BGR, converted only if it is not skipped)."""
         with self._lock:
             if self._reset.is_set():
                 self._forget()
             # a copy taken at once: the command thread adds and removes captures under the people service's
             # lock, which a camera with a lock of its own does not hold; a capture is offered only by its camera
             captures = [c for c in tuple(self._captures) if c.camera == self.camera]
-            tracked = self.tracker.process(rgb, force_embed=bool(captures))
+            tracked = self.tracker.process(image, force_embed=bool(captures), bgr=bgr)
             self.faces_now = len(tracked)
             for cap in captures:
                 cap.offer([t.face for t in tracked if t.face is not None], time.monotonic())

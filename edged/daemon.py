@@ -31,9 +31,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from . import __version__, payloads
 from .bus import BusLike, Incoming
-from .camera import CameraReader, Frame
+from .camera import CameraReader
 from .commands import ERROR_REPLY, CommandHandler
 from .errors import FrdError
 from .models import Event
@@ -369,9 +371,9 @@ class Daemon:
             except Exception:
                 log.exception("%s failed", type(c).__name__)
 
-    def _process(self, camera: str, frame: Frame) -> None:
-        worker, mono = self.workers[camera], frame.ts
-        for ev in worker.process(frame.image, frame.index, mono, bgr=frame.bgr):
+    def _process(self, camera: str, image: np.ndarray, index: int, mono: float, bgr: bool = False) -> None:
+        worker = self.workers[camera]
+        for ev in worker.process(image, index, mono, bgr=bgr):
             self._publish_event(ev)
         faces = self._faces_now.due(camera, worker.faces_now, mono)  # the frame's time: testable
         if faces is not None:
@@ -424,7 +426,7 @@ class Daemon:
             while not self._stop.is_set():
                 frame = r.take(0.2)
                 if frame is not None and self._wanted(r, frame.ts, due):
-                    self._process(r.name, frame)
+                    self._process(r.name, frame.image, frame.index, frame.ts, bgr=frame.bgr)
         except Exception:
             log.exception("camera %s: a frame failed", r.name)
 
@@ -485,7 +487,7 @@ class Daemon:
                         continue
                     got = True
                     if self._wanted(r, frame.ts, due):
-                        self._process(r.name, frame)
+                        self._process(r.name, frame.image, frame.index, frame.ts, bgr=frame.bgr)
                 if not got and len(readers) > 1 and not self.camera_threads:
                     time.sleep(0.01)
                 now = time.monotonic()

@@ -4,10 +4,15 @@
 frames it schedules and publishes the events it returns. Nothing here knows
 about MQTT. The worker is given the lock that guards its pipeline parts (TFLite
 and the detectors are not thread-safe): with one camera the people service's
-lock (the camera shares the pipeline with enrollment), with several a lock of
-its own, since each camera then has its own interpreter and detector and runs
-in its own thread (``app.build_daemon``). The matcher is shared: it swaps in a
-new gallery as one object, so it needs no lock to be read.
+lock (the camera shares the pipeline with enrollment), with several cameras as
+threads a lock of its own, since each camera then has its own interpreter and
+detector and runs in its own thread (``app.build_daemon``). The matcher is
+shared: it swaps in a new gallery as one object, so it needs no lock to be read.
+
+With several cameras as processes (:mod:`edged.camproc`), the tracker runs in
+the camera's child process and the worker has none: the daemon hands it each
+frame's tracked faces (:meth:`CameraWorker.process_tracked`) and the steps after
+the tracker run here, in the process that holds the shared state, unchanged.
 """
 
 from __future__ import annotations
@@ -53,13 +58,34 @@ class IgnoreCheck:
                 if m.name is not None and (t.recognition.best is None or m.score > t.recognition.score)}
 
 
+class FrameSchedule:
+    """A camera's ``fps_limit`` as a schedule, not "1/fps_limit since the last frame": a frame a little early
+    (jitter) is taken, else a source paced at exactly ``fps_limit`` would lose every other one."""
+
+    def __init__(self, fps_limit: float | None) -> None:
+        self.fps_limit = fps_limit
+        self._due: float | None = None  # when the next frame is wanted
+
+    def wanted(self, ts: float) -> bool:
+        """Whether a frame taken at ``ts`` is processed (a live camera faster than the limit: skipped, not queued)."""
+        if not self.fps_limit:
+            return True
+        period = 1 / self.fps_limit
+        when = ts if self._due is None else self._due
+        if ts < when - 0.1 * period:
+            return False
+        self._due = when + period if ts - when < period else ts + period
+        return True
+
+
 class CameraWorker:
     """Frames of one camera in, events out (README, "Layout": a frame's trip)."""
 
-    def __init__(self, camera: str, tracker: FaceTracker, engine: EventEngine, *, lock: threading.Lock,
+    def __init__(self, camera: str, tracker: FaceTracker | None, engine: EventEngine, *, lock: threading.Lock,
                  captures: list[Capture], ignore: IgnoreCheck | None, unknowns: UnknownFaces | None,
                  keep_chips: bool = False) -> None:
         self.camera = camera
+        #: None: the camera's tracker runs in a child process (:meth:`process_tracked`)
         self.tracker = tracker
         self.engine = engine
         self._lock = lock
@@ -85,24 +111,53 @@ class CameraWorker:
         self._reset.set()
 
     def _forget(self) -> None:
-        self._reset.clear()
-        self.tracker.reset()
         self._ignored.clear()
         self._chips.clear()
 
+    def pending_captures(self) -> list[Capture]:
+        """This camera's pending captures: a copy taken at once (the command thread adds and removes captures
+        under the people service's lock, which a camera with a lock of its own does not hold); a capture is
+        offered only by its camera."""
+        return [c for c in tuple(self._captures) if c.camera == self.camera]
+
     def process(self, rgb: np.ndarray, index: int, mono: float) -> list[Event]:
+        """A frame through the camera's own tracker, then :meth:`_judge` and :meth:`_announce`."""
+        assert self.tracker is not None, "this camera's tracker runs in its own process"
         with self._lock:
             if self._reset.is_set():
+                self._reset.clear()
+                self.tracker.reset()
                 self._forget()
-            # a copy taken at once: the command thread adds and removes captures under the people service's
-            # lock, which a camera with a lock of its own does not hold; a capture is offered only by its camera
-            captures = [c for c in tuple(self._captures) if c.camera == self.camera]
-            tracked = self.tracker.process(rgb, force_embed=bool(captures))
-            self.faces_now = len(tracked)
-            for cap in captures:
-                cap.offer([t.face for t in tracked if t.face is not None], time.monotonic())
-            if self.ignore is not None:
-                tracked = self._not_ignored(tracked)
+            captures = self.pending_captures()
+            tracked = self._judge(self.tracker.process(rgb, force_embed=bool(captures)), captures)
+        return self._announce(tracked, index, mono)
+
+    def process_tracked(self, tracked: list[TrackedFace], index: int, mono: float, *, fresh: bool,
+                        embedded_all: bool) -> list[Event]:
+        """A frame's faces from a tracker that runs elsewhere (the camera's child process): the same steps
+        after the tracker as :meth:`process`.
+
+        ``fresh``: the first frame after the tracker forgot its faces (a reset reached it), so this side
+        forgets its own per-track state too. ``embedded_all``: the tracker embedded every face of the frame
+        (it knew of a pending capture); only such a frame feeds a capture, which must see every face.
+        """
+        with self._lock:
+            if fresh:
+                self._forget()
+            tracked = self._judge(tracked, self.pending_captures() if embedded_all else [])
+        return self._announce(tracked, index, mono)
+
+    def _judge(self, tracked: list[TrackedFace], captures: list[Capture]) -> list[TrackedFace]:
+        """Count the faces, feed the captures, leave out ignored faces (under the worker's lock)."""
+        self.faces_now = len(tracked)
+        for cap in captures:
+            cap.offer([t.face for t in tracked if t.face is not None], time.monotonic())
+        if self.ignore is not None:
+            tracked = self._not_ignored(tracked)
+        return tracked
+
+    def _announce(self, tracked: list[TrackedFace], index: int, mono: float) -> list[Event]:
+        """Unknown faces held, the event rules, each event's chip and face id."""
         if self.unknowns is not None:
             self._hold_unknowns(tracked)
         events = self.engine.feed(index, [t.recognition for t in tracked], mono)

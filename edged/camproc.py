@@ -123,6 +123,8 @@ class CameraProcess:
     def reset(self) -> None:
         """The gallery changed (or the ignore list): the child swaps in the new gallery and forgets the faces it
         follows before its next frame. Callers hold the people service's lock (the gallery is read here)."""
+        if self.process.pid is None:
+            return  # not started: :meth:`start` sends the gallery as it is then
         with self._send_lock:  # numbered and sent in one go: the child takes the newest
             self._generation += 1
             self._send(("gallery", self._generation, self._gallery()))

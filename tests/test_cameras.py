@@ -291,18 +291,23 @@ def named_on_both(sub, name: str, timeout: float = 90) -> None:
     assert seen == {"stage", "door"}
 
 
-def test_two_cameras_as_processes_follow_the_gallery_and_stop_leaving_no_process(tmp_path, broker, clip, lin):
-    """Lin enrolled over MQTT after the start is named on both cameras, then renamed, then forgotten: each
-    change reaches both children (only a child's own matcher can name the new name, or give a face the score
-    of an empty gallery); SIGTERM stops frd with 0 and no process of its own is left."""
+def test_two_cameras_as_processes_follow_the_gallery_and_stop_leaving_no_process(tmp_path, broker, clip):
+    """Lin enrolled over MQTT after the start (captured from one camera: its child embeds every face while the
+    capture waits) is named on both cameras, then renamed, then forgotten: each change reaches both children
+    (only a child's own matcher can name the new name, or give a face the score of an empty gallery); SIGTERM
+    stops frd with 0 and no process of its own is left."""
     p = two_cameras(tmp_path, broker, clip, recognition={"unknown_cooldown_s": 0}).start()
     try:
         cams = camera_processes(p)
         kids = descendants(p.proc.pid)
         with subscribe_collect(broker.host, broker.port, [f"{PBASE}/event", f"{PBASE}/reply/+"]) as sub:
             sub.wait_for(lambda m: m.topic == f"{PBASE}/event", 90)  # the children are at work
-            assert ask_broker(broker, sub, f"{PBASE}/cmd/enroll/{LIN}", lin, "enroll")["ok"]
+            body = {"name": LIN, "capture": {"camera": "door", "frames": 3, "timeout_s": 60}}
+            reply = ask_broker(broker, sub, f"{PBASE}/cmd/enroll", json.dumps(body), "enroll")
+            assert reply["ok"] and reply["data"]["added"] == 3, reply
             named_on_both(sub, LIN)
+            listed = ask_broker(broker, sub, f"{PBASE}/cmd/list", json.dumps({"detail": True}), "list")
+            assert [{s["source"] for s in p["samples"]} for p in listed["data"]["people"]] == [{"camera:door"}]
             reply = ask_broker(broker, sub, f"{PBASE}/cmd/rename", json.dumps({"name": LIN, "new_name": "lmm"}),
                                "rename")
             assert reply["ok"], reply

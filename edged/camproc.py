@@ -33,7 +33,6 @@ from typing import Any, Protocol
 
 from .match import Matcher
 from .track import FaceTracker, TrackedFace
-from .worker import FrameSchedule
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +42,26 @@ START_METHOD = "spawn"
 #: How long a child may take to stop after it is asked before it is terminated (one frame in flight, the
 #: reader's last read).
 STOP_TIMEOUT_S = 10.0
+
+
+class FrameSchedule:
+    """A camera's ``fps_limit`` as a schedule, not "1/fps_limit since the last frame": a frame a little early
+    (jitter) is taken, else a source paced at exactly ``fps_limit`` would lose every other one."""
+
+    def __init__(self, fps_limit: float | None) -> None:
+        self.fps_limit = fps_limit
+        self._due: float | None = None  # when the next frame is wanted
+
+    def wanted(self, ts: float) -> bool:
+        """Whether a frame taken at ``ts`` is processed (a live camera faster than the limit: skipped, not queued)."""
+        if not self.fps_limit:
+            return True
+        period = 1 / self.fps_limit
+        when = ts if self._due is None else self._due
+        if ts < when - 0.1 * period:
+            return False
+        self._due = when + period if ts - when < period else ts + period
+        return True
 
 
 @dataclass

@@ -38,7 +38,7 @@ import numpy as np
 from . import __version__, payloads
 from .bus import BusLike, Incoming
 from .camera import CameraReader
-from .camproc import CameraProcess, Tracked
+from .camproc import CameraProcess, FrameSchedule, Tracked
 from .commands import ERROR_REPLY, CommandHandler
 from .errors import FrdError
 from .models import Event
@@ -46,7 +46,7 @@ from .notify import Notifier
 from .people import REMOVED, RENAMED, Change, People
 from .pipeline import Pipeline
 from .topics import Topics
-from .worker import CameraWorker, FrameSchedule
+from .worker import CameraWorker
 
 log = logging.getLogger(__name__)
 

@@ -58,26 +58,6 @@ class IgnoreCheck:
                 if m.name is not None and (t.recognition.best is None or m.score > t.recognition.score)}
 
 
-class FrameSchedule:
-    """A camera's ``fps_limit`` as a schedule, not "1/fps_limit since the last frame": a frame a little early
-    (jitter) is taken, else a source paced at exactly ``fps_limit`` would lose every other one."""
-
-    def __init__(self, fps_limit: float | None) -> None:
-        self.fps_limit = fps_limit
-        self._due: float | None = None  # when the next frame is wanted
-
-    def wanted(self, ts: float) -> bool:
-        """Whether a frame taken at ``ts`` is processed (a live camera faster than the limit: skipped, not queued)."""
-        if not self.fps_limit:
-            return True
-        period = 1 / self.fps_limit
-        when = ts if self._due is None else self._due
-        if ts < when - 0.1 * period:
-            return False
-        self._due = when + period if ts - when < period else ts + period
-        return True
-
-
 class CameraWorker:
     """Frames of one camera in, events out (README, "Layout": a frame's trip)."""
 

@@ -304,7 +304,9 @@ def test_two_cameras_as_processes_follow_the_gallery_and_stop_leaving_no_process
             sub.wait_for(lambda m: m.topic == f"{PBASE}/event", 90)  # the children are at work
             body = {"name": LIN, "capture": {"camera": "door", "frames": 3, "timeout_s": 60}}
             reply = ask_broker(broker, sub, f"{PBASE}/cmd/enroll", json.dumps(body), "enroll")
-            assert reply["ok"] and reply["data"]["added"] == 3, reply
+            # three faces from the door camera (the clip is live: one may be refused as too small or blurred)
+            assert reply["ok"] and reply["data"]["added"] >= 1, reply
+            assert reply["data"]["added"] + len(reply["data"]["rejected"]) == 3, reply
             named_on_both(sub, LIN)
             listed = ask_broker(broker, sub, f"{PBASE}/cmd/list", json.dumps({"detail": True}), "list")
             assert [{s["source"] for s in p["samples"]} for p in listed["data"]["people"]] == [{"camera:door"}]
@@ -329,7 +331,8 @@ def test_two_cameras_as_processes_follow_the_gallery_and_stop_leaving_no_process
         p.stop()
     log = p.log_text()
     assert "2 camera(s), a process each" in log
-    assert not [pid for pid in kids if running(pid)], kids  # the cameras' processes (and multiprocessing's helper)
+    # the cameras' processes, and multiprocessing's helper (it ends when it reads the end of frd's pipe)
+    assert wait_until(lambda: not [pid for pid in kids if running(pid)], 10), kids
     assert "Traceback" not in log, log
 
 
@@ -350,4 +353,4 @@ def test_a_camera_process_that_dies_stops_frd_for_a_restart(tmp_path, broker, cl
     assert re.search(r"camera (stage|door): its process ended \(exit status -9\)", log), log
     assert re.search(r"the process of camera (stage|door) stopped: exiting so that the service manager restarts",
                      log), log
-    assert not [pid for pid in kids if running(pid)], kids
+    assert wait_until(lambda: not [pid for pid in kids if running(pid)], 10), kids

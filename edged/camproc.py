@@ -14,7 +14,7 @@ state when that changes while no frame comes. The parent's :class:`CameraProcess
 child, hands the daemon what comes (:meth:`CameraProcess.take`), and sends the child each new gallery
 (:meth:`CameraProcess.reset`: the child swaps it in and forgets its faces before its next frame) and
 whether a capture waits for this camera (:meth:`CameraProcess.force_embed`: the child then embeds every
-face). The child ignores SIGTERM and SIGINT (systemd signals the whole control group, a terminal the
+face). The child ignores SIGTERM, SIGINT and SIGHUP (systemd signals the whole control group, a terminal the
 whole process group): the daemon stops it, and a child whose parent is gone (its pipe closed) stops.
 """
 
@@ -242,6 +242,7 @@ def serve(reader: Reader, tracker: FaceTracker, matcher: Matcher, results: Conne
     daemon with it, for systemd to restart)."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the parent stops its children (see the module docstring)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a reload is frd's (a terminal's hangup reaches its group)
     inbox = _Inbox(control)
     generation = 0
     while generation == 0 and not inbox.stopped:  # no frame before the first gallery

@@ -18,7 +18,9 @@ it can (decoding is not measured; the frames are decoded before the clock starts
 
 Printed: frames per second of each (all cameras together, from the first frame taken to the last frame's
 faces received) and its ratio to one camera in frd's process (the goal: at least 1.8× with two cameras on
-two cores), with the load average (the ratios mean something only when N cores are free).
+two cores), with the load average (the ratios mean something only when N cores are free), and the CPU a
+frame costs (every thread of this process and, for processes, of the children, over the frames: what the
+pipe and the second process cost, whatever the load).
 
 ``--rss SECONDS``: memory of ``frd run`` itself (no broker needed) with one camera, and with N cameras as
 processes and as threads, each reading the clip (paced at its own frame rate, looping) for that long: the
@@ -119,8 +121,15 @@ def named(faces) -> int:
     return sum(t.recognition.name is not None for t in faces)
 
 
-def in_process(frames, gallery: dict, detector: str, repeat: int, k: int) -> tuple[float, int]:
-    """(frames per second, faces named) of ``k`` cameras in this process: one (frd's one camera) or threads."""
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def in_process(frames, gallery: dict, detector: str, repeat: int, k: int) -> tuple[float, int, float]:
+    """(frames per second, faces named, CPU ms per frame) of ``k`` cameras in this process: one (frd's one
+    camera) or threads."""
     cfg = config(k, detector, "threads")
     rc = cfg.recognition
     base = pipeline_from_config(rc)
@@ -140,6 +149,7 @@ def in_process(frames, gallery: dict, detector: str, repeat: int, k: int) -> tup
             got += sum(t.name is not None for t in tracker.tracks)
         res.append((n, got, t0, time.monotonic()))
 
+    c0 = time.process_time()  # every thread's, OpenCV's pool too
     if k == 1:
         run("cam0", base)
     else:
@@ -148,14 +158,16 @@ def in_process(frames, gallery: dict, detector: str, repeat: int, k: int) -> tup
             t.start()
         for t in threads:
             t.join()
+    cpu = time.process_time() - c0
     wall = max(r[3] for r in res) - min(r[2] for r in res)
-    return sum(r[0] for r in res) / wall, sum(r[1] for r in res)
+    n = sum(r[0] for r in res)
+    return n / wall, sum(r[1] for r in res), 1000 * cpu / n
 
 
 def as_processes(video: str, limit: int | None, gallery: dict, detector: str, repeat: int, k: int
-                 ) -> tuple[float, int, int]:
-    """(frames per second, faces named, peak RSS kB of this process and the children) of ``k`` cameras, each in
-    the daemon's own child process, their tracked faces through this process's workers."""
+                 ) -> tuple[float, int, float]:
+    """(frames per second, faces named, CPU ms per frame of the children and this process) of ``k`` cameras,
+    each in the daemon's own child process, their tracked faces through this process's workers."""
     import multiprocessing as mp
 
     from edged.camproc import START_METHOD
@@ -166,7 +178,7 @@ def as_processes(video: str, limit: int | None, gallery: dict, detector: str, re
                              reader=functools.partial(replay, video, limit, repeat, barrier))
     frames_each = (limit or 0) * repeat
     res: dict[str, tuple[int, int, float, float]] = {}
-    rss = 0
+    cpu: dict[str, float] = {}
 
     def drain(proc) -> None:
         w = worker_for(proc.name, None, cfg.recognition)
@@ -176,25 +188,30 @@ def as_processes(video: str, limit: int | None, gallery: dict, detector: str, re
             tracked = proc.take(1.0)
             if tracked is None:
                 continue
-            first = tracked.mono if first is None else first
+            if first is None:
+                first = tracked.mono
+                cpu[proc.name] = -cpu_s(proc.pid)
             w.process_tracked(tracked.faces, tracked.index, tracked.mono, fresh=tracked.fresh,
                               embedded_all=tracked.embedded_all)
             got += named(tracked.faces)
             n += 1
+        cpu[proc.name] += cpu_s(proc.pid)
         res[proc.name] = (n, got, first or 0.0, time.monotonic())
 
     for p in procs:
         p.start()
+    c0 = time.process_time()
     threads = [threading.Thread(target=drain, args=(p,)) for p in procs]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    here = time.process_time() - c0
     for p in procs:
-        rss += peak_rss(p.pid)
         p.stop()
     wall = max(r[3] for r in res.values()) - min(r[2] for r in res.values())
-    return sum(r[0] for r in res.values()) / wall, sum(r[1] for r in res.values()), rss
+    n = sum(r[0] for r in res.values())
+    return n / wall, sum(r[1] for r in res.values()), 1000 * (sum(cpu.values()) + here) / n
 
 
 def peak_rss(pid: int) -> int:
@@ -411,16 +428,18 @@ def main() -> int:
     print(f"{limit} frames of {args.video.name} ({frames[0].shape[1]}x{frames[0].shape[0]}), "
           f"{args.detector}, {args.repeat} passes per camera, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")
-    base, got = in_process(frames, gallery, args.detector, args.repeat, 1)
-    print(f"  1 camera, frd's process: {base:7.1f} frames/s   1.00x   named {got}", flush=True)
-    fps, got, rss = as_processes(str(args.video), limit, gallery, args.detector, args.repeat, 1)
-    print(f"  1 camera, a process:     {fps:7.1f} frames/s   {fps / base:.2f}x   named {got}", flush=True)
-    fps, got, rss = as_processes(str(args.video), limit, gallery, args.detector, args.repeat, args.cameras)
+    base, got, cpu = in_process(frames, gallery, args.detector, args.repeat, 1)
+    print(f"  1 camera, frd's process: {base:7.1f} frames/s   1.00x   named {got}   CPU {cpu:.1f} ms/frame", flush=True)
+    fps, got, cpu = as_processes(str(args.video), limit, gallery, args.detector, args.repeat, 1)
+    print(f"  1 camera, a process:     {fps:7.1f} frames/s   {fps / base:.2f}x   named {got}   CPU {cpu:.1f} ms/frame",
+          flush=True)
+    fps, got, cpu = as_processes(str(args.video), limit, gallery, args.detector, args.repeat, args.cameras)
     print(f"  {args.cameras} cameras, processes:  {fps:7.1f} frames/s   {fps / base:.2f}x   named {got}   "
-          f"children's peak RSS {rss / 1024:.0f} MB", flush=True)
+          f"CPU {cpu:.1f} ms/frame", flush=True)
     if not args.no_threads:
-        fps, got = in_process(frames, gallery, args.detector, args.repeat, args.cameras)
-        print(f"  {args.cameras} cameras, threads:    {fps:7.1f} frames/s   {fps / base:.2f}x   named {got}")
+        fps, got, cpu = in_process(frames, gallery, args.detector, args.repeat, args.cameras)
+        print(f"  {args.cameras} cameras, threads:    {fps:7.1f} frames/s   {fps / base:.2f}x   named {got}   "
+              f"CPU {cpu:.1f} ms/frame")
     print(f"  load average after: {os.getloadavg()[0]:.1f}")
     return 0
 

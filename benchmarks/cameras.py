@@ -100,8 +100,13 @@ class Replay:
         self.state = "stopped"
 
 
-def replay(video: str, limit: int | None, repeat: int, barrier, camera) -> Replay:
-    """A child's camera (``app.camera_child``'s ``reader``): the clip decoded in the child, before its start."""
+def replay(video: str, limit: int | None, repeat: int, barrier, cv_threads: int | None, camera) -> Replay:
+    """A child's camera (``app.camera_child``'s ``reader``): the clip decoded in the child, before its start.
+    ``cv_threads``: OpenCV's threads in the child (None: OpenCV's default, as frd runs)."""
+    if cv_threads is not None:
+        import cv2
+
+        cv2.setNumThreads(cv_threads)
     return Replay(camera.name, list(variant_frames(video, None, limit)), repeat, barrier)
 
 
@@ -164,8 +169,8 @@ def in_process(frames, gallery: dict, detector: str, repeat: int, k: int) -> tup
     return n / wall, sum(r[1] for r in res), 1000 * cpu / n
 
 
-def as_processes(video: str, limit: int | None, gallery: dict, detector: str, repeat: int, k: int
-                 ) -> tuple[float, int, float]:
+def as_processes(video: str, limit: int | None, gallery: dict, detector: str, repeat: int, k: int,
+                 cv_threads: int | None = None) -> tuple[float, int, float]:
     """(frames per second, faces named, CPU ms per frame of the children and this process) of ``k`` cameras,
     each in the daemon's own child process, their tracked faces through this process's workers."""
     import multiprocessing as mp
@@ -175,7 +180,7 @@ def as_processes(video: str, limit: int | None, gallery: dict, detector: str, re
     cfg = config(k, detector, "processes")
     barrier = mp.get_context(START_METHOD).Barrier(k)
     procs = camera_processes(cfg, lambda: gallery, "warning",
-                             reader=functools.partial(replay, video, limit, repeat, barrier))
+                             reader=functools.partial(replay, video, limit, repeat, barrier, cv_threads))
     frames_each = (limit or 0) * repeat
     res: dict[str, tuple[int, int, float, float]] = {}
     cpu: dict[str, float] = {}
@@ -403,6 +408,8 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=None, help="use only the clip's first N frames")
     ap.add_argument("--repeat", type=int, default=2, help="passes over the clip per camera")
     ap.add_argument("--no-threads", action="store_true", help="skip the N cameras as threads")
+    ap.add_argument("--opencv-threads", type=int, default=None,
+                    help="cv2.setNumThreads everywhere (default: OpenCV's own, as frd runs; the cores)")
     ap.add_argument("--rss", type=float, default=None, metavar="SECONDS",
                     help="peak RSS of frd run with 1 and N cameras, each run this long, then stop")
     ap.add_argument("--gil", action="store_true", help="measure which stage holds the GIL, then stop")
@@ -416,6 +423,10 @@ def main() -> int:
             print(f"  {label:22s} peak RSS {total / 1024:4.0f} MB ({' + '.join(f'{v / 1024:.0f}' for v in each)})"
                   f"   PSS at the end {shared / 1024:4.0f} MB", flush=True)
         return 0
+    if args.opencv_threads is not None:
+        import cv2
+
+        cv2.setNumThreads(args.opencv_threads)
     frames = list(variant_frames(str(args.video), None, args.frames))
     if args.gil:
         gil(frames, args.enroll, args.calls)
@@ -427,13 +438,14 @@ def main() -> int:
     limit = len(frames)
     print(f"{limit} frames of {args.video.name} ({frames[0].shape[1]}x{frames[0].shape[0]}), "
           f"{args.detector}, {args.repeat} passes per camera, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
+          f"load average {os.getloadavg()[0]:.1f}, OpenCV threads {args.opencv_threads or 'default'}")
     base, got, cpu = in_process(frames, gallery, args.detector, args.repeat, 1)
     print(f"  1 camera, frd's process: {base:7.1f} frames/s   1.00x   named {got}   CPU {cpu:.1f} ms/frame", flush=True)
-    fps, got, cpu = as_processes(str(args.video), limit, gallery, args.detector, args.repeat, 1)
+    fps, got, cpu = as_processes(str(args.video), limit, gallery, args.detector, args.repeat, 1, args.opencv_threads)
     print(f"  1 camera, a process:     {fps:7.1f} frames/s   {fps / base:.2f}x   named {got}   CPU {cpu:.1f} ms/frame",
           flush=True)
-    fps, got, cpu = as_processes(str(args.video), limit, gallery, args.detector, args.repeat, args.cameras)
+    fps, got, cpu = as_processes(str(args.video), limit, gallery, args.detector, args.repeat, args.cameras,
+                                 args.opencv_threads)
     print(f"  {args.cameras} cameras, processes:  {fps:7.1f} frames/s   {fps / base:.2f}x   named {got}   "
           f"CPU {cpu:.1f} ms/frame", flush=True)
     if not args.no_threads:

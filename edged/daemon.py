@@ -478,9 +478,16 @@ class Daemon:
         signal.signal(signal.SIGHUP, self.request_reload)
         worker = threading.Thread(target=self._command_worker, name="commands", daemon=True)
         worker.start()
-        for r in self.readers.values():
-            r.start()
-        self.bus.start()
+        started: list[CameraReader | CameraProcess] = []
+        try:
+            for r in self.readers.values():
+                r.start()
+                started.append(r)
+            self.bus.start()
+        except BaseException:  # a camera process left running would outlive frd (it ignores SIGTERM)
+            for r in started:
+                r.stop()
+            raise
         self.notifier.ready()
         each = {LOOP: "", THREADS: ", a thread each", PROCESSES: ", a process each"}[self.camera_mode]
         log.info("frd %s running: %d camera(s)%s, %d people, model %s", __version__, len(self.readers), each,

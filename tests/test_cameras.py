@@ -354,3 +354,17 @@ def test_a_camera_process_that_dies_stops_frd_for_a_restart(tmp_path, broker, cl
     assert re.search(r"the process of camera (stage|door) stopped: exiting so that the service manager restarts",
                      log), log
     assert wait_until(lambda: not [pid for pid in kids if running(pid)], 10), kids
+
+
+def test_camera_processes_end_when_frd_is_killed(tmp_path, broker, clip):
+    """kill -9 of frd (nothing stops its children for it): each camera process sees its pipe close, and ends."""
+    p = two_cameras(tmp_path, broker, clip).start()
+    try:
+        camera_processes(p)
+        with subscribe_collect(broker.host, broker.port, [f"{PBASE}/status"]) as sub:
+            sub.wait_for(lambda m: all(c["frames"] > 0 for c in m.json()["cameras"].values()), 90)
+        kids = descendants(p.proc.pid)
+        p.kill9()
+    finally:
+        p.stop()
+    assert wait_until(lambda: not [pid for pid in kids if running(pid)], 20), kids

@@ -1,20 +1,31 @@
-"""Several cameras on several cores: threads or processes? (issue 11)
+"""Several cameras on several cores: frd's own camera processes against one camera (issue 11)
 
 ``python benchmarks/cameras.py ../shared/data/faces/video/short_hamilton_clip.mp4 --cameras 2``
 
-Each camera gets its own pipeline (detector, aligner, int8 interpreter: the interpreter is not
-thread-safe) and its own tracker, as the daemon's camera workers would, and runs the clip (held in
-memory, so decoding is not measured) with the motion gate off. Three runs in one process:
+Measures the daemon's own code for several cameras, each camera replaying the clip from memory as fast as
+it can (decoding is not measured; the frames are decoded before the clock starts), the config's defaults
+(``--detector``):
 
-- **1 camera**: the baseline, frames per second of one worker;
-- **N cameras, threads**: N workers in N threads of this process; dlib, OpenCV and TFLite release
-  the GIL only inside their native calls, so the Python between them is serialised;
-- **N cameras, processes**: N workers in N forked processes.
+- **1 camera, frd's process**: the baseline, what ``frd run`` does with one camera: the camera's
+  :class:`~edged.worker.CameraWorker` (tracker, event rules) in this process;
+- **1 camera, a process**: the same camera in a child process (``app.camera_processes``, edged/camproc.py),
+  its tracked faces piped to this process's worker (``CameraWorker.process_tracked``), as the daemon does:
+  the cost of the pipe;
+- **N cameras, processes** (``recognition.camera_mode: processes``, the default): N children at once;
+- **N cameras, threads** (``camera_mode: threads``): N workers with parts of their own
+  (``app.camera_pipeline``) on N threads of this process; dlib, OpenCV and TFLite release the GIL only
+  inside their native calls, so the Python between them is serialised.
 
-Printed: total frames per second of each and its ratio to one camera (the goal: at least 1.8×
-with two cameras on two cores), and the CPU seconds per frame of each run (``time.thread_time`` of
-every camera's thread or process: the ratio of wall times is only meaningful when N cores are free,
-CPU per frame says whether threads cost more CPU than processes whatever the load).
+Printed: frames per second of each (all cameras together, from the first frame taken to the last frame's
+faces received) and its ratio to one camera in frd's process (the goal: at least 1.8× with two cameras on
+two cores), with the load average (the ratios mean something only when N cores are free), and the CPU a
+frame costs (every thread of this process and, for processes, of the children, over the frames: what the
+pipe and the second process cost, whatever the load).
+
+``--rss SECONDS``: memory of ``frd run`` itself (no broker needed) with one camera, and with N cameras as
+processes and as threads, each reading the clip (paced at its own frame rate, looping) for that long: the
+sum of the peak RSS (VmHWM) of the daemon and each of its processes, and their PSS at the end (pages
+shared between processes, such as the libraries' code, counted once: what the processes really cost).
 
 ``--gil``: which stage holds the GIL, measured in a way that survives a loaded machine. A probe
 thread runs pure Python (it counts) while the stage runs in the main thread. The probe's count per
@@ -32,66 +43,244 @@ and about ``2 / (1 + h)`` for two.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
-import multiprocessing as mp
 import os
-import queue
+import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
+import yaml
 
-from edged.app import build_pipeline, build_tracker
+from edged.app import (
+    build_engine,
+    build_pipeline,
+    build_tracker,
+    camera_pipeline,
+    camera_processes,
+    pipeline_from_config,
+)
 from edged.bench import variant_frames
-from edged.config import RecognitionConfig
+from edged.camera import Frame
+from edged.config import Config, RecognitionConfig, parse_config
 from edged.images import load_image
+from edged.worker import CameraWorker
 
 
-def worker(frames: list[np.ndarray], enroll: Path | None, detector: str, repeat: int, barrier,
-           out) -> None:
-    """One camera: its own pipeline and tracker over ``frames`` ``repeat`` times. Builds first, waits for
-    the other cameras, then puts (frames, faces named, start, end, CPU seconds of its thread) on ``out``."""
-    cv2.setNumThreads(1)
-    pipeline = build_pipeline(still=False, detector=detector, detect_max_side=640 if detector == "yunet" else None)
-    if enroll:
-        e = pipeline.faces(load_image(enroll), largest_only=True, still=True)[0].embedding[None]
-        pipeline.matcher.set_gallery({"enrolled": e})
-    tracker = build_tracker(pipeline, RecognitionConfig(motion={"enabled": False}))
-    barrier.wait()
-    t0 = time.monotonic()  # one clock for every process (CLOCK_MONOTONIC)
-    c0 = time.thread_time()
-    named = n = 0
-    for _ in range(repeat):
-        tracker.reset()
-        for rgb in frames:
-            named += sum(t.recognition.name is not None for t in tracker.process(rgb))
+class Replay:
+    """A camera that hands out the clip's frames from memory, unpaced and never dropping one, ``repeat`` times
+    (``edged.camera.CameraReader``'s face towards frd); ``barrier``: cameras start together."""
+
+    def __init__(self, name: str, frames: list[np.ndarray], repeat: int, barrier=None) -> None:
+        self.name, self.fps_limit = name, None
+        self.state, self.error, self.dropped, self.reconnects = "starting", None, 0, 0
+        self._frames, self._total, self._barrier, self._i = frames, len(frames) * repeat, barrier, 0
+
+    def start(self) -> Replay:
+        if self._barrier is not None:
+            self._barrier.wait()
+        self.state = "streaming"
+        return self
+
+    def take(self, timeout: float) -> Frame | None:
+        if self._i >= self._total:
+            self.state = "ended"
+            time.sleep(timeout)
+            return None
+        i, self._i = self._i, self._i + 1
+        return Frame(self.name, i, self._frames[i % len(self._frames)], time.monotonic())
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.state = "stopped"
+
+
+def replay(video: str, limit: int | None, repeat: int, barrier, cv_threads: int | None, camera) -> Replay:
+    """A child's camera (``app.camera_child``'s ``reader``): the clip decoded in the child, before its start.
+    ``cv_threads``: OpenCV's threads in the child (None: OpenCV's default, as frd runs)."""
+    if cv_threads is not None:
+        import cv2
+
+        cv2.setNumThreads(cv_threads)
+    return Replay(camera.name, list(variant_frames(video, None, limit)), repeat, barrier)
+
+
+def config(n: int, detector: str, mode: str, source: str = "/dev/null", **extra) -> Config:
+    cams = [{"name": f"cam{i}", "source": source, "loop": True} for i in range(n)]
+    return parse_config(yaml.safe_dump({"device_id": "bench", "cameras": cams,
+                                        "recognition": {"detector": detector, "camera_mode": mode}, **extra}),
+                        "bench.yaml")
+
+
+def worker_for(name: str, tracker, rc: RecognitionConfig) -> CameraWorker:
+    return CameraWorker(name, tracker, build_engine(name, rc), lock=threading.Lock(), captures=[], ignore=None,
+                        unknowns=None)
+
+
+def named(faces) -> int:
+    return sum(t.recognition.name is not None for t in faces)
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def in_process(frames, gallery: dict, detector: str, repeat: int, k: int) -> tuple[float, int, float]:
+    """(frames per second, faces named, CPU ms per frame) of ``k`` cameras in this process: one (frd's one
+    camera) or threads."""
+    cfg = config(k, detector, "threads")
+    rc = cfg.recognition
+    base = pipeline_from_config(rc)
+    base.matcher.set_gallery(gallery)
+    barrier = threading.Barrier(k)
+    res: list[tuple[int, int, float, float]] = []
+
+    def run(name: str, pipeline) -> None:
+        tracker = build_tracker(pipeline, rc)
+        w = worker_for(name, tracker, rc)
+        reader = Replay(name, frames, repeat, barrier).start()
+        t0 = time.monotonic()
+        n = got = 0
+        while (frame := reader.take(0.0)) is not None:
+            w.process(frame.rgb, frame.index, frame.ts)
             n += 1
-    out.put((n, named, t0, time.monotonic(), time.thread_time() - c0))
+            got += sum(t.name is not None for t in tracker.tracks)
+        res.append((n, got, t0, time.monotonic()))
 
-
-def run(mode: str, k: int, frames, enroll, detector, repeat) -> tuple[float, int, float]:
-    """(total frames per second, faces named, CPU ms per frame) of ``k`` cameras run as ``mode`` (timed from when
-    all are built)."""
-    if mode == "processes":
-        ctx = mp.get_context("fork")  # the frames are inherited, not copied through a pipe
-        barrier, out = ctx.Barrier(k), ctx.Queue()
-        workers = [ctx.Process(target=worker, args=(frames, enroll, detector, repeat, barrier, out)) for _ in range(k)]
+    c0 = time.process_time()  # every thread's, OpenCV's pool too
+    if k == 1:
+        run("cam0", base)
     else:
-        barrier, out = threading.Barrier(k), queue.Queue()
-        workers = [threading.Thread(target=worker, args=(frames, enroll, detector, repeat, barrier, out))
-                   for _ in range(k)]
-    for w in workers:
-        w.start()
-    res = [out.get() for _ in range(k)]
-    for w in workers:
-        w.join()
+        threads = [threading.Thread(target=run, args=(f"cam{i}", camera_pipeline(base, rc.threads))) for i in range(k)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    cpu = time.process_time() - c0
     wall = max(r[3] for r in res) - min(r[2] for r in res)
-    frames_done = sum(r[0] for r in res)
-    return frames_done / wall, sum(r[1] for r in res), 1000 * sum(r[4] for r in res) / frames_done
+    n = sum(r[0] for r in res)
+    return n / wall, sum(r[1] for r in res), 1000 * cpu / n
+
+
+def as_processes(video: str, limit: int | None, gallery: dict, detector: str, repeat: int, k: int,
+                 cv_threads: int | None = None) -> tuple[float, int, float]:
+    """(frames per second, faces named, CPU ms per frame of the children and this process) of ``k`` cameras,
+    each in the daemon's own child process, their tracked faces through this process's workers."""
+    import multiprocessing as mp
+
+    from edged.camproc import START_METHOD
+
+    cfg = config(k, detector, "processes")
+    barrier = mp.get_context(START_METHOD).Barrier(k)
+    procs = camera_processes(cfg, lambda: gallery, "warning",
+                             reader=functools.partial(replay, video, limit, repeat, barrier, cv_threads))
+    frames_each = (limit or 0) * repeat
+    res: dict[str, tuple[int, int, float, float]] = {}
+    cpu: dict[str, float] = {}
+
+    def drain(proc) -> None:
+        w = worker_for(proc.name, None, cfg.recognition)
+        n = got = 0
+        first = None
+        while n < frames_each:
+            tracked = proc.take(1.0)
+            if tracked is None:
+                continue
+            if first is None:
+                first = tracked.mono
+                cpu[proc.name] = -cpu_s(proc.pid)
+            w.process_tracked(tracked.faces, tracked.index, tracked.mono, fresh=tracked.fresh,
+                              embedded_all=tracked.embedded_all)
+            got += named(tracked.faces)
+            n += 1
+        cpu[proc.name] += cpu_s(proc.pid)
+        res[proc.name] = (n, got, first or 0.0, time.monotonic())
+
+    for p in procs:
+        p.start()
+    c0 = time.process_time()
+    threads = [threading.Thread(target=drain, args=(p,)) for p in procs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    here = time.process_time() - c0
+    for p in procs:
+        p.stop()
+    wall = max(r[3] for r in res.values()) - min(r[2] for r in res.values())
+    n = sum(r[0] for r in res.values())
+    return n / wall, sum(r[1] for r in res.values()), 1000 * (sum(cpu.values()) + here) / n
+
+
+def peak_rss(pid: int) -> int:
+    """VmHWM of a process, in kB (0: gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def pss(pid: int) -> int:
+    """Proportional set size of a process now, in kB: shared pages (the libraries' code, mapped by every
+    process) counted once across processes, unlike RSS (0: gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and every process below it."""
+    kids: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                kids.setdefault(int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]), []).append(int(d.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += kids.get(p, [])
+    return out
+
+
+def frd_rss(video: str, k: int, detector: str, mode: str, seconds: float) -> tuple[int, list[int], int]:
+    """(peak RSS kB of ``frd run`` and its processes together, each one's, their PSS at the end) with ``k``
+    cameras on the clip."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cams = [{"name": f"cam{i}", "source": video, "loop": True} for i in range(k)]
+        cfg = {"device_id": "bench", "log_level": "warning", "cameras": cams, "gallery": {"path": f"{tmp}/gallery"},
+               "mqtt": {"host": "127.0.0.1", "port": 9}, "recognition": {"detector": detector, "camera_mode": mode}}
+        path = Path(tmp) / "frd.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        proc = subprocess.Popen([sys.executable, "-m", "edged", "run", "-c", str(path)], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        peaks: dict[int, int] = {}
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and proc.poll() is None:
+            for p in tree(proc.pid):
+                peaks[p] = max(peaks.get(p, 0), peak_rss(p))
+            time.sleep(0.5)
+        shared = sum(pss(p) for p in tree(proc.pid))
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    each = sorted((v for v in peaks.values() if v), reverse=True)
+    return sum(each), each, shared
 
 
 class Probe:
@@ -215,30 +404,55 @@ def main() -> int:
     ap.add_argument("video", type=Path)
     ap.add_argument("--cameras", type=int, default=2)
     ap.add_argument("--enroll", type=Path, help="a photo of someone in the clip (named faces are counted)")
-    ap.add_argument("--detector", default="hog", choices=("hog", "yunet"))
+    ap.add_argument("--detector", default="yunet", choices=("hog", "yunet"))
     ap.add_argument("--frames", type=int, default=None, help="use only the clip's first N frames")
     ap.add_argument("--repeat", type=int, default=2, help="passes over the clip per camera")
-    ap.add_argument("--switch-interval", type=float, default=None,
-                    help="sys.setswitchinterval in seconds for the runs (Python's default: 0.005)")
+    ap.add_argument("--no-threads", action="store_true", help="skip the N cameras as threads")
+    ap.add_argument("--opencv-threads", type=int, default=None,
+                    help="cv2.setNumThreads everywhere (default: OpenCV's own, as frd runs; the cores)")
+    ap.add_argument("--rss", type=float, default=None, metavar="SECONDS",
+                    help="peak RSS of frd run with 1 and N cameras, each run this long, then stop")
     ap.add_argument("--gil", action="store_true", help="measure which stage holds the GIL, then stop")
     ap.add_argument("--calls", type=int, default=200, help="--gil: calls per stage")
     args = ap.parse_args()
-    cv2.setNumThreads(1)
-    if args.switch_interval:
-        sys.setswitchinterval(args.switch_interval)
+    if args.rss:
+        print(f"peak RSS of frd run (daemon + its processes), {args.detector}, {args.rss:g} s on {args.video.name}")
+        for k, mode in ((1, "processes"), (args.cameras, "processes"), (args.cameras, "threads")):
+            total, each, shared = frd_rss(str(args.video), k, args.detector, mode, args.rss)
+            label = "1 camera" if k == 1 else f"{k} cameras, {mode}"
+            print(f"  {label:22s} peak RSS {total / 1024:4.0f} MB ({' + '.join(f'{v / 1024:.0f}' for v in each)})"
+                  f"   PSS at the end {shared / 1024:4.0f} MB", flush=True)
+        return 0
+    if args.opencv_threads is not None:
+        import cv2
+
+        cv2.setNumThreads(args.opencv_threads)
     frames = list(variant_frames(str(args.video), None, args.frames))
     if args.gil:
         gil(frames, args.enroll, args.calls)
         return 0
-    print(f"{len(frames)} frames of {args.video.name} ({frames[0].shape[1]}x{frames[0].shape[0]}), "
+    gallery: dict = {}
+    if args.enroll:
+        pipeline = build_pipeline(still=True)
+        gallery = {"enrolled": pipeline.faces(load_image(args.enroll), largest_only=True)[0].embedding[None]}
+    limit = len(frames)
+    print(f"{limit} frames of {args.video.name} ({frames[0].shape[1]}x{frames[0].shape[0]}), "
           f"{args.detector}, {args.repeat} passes per camera, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}, switch interval {sys.getswitchinterval() * 1000:g} ms")
-    base, named, cpu = run("threads", 1, frames, args.enroll, args.detector, args.repeat)
-    print(f"  1 camera:               {base:7.1f} frames/s   1.00x   named {named}   CPU {cpu:.1f} ms/frame")
-    for mode in ("threads", "processes"):
-        fps, named, cpu = run(mode, args.cameras, frames, args.enroll, args.detector, args.repeat)
-        print(f"  {args.cameras} cameras, {mode:9s}:  {fps:7.1f} frames/s   {fps / base:.2f}x   named {named}   "
+          f"load average {os.getloadavg()[0]:.1f}, OpenCV threads {args.opencv_threads or 'default'}")
+    base, got, cpu = in_process(frames, gallery, args.detector, args.repeat, 1)
+    print(f"  1 camera, frd's process: {base:7.1f} frames/s   1.00x   named {got}   CPU {cpu:.1f} ms/frame", flush=True)
+    fps, got, cpu = as_processes(str(args.video), limit, gallery, args.detector, args.repeat, 1, args.opencv_threads)
+    print(f"  1 camera, a process:     {fps:7.1f} frames/s   {fps / base:.2f}x   named {got}   CPU {cpu:.1f} ms/frame",
+          flush=True)
+    fps, got, cpu = as_processes(str(args.video), limit, gallery, args.detector, args.repeat, args.cameras,
+                                 args.opencv_threads)
+    print(f"  {args.cameras} cameras, processes:  {fps:7.1f} frames/s   {fps / base:.2f}x   named {got}   "
+          f"CPU {cpu:.1f} ms/frame", flush=True)
+    if not args.no_threads:
+        fps, got, cpu = in_process(frames, gallery, args.detector, args.repeat, args.cameras)
+        print(f"  {args.cameras} cameras, threads:    {fps:7.1f} frames/s   {fps / base:.2f}x   named {got}   "
               f"CPU {cpu:.1f} ms/frame")
+    print(f"  load average after: {os.getloadavg()[0]:.1f}")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,8 +19,11 @@ from .pipeline import Pipeline
 from .quality import Gate
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     from .bus import BusLike
-    from .config import Config, RecognitionConfig
+    from .camproc import Reader
+    from .config import CameraConfig, Config, RecognitionConfig
     from .daemon import Daemon
     from .events import EventEngine
     from .notify import Notifier
@@ -74,6 +78,55 @@ def build_pipeline(
     else:
         matcher = Matcher(None, threshold=float("inf"))
     return Pipeline(photo if still else video, aligner, embedder, matcher, still_detector=photo)
+
+
+def pipeline_from_config(rc: RecognitionConfig) -> Pipeline:
+    """``frd run``'s video pipeline from the config's ``recognition`` section (the daemon's and each camera
+    process's). Sets OpenCV's threads for the process to ``recognition.threads``: its own pool otherwise spins
+    on every core for each small call (colour conversion, resizing, YuNet), which cost an idle camera 3 % of
+    a core, and a camera's work is meant to run on ``threads`` cores, like TFLite's."""
+    import cv2
+
+    cv2.setNumThreads(rc.threads)
+    return build_pipeline(still=False, threshold=rc.threshold, strictness=rc.strictness, upsample=rc.upsample,
+                          threads=rc.threads, min_face_px=rc.min_face_px, min_face_frac=rc.min_face_frac,
+                          detect_max_side=rc.detect_max_side, detector=rc.detector)
+
+
+def camera_child(camera: CameraConfig, rc: RecognitionConfig, log_level: str,
+                 reader: Callable[[CameraConfig], Reader] | None, results: Connection, control: Connection) -> None:
+    """A camera's child process (several cameras as processes, :mod:`edged.camproc`): its own pipeline, tracker
+    and camera reader, built here like the daemon's, then :func:`edged.camproc.serve` until the daemon stops it.
+
+    ``reader``: a picklable callable that makes the camera's frames from its config (benchmarks replay frames
+    from memory, unpaced); None: the camera's source through :class:`~edged.camera.CameraReader`.
+    """
+    import sys
+
+    from .camera import CameraReader
+    from .camproc import serve
+    from .logs import setup
+
+    setup(log_level, daemon=True)
+    pipeline = pipeline_from_config(rc)
+    tracker = build_tracker(pipeline, rc, camera.detect_max_side)
+    source = reader(camera) if reader is not None else CameraReader(camera.name, camera.source, loop=camera.loop,
+                                                                     fps_limit=camera.fps_limit)
+    try:
+        sys.exit(serve(source, tracker, pipeline.matcher, results, control))
+    except Exception:
+        log.exception("camera %s: a frame failed", camera.name)
+        sys.exit(1)
+
+
+def camera_processes(cfg: Config, gallery: Callable[[], dict], log_level: str,
+                     reader: Callable[[CameraConfig], Reader] | None = None) -> list:
+    """One :class:`~edged.camproc.CameraProcess` per configured camera, each running :func:`camera_child`
+    (not started); ``gallery()`` is what the matcher is given (the people service's ``gallery.active``)."""
+    from .camproc import CameraProcess
+
+    return [CameraProcess(c.name, camera_child, (c, cfg.recognition, log_level, reader), gallery)
+            for c in cfg.cameras]
 
 
 def camera_pipeline(pipeline: Pipeline, threads: int = 1) -> Pipeline:
@@ -141,12 +194,14 @@ def open_people(path: Path | None, pipeline: Pipeline, *, keep_crops: bool, came
                   cameras=cameras or [])
 
 
-def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLike, readers: list,
+def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLike, readers: list | None = None,
                  handler_options: dict, notifier: Notifier | None = None) -> Daemon:
     """Wire the daemon's parts: trackers, event rules, commands, and Home Assistant and fleet sync as
     listeners of the people service.
 
-    ``frd run`` gives it the real bus and camera readers; tests give it ``tests/fakebus.py``'s.
+    ``frd run`` gives it the real bus; tests give it ``tests/fakebus.py``'s bus and cameras (``readers``).
+    ``readers`` None: the configured cameras, read here (:class:`~edged.camera.CameraReader`) or, with several
+    cameras and ``recognition.camera_mode: processes``, each in a child process that reads its own camera.
     """
     from . import __version__
     from .commands import CommandHandler, Routes
@@ -199,13 +254,32 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
     ignored = IgnoreList(people.gallery.root / IGNORE_FILE)
     m = pipeline.matcher
     ignore = IgnoreCheck(ignored, Matcher(m.calibration, m.strictness, m.fixed_threshold))  # judged like a person
-    # Several cameras: a thread each, each with its own interpreter and detector under a lock of its own, so
-    # cameras run on every core and never wait for each other; enrollment keeps ``pipeline`` under the people
-    # service's lock. One camera: it shares ``pipeline`` (and that lock) with enrollment, as it always did.
-    threaded = len(cfg.cameras) > 1
-    workers = {c.name: CameraWorker(c.name, build_tracker(camera_pipeline(pipeline, rc.threads) if threaded
-                                                          else pipeline, rc, c.detect_max_side),
-                                    build_engine(c.name, rc), lock=threading.Lock() if threaded else people.lock,
+    # Several cameras as processes (the default): each camera's reader and tracker in a child process of its
+    # own (edged/camproc.py), the rest of its worker here, under a lock of its own. As threads: a thread each,
+    # each with its own interpreter and detector under a lock of its own, so cameras run on every core and
+    # never wait for each other; enrollment keeps ``pipeline`` under the people service's lock. One camera: it
+    # shares ``pipeline`` (and that lock) with enrollment, as it always did.
+    from .daemon import LOOP, PROCESSES, THREADS
+
+    mode = LOOP if len(cfg.cameras) <= 1 else (PROCESSES if rc.camera_mode == "processes" else THREADS)
+    if mode == PROCESSES:
+        if readers is not None:
+            raise ValueError("cameras as processes read their own sources: give no readers (or camera_mode: threads)")
+        readers = camera_processes(cfg, people.gallery.active,
+                                   logging.getLevelName(logging.getLogger().level).lower())
+    elif readers is None:
+        from .camera import CameraReader
+
+        readers = [CameraReader(c.name, c.source, loop=c.loop, fps_limit=c.fps_limit) for c in cfg.cameras]
+
+    def tracker(c: CameraConfig) -> FaceTracker | None:
+        if mode == PROCESSES:
+            return None
+        return build_tracker(camera_pipeline(pipeline, rc.threads) if mode == THREADS else pipeline, rc,
+                             c.detect_max_side)
+
+    workers = {c.name: CameraWorker(c.name, tracker(c), build_engine(c.name, rc),
+                                    lock=people.lock if mode == LOOP else threading.Lock(),
                                     captures=people.captures, ignore=ignore, unknowns=unknowns,
                                     keep_chips=cfg.homeassistant.face_image)
                for c in cfg.cameras}
@@ -215,7 +289,7 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
         device_id=cfg.device_id, topics=topics, pipeline=pipeline, people=people, readers=readers,
         bus=bus, notifier=notifier or Notifier(), handler=handler, status_interval_s=cfg.status_interval_s,
         components=components, workers=workers, housekeeping=housekeeping,
-        face_image=cfg.homeassistant.face_image, camera_threads=threaded,
+        face_image=cfg.homeassistant.face_image, camera_mode=mode,
     )
 
     def ignore_changed() -> None:  # a face ignored or no longer ignored: every face is judged afresh
@@ -235,7 +309,6 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
     ``log_level`` (``--log-level``) overrides the config's ``log_level``.
     """
     from .bus import Bus, BusSettings
-    from .camera import CameraReader
     from .commands import options_from_config
     from .config import client_id_for, load_config, resolve_password, topics_for
     from .errors import FrdError
@@ -247,14 +320,7 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
         raise FrdError(f"{config_path}: no cameras configured (add at least one under 'cameras:')")
     handler_options = options_from_config(cfg, cfg.gallery.path)  # before the model: a missing key fails fast
     rc = cfg.recognition
-    import cv2
-
-    # OpenCV's own thread pool spins on every core for each small call (colour conversion, resizing, YuNet):
-    # a camera's work runs on ``recognition.threads`` cores like TFLite's, not on all of them
-    cv2.setNumThreads(rc.threads)
-    pipeline = build_pipeline(still=False, threshold=rc.threshold, strictness=rc.strictness, upsample=rc.upsample,
-                              threads=rc.threads, min_face_px=rc.min_face_px, min_face_frac=rc.min_face_frac,
-                              detect_max_side=rc.detect_max_side, detector=rc.detector)
+    pipeline = pipeline_from_config(rc)
     people = open_people(cfg.gallery.path, pipeline, keep_crops=cfg.gallery.keep_crops,
                          cameras=[c.name for c in cfg.cameras], max_people=cfg.gallery.max_people,
                          max_samples=cfg.gallery.max_samples_per_person)
@@ -267,7 +333,6 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
         key_file=str(m.tls.key_file) if m.tls.key_file else None, tls_insecure=m.tls.insecure,
         session_expiry_s=m.session_expiry_s, offline_queue=m.offline_queue, reconnect_max_s=m.reconnect_max_s,
     )
-    readers = [CameraReader(c.name, c.source, loop=c.loop, fps_limit=c.fps_limit) for c in cfg.cameras]
     daemon = build_daemon(cfg, pipeline=pipeline, people=people, bus=Bus(settings, topics_for(cfg)),
-                          readers=readers, handler_options=handler_options)
+                          handler_options=handler_options)
     return daemon.run()

@@ -230,6 +230,8 @@ class RecognitionConfig(_Model):
     detect_max_side: int | None = Field(default=DETECT_MAX_SIDE, ge=64, le=8192)
     motion: MotionConfig = Field(default_factory=MotionConfig)
     quality_gate: QualityGateConfig = Field(default_factory=QualityGateConfig)
+    #: Several cameras: each in a child process of its own (edged/camproc.py) or a thread each.
+    camera_mode: Literal["processes", "threads"] = "processes"
 
     @field_validator("motion", "quality_gate", mode="before")
     @classmethod

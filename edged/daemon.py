@@ -3,18 +3,20 @@
 Threads: one reader per camera (newest frame wins), one frame loop (this
 module's :meth:`Daemon.run`), one command worker (so a capture enrollment can
 wait for frames without blocking MQTT), and the bus's network thread. With
-several cameras (``camera_threads``) each camera's frames go through its worker
-on a thread of its own instead, so that cameras use every core (dlib's HOG,
-OpenCV's YuNet and TFLite release the GIL while they work: README, "The
-daemon"), and the frame loop only supervises. The
-daemon hands frames to the camera workers (:mod:`edged.worker`) and events to :mod:`edged.payloads`,
-commands to the :class:`~edged.commands.CommandHandler`, incoming messages to
-its components (Home Assistant, fleet sync: wired by ``app.py``), and
-publishes what they hand up. Who is enrolled is :mod:`edged.people`'s; the
-daemon only follows its changes (retained state of a deleted person). The
-TFLite interpreter is not thread-safe: with one camera the pipeline is used
-under the people service's lock; with several, each camera has its own
-interpreter and detector (``app.build_daemon``) under a lock of its own.
+several cameras (``camera_mode``) the frame loop only supervises: as
+``processes`` (the default) each camera's reader and tracker run in a child
+process of its own (:mod:`edged.camproc`) and a thread here takes each frame's
+tracked faces through the camera's worker; as ``threads`` each camera's frames
+go through its worker on a thread of its own. Either way cameras use every core
+(README, "The daemon"). The daemon hands frames to the camera workers
+(:mod:`edged.worker`) and events to :mod:`edged.payloads`, commands to the
+:class:`~edged.commands.CommandHandler`, incoming messages to its components
+(Home Assistant, fleet sync: wired by ``app.py``), and publishes what they hand
+up. Who is enrolled is :mod:`edged.people`'s; the daemon only follows its
+changes (retained state of a deleted person). The TFLite interpreter is not
+thread-safe: with one camera the pipeline is used under the people service's
+lock; with several, each camera has its own interpreter and detector
+(``app.build_daemon``), under a lock of its own or in a process of its own.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import numpy as np
 from . import __version__, payloads
 from .bus import BusLike, Incoming
 from .camera import CameraReader
+from .camproc import CameraProcess, FrameSchedule, Tracked
 from .commands import ERROR_REPLY, CommandHandler
 from .errors import FrdError
 from .models import Event
@@ -52,6 +55,8 @@ log = logging.getLogger(__name__)
 GALLERY_POLL_S = 2.0
 #: Queued to wake the command thread for a component's pending work (fleet sync).
 _WAKE = object()
+#: How cameras run (``Daemon.camera_mode``): one camera in the frame loop; several as threads or processes.
+LOOP, THREADS, PROCESSES = "loop", "threads", "processes"
 
 
 class Component(Protocol):
@@ -130,7 +135,7 @@ class Daemon:
         topics: Topics,
         pipeline: Pipeline,
         people: People,
-        readers: list[CameraReader],
+        readers: Sequence[CameraReader] | Sequence[CameraProcess],
         bus: BusLike,
         notifier: Notifier,
         handler: CommandHandler,
@@ -139,7 +144,7 @@ class Daemon:
         components: Sequence[Component] = (),
         housekeeping: Sequence[Callable[[], object]] = (),
         face_image: bool = False,
-        camera_threads: bool = False,
+        camera_mode: str = LOOP,
     ) -> None:
         self.device_id = device_id
         self.topics = topics
@@ -149,9 +154,14 @@ class Daemon:
         self.readers = {r.name: r for r in readers}
         #: per camera: frame → tracker → ignore list → unknown faces → event rules (built by app.py)
         self.workers = workers
-        #: each camera's frames on a thread of its own (its worker has parts of its own: ``app.build_daemon``)
-        self.camera_threads = camera_threads
+        #: ``loop``: the frame loop takes every camera's frames; ``threads``: each camera's frames on a thread of
+        #: its own (its worker has parts of its own: ``app.build_daemon``); ``processes``: each camera's reader
+        #: and tracker in a child process (``readers`` are :class:`CameraProcess`), a thread here for the rest
+        if camera_mode not in (LOOP, THREADS, PROCESSES):
+            raise ValueError(f"camera_mode must be {LOOP}, {THREADS} or {PROCESSES}, not {camera_mode!r}")
+        self.camera_mode = camera_mode
         self._camera_threads: dict[str, threading.Thread] = {}
+        self._schedules = {name: FrameSchedule(r.fps_limit) for name, r in self.readers.items()}
         self.notifier = notifier
         self.status_interval_s = status_interval_s
         self.components = list(components)
@@ -263,6 +273,10 @@ class Daemon:
     def reset_workers(self) -> None:
         """Forget followed faces when the matcher or the ignore list changes, so no settled track keeps an
         old verdict (callers hold the people service's lock)."""
+        if self.camera_mode == PROCESSES:  # the trackers are in the children: each gets the gallery and forgets
+            for proc in self.readers.values():
+                proc.reset()
+            return
         for worker in self.workers.values():
             worker.reset()
 
@@ -373,21 +387,33 @@ class Daemon:
 
     def _process(self, camera: str, image: np.ndarray, index: int, mono: float, bgr: bool = False) -> None:
         worker = self.workers[camera]
-        for ev in worker.process(image, index, mono, bgr=bgr):
+        self._processed(camera, worker.process(image, index, mono, bgr=bgr), worker.faces_now, mono)
+
+    def _process_tracked(self, camera: str, got: Tracked) -> None:
+        """A frame a camera's child process tracked: the rest of its trip, here (the shared state is here)."""
+        worker = self.workers[camera]
+        events = worker.process_tracked(got.faces, got.index, got.mono, fresh=got.fresh,
+                                        embedded_all=got.embedded_all)
+        self._processed(camera, events, worker.faces_now, got.mono)
+
+    def _processed(self, camera: str, events: list[Event], faces_now: int, mono: float) -> None:
+        """Publish a processed frame's events and face count; the frame counts (status, watchdog)."""
+        for ev in events:
             self._publish_event(ev)
-        faces = self._faces_now.due(camera, worker.faces_now, mono)  # the frame's time: testable
+        faces = self._faces_now.due(camera, faces_now, mono)  # the frame's time: testable
         if faces is not None:
             self.bus.publish(payloads.faces_now(self.topics, camera, faces))
         self.stats[camera].tick(time.monotonic())
         self.notifier.frame_processed()
 
     def _dead_camera(self) -> str | None:
-        """Which camera's frame thread has died (None: all alive, or there are none, or frd is stopping)."""
+        """Which camera's frame thread (or process) has died (None: all alive, or there are none, or frd is
+        stopping)."""
         if self._stop.is_set():
             return None  # the cameras' threads end on the stop
         for name, t in self._camera_threads.items():
             if not t.is_alive():
-                return f"the frame thread of camera {name}"
+                return f"the {'process' if self.camera_mode == PROCESSES else 'frame thread'} of camera {name}"
         return None
 
     def _dead_threads(self, worker: threading.Thread) -> str | None:
@@ -401,38 +427,41 @@ class Daemon:
             return "the MQTT network thread"
         return None
 
-    def _wanted(self, r: CameraReader, ts: float, due: dict[str, float]) -> bool:
-        """Whether a frame taken at ``ts`` is processed, with the camera's ``fps_limit`` (``due``: when each
-        camera's next frame is wanted)."""
-        if not r.fps_limit:
-            return True
-        # A schedule, not "1/fps_limit since the last frame": a frame a little early
-        # (jitter) is taken, else a source paced at exactly fps_limit loses every other one.
-        period = 1 / r.fps_limit
-        when = due.get(r.name, ts)
-        if ts < when - 0.1 * period:
-            return False  # a live camera faster than fps_limit: skip, do not queue
-        due[r.name] = when + period if ts - when < period else ts + period
-        return True
-
     def _camera_loop(self, r: CameraReader) -> None:
         """One camera's frames through its worker, on the camera's own thread, until the daemon stops.
 
         A frame that fails ends the thread (as it ends the single frame loop): the frame loop sees the
         thread dead and exits, so that the service manager restarts frd.
         """
-        due: dict[str, float] = {}
+        schedule = self._schedules[r.name]
         try:
             while not self._stop.is_set():
                 frame = r.take(0.2)
-                if frame is not None and self._wanted(r, frame.ts, due):
+                if frame is not None and schedule.wanted(frame.ts):
                     self._process(r.name, frame.image, frame.index, frame.ts, bgr=frame.bgr)
         except Exception:
             log.exception("camera %s: a frame failed", r.name)
 
+    def _child_loop(self, proc: CameraProcess) -> None:
+        """One camera's tracked frames from its child process through its worker, until the daemon stops or the
+        child ends (the thread ends with it: the frame loop sees it and exits, for a restart)."""
+        worker = self.workers[proc.name]
+        try:
+            while not self._stop.is_set():
+                got = proc.take(0.2)
+                proc.force_embed(bool(worker.pending_captures()))  # a capture wants every face embedded
+                if got is not None:
+                    self._process_tracked(proc.name, got)
+        except EOFError:
+            if not self._stop.is_set():
+                log.error("camera %s: its process ended (exit status %s)", proc.name, proc.exitcode())
+        except Exception:
+            log.exception("camera %s: a frame failed", proc.name)
+
     def _start_cameras(self) -> None:
+        loop = self._child_loop if self.camera_mode == PROCESSES else self._camera_loop
         for name, r in self.readers.items():
-            t = threading.Thread(target=self._camera_loop, args=(r,), name=f"frames-{name}", daemon=True)
+            t = threading.Thread(target=loop, args=(r,), name=f"frames-{name}", daemon=True)
             self._camera_threads[name] = t
             t.start()
 
@@ -449,18 +478,25 @@ class Daemon:
         signal.signal(signal.SIGHUP, self.request_reload)
         worker = threading.Thread(target=self._command_worker, name="commands", daemon=True)
         worker.start()
-        for r in self.readers.values():
-            r.start()
-        self.bus.start()
+        started: list[CameraReader | CameraProcess] = []
+        try:
+            for r in self.readers.values():
+                r.start()
+                started.append(r)
+            self.bus.start()
+        except BaseException:  # a camera process left running would outlive frd (it ignores SIGTERM)
+            for r in started:
+                r.stop()
+            raise
         self.notifier.ready()
-        log.info("frd %s running: %d camera(s)%s, %d people, model %s", __version__, len(self.readers),
-                 ", a thread each" if self.camera_threads else "", len(self.gallery.people),
-                 self.pipeline.embedder.name)
+        each = {LOOP: "", THREADS: ", a thread each", PROCESSES: ", a process each"}[self.camera_mode]
+        log.info("frd %s running: %d camera(s)%s, %d people, model %s", __version__, len(self.readers), each,
+                 len(self.gallery.people), self.pipeline.embedder.name)
         next_status = 0.0
         next_gallery_check = time.monotonic() + GALLERY_POLL_S
         readers = list(self.readers.values())
-        due: dict[str, float] = {}  # per camera with fps_limit: when the next frame is wanted
-        if self.camera_threads:
+        supervise = self.camera_mode != LOOP
+        if supervise:
             self._start_cameras()
         try:
             while not self._stop.is_set():
@@ -472,7 +508,7 @@ class Daemon:
                     except (FrdError, OSError) as e:
                         log.error("reload failed: %s", e)
                     self.notifier.ready()
-                if self.camera_threads:
+                if supervise:
                     if self._stop.wait(0.1):  # the cameras' threads do the frames; this loop supervises
                         break  # (the cameras' threads end on the stop: not a failure)
                     dead = self._dead_camera()
@@ -481,14 +517,14 @@ class Daemon:
                         self.notifier.status(f"FAILED: {dead} stopped; restarting")
                         return 1
                 got = False
-                for r in readers if not self.camera_threads else ():
+                for r in readers if not supervise else ():
                     frame = r.take(0.0 if len(readers) > 1 else 0.2)
                     if frame is None:
                         continue
                     got = True
-                    if self._wanted(r, frame.ts, due):
+                    if self._schedules[r.name].wanted(frame.ts):
                         self._process(r.name, frame.image, frame.index, frame.ts, bgr=frame.bgr)
-                if not got and len(readers) > 1 and not self.camera_threads:
+                if not got and len(readers) > 1 and not supervise:
                     time.sleep(0.01)
                 now = time.monotonic()
                 if now >= next_gallery_check:

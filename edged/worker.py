@@ -4,10 +4,15 @@
 frames it schedules and publishes the events it returns. Nothing here knows
 about MQTT. The worker is given the lock that guards its pipeline parts (TFLite
 and the detectors are not thread-safe): with one camera the people service's
-lock (the camera shares the pipeline with enrollment), with several a lock of
-its own, since each camera then has its own interpreter and detector and runs
-in its own thread (``app.build_daemon``). The matcher is shared: it swaps in a
-new gallery as one object, so it needs no lock to be read.
+lock (the camera shares the pipeline with enrollment), with several cameras as
+threads a lock of its own, since each camera then has its own interpreter and
+detector and runs in its own thread (``app.build_daemon``). The matcher is
+shared: it swaps in a new gallery as one object, so it needs no lock to be read.
+
+With several cameras as processes (:mod:`edged.camproc`), the tracker runs in
+the camera's child process and the worker has none: the daemon hands it each
+frame's tracked faces (:meth:`CameraWorker.process_tracked`) and the steps after
+the tracker run here, in the process that holds the shared state, unchanged.
 """
 
 from __future__ import annotations
@@ -56,10 +61,11 @@ class IgnoreCheck:
 class CameraWorker:
     """Frames of one camera in, events out (README, "Layout": a frame's trip)."""
 
-    def __init__(self, camera: str, tracker: FaceTracker, engine: EventEngine, *, lock: threading.Lock,
+    def __init__(self, camera: str, tracker: FaceTracker | None, engine: EventEngine, *, lock: threading.Lock,
                  captures: list[Capture], ignore: IgnoreCheck | None, unknowns: UnknownFaces | None,
                  keep_chips: bool = False) -> None:
         self.camera = camera
+        #: None: the camera's tracker runs in a child process (:meth:`process_tracked`)
         self.tracker = tracker
         self.engine = engine
         self._lock = lock
@@ -85,25 +91,54 @@ class CameraWorker:
         self._reset.set()
 
     def _forget(self) -> None:
-        self._reset.clear()
-        self.tracker.reset()
         self._ignored.clear()
         self._chips.clear()
 
+    def pending_captures(self) -> list[Capture]:
+        """This camera's pending captures: a copy taken at once (the command thread adds and removes captures
+        under the people service's lock, which a camera with a lock of its own does not hold); a capture is
+        offered only by its camera."""
+        return [c for c in tuple(self._captures) if c.camera == self.camera]
+
     def process(self, image: np.ndarray, index: int, mono: float, bgr: bool = False) -> list[Event]:
-        """The events of one frame (``bgr``: the frame is OpenCV's BGR, converted only if it is not skipped)."""
+        """A frame through the camera's own tracker, then :meth:`_judge` and :meth:`_announce` (``bgr``: the
+        frame is a camera's BGR, converted only if the tracker does not skip it)."""
+        assert self.tracker is not None, "this camera's tracker runs in its own process"
         with self._lock:
             if self._reset.is_set():
+                self._reset.clear()
+                self.tracker.reset()
                 self._forget()
-            # a copy taken at once: the command thread adds and removes captures under the people service's
-            # lock, which a camera with a lock of its own does not hold; a capture is offered only by its camera
-            captures = [c for c in tuple(self._captures) if c.camera == self.camera]
-            tracked = self.tracker.process(image, force_embed=bool(captures), bgr=bgr)
-            self.faces_now = len(tracked)
-            for cap in captures:
-                cap.offer([t.face for t in tracked if t.face is not None], time.monotonic())
-            if self.ignore is not None:
-                tracked = self._not_ignored(tracked)
+            captures = self.pending_captures()
+            tracked = self._judge(self.tracker.process(image, force_embed=bool(captures), bgr=bgr), captures)
+        return self._announce(tracked, index, mono)
+
+    def process_tracked(self, tracked: list[TrackedFace], index: int, mono: float, *, fresh: bool,
+                        embedded_all: bool) -> list[Event]:
+        """A frame's faces from a tracker that runs elsewhere (the camera's child process): the same steps
+        after the tracker as :meth:`process`.
+
+        ``fresh``: the first frame after the tracker forgot its faces (a reset reached it), so this side
+        forgets its own per-track state too. ``embedded_all``: the tracker embedded every face of the frame
+        (it knew of a pending capture); only such a frame feeds a capture, which must see every face.
+        """
+        with self._lock:
+            if fresh:
+                self._forget()
+            tracked = self._judge(tracked, self.pending_captures() if embedded_all else [])
+        return self._announce(tracked, index, mono)
+
+    def _judge(self, tracked: list[TrackedFace], captures: list[Capture]) -> list[TrackedFace]:
+        """Count the faces, feed the captures, leave out ignored faces (under the worker's lock)."""
+        self.faces_now = len(tracked)
+        for cap in captures:
+            cap.offer([t.face for t in tracked if t.face is not None], time.monotonic())
+        if self.ignore is not None:
+            tracked = self._not_ignored(tracked)
+        return tracked
+
+    def _announce(self, tracked: list[TrackedFace], index: int, mono: float) -> list[Event]:
+        """Unknown faces held, the event rules, each event's chip and face id."""
         if self.unknowns is not None:
             self._hold_unknowns(tracked)
         events = self.engine.feed(index, [t.recognition for t in tracked], mono)

@@ -42,7 +42,7 @@ from .detect import Detector, MotionGate
 from .match import Matcher
 from .models import Box, Face, Recognition, iou
 from .pipeline import Embedder, StageTimer
-from .quality import Gate, assess
+from .quality import Gate, assess, detector_yaw
 
 #: Overlap at which a detection is a face already followed (box jitter between detections stays above it).
 MIN_IOU = 0.3
@@ -64,6 +64,9 @@ class Track:
     last: str | None = None  # the last embedding's own result
     pending: bool = True  # no verdict yet: neither a name nor "unknown"
     gated: str | None = None  # why the quality gate kept the last chip from voting ("small", "blurred", "turned")
+    #: The detector's own five points at the last detection (YuNet's; None for HOG): the turn is read from
+    #: them, and kept while the face is followed between detections (module docstring).
+    points: np.ndarray | None = None
     history: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
 
 
@@ -133,6 +136,20 @@ def _center(shape: dlib.full_object_detection) -> tuple[float, float]:
     return float(x), float(y)
 
 
+def _union(boxes: list[Box], h: int, w: int, grow: float = 0.0) -> Box:
+    """The smallest box holding all ``boxes``, each grown by ``grow`` of its side on every side, in the frame."""
+    x0 = min(b.x - grow * b.w for b in boxes)
+    y0 = min(b.y - grow * b.h for b in boxes)
+    x1 = max(b.x + b.w + grow * b.w for b in boxes)
+    y1 = max(b.y + b.h + grow * b.h for b in boxes)
+    x0, y0 = max(int(x0), 0), max(int(y0), 0)
+    return Box(x0, y0, min(int(x1 + 0.5), w) - x0, min(int(y1 + 0.5), h) - y0)
+
+
+#: A followed face is looked for again within this much of its side around it (it moves between detections).
+TRACK_MARGIN = 0.5
+
+
 @dataclass
 class FaceTracker:
     """Per-camera state for the fast path; share detector/aligner/embedder/matcher between cameras."""
@@ -149,6 +166,9 @@ class FaceTracker:
     motion: MotionGate | None = None
     #: Faces too small, blurred or turned are followed but their embeddings name nobody (None: no gate).
     gate: Gate | None = None
+    #: The smallest face side (frame pixels) detected and followed; None: the detector's own minimums. The
+    #: daemon sets a small floor and lets the gate's size limits decide which faces may be named.
+    min_face_px: int | None = None
     #: The motion gate's clock when :meth:`process` is given no ``now``.
     clock: Callable[[], float] = time.monotonic
     timer: StageTimer = field(default_factory=StageTimer)
@@ -166,8 +186,9 @@ class FaceTracker:
         self._frame += 1
         t0 = time.perf_counter()
         detect = index % self.detect_every == 0
+        changed: Box | None = None
         if detect and self.motion is not None and not force_embed:
-            detect = self.motion.should_detect(rgb, self.clock() if now is None else now)
+            detect, changed = self.motion.check(rgb, self.clock() if now is None else now)
             t1 = time.perf_counter()
             self.timer.add("motion", t1 - t0)
             t0 = t1
@@ -175,7 +196,7 @@ class FaceTracker:
             return []  # nothing to detect, nothing to follow: not even the grey image
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # HOG and landmarks work on grey: 30 % cheaper
         if detect:
-            self._detect(rgb if self.detector.colour else gray, gray)
+            self._detect(rgb if self.detector.colour else gray, gray, changed)
             t1 = time.perf_counter()
             self.timer.add("detect", t1 - t0)
         else:
@@ -184,13 +205,25 @@ class FaceTracker:
             self.timer.add("track", t1 - t0, max(len(self.tracks), 1))
         due = [t for t in self.tracks if force_embed or not t.settled or index - t.last_embed >= self.reverify_frames]
         faces: dict[int, Face] = {}
+        side = min(rgb.shape[:2])
+        if due and self.gate is not None and not force_embed:
+            # a face too small to name is followed and counted, and costs no chip
+            small = {t.id for t in due if self.gate.small(min(t.box.w, t.box.h), side)}
+            for t in due:
+                if t.id in small:
+                    t.gated = "small"
+            self.gated += len(small)
+            due = [t for t in due if t.id not in small]
         if due:
             chips = np.stack([np.ascontiguousarray(dlib.get_face_chip(rgb, t.shape, size=self.aligner.size,
                                                                        padding=self.aligner.padding)) for t in due])
             aligned = len(due)
             if self.gate is not None:
                 for t, chip in zip(due, chips, strict=True):
-                    t.gated = self.gate.reason(assess(min(t.box.w, t.box.h), chip, points(t.shape)))
+                    q = assess(min(t.box.w, t.box.h), chip, points(t.shape))
+                    if t.points is not None:  # the detector's own points read a profile (quality.detector_yaw)
+                        q = replace(q, yaw=detector_yaw(t.points))
+                    t.gated = self.gate.reason(q, side, detector_points=t.points is not None)
                     self.gated += t.gated is not None
                 # a gated face is still followed and counted, and embedded only for a capture
                 keep = [i for i, t in enumerate(due) if force_embed or t.gated is None]
@@ -212,20 +245,44 @@ class FaceTracker:
             out.append(TrackedFace(t.id, rec, faces.get(t.id)))
         return out
 
-    def _detect(self, image: np.ndarray, gray: np.ndarray) -> None:
+    def _detect(self, image: np.ndarray, gray: np.ndarray, changed: Box | None = None) -> None:
         """Detect in ``image`` (grey for HOG; colour for a detector that wants it: YuNet loses a quarter of
-        the clip's faces on grey), fit landmarks on ``gray``."""
-        boxes = self.detector.detect(image)
+        the clip's faces on grey), fit landmarks on ``gray``.
+
+        A frame larger than the detector's working size is reduced for a whole-frame detection, and a far
+        face shrinks with it below what the detector finds. So where the motion gate says the picture
+        changed (``changed``), joined with the faces already followed, the detector looks at that part of
+        the frame at full detail (reduced only if it is itself larger than the working size: the cost
+        stays bounded). After a whole-frame detection (the first, the periodic check, no motion gate), the
+        followed faces it did not confirm are looked for once more in a crop around them.
+        """
+        h, w = image.shape[:2]
+        working = self.detector.working_side
+        floor = self.detector.min_side(h, w) if self.min_face_px is None else self.min_face_px
+        crops = working is not None and max(h, w) > working
+        region = None
+        if crops and changed is not None:
+            region = _union([changed] + [_union([t.box], h, w, TRACK_MARGIN) for t in self.tracks], h, w)
+            if region.w >= w and region.h >= h:
+                region = None
+        boxes = self.detector.detect_in(image, region, floor)
+        if crops and region is None and self.tracks:
+            confirmed = {ti for ti, _ in associate([t.box for t in self.tracks], boxes, self.min_iou)}
+            missing = [t.box for ti, t in enumerate(self.tracks) if ti not in confirmed]
+            if missing:
+                again = self.detector.detect_in(image, _union(missing, h, w, TRACK_MARGIN), floor)
+                boxes += [b for b in again if all(iou(a, b) < self.min_iou for a in boxes)]
         used_b, kept = set(), []
         for ti, bi in associate([t.box for t in self.tracks], boxes, self.min_iou):
             used_b.add(bi)
             t = self.tracks[ti]
             t.box = boxes[bi]
+            t.points = t.box.points
             t.shape = self.aligner.landmarks(gray, t.box)
             kept.append(t)
         for bi, b in enumerate(boxes):
             if bi not in used_b:
-                kept.append(Track(self._next_id, b, self.aligner.landmarks(gray, b)))
+                kept.append(Track(self._next_id, b, self.aligner.landmarks(gray, b), points=b.points))
                 self._next_id += 1
         self.tracks = kept  # tracks no detection confirmed are gone
 

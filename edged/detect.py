@@ -2,9 +2,12 @@
 
 HOG is CPU-only, needs no model file and is what the 2018 design used; the
 minimum face size keeps far-away passers-by (the seed ignored faces under 5 %
-of the frame) from costing an embedding. HOG's cost follows the pixel count, so
-large frames are reduced to a working size for detection only (``max_side``);
-the boxes are mapped back to the full frame, where landmarks and chips are cut.
+of the frame) from costing an embedding (video passes its own, smaller floor to
+:meth:`YuNetDetector.detect_in` and leaves naming to the quality gate). The cost
+follows the pixel count, so large frames are reduced to a working size for
+detection only (``max_side``), or only a part of the frame is detected, at full
+detail (``detect_in``); the boxes are mapped back to the full frame, where
+landmarks and chips are cut.
 """
 
 from __future__ import annotations

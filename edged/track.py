@@ -16,7 +16,17 @@ re-checked every ``reverify_frames`` frames. The shortcuts are bounded:
 - with a motion gate (:class:`~edged.detect.MotionGate`), a detection is skipped
   only when the picture has not changed since the last one, and never for longer
   than the gate's ``check_every_s``; an empty, unchanging picture then costs a
-  thumbnail every ``detect_every`` frames and nothing else.
+  thumbnail every ``detect_every`` frames and nothing else;
+- a frame larger than the detector's working size is detected where it changed
+  (and around the faces followed) at full detail, on no more pixels than the whole
+  frame reduced: a far face keeps its pixels; the whole frame is detected at
+  least every ``check_every_s``.
+
+Faces are followed from ``min_face_px`` (a small floor); the quality gate keeps
+the small, blurred and turned ones from naming anyone. The turn is read from the
+detector's own five points when it gives them (YuNet: a profile reads as one,
+dlib's points fitted on the box do not); between detections a followed face keeps
+its last detection's reading (dlib's is another measure with another limit).
 
 A track's name is the *track's* verdict, not the last frame's: a name is given
 only when it won at least ``settle_frames`` of the track's recent embeddings and

@@ -12,6 +12,7 @@ landmarks and chips are cut.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import cv2
@@ -48,27 +49,42 @@ def to_dlib(box: Box) -> dlib.rectangle:
     return dlib.rectangle(box.x, box.y, box.x + box.w - 1, box.y + box.h - 1)
 
 
-def _reduced(image: np.ndarray, max_side: int | None, max_area: float | None = None) -> tuple[np.ndarray, float]:
-    """The image shrunk to ``max_side`` on its long side and to ``max_area`` pixels (never enlarged) for
-    detection, and the scale used."""
+def _reduced(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
+    """The image shrunk to ``max_side`` on its long side (never enlarged) for detection, and the scale used."""
     h, w = image.shape[:2]
-    scale, size = 1.0, (w, h)
-    if max_side and max(h, w) > max_side:
-        scale = max_side / max(h, w)
-        size = (round(w * scale), round(h * scale))
-    if max_area and size[0] * size[1] > max_area:
-        scale = (max_area / (h * w)) ** 0.5
-        size = (max(int(w * scale), 1), max(int(h * scale), 1))  # rounded down: never over the budget
-    if scale == 1.0:
-        return image, 1.0
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
-
-
-def _budget(h: int, w: int, max_side: int | None) -> float | None:
-    """The pixels a whole ``h`` × ``w`` frame is detected on: a part of it is never detected on more."""
     if not max_side or max(h, w) <= max_side:
-        return None
-    return h * w * (max_side / max(h, w)) ** 2
+        return image, 1.0
+    scale = max_side / max(h, w)
+    return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA), scale
+
+
+def crop_factor(part: tuple[int, int], frame: tuple[int, int], max_side: int | None) -> int:
+    """By how much a part (height, width) of a frame is reduced for detection: the smallest whole factor
+    that brings it to ``max_side`` and to no more pixels than the whole frame reduced to ``max_side``
+    (the cost stays bounded). Whole factors keep OpenCV's area reduction on its fast path."""
+    if not max_side:
+        return 1
+    (ph, pw), (h, w) = part, frame
+    budget = h * w * min(max_side / max(h, w), 1.0) ** 2
+    return max(1, math.ceil(max(ph, pw) / max_side - 1e-9), math.ceil((ph * pw / budget) ** 0.5 - 1e-9))
+
+
+def _part(image: np.ndarray, region: Box | None, max_side: int | None) -> tuple[np.ndarray, float, int, int]:
+    """What the detector sees of ``region`` (None: the whole image reduced to ``max_side``): the part cut at
+    full resolution, reduced by :func:`crop_factor`; the scale, and the part's corner in the image."""
+    if region is None:
+        small, scale = _reduced(image, max_side)
+        return small, scale, 0, 0
+    h, w = image.shape[:2]
+    x0, y0 = min(max(region.x, 0), w - 1), min(max(region.y, 0), h - 1)
+    x1, y1 = min(max(region.x + region.w, x0 + 1), w), min(max(region.y + region.h, y0 + 1), h)
+    f = crop_factor((y1 - y0, x1 - x0), (h, w), max_side)
+    if f == 1:
+        return image[y0:y1, x0:x1], 1.0, x0, y0
+    x1, y1 = x0 + max((x1 - x0) // f, 1) * f, y0 + max((y1 - y0) // f, 1) * f  # whole multiples of f
+    part = image[y0:y1, x0:x1]
+    size = (part.shape[1] // f, part.shape[0] // f)
+    return cv2.resize(part, size, interpolation=cv2.INTER_AREA), 1.0 / f, x0, y0
 
 
 def _kept(corners: list[tuple[float, float, float, float]], h: int, w: int, min_side: float,
@@ -84,16 +100,6 @@ def _kept(corners: list[tuple[float, float, float, float]], h: int, w: int, min_
             boxes.append(box)
     boxes.sort(key=lambda b: b.area, reverse=True)
     return boxes
-
-
-def _crop(image: np.ndarray, region: Box | None) -> tuple[np.ndarray, int, int]:
-    """The part of ``image`` in ``region`` (None: all of it) and its top-left corner in the image."""
-    if region is None:
-        return image, 0, 0
-    h, w = image.shape[:2]
-    x0, y0 = min(max(region.x, 0), w - 1), min(max(region.y, 0), h - 1)
-    x1, y1 = min(max(region.x + region.w, x0 + 1), w), min(max(region.y + region.h, y0 + 1), h)
-    return image[y0:y1, x0:x1], x0, y0
 
 
 class Detector:
@@ -152,8 +158,7 @@ class Detector:
         keeps the detail the whole frame reduced would lose (the video tracker's moving parts,
         :class:`MotionGate`)."""
         h, w = rgb.shape[:2]
-        part, ox, oy = _crop(rgb, region)
-        small, scale = _reduced(part, self.max_side, _budget(h, w, self.max_side))
+        small, scale, ox, oy = _part(rgb, region, self.max_side)
         rects = self._hog(small, self.upsample)
         self.calls += 1
         self.last_size = small.shape[:2]
@@ -237,8 +242,7 @@ class YuNetDetector:
         corners). The region is cut at full resolution and reduced only when larger than the working size
         (or than the whole frame's pixels at that size)."""
         h, w = rgb.shape[:2]
-        part, ox, oy = _crop(rgb, region)
-        small, scale = _reduced(part, self.working_side, _budget(h, w, self.working_side))
+        small, scale, ox, oy = _part(rgb, region, self.working_side)
         bgr = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR if small.ndim == 2 else cv2.COLOR_RGB2BGR)
         size = (bgr.shape[1], bgr.shape[0])
         if size != self._input:

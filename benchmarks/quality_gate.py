@@ -87,17 +87,20 @@ def rates(e, q: np.ndarray, people: set[str], cal, n: int, trials: int, col: int
              str_named[i] / max(str_n[i], 1)) for i in range(len(bins) - 1)]
 
 
-def clip(data: Path, detector: str, bins=YAW_BINS) -> None:
+def clip(data: Path, detector: str, bins=YAW_BINS, turn: str = "detector") -> None:
     """Per |yaw| bin on the real clip: how often one embedding disagrees with its face track's verdict.
 
     LFW holds few turned faces (under 2 % beyond 0.3), so the clip, where people turn, says how
     far an embedding can be trusted: Lin and Alex enrolled from their photos, every face embedded
     on every frame (no gate), and each embedding's own result compared with the track's majority.
+    ``turn``: read from the detector's own five points (YuNet's, as the tracker's gate does), or from
+    dlib's (``dlib``: the measure before YuNet's points were used).
     """
     from collections import Counter, defaultdict
 
     from edged.align import points
     from edged.camera import read_video
+    from edged.quality import detector_yaw
     from edged.quality import yaw as yaw_of
     from edged.track import FaceTracker
 
@@ -109,12 +112,14 @@ def clip(data: Path, detector: str, bins=YAW_BINS) -> None:
     video.matcher.set_gallery(gallery)
     t = FaceTracker(video.detector, video.aligner, video.embedder, video.matcher, detect_every=1, reverify_frames=1)
     seen: dict[int, list[tuple[float, str | None]]] = defaultdict(list)
+    frames_of: dict[int, list[tuple[int, float, str | None]]] = defaultdict(list)
     for frame in read_video(str(data / "video/short_hamilton_clip.mp4")):
         for tf in t.process(frame.rgb):
             tr = next(x for x in t.tracks if x.id == tf.track)
-            y = yaw_of(points(tr.shape))
+            y = detector_yaw(tr.points) if turn == "detector" and tr.points is not None else yaw_of(points(tr.shape))
             if tf.face is not None and y is not None:
                 seen[tf.track].append((abs(y), tr.last))
+                frames_of[tf.track].append((frame.index, abs(y), tr.last))
     n, off = np.zeros(len(bins) - 1), np.zeros(len(bins) - 1)
     for rows in seen.values():
         majority = Counter(r for _, r in rows).most_common(1)[0][0]
@@ -123,10 +128,15 @@ def clip(data: Path, detector: str, bins=YAW_BINS) -> None:
             n[b] += 1
             off[b] += r != majority
     total = sum(len(v) for v in seen.values())
-    print(f"\nclip, {detector} at 640 px, {total} embeddings in {len(seen)} tracks, by |yaw|:")
+    print(f"\nclip, {detector} at 640 px, turn from {turn} points, {total} embeddings in {len(seen)} tracks, by |yaw|:")
     print("  bin            embeddings  disagree with their track")
     for (lo, hi), k, d in zip(itertools.pairwise(bins), n, off, strict=True):
         print(f"  {lo:5.2f}-{hi:<7.2f} {int(k):10d} {100 * d / max(k, 1):10.1f} %")
+    print("frames 25-43 (Alex Lacamoire in profile at the piano): frame, |yaw|, the embedding's result")
+    for rows in frames_of.values():
+        for i, y, r in rows:
+            if 25 <= i <= 43:
+                print(f"  {i:3d} {y:6.2f} {r}")
 
 
 def main() -> int:
@@ -136,9 +146,12 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--clip", type=Path, help="the test data folder: also measure on its video clip")
     ap.add_argument("--detector", default="yunet", help="the clip's detector (yunet finds the turned faces)")
+    ap.add_argument("--bins", type=float, nargs="*", help="the clip's |yaw| bin edges (default: YAW_BINS)")
+    ap.add_argument("--turn", choices=("detector", "dlib"), default="detector",
+                    help="read the turn from the detector's own points (YuNet; the gate's) or from dlib's")
     args = ap.parse_args()
     if args.clip:
-        clip(args.clip, args.detector)
+        clip(args.clip, args.detector, tuple(args.bins) if args.bins else YAW_BINS, turn=args.turn)
         return 0
     lfw = Lfw.load(args.lfw)
     pipeline = build_pipeline(still=True)

@@ -171,11 +171,13 @@ def build_tracker(pipeline: Pipeline, rc: RecognitionConfig, detect_max_side: in
     if detect_max_side is not None and detect_max_side != detector.max_side:
         detector = detector.with_max_side(detect_max_side)
     m = rc.motion
-    motion = MotionGate(m.threshold, m.check_every_s) if m.enabled else None
-    q = rc.quality_gate
-    gate = Gate(q.min_face_px, q.min_sharpness, q.max_yaw) if q.enabled else None
+    motion = MotionGate(m.threshold, m.check_every_s, skip=m.enabled)  # disabled: never skips, still says where
+    q = rc.quality_gate  # video: faces under min_face_px / min_face_frac are followed and counted, never named
+    gate = (Gate(max(q.min_face_px, rc.min_face_px), q.min_sharpness, q.max_yaw, rc.min_face_frac, q.max_yaw_yunet)
+            if q.enabled else Gate(rc.min_face_px, 0.0, float("inf"), rc.min_face_frac, float("inf")))
     return FaceTracker(detector, pipeline.aligner, pipeline.embedder, pipeline.matcher, detect_every=rc.detect_every,
-                       settle_frames=rc.vote_frames, reverify_frames=rc.reverify_frames, motion=motion, gate=gate)
+                       settle_frames=rc.vote_frames, reverify_frames=rc.reverify_frames, motion=motion, gate=gate,
+                       min_face_px=rc.follow_min_face_px)
 
 
 def build_engine(camera: str, rc: RecognitionConfig) -> EventEngine:

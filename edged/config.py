@@ -195,6 +195,10 @@ DETECT_MAX_SIDE: int | None = None
 DEFAULT_DETECTOR: Literal["hog", "yunet"] = "yunet"
 
 
+#: Video: faces from this side (frame pixels) are followed and counted (``recognition.follow_min_face_px``).
+FOLLOW_MIN_FACE_PX = 12
+
+
 class MotionConfig(_Model):
     """The motion gate (edged/detect.py ``MotionGate``): no detection while the picture does not change."""
 
@@ -209,7 +213,8 @@ class QualityGateConfig(_Model):
     enabled: bool = True
     min_face_px: int = Field(default=quality.MIN_FACE_PX, ge=1)
     min_sharpness: float = Field(default=quality.MIN_SHARPNESS, ge=0)
-    max_yaw: float = Field(default=quality.GATE_YAW, gt=0)
+    max_yaw: float = Field(default=quality.GATE_YAW, gt=0)  # the turn from dlib's points (HOG)
+    max_yaw_yunet: float = Field(default=quality.GATE_YAW_DETECTOR, gt=0)  # from YuNet's own points
 
 
 class RecognitionConfig(_Model):
@@ -220,6 +225,9 @@ class RecognitionConfig(_Model):
     upsample: int = Field(default=0, ge=0, le=2)
     min_face_px: int = Field(default=40, ge=1)
     min_face_frac: float = Field(default=0.05, ge=0.0, lt=1.0)
+    #: Video: the smallest face (side, frame pixels) detected and followed; under min_face_px / min_face_frac
+    #: it is counted but never named (the quality gate). Photos keep min_face_px / min_face_frac.
+    follow_min_face_px: int = Field(default=FOLLOW_MIN_FACE_PX, ge=1)
     vote_frames: int = Field(default=3, ge=1)
     vote_window: int = Field(default=5, ge=1)
     cooldown_s: float = Field(default=60, ge=0)

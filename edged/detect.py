@@ -2,13 +2,17 @@
 
 HOG is CPU-only, needs no model file and is what the 2018 design used; the
 minimum face size keeps far-away passers-by (the seed ignored faces under 5 %
-of the frame) from costing an embedding. HOG's cost follows the pixel count, so
-large frames are reduced to a working size for detection only (``max_side``);
-the boxes are mapped back to the full frame, where landmarks and chips are cut.
+of the frame) from costing an embedding (video passes its own, smaller floor to
+:meth:`YuNetDetector.detect_in` and leaves naming to the quality gate). The cost
+follows the pixel count, so large frames are reduced to a working size for
+detection only (``max_side``), or only a part of the frame is detected, at full
+detail (``detect_in``); the boxes are mapped back to the full frame, where
+landmarks and chips are cut.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import cv2
@@ -54,12 +58,44 @@ def _reduced(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float
     return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA), scale
 
 
-def _kept(corners: list[tuple[float, float, float, float]], h: int, w: int, min_side: float) -> list[Box]:
-    """Boxes from full-frame ``(x0, y0, x1, y1)`` clipped to the frame, at least ``min_side``, largest first."""
+def crop_factor(part: tuple[int, int], frame: tuple[int, int], max_side: int | None) -> int:
+    """By how much a part (height, width) of a frame is reduced for detection: the smallest whole factor
+    that brings it to ``max_side`` and to no more pixels than the whole frame reduced to ``max_side``
+    (the cost stays bounded). Whole factors keep OpenCV's area reduction on its fast path."""
+    if not max_side:
+        return 1
+    (ph, pw), (h, w) = part, frame
+    budget = h * w * min(max_side / max(h, w), 1.0) ** 2
+    return max(1, math.ceil(max(ph, pw) / max_side - 1e-9), math.ceil((ph * pw / budget) ** 0.5 - 1e-9))
+
+
+def _part(image: np.ndarray, region: Box | None, max_side: int | None) -> tuple[np.ndarray, float, int, int]:
+    """What the detector sees of ``region`` (None: the whole image reduced to ``max_side``): the part cut at
+    full resolution, reduced by :func:`crop_factor`; the scale, and the part's corner in the image."""
+    if region is None:
+        small, scale = _reduced(image, max_side)
+        return small, scale, 0, 0
+    h, w = image.shape[:2]
+    x0, y0 = min(max(region.x, 0), w - 1), min(max(region.y, 0), h - 1)
+    x1, y1 = min(max(region.x + region.w, x0 + 1), w), min(max(region.y + region.h, y0 + 1), h)
+    f = crop_factor((y1 - y0, x1 - x0), (h, w), max_side)
+    if f == 1:
+        return image[y0:y1, x0:x1], 1.0, x0, y0
+    x1, y1 = x0 + max((x1 - x0) // f, 1) * f, y0 + max((y1 - y0) // f, 1) * f  # whole multiples of f
+    part = image[y0:y1, x0:x1]
+    size = (part.shape[1] // f, part.shape[0] // f)
+    return cv2.resize(part, size, interpolation=cv2.INTER_AREA), 1.0 / f, x0, y0
+
+
+def _kept(corners: list[tuple[float, float, float, float]], h: int, w: int, min_side: float,
+          points: list[np.ndarray] | None = None) -> list[Box]:
+    """Boxes from full-frame ``(x0, y0, x1, y1)`` clipped to the frame, at least ``min_side``, largest first
+    (each with its detector's five ``points`` when given)."""
     boxes = []
-    for x0, y0, x1, y1 in corners:
+    for i, (x0, y0, x1, y1) in enumerate(corners):
         left, top = max(round(x0), 0), max(round(y0), 0)
-        box = Box(left, top, min(round(x1), w) - left, min(round(y1), h) - top)
+        box = Box(left, top, min(round(x1), w) - left, min(round(y1), h) - top,
+                  points=None if points is None else points[i])
         if box.w > 0 and box.h > 0 and min(box.w, box.h) >= min_side:
             boxes.append(box)
     boxes.sort(key=lambda b: b.area, reverse=True)
@@ -100,16 +136,35 @@ class Detector:
         """The same detector at another working size (a camera's own ``detect_max_side``)."""
         return Detector(self.upsample, self.min_face_px, self.min_face_frac, max_side)
 
+    @property
+    def working_side(self) -> int | None:
+        """The long side images are reduced to for detection (None: never reduced)."""
+        return self.max_side
+
+    def min_side(self, h: int, w: int) -> float:
+        """The smallest face side kept in an ``h`` × ``w`` image (``min_face_px`` and ``min_face_frac``)."""
+        return max(self.min_face_px, self.min_face_frac * min(h, w))
+
     def detect(self, rgb: np.ndarray) -> list[Box]:
         """Faces in an RGB (or grey) uint8 image, largest first."""
         h, w = rgb.shape[:2]
-        small, scale = _reduced(rgb, self.max_side)
+        return self.detect_in(rgb, None, self.min_side(h, w))
+
+    def detect_in(self, rgb: np.ndarray, region: Box | None, min_side: float) -> list[Box]:
+        """Faces of at least ``min_side`` px inside ``region`` of the image (None: all of it), in image pixels.
+
+        The region is cut at full resolution and reduced only when it is larger than the working size (or
+        has more pixels than the whole frame reduced to it: the cost stays bounded), so a small region
+        keeps the detail the whole frame reduced would lose (the video tracker's moving parts,
+        :class:`MotionGate`)."""
+        h, w = rgb.shape[:2]
+        small, scale, ox, oy = _part(rgb, region, self.max_side)
         rects = self._hog(small, self.upsample)
         self.calls += 1
         self.last_size = small.shape[:2]
-        corners = [(r.left() / scale, r.top() / scale, (r.right() + 1) / scale, (r.bottom() + 1) / scale)
-                   for r in rects]
-        return _kept(corners, h, w, max(self.min_face_px, self.min_face_frac * min(h, w)))
+        corners = [(ox + r.left() / scale, oy + r.top() / scale, ox + (r.right() + 1) / scale,
+                    oy + (r.bottom() + 1) / scale) for r in rects]
+        return _kept(corners, h, w, min_side)
 
     @property
     def recipe(self) -> str:
@@ -167,10 +222,27 @@ class YuNetDetector:
         return YuNetDetector(self.min_face_px, self.min_face_frac, max_side, self.model_path, self.score_threshold,
                              self.nms_threshold, verify=False)
 
+    @property
+    def working_side(self) -> int:
+        """The long side images are reduced to for detection."""
+        return self.max_side or YUNET_MAX_SIDE
+
+    def min_side(self, h: int, w: int) -> float:
+        """The smallest face side kept in an ``h`` × ``w`` image (``min_face_px`` and ``min_face_frac``)."""
+        return max(self.min_face_px, self.min_face_frac * min(h, w))
+
     def detect(self, rgb: np.ndarray) -> list[Box]:
         """Faces in an RGB (or grey) uint8 image, largest first, as HOG-shaped boxes in full-frame pixels."""
         h, w = rgb.shape[:2]
-        small, scale = _reduced(rgb, self.max_side or YUNET_MAX_SIDE)
+        return self.detect_in(rgb, None, self.min_side(h, w))
+
+    def detect_in(self, rgb: np.ndarray, region: Box | None, min_side: float) -> list[Box]:
+        """Faces of at least ``min_side`` px inside ``region`` of the image (None: all of it), as HOG-shaped
+        boxes in image pixels, each with YuNet's own five points (``Box.points``: eyes, nose tip, mouth
+        corners). The region is cut at full resolution and reduced only when larger than the working size
+        (or than the whole frame's pixels at that size)."""
+        h, w = rgb.shape[:2]
+        small, scale, ox, oy = _part(rgb, region, self.working_side)
         bgr = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR if small.ndim == 2 else cv2.COLOR_RGB2BGR)
         size = (bgr.shape[1], bgr.shape[0])
         if size != self._input:
@@ -181,13 +253,15 @@ class YuNetDetector:
         self.last_size = small.shape[:2]
         rows = np.zeros((0, 15), np.float32) if rows is None else rows[:, :15] / np.float32(scale)
         rows[:, 14] *= np.float32(scale)  # the score is not a coordinate
+        rows[:, [0, 4, 6, 8, 10, 12]] += np.float32(ox)  # box corner and points: x, then y; not w and h
+        rows[:, [1, 5, 7, 9, 11, 13]] += np.float32(oy)
         self.last_raw = rows
         m = YUNET_TO_HOG
         corners = []
         for x, y, bw, bh in rows[:, :4].astype(float):
             cx, cy, s = x + bw / 2 + m["dx"] * bw, y + bh / 2 + m["dy"] * bh, m["side"] * bw
             corners.append((cx - s / 2, cy - s / 2, cx + s / 2, cy + s / 2))
-        return _kept(corners, h, w, max(self.min_face_px, self.min_face_frac * min(h, w)))
+        return _kept(corners, h, w, min_side, [r[4:14].reshape(5, 2).astype(float) for r in rows])
 
     @property
     def recipe(self) -> str:
@@ -197,7 +271,7 @@ class YuNetDetector:
 
 
 class MotionGate:
-    """Whether a video frame differs enough from the last one the detector saw to detect again.
+    """Whether a video frame differs enough from the last one the detector saw to detect again, and where.
 
     An empty doorway should cost close to nothing: HOG is most of a frame's cost,
     and when the picture has not changed it cannot find a face it did not find
@@ -206,20 +280,28 @@ class MotionGate:
     averages out) and compared with the thumbnail of the last detection: if no
     cell changed by ``threshold`` grey levels or more, detection is skipped. The
     comparison is with the last *detected* frame, not the previous one, so slow
-    changes add up; and every ``check_every_s`` the detector runs anyway, so a
-    person standing still (or a change too faint for the gate) is still found.
+    changes add up; and every ``check_every_s`` the detector runs on the whole frame
+    anyway, so a person standing still (or a change too faint for the gate) is still found.
     A false alarm only costs the detection frd would have run without the gate.
+
+    :meth:`check` also says *where* the picture changed (the changed cells' bounding box, with a margin
+    of ``margin`` cells), so the tracker can detect there at the camera's full detail: a far person
+    is a few pixels of the frame reduced to the detector's working size, but all of theirs in a crop.
+    ``skip=False`` (``motion.enabled: false``) never skips a detection; the region is still given.
     """
 
-    def __init__(self, threshold: float = 12.0, check_every_s: float = 2.0, side: int = 64) -> None:
-        if threshold <= 0 or check_every_s <= 0 or side < 4:
-            raise ValueError("threshold and check_every_s must be > 0, side >= 4")
+    def __init__(self, threshold: float = 12.0, check_every_s: float = 2.0, side: int = 64, margin: int = 2,
+                 skip: bool = True) -> None:
+        if threshold <= 0 or check_every_s <= 0 or side < 4 or margin < 0:
+            raise ValueError("threshold and check_every_s must be > 0, side >= 4, margin >= 0")
         self.threshold = threshold
         self.check_every_s = check_every_s
         self.side = side
+        self.margin = margin
+        self.skip = skip
         self.skipped = 0
         self._ref: np.ndarray | None = None
-        self._ref_t = float("-inf")
+        self._full_t = float("-inf")  # the last whole-frame check
 
     def thumbnail(self, img: np.ndarray, bgr: bool = False) -> np.ndarray:
         """The grey thumbnail of an RGB (``bgr``: BGR) or grey frame: every pixel of a 4×-larger grid
@@ -232,16 +314,33 @@ class MotionGate:
         small = cv2.resize(cv2.resize(img, grid, interpolation=cv2.INTER_NEAREST), size, interpolation=cv2.INTER_AREA)
         return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY) if small.ndim == 3 else small
 
-    def should_detect(self, img: np.ndarray, now: float, bgr: bool = False) -> bool:
-        """True when the frame changed since the last detection or the periodic check is due."""
+    def check(self, img: np.ndarray, now: float, bgr: bool = False) -> tuple[bool, Box | None]:
+        """(detect?, where): ``where`` is the box of the frame that changed since the last detection (frame
+        pixels), or None for the whole frame: no reference yet, the periodic check, or (``skip=False``) no
+        change. ``bgr``: the frame is a camera's BGR."""
         thumb = self.thumbnail(img, bgr)
         ref = self._ref
-        if (ref is not None and ref.shape == thumb.shape and now - self._ref_t < self.check_every_s
-                and int(cv2.absdiff(thumb, ref).max()) < self.threshold):
-            self.skipped += 1
-            return False
-        self._ref, self._ref_t = thumb, now
-        return True
+        if ref is None or ref.shape != thumb.shape or now - self._full_t >= self.check_every_s:
+            self._ref, self._full_t = thumb, now
+            return True, None
+        ys, xs = np.nonzero(cv2.absdiff(thumb, ref) >= self.threshold)
+        if not len(xs):
+            if self.skip:
+                self.skipped += 1
+                return False, None
+            self._ref = thumb
+            return True, None
+        self._ref = thumb
+        h, w = img.shape[:2]
+        th, tw = thumb.shape
+        m = self.margin
+        x0, x1 = max(int(xs.min()) - m, 0) * w // tw, min(int(xs.max()) + 1 + m, tw) * w // tw
+        y0, y1 = max(int(ys.min()) - m, 0) * h // th, min(int(ys.max()) + 1 + m, th) * h // th
+        return True, Box(x0, y0, x1 - x0, y1 - y0)
+
+    def should_detect(self, img: np.ndarray, now: float, bgr: bool = False) -> bool:
+        """True when the frame changed since the last detection or the periodic check is due."""
+        return self.check(img, now, bgr)[0]
 
     def reset(self) -> None:
         """Detect at the next chance (the tracks were dropped, e.g. after a gallery change)."""

@@ -22,6 +22,9 @@ class Box:
     y: int
     w: int
     h: int
+    #: The detector's own five landmarks ((5, 2) frame pixels: eyes, nose tip, mouth corners) when it gives
+    #: them (YuNet); not part of the box's identity.
+    points: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def area(self) -> int:

@@ -26,6 +26,12 @@ WARN_YAW = 0.3
 #: (benchmarks/quality_gate.py) one embedding disagrees with its own track's verdict 5 % of the time
 #: at 0.1-0.2, 17 % at 0.2-0.3, 53 % at 0.3-0.4 and 80 % at 0.4-0.5: beyond 0.3 it is a coin toss.
 GATE_YAW = 0.3
+#: The same limit for the turn read from YuNet's own points (:func:`detector_yaw`, the nose *tip*: a larger
+#: reading for the same turn). Chosen on the same clip (benchmarks/quality_gate.py --clip, 520 embeddings in
+#: 19 tracks): one embedding disagrees with its track 0-3.6 % of the time per 0.1 bin up to 0.5, none of
+#: 43 at 0.3-0.5, then 50 % at 0.5-0.6, 7 of 7 at 0.6-0.7, 67 % at 0.7-0.8 and 23-29 % beyond (whole tracks
+#: in profile, whose majority is itself unreliable).
+GATE_YAW_DETECTOR = 0.5
 #: Photos per person that the strictness levels were measured with (README).
 RECOMMENDED_PHOTOS = 5
 MIN_RECOMMENDED_PHOTOS = 3
@@ -47,17 +53,36 @@ def sharpness(chip: np.ndarray) -> float:
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
+def _offset(e1: np.ndarray, e2: np.ndarray, nose: np.ndarray) -> float | None:
+    """The nose's offset from between the eyes along the line through them, in eye distances."""
+    across = e2 - e1
+    dist = float(np.linalg.norm(across))
+    if dist < 1e-6:
+        return None
+    return float((nose - (e1 + e2) / 2) @ (across / dist) / dist)
+
+
 def yaw(points: np.ndarray | None) -> float | None:
     """From dlib's 5 points (two corners of each eye, then the base of the nose)."""
     if points is None or len(points) != 5:
         return None
     p = np.asarray(points, float)
-    e1, e2 = p[0:2].mean(axis=0), p[2:4].mean(axis=0)
-    across = e2 - e1
-    dist = float(np.linalg.norm(across))
-    if dist < 1e-6:
+    return _offset(p[0:2].mean(axis=0), p[2:4].mean(axis=0), p[4])
+
+
+def detector_yaw(points: np.ndarray | None) -> float | None:
+    """From YuNet's own 5 points (the eyes' centres, the nose tip, the mouth corners: ``Box.points``).
+
+    dlib's points are fitted on the box by a predictor trained on frontal faces: on a full profile they
+    stay where a frontal face's would be and read a small turn. YuNet places its points on the face
+    it found, in profile too (Alex Lacamoire at the piano in the clip: 1.0-2.7 here, 0.1-0.3 from dlib's
+    points). Its nose point is the tip, which stands further out than dlib's base of the nose, so the
+    same turn reads larger: :data:`GATE_YAW_DETECTOR` is this measure's own limit.
+    """
+    if points is None or len(points) != 5:
         return None
-    return float((p[4] - (e1 + e2) / 2) @ (across / dist) / dist)
+    p = np.asarray(points, float)
+    return _offset(p[0], p[1], p[2])
 
 
 def assess(face_px: int, chip: np.ndarray, points: np.ndarray | None) -> Quality:
@@ -76,14 +101,24 @@ class Gate:
     min_face_px: int = MIN_FACE_PX
     min_sharpness: float = MIN_SHARPNESS
     max_yaw: float = GATE_YAW
+    #: Video: also smaller than this fraction of the frame's shorter side is "small" (the 2018 design's 5 %).
+    min_face_frac: float = 0.0
+    #: The turn limit when the turn is read from the detector's own points (:func:`detector_yaw`).
+    max_detector_yaw: float = GATE_YAW_DETECTOR
 
-    def reason(self, q: Quality) -> str | None:
-        """Why this face's embedding is not used to name it, or None when it is."""
-        if q.face_px < self.min_face_px:
+    def small(self, face_px: int, frame_side: int = 0) -> bool:
+        """Too small to name: under ``min_face_px``, or under ``min_face_frac`` of ``frame_side`` (the frame's
+        shorter side). Decided before a chip is cut: a far face costs no chip."""
+        return face_px < max(self.min_face_px, self.min_face_frac * frame_side)
+
+    def reason(self, q: Quality, frame_side: int = 0, detector_points: bool = False) -> str | None:
+        """Why this face's embedding is not used to name it, or None when it is. ``detector_points``: the
+        turn was read from the detector's own points (:func:`detector_yaw`), not from dlib's."""
+        if self.small(q.face_px, frame_side):
             return "small"
         if q.sharpness < self.min_sharpness:
             return "blurred"
-        if q.yaw is not None and abs(q.yaw) > self.max_yaw:
+        if q.yaw is not None and abs(q.yaw) > (self.max_detector_yaw if detector_points else self.max_yaw):
             return "turned"
         return None
 

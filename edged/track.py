@@ -16,7 +16,17 @@ re-checked every ``reverify_frames`` frames. The shortcuts are bounded:
 - with a motion gate (:class:`~edged.detect.MotionGate`), a detection is skipped
   only when the picture has not changed since the last one, and never for longer
   than the gate's ``check_every_s``; an empty, unchanging picture then costs a
-  thumbnail every ``detect_every`` frames and nothing else.
+  thumbnail every ``detect_every`` frames and nothing else;
+- a frame larger than the detector's working size is detected where it changed
+  (and around the faces followed) at full detail, on no more pixels than the whole
+  frame reduced: a far face keeps its pixels; the whole frame is detected at
+  least every ``check_every_s``.
+
+Faces are followed from ``min_face_px`` (a small floor); the quality gate keeps
+the small, blurred and turned ones from naming anyone. The turn is read from the
+detector's own five points when it gives them (YuNet: a profile reads as one,
+dlib's points fitted on the box do not); between detections a followed face keeps
+its last detection's reading (dlib's is another measure with another limit).
 
 A track's name is the *track's* verdict, not the last frame's: a name is given
 only when it won at least ``settle_frames`` of the track's recent embeddings and
@@ -38,11 +48,11 @@ import dlib
 import numpy as np
 
 from .align import Aligner, points
-from .detect import Detector, MotionGate
+from .detect import Detector, MotionGate, crop_factor
 from .match import Matcher
 from .models import Box, Face, Recognition, iou
 from .pipeline import Embedder, StageTimer
-from .quality import Gate, assess
+from .quality import Gate, assess, detector_yaw
 
 #: Overlap at which a detection is a face already followed (box jitter between detections stays above it).
 MIN_IOU = 0.3
@@ -64,6 +74,10 @@ class Track:
     last: str | None = None  # the last embedding's own result
     pending: bool = True  # no verdict yet: neither a name nor "unknown"
     gated: str | None = None  # why the quality gate kept the last chip from voting ("small", "blurred", "turned")
+    #: The detector's own five points at the last detection (YuNet's; None for HOG): the turn is read from
+    #: them, and kept while the face is followed between detections (module docstring).
+    points: np.ndarray | None = None
+    detected: int = -1  # the frame of its last detection
     history: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
 
 
@@ -133,6 +147,23 @@ def _center(shape: dlib.full_object_detection) -> tuple[float, float]:
     return float(x), float(y)
 
 
+def _union(boxes: list[Box], h: int, w: int, grow: float = 0.0) -> Box:
+    """The smallest box holding all ``boxes``, each grown by ``grow`` of its side on every side, in the frame."""
+    x0 = min(b.x - grow * b.w for b in boxes)
+    y0 = min(b.y - grow * b.h for b in boxes)
+    x1 = max(b.x + b.w + grow * b.w for b in boxes)
+    y1 = max(b.y + b.h + grow * b.h for b in boxes)
+    x0, y0 = max(int(x0), 0), max(int(y0), 0)
+    return Box(x0, y0, min(int(x1 + 0.5), w) - x0, min(int(y1 + 0.5), h) - y0)
+
+
+#: A followed face is looked for again within this much of its side around it (it moves between detections).
+TRACK_MARGIN = 0.5
+#: Under this side in the detector's input YuNet misses faces often (the clip's faces shrunk: 25 % found at
+#: 12-15 px, 50 % at 16-19, 63 % at 20-23, 85 % from 24 px; README, "Far faces").
+SMALL_PX = 24
+
+
 @dataclass
 class FaceTracker:
     """Per-camera state for the fast path; share detector/aligner/embedder/matcher between cameras."""
@@ -149,6 +180,9 @@ class FaceTracker:
     motion: MotionGate | None = None
     #: Faces too small, blurred or turned are followed but their embeddings name nobody (None: no gate).
     gate: Gate | None = None
+    #: The smallest face side (frame pixels) detected and followed; None: the detector's own minimums. The
+    #: daemon sets a small floor and lets the gate's size limits decide which faces may be named.
+    min_face_px: int | None = None
     #: The motion gate's clock when :meth:`process` is given no ``now``.
     clock: Callable[[], float] = time.monotonic
     timer: StageTimer = field(default_factory=StageTimer)
@@ -168,8 +202,9 @@ class FaceTracker:
         self._frame += 1
         t0 = time.perf_counter()
         detect = index % self.detect_every == 0
+        changed: Box | None = None
         if detect and self.motion is not None and not force_embed:
-            detect = self.motion.should_detect(rgb, self.clock() if now is None else now, bgr=bgr)
+            detect, changed = self.motion.check(rgb, self.clock() if now is None else now, bgr=bgr)
             t1 = time.perf_counter()
             self.timer.add("motion", t1 - t0)
             t0 = t1
@@ -181,22 +216,39 @@ class FaceTracker:
         # the few pixels it needs as they are, where a grey copy of a 1080p frame costs 0.8 ms; HOG detects
         # on grey (30 % cheaper), YuNet on colour
         if detect:
-            self._detect(rgb if self.detector.colour else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), rgb)
+            self._detect(rgb if self.detector.colour else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), rgb, changed)
+            for t in self.tracks:
+                t.detected = index
             t1 = time.perf_counter()
             self.timer.add("detect", t1 - t0)
         else:
             self._follow(rgb)
             t1 = time.perf_counter()
             self.timer.add("track", t1 - t0, max(len(self.tracks), 1))
-        due = [t for t in self.tracks if force_embed or not t.settled or index - t.last_embed >= self.reverify_frames]
+        # a face gated as turned on the detector's reading stays so until its next detection (the reading is
+        # the last detection's): no chip is cut to find that out again
+        due = [t for t in self.tracks if (force_embed or not t.settled or index - t.last_embed >= self.reverify_frames)
+               and (force_embed or t.gated != "turned" or t.points is None or t.detected == index)]
         faces: dict[int, Face] = {}
+        side = min(rgb.shape[:2])
+        if due and self.gate is not None and not force_embed:
+            # a face too small to name is followed and counted, and costs no chip
+            small = {t.id for t in due if self.gate.small(min(t.box.w, t.box.h), side)}
+            for t in due:
+                if t.id in small:
+                    t.gated = "small"
+            self.gated += len(small)
+            due = [t for t in due if t.id not in small]
         if due:
             chips = np.stack([np.ascontiguousarray(dlib.get_face_chip(rgb, t.shape, size=self.aligner.size,
                                                                        padding=self.aligner.padding)) for t in due])
             aligned = len(due)
             if self.gate is not None:
                 for t, chip in zip(due, chips, strict=True):
-                    t.gated = self.gate.reason(assess(min(t.box.w, t.box.h), chip, points(t.shape)))
+                    q = assess(min(t.box.w, t.box.h), chip, points(t.shape))
+                    if t.points is not None:  # the detector's own points read a profile (quality.detector_yaw)
+                        q = replace(q, yaw=detector_yaw(t.points))
+                    t.gated = self.gate.reason(q, side, detector_points=t.points is not None)
                     self.gated += t.gated is not None
                 # a gated face is still followed and counted, and embedded only for a capture
                 keep = [i for i, t in enumerate(due) if force_embed or t.gated is None]
@@ -218,27 +270,54 @@ class FaceTracker:
             out.append(TrackedFace(t.id, rec, faces.get(t.id)))
         return out
 
-    def _detect(self, image: np.ndarray, gray: np.ndarray) -> None:
+    def _detect(self, image: np.ndarray, rgb: np.ndarray, changed: Box | None = None) -> None:
         """Detect in ``image`` (grey for HOG; colour for a detector that wants it: YuNet loses a quarter of
-        the clip's faces on grey), fit landmarks on ``gray``."""
-        boxes = self.detector.detect(image)
+        the clip's faces on grey), fit landmarks on ``rgb``.
+
+        A frame larger than the detector's working size is reduced for a whole-frame detection, and a far
+        face shrinks with it below what the detector finds. So where the motion gate says the picture
+        changed (``changed``), joined with the faces already followed, the detector looks at that part of
+        the frame at full detail (reduced only if it is itself larger than the working size: the cost
+        stays bounded). After a whole-frame detection (the first, the periodic check, no motion gate), the
+        followed faces it did not confirm are looked for once more in a crop around them.
+        """
+        h, w = image.shape[:2]
+        working = self.detector.working_side
+        floor = self.detector.min_side(h, w) if self.min_face_px is None else self.min_face_px
+        crops = working is not None and max(h, w) > working
+        region = None
+        if crops and changed is not None:
+            region = _union([changed] + [_union([t.box], h, w, TRACK_MARGIN) for t in self.tracks], h, w)
+            if crop_factor((region.h, region.w), (h, w), working) * working >= max(h, w):
+                region = None  # no more detail than the whole frame: detect all of it
+        boxes = self.detector.detect_in(image, region, floor)
+        if crops and region is None and self.tracks:
+            # a face the reduced frame makes too small for the detector is looked for at full detail; a larger
+            # one it did not find has left (or turned away)
+            confirmed = {ti for ti, _ in associate([t.box for t in self.tracks], boxes, self.min_iou)}
+            missing = [t.box for ti, t in enumerate(self.tracks)
+                       if ti not in confirmed and min(t.box.w, t.box.h) * working < SMALL_PX * max(h, w)]
+            if missing:
+                again = self.detector.detect_in(image, _union(missing, h, w, TRACK_MARGIN), floor)
+                boxes += [b for b in again if all(iou(a, b) < self.min_iou for a in boxes)]
         used_b, kept = set(), []
         for ti, bi in associate([t.box for t in self.tracks], boxes, self.min_iou):
             used_b.add(bi)
             t = self.tracks[ti]
             t.box = boxes[bi]
-            t.shape = self.aligner.landmarks(gray, t.box)
+            t.points = t.box.points
+            t.shape = self.aligner.landmarks(rgb, t.box)
             kept.append(t)
         for bi, b in enumerate(boxes):
             if bi not in used_b:
-                kept.append(Track(self._next_id, b, self.aligner.landmarks(gray, b)))
+                kept.append(Track(self._next_id, b, self.aligner.landmarks(rgb, b), points=b.points))
                 self._next_id += 1
         self.tracks = kept  # tracks no detection confirmed are gone
 
-    def _follow(self, gray: np.ndarray) -> None:
-        h, w = gray.shape[:2]
+    def _follow(self, rgb: np.ndarray) -> None:
+        h, w = rgb.shape[:2]
         for t in self.tracks:
-            shape = self.aligner.landmarks(gray, t.box)
+            shape = self.aligner.landmarks(rgb, t.box)
             (x0, y0), (x1, y1) = _center(t.shape), _center(shape)
             nx = round(min(max(t.box.x + x1 - x0, 0), w - t.box.w))
             ny = round(min(max(t.box.y + y1 - y0, 0), h - t.box.h))

@@ -131,8 +131,27 @@ def test_the_gate_is_configurable_and_refuses_nonsense():
 
 def test_motion_off_detects_every_detect_every_frames(pipeline, clip):
     tracker = build_tracker(pipeline, RecognitionConfig(motion={"enabled": False}))
-    assert tracker.motion is None
+    assert tracker.motion is not None and tracker.motion.skip is False  # it only says where the picture changed
     calls = pipeline.detector.calls
     for i in range(30):
         tracker.process(clip[0], now=i / FPS)
     assert pipeline.detector.calls - calls == 10
+
+
+def test_the_gate_says_where_the_picture_changed():
+    """The region that changed, in frame pixels, so the tracker can detect there at full detail."""
+    gate = MotionGate(threshold=12, check_every_s=2)
+    room = np.full((1080, 1920, 3), 90, np.uint8)
+    assert gate.check(room, 0.0) == (True, None)  # no reference yet: the whole frame
+    far = room.copy()
+    cv2.rectangle(far, (900, 500), (930, 600), (200, 180, 160), -1)  # a far person: 30 px wide, 100 px tall
+    detect, where = gate.check(far, 0.3)
+    assert detect and where is not None
+    assert where.x <= 900 and where.y <= 500 and where.x + where.w >= 931 and where.y + where.h >= 601
+    assert where.area <= 0.02 * 1920 * 1080  # a few cells around it, not the frame
+    assert gate.check(far, 0.4) == (False, None) and gate.skipped == 1
+    assert gate.check(far, 2.0) == (True, None)  # the periodic check looks at the whole frame
+    always = MotionGate(threshold=12, check_every_s=2, skip=False)  # motion.enabled: false
+    assert always.check(room, 0.0) == (True, None)
+    assert always.check(room, 0.1) == (True, None) and always.skipped == 0  # never skips
+    assert always.check(far, 0.2)[1] is not None  # ... and still says where

@@ -1,9 +1,9 @@
 """A 720p or 1080p camera is detected at a working size and named as the 640×360 clip is.
 
-The clip is scaled up with OpenCV in the test (no video file is written): HOG runs on the frame
-reduced to ``recognition.detect_max_side`` (here 640 px; the default is full frames), the boxes
-come back in full-frame pixels and
-the landmarks and chips are cut from the full frame.
+The clip is scaled up with OpenCV in the test (no video file is written): the detector runs on the
+frame reduced to ``recognition.detect_max_side`` (here 640 px), or on the part of it that moved at
+full detail (never on more pixels than the reduced frame); the boxes come back in full-frame pixels
+and the landmarks and chips are cut from the full frame.
 """
 
 from __future__ import annotations
@@ -27,21 +27,31 @@ def pipeline(data, still_pipeline):
     return p
 
 
-def _run(tracker, clip, size: tuple[int, int] | None) -> dict:
-    """The clip (scaled to ``size``) through the tracker and the event rules, as `frd recognize` runs it."""
+def _run(tracker, clip, size: tuple[int, int] | str | None) -> dict:
+    """The clip (scaled to ``size``, or ``bench``'s "far" variant) through the tracker and the event rules,
+    as `frd recognize` runs it."""
+    from edged.bench import variant_frames
+
     engine = build_engine("cam", RecognitionConfig())  # the daemon's rules: a person announced once a minute
-    named, events, seen, right = 0, [], set(), 0
+    named, events, seen, right, faces = 0, [], set(), 0, 0
     calls = tracker.detector.calls
-    for f in frames(clip):
-        rgb = f.rgb if size is None else cv2.resize(f.rgb, size, interpolation=cv2.INTER_LINEAR)
-        recs = [t.recognition for t in tracker.process(rgb, now=f.index / 30)]
+    variant = size if isinstance(size, str) else None if size is None else f"{size[0]}x{size[1]}"
+    for index, rgb in enumerate(variant_frames(str(clip), variant)):
+        recs = [t.recognition for t in tracker.process(rgb, now=index / 30)]
         if tracker.detector.calls != calls:
             calls = tracker.detector.calls
             seen.add(tracker.detector.last_size)
+        faces += len(recs)
         named += sum(r.name == NAME for r in recs)
         right = max([right] + [r.box.x + r.box.w for r in recs])
-        events += [(e.event_type, e.name) for e in engine.feed(f.index, recs, f.index / 30)]
-    return {"named": named, "events": events, "seen": seen, "right": right}
+        events += [(e.event_type, e.name) for e in engine.feed(index, recs, index / 30)]
+    return {"named": named, "events": events, "seen": seen, "right": right, "faces": faces}
+
+
+def _within_640(seen: set) -> bool:
+    """The detector never saw more than the frame reduced to 640 px: a part of the frame (the motion
+    gate's region, at full detail) at most 640 px long and 640×360 pixels."""
+    return all(max(s) <= 640 and s[0] * s[1] <= 640 * 360 for s in seen)
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +70,24 @@ def test_a_scaled_up_clip_is_detected_at_640_and_names_lin_as_the_original_does(
     tracker = build_tracker(pipeline, RecognitionConfig())
     r = _run(tracker, data / "video/short_hamilton_clip.mp4", size)
     print(f"{size}: named {r['named']} (640x360: {original['named']}), detector saw {r['seen']}")
-    assert r["seen"] == {(360, 640)}  # HOG ran on the reduced frame only
+    assert (360, 640) in r["seen"] and _within_640(r["seen"])  # the reduced frame, or a part no larger
     assert r["right"] > 640  # ... and the boxes are in the full frame's pixels
     assert r["named"] >= 0.9 * original["named"]
     assert [e for e in r["events"] if e[0] == "recognized"] == [("recognized", NAME)]
+
+
+def test_the_far_clip_is_followed_at_the_defaults_and_never_named(data, pipeline, original):
+    """``frd bench``'s "far" camera: the clip shrunk to 35 % inside a black 1920×1080 frame (faces 20-77 px;
+    a whole frame reduced to 640 px makes them 7-26 px). The motion gate's region is detected at full
+    detail, so most faces the clip gives at full size are followed; all are under 5 % of the frame
+    (54 px): counted, never named, never called unknown."""
+    r = _run(build_tracker(pipeline, RecognitionConfig()), data / "video/short_hamilton_clip.mp4", "far")
+    print(f"far: {r['faces']} faces followed (640x360: {original['faces']}), seen {r['seen']}")
+    assert r["faces"] >= 0.5 * original["faces"]  # measured: 108 of 174 in the first 150 frames
+    assert r["named"] == 0 and r["events"] == []
+    assert _within_640(r["seen"])
+    rc = RecognitionConfig(follow_min_face_px=40, min_face_frac=0.0)
+    assert _run(build_tracker(pipeline, rc), data / "video/short_hamilton_clip.mp4", "far")["faces"] <= 0.6 * r["faces"]
 
 
 def test_a_camera_may_detect_at_its_own_size_or_at_full_size(data, pipeline):
@@ -88,3 +112,13 @@ def test_the_config_takes_a_working_size_per_camera_and_refuses_a_tiny_one():
     assert RecognitionConfig().detect_max_side is None  # full frames until a small-face detector
     with pytest.raises(ConfigError, match="detect_max_side"):
         parse_config("recognition:\n  detect_max_side: 10\n", "frd.yaml")
+
+
+def test_the_config_takes_the_video_detection_floor():
+    assert RecognitionConfig().follow_min_face_px == 12
+    cfg = parse_config("recognition:\n  follow_min_face_px: 20\n  quality_gate:\n    max_yaw_yunet: 0.6\n",
+                       "frd.yaml")
+    assert cfg.recognition.follow_min_face_px == 20 and cfg.recognition.quality_gate.max_yaw_yunet == 0.6
+    for bad in ("follow_min_face_px: 0", "quality_gate: {max_yaw_yunet: 0}"):
+        with pytest.raises(ConfigError, match=r"follow_min_face_px|max_yaw_yunet"):
+            parse_config(f"recognition:\n  {bad}\n", "frd.yaml")

@@ -137,3 +137,64 @@ def test_the_quality_gate_refuses_small_blurred_and_turned_faces_and_passes_a_go
     assert gate.reason(Quality(MIN_FACE_PX + 20, MIN_SHARPNESS - 0.5, 0.05)) == "blurred"
     assert gate.reason(Quality(MIN_FACE_PX + 20, MIN_SHARPNESS * 4, -(GATE_YAW + 0.05))) == "turned"
     assert gate.reason(Quality(MIN_FACE_PX + 20, MIN_SHARPNESS * 4, None)) is None  # no landmarks: no yaw claim
+
+
+def test_a_small_face_is_followed_and_counted_but_costs_no_chip_and_is_never_named(tracker, faces):
+    """Video follows faces down to a small detection floor (``recognition.follow_min_face_px``); under the
+    naming minimums (``min_face_px``, ``min_face_frac``) they are counted ("someone is there") but never
+    named nor called unknown, and no chip is cut for them."""
+    from edged.quality import Gate
+
+    lin = faces["lin_manuel_miranda"]
+    small = cv2.resize(lin, (60, round(60 * lin.shape[0] / lin.shape[1])), interpolation=cv2.INTER_AREA)
+    frames = [frame((small, 300)) for _ in range(20)]
+    assert run(tracker, frames) == {} and not tracker.tracks  # the detector's own minimum (40 px): not even seen
+    tracker.reset()
+    tracker.gate, tracker.min_face_px = Gate(min_face_frac=0.05), 12
+    announced = run(tracker, frames)
+    tracked = tracker.process(frames[-1])
+    assert len(tracked) == 1 and tracked[0].recognition.pending and tracked[0].recognition.name is None
+    assert 12 <= tracked[0].recognition.face_px < 40
+    assert announced == {} and [t.gated for t in tracker.tracks] == ["small"]
+    assert tracker.timer.calls["embed"] == 0 and tracker.timer.calls["align"] == 0  # no chip, no embedding
+
+
+def test_the_gates_size_limit_takes_a_fraction_of_the_frame():
+    from edged.quality import Gate, Quality
+
+    gate = Gate(min_face_px=40, min_face_frac=0.05)
+    assert gate.small(50, 1080) and not gate.small(55, 1080)  # 5 % of 1080 is 54 px
+    assert not gate.small(40, 360) and gate.small(39, 360)  # 5 % of 360 is 18 px: 40 px decides
+    assert gate.reason(Quality(50, 40.0, 0.0), 1080) == "small"
+    assert gate.reason(Quality(50, 40.0, 0.0), 720) is None
+
+
+def test_a_profile_is_read_from_yunets_own_points_and_gated(data, video_pipeline):
+    """Alex Lacamoire at the piano (clip frames 25-43) is in profile: YuNet's own points say so, dlib's
+    points fitted on the box do not (its predictor was trained on frontal faces); the gate uses YuNet's,
+    and the followed face keeps the last detection's reading between detections."""
+    from edged.align import points
+    from edged.camera import frames as clip_frames
+    from edged.quality import GATE_YAW, GATE_YAW_DETECTOR, Gate, detector_yaw, yaw
+
+    p = video_pipeline
+    clip = [f.rgb for f in clip_frames(data / "video/short_hamilton_clip.mp4") if 24 <= f.index <= 44]
+    profiles = []
+    for rgb in clip[1:-1]:
+        for b in p.detector.detect(rgb):
+            assert b.points is not None and b.points.shape == (5, 2)
+            if abs(detector_yaw(b.points)) > GATE_YAW_DETECTOR:
+                profiles.append(abs(yaw(p.aligner.chip_and_points(rgb, b)[1])))
+    # Alex on (nearly) every frame, where dlib's points read him as (nearly) frontal (measured: 0.12-0.27)
+    assert sum(y < GATE_YAW for y in profiles) >= 15
+    lin = load_image(data / "video/enroll/lin_manuel_miranda_1.png")
+    assert abs(detector_yaw(p.detector.detect(lin)[0].points)) < 0.2  # a frontal portrait
+    tracker = FaceTracker(p.detector, p.aligner, p.embedder, p.matcher, detect_every=3, gate=Gate())
+    turned = 0
+    for rgb in clip:
+        tracker.process(rgb)
+        for t in tracker.tracks:
+            assert t.points is not None  # kept while followed
+            if abs(detector_yaw(t.points)) > GATE_YAW_DETECTOR and abs(yaw(points(t.shape))) < GATE_YAW:
+                turned += t.gated == "turned"  # gated on YuNet's reading, which dlib's would have let through
+    assert turned >= 15

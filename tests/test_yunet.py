@@ -125,7 +125,8 @@ def test_with_yunet_the_tracker_names_lin_on_the_clip(data, pipelines, size):
         others += sum(r.name not in (None, NAME) for r in recs)
         right = max([right] + [r.box.x + r.box.w for r in recs])
         events += [(e.event_type, e.name) for e in engine.feed(f.index, recs, f.index / 30)]
-    assert seen == {(360, 640)}  # 1080p frames are detected at 640 px
+    # 1080p frames are detected at 640 px, or a part of them no larger (the motion gate's region, full detail)
+    assert (360, 640) in seen and all(max(s) <= 640 and s[0] * s[1] <= 640 * 360 for s in seen)
     assert named >= 100 and others == 0
     assert ("recognized", NAME) in events
     if size is not None:
@@ -140,7 +141,9 @@ def test_bench_takes_the_detector(frd, data):
     out = json.loads(r.out)
     assert out["detector"] == "yunet"
     v = out["variants"]["1920x1080"]
-    assert v["frd"]["frames"] == v["reference"]["frames"] == 30 and v["frd"]["detections"] == 10
+    assert v["frd"]["frames"] == v["reference"]["frames"] == 30
+    # every 3rd frame; a whole-frame detection that misses a followed face looks once more around it (track._detect)
+    assert 10 <= v["frd"]["detections"] <= 13
     assert v["frd"]["faces"] > v["reference"]["faces"]  # YuNet also finds the turned and partly hidden faces
     bad = frd("bench", data / "video/short_hamilton_clip.mp4", "--detector", "mtcnn", timeout=60)
     assert bad.code == 2 and "mtcnn" in bad.err

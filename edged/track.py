@@ -20,10 +20,15 @@ re-checked every ``reverify_frames`` frames. The shortcuts are bounded:
 
 A track's name is the *track's* verdict, not the last frame's: a name is given
 only when it won at least ``settle_frames`` of the track's recent embeddings and
-more than half of them. A stranger who stands at the door for ten seconds and
-resembles someone in a few frames stays unknown; frames of one face are
-strongly correlated, so a majority of them is about as likely to name a
-stranger as one photo is (README, "Strangers stay strangers").
+more than half of them, *and* the mean of the track's embeddings (at least
+``mean_frames`` of them) names the same person. A face that stands at the door
+is embedded many times, each a noisy draw; the best few draws of a stranger
+reach a family member's threshold far more often than one photo does, while
+their mean is as likely to as the photo (``benchmarks/video_strangers.py``;
+README, "Strangers stay strangers"). Until the vote and the mean agree the track
+has no verdict (it is embedded every frame, so its mean settles the question); a
+re-check that disagrees starts a new mean, so two people crossing are still told
+apart.
 """
 
 from __future__ import annotations

@@ -203,6 +203,7 @@ def main() -> int:
     ap.add_argument("--mean-frames", default=f"0,{MEAN_FRAMES}", help="rule variants (0: no mean rule)")
     ap.add_argument("--check", type=int, default=0, help="clips also run straight through the daemon's path")
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--report", type=int, default=20, help="print the figures so far every n clips")
     args = ap.parse_args()
     cv2.setNumThreads(1)
     variants = [int(v) for v in args.mean_frames.split(",")]
@@ -225,10 +226,9 @@ def main() -> int:
     stranger = ~member
     pairs = int(stranger.sum())
     stratum1 = np.nonzero((named & stranger).any(axis=1))[0]
-    rest = np.setdiff1d(np.arange(len(rows)), stratum1)
+    rest = np.setdiff1d(np.nonzero(stranger.any(axis=1))[0], stratum1)
     stratum2 = rng.choice(rest, min(args.others, len(rest)), replace=False)
     w1 = stranger[stratum1].sum() / pairs
-    w2 = 1 - w1
     fam = [(r, g) for r in range(len(rows)) for g in range(len(galleries))
            if member[r, g] and int(np.nonzero(split[str(e.person[rows[r]])] == rows[r])[0][0]) >= SHOTS]
     fam = [fam[i] for i in rng.choice(len(fam), min(args.family, len(fam)), replace=False)]
@@ -241,12 +241,17 @@ def main() -> int:
     # per stratum, per variant: [announced the subject, announced a face behind]; per-frame: [named, frames]
     ann = {(s, v): np.zeros(2) for s in (1, 2) for v in variants}
     perframe = {s: np.zeros(2) for s in (1, 2)}
+    done = {1: 0, 2: 0}  # stranger pairs run, per stratum
     fam_stats = {v: np.zeros(3) for v in variants}  # right name, wrong name, pairs
     fam_frames = np.zeros(2)
     still_fam = np.zeros(2)
     checked = mismatched = 0
     t0 = time.perf_counter()
-    jobs = [(1, r) for r in stratum1] + [(2, r) for r in stratum2] + [(3, r) for r in fam_rows]
+    # named photos first, then the others and the family interleaved: a summary at any point is usable
+    mixed = [(2, r) for r in stratum2] + [(3, r) for r in fam_rows]
+    order = rng.permutation(len(mixed))
+    jobs = [(1, r) for r in stratum1] + [mixed[k] for k in order]
+    fam_set = set(fam)
     for n, (s, r) in enumerate(jobs):
         i = rows[r]
         person = str(e.person[i])
@@ -255,7 +260,7 @@ def main() -> int:
         clip = record(photo, seed, video, rc, args.frames)
         keys = subject_frames(clip, args.every)
         embs = clip.embeddings(keys) if keys else None
-        gals = [g for g in range(len(galleries)) if (stranger[r, g] if s < 3 else (r, g) in set(fam))]
+        gals = [g for g in range(len(galleries)) if (stranger[r, g] if s < 3 else (r, g) in fam_set)]
         for g in gals:
             video.matcher.set_gallery(enrolled[g])
             if embs is not None:
@@ -267,6 +272,8 @@ def main() -> int:
             if s == 3:
                 still.matcher.set_gallery(enrolled[g])
                 still_fam += (still.matcher.match(e.emb[i][None])[0].name == person, 1)
+            else:
+                done[s] += 1
             for v in variants:
                 name, subject = replay(clip, video, rc, v)
                 if s < 3:
@@ -280,25 +287,31 @@ def main() -> int:
                 mismatched += want != got
                 if want != got:
                     print(f"  replay {want} != daemon's path {got} for {person} {e.number[i]}", file=sys.stderr)
-        if n % 20 == 0:
+        if (n + 1) % args.report == 0 or n + 1 == len(jobs):
             print(f"  {n + 1}/{len(jobs)} clips, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+            summary(args, variants, pairs, int((named & stranger).sum()), (len(stratum1), len(stratum2), len(rest)),
+                    w1, done, perframe, ann, still_fam, fam_frames, fam_stats, checked, mismatched)
+    return 1 if mismatched else 0
 
-    p = stratified([(1, int((named & stranger).sum()), pairs)])
-    n1, n2 = stranger[stratum1].sum(), stranger[stratum2].sum()
+
+def summary(args, variants, pairs, named_pairs, sizes, w1, done, perframe, ann, still_fam, fam_frames, fam_stats,
+            checked, mismatched) -> None:
+    """The figures so far (the strata weighted by their share of all stranger pairs, not of those run)."""
+    n1, n2 = done[1], done[2]
     print(f"{args.galleries} galleries of {args.people} people of folds {args.folds} "
           f"({'held out' if args.folds == 'test' else 'tuning'}), {args.frames}-frame clips; 95 % intervals")
-    print(f"strangers: {pairs} (photo, gallery) pairs; clips: {len(stratum1)} photos named in some gallery "
-          f"({n1} pairs), {len(stratum2)} sampled of the {len(rest)} others ({n2} pairs)")
-    print(f"  photo named (still path, one photo):  {pct(*p)}")
-    pf = stratified([(w1, *perframe[1]), (w2, *perframe[2])])
+    print(f"strangers: {pairs} (photo, gallery) pairs; clips: {sizes[0]} photos named in some gallery "
+          f"({n1} pairs run), {sizes[1]} sampled of the {sizes[2]} others ({n2} pairs run)")
+    print(f"  photo named (still path, one photo):  {pct(*stratified([(1, named_pairs, pairs)]))}")
+    pf = stratified([(w1, *perframe[1]), (1 - w1, *perframe[2])])
     print(f"  frame named (one frame of the clip):  {pct(*pf)}")
     for v in variants:
-        c = stratified([(w1, ann[(1, v)][0], n1), (w2, ann[(2, v)][0], n2)])
+        c = stratified([(w1, ann[(1, v)][0], n1), (1 - w1, ann[(2, v)][0], n2)])
         rule = "vote only" if v == 0 else f"vote + mean of >= {v} embeddings"
         print(f"  clip announced ({rule}): {pct(*c)}  [named photos {int(ann[(1, v)][0])}/{n1}, "
               f"others {int(ann[(2, v)][0])}/{n2}; a face behind the subject {int(ann[(1, v)][1] + ann[(2, v)][1])}]")
-    if fam_rows:
-        print(f"family: {int(still_fam[1])} (photo, own gallery) pairs of {len(fam_rows)} photos")
+    if still_fam[1]:
+        print(f"family: {int(still_fam[1])} (photo, own gallery) pairs")
         print(f"  photo named right (still path):       {pct(still_fam[0] / still_fam[1], *wilson(*still_fam))}")
         print(f"  frame named right:                    {pct(fam_frames[0] / fam_frames[1], *wilson(*fam_frames))}")
         for v in variants:
@@ -308,7 +321,7 @@ def main() -> int:
                   f"wrong name {pct(wrong / k, *wilson(wrong, k))}")
     if args.check:
         print(f"replay vs the daemon's path: {checked - mismatched} of {checked} clips agree")
-    return 1 if mismatched else 0
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

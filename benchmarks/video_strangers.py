@@ -56,19 +56,29 @@ FRAMES = 300  # ten seconds at 30 fps, as the issue says
 W, H = 640, 360
 
 
-def standing_clip(photo: np.ndarray, seed: int, frames: int = FRAMES):
-    """Frames of ``photo`` (a face picture) held in front of a camera: small moves, light and noise."""
+#: How much a frame differs from the last: (scale, shift px, roll degrees, brightness, noise σ, blur σ up to).
+MOTIONS = {"still": (0.02, 2, 0.0, 0.04, 2, 0.0), "sway": (0.08, 6, 6.0, 0.10, 3, 1.2)}
+
+
+def standing_clip(photo: np.ndarray, seed: int, frames: int = FRAMES, motion: str = "still"):
+    """Frames of ``photo`` (a face picture) held in front of a camera: small moves, light and noise
+    (``still``), or a person swaying: larger moves, a tilt of the head and a little motion blur (``sway``)."""
     rng = np.random.default_rng(seed)
     cv2.setRNGSeed(seed)
     noise = np.empty((H, W, 3), np.float32)
-    scale = 1.2
+    ds, shift, roll, light, sigma, blur = MOTIONS[motion]
+    scale, h, w = 1.2, photo.shape[0], photo.shape[1]
     for _ in range(frames):
-        s = scale * (1 + rng.uniform(-0.02, 0.02))
-        dx, dy = 200 + rng.uniform(-2, 2), 40 + rng.uniform(-2, 2)
-        m = np.float32([[s, 0, dx], [0, s, dy]])
-        frame = cv2.warpAffine(photo, m, (W, H), borderValue=(90, 90, 90)).astype(np.float32)
-        cv2.randn(noise, 0, 2)
-        yield cv2.convertScaleAbs(cv2.scaleAdd(frame, float(1 + rng.uniform(-0.04, 0.04)), noise))
+        s = scale * (1 + rng.uniform(-ds, ds))
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-roll, roll), s).astype(np.float32)
+        m[:, 2] += (200 + scale * w / 2 - w / 2 + rng.uniform(-shift, shift),
+                    40 + scale * h / 2 - h / 2 + rng.uniform(-shift, shift))
+        frame = cv2.warpAffine(photo, m, (W, H), borderValue=(90, 90, 90))
+        if blur:
+            b = rng.uniform(0, blur)
+            frame = cv2.GaussianBlur(frame, (0, 0), b) if b > 0.3 else frame
+        cv2.randn(noise, 0, sigma)
+        yield cv2.convertScaleAbs(cv2.scaleAdd(frame.astype(np.float32), float(1 + rng.uniform(-light, light)), noise))
 
 
 class _NoEmbedding:
@@ -101,14 +111,14 @@ class Clip:
         return np.stack([self.cache[k] for k in keys])
 
 
-def record(photo: np.ndarray, seed: int, video, rc: RecognitionConfig, frames: int) -> Clip:
+def record(photo: np.ndarray, seed: int, video, rc: RecognitionConfig, frames: int, motion: str) -> Clip:
     """The daemon's tracker over the clip, keeping every face's chip of every frame (re-check every frame)."""
     tracker = build_tracker(video, rc)
     tracker.reverify_frames = 1  # every face is due every frame: its chip is made (and gated) each time
     tracker.embedder = _NoEmbedding(video.embedder.manifest.embedding_dim)
     tracker.matcher = Matcher(video.matcher.calibration, threshold=0.0)  # empty: the geometry is all we want
     out = []
-    for i, rgb in enumerate(standing_clip(photo, seed, frames)):
+    for i, rgb in enumerate(standing_clip(photo, seed, frames, motion)):
         out.append([(t.track, t.recognition, None if t.face is None else t.face.chip)
                      for t in tracker.process(rgb, now=i / 30)])
     return Clip(out, video.embedder)
@@ -138,10 +148,11 @@ def replay(clip: Clip, video, rc: RecognitionConfig, mean_frames: int) -> tuple[
     return None, False
 
 
-def direct(photo: np.ndarray, seed: int, video, rc: RecognitionConfig, frames: int) -> tuple[str | None, bool]:
+def direct(photo: np.ndarray, seed: int, video, rc: RecognitionConfig, frames: int, motion: str
+           ) -> tuple[str | None, bool]:
     """:func:`replay`'s answer the daemon's way: every frame through the tracker, its faces to the events."""
     tracker, engine = build_tracker(video, rc), build_engine("door", rc)
-    for i, rgb in enumerate(standing_clip(photo, seed, frames)):
+    for i, rgb in enumerate(standing_clip(photo, seed, frames, motion)):
         tracked = tracker.process(rgb, now=i / 30)
         largest = max((t.recognition.face_px for t in tracked), default=0)
         for ev in engine.feed(i, [t.recognition for t in tracked], mono=i / 30):
@@ -199,6 +210,7 @@ def main() -> int:
     ap.add_argument("--others", type=int, default=200, help="clips of stranger photos named in no gallery")
     ap.add_argument("--family", type=int, default=60, help="clips of enrolled people's other photos")
     ap.add_argument("--frames", type=int, default=FRAMES)
+    ap.add_argument("--motion", choices=sorted(MOTIONS), default="still")
     ap.add_argument("--every", type=int, default=10, help="per-frame rate: every n-th frame of the subject")
     ap.add_argument("--mean-frames", default=f"0,{MEAN_FRAMES}", help="rule variants (0: no mean rule)")
     ap.add_argument("--check", type=int, default=0, help="clips also run straight through the daemon's path")
@@ -257,7 +269,7 @@ def main() -> int:
         person = str(e.person[i])
         seed = args.seed * 1_000_003 + int(i)
         photo = load_image(paths[(person, int(e.number[i]))])
-        clip = record(photo, seed, video, rc, args.frames)
+        clip = record(photo, seed, video, rc, args.frames, args.motion)
         keys = subject_frames(clip, args.every)
         embs = clip.embeddings(keys) if keys else None
         gals = [g for g in range(len(galleries)) if (stranger[r, g] if s < 3 else (r, g) in fam_set)]
@@ -283,7 +295,7 @@ def main() -> int:
             if checked < args.check and g == gals[0]:
                 checked += 1
                 want = replay(clip, video, rc, MEAN_FRAMES)
-                got = direct(photo, seed, video, rc, args.frames)
+                got = direct(photo, seed, video, rc, args.frames, args.motion)
                 mismatched += want != got
                 if want != got:
                     print(f"  replay {want} != daemon's path {got} for {person} {e.number[i]}", file=sys.stderr)
@@ -299,7 +311,8 @@ def summary(args, variants, pairs, named_pairs, sizes, w1, done, perframe, ann, 
     """The figures so far (the strata weighted by their share of all stranger pairs, not of those run)."""
     n1, n2 = done[1], done[2]
     print(f"{args.galleries} galleries of {args.people} people of folds {args.folds} "
-          f"({'held out' if args.folds == 'test' else 'tuning'}), {args.frames}-frame clips; 95 % intervals")
+          f"({'held out' if args.folds == 'test' else 'tuning'}), {args.frames}-frame {args.motion} clips; "
+          "95 % intervals")
     print(f"strangers: {pairs} (photo, gallery) pairs; clips: {sizes[0]} photos named in some gallery "
           f"({n1} pairs run), {sizes[1]} sampled of the {sizes[2]} others ({n2} pairs run)")
     print(f"  photo named (still path, one photo):  {pct(*stratified([(1, named_pairs, pairs)]))}")

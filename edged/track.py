@@ -30,10 +30,15 @@ its last detection's reading (dlib's is another measure with another limit).
 
 A track's name is the *track's* verdict, not the last frame's: a name is given
 only when it won at least ``settle_frames`` of the track's recent embeddings and
-more than half of them. A stranger who stands at the door for ten seconds and
-resembles someone in a few frames stays unknown; frames of one face are
-strongly correlated, so a majority of them is about as likely to name a
-stranger as one photo is (README, "Strangers stay strangers").
+more than half of them, *and* the mean of the track's embeddings (at least
+``mean_frames`` of them) names the same person. A face that stands at the door
+is embedded many times, each a noisy draw; the best few draws of a stranger
+reach a family member's threshold far more often than one photo does, while
+their mean is as likely to as the photo (``benchmarks/video_strangers.py``;
+README, "Strangers stay strangers"). Until the vote and the mean agree the track
+has no verdict (it is embedded every frame, so its mean settles the question); a
+re-check that disagrees starts a new mean, so two people crossing are still told
+apart.
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ from .quality import Gate, assess, detector_yaw
 MIN_IOU = 0.3
 #: Embeddings of a track that its verdict is drawn from (about a second while it is unsettled).
 HISTORY = 30
+#: Embeddings a track's mean is drawn from before it can name anyone (chosen on the tuning folds).
+MEAN_FRAMES = 3
 
 
 @dataclass
@@ -79,6 +86,8 @@ class Track:
     points: np.ndarray | None = None
     detected: int = -1  # the frame of its last detection
     history: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
+    total: np.ndarray | None = None  # sum of the track's (ungated) embeddings since it began or last changed face
+    count: int = 0
 
 
 def verdict(history: deque | list, min_votes: int) -> tuple[str | None, bool]:
@@ -176,6 +185,8 @@ class FaceTracker:
     settle_frames: int = 3
     reverify_frames: int = 15
     min_iou: float = MIN_IOU
+    #: A name also needs the mean of at least this many of the track's embeddings to match it (0: no such rule).
+    mean_frames: int = MEAN_FRAMES
     #: Skips detections while the picture does not change (None: detect every ``detect_every`` frames).
     motion: MotionGate | None = None
     #: Faces too small, blurred or turned are followed but their embeddings name nobody (None: no gate).
@@ -259,9 +270,9 @@ class FaceTracker:
             emb = self.embedder.embed(chips)
             t3 = time.perf_counter()
             self.timer.add("embed", t3 - t2, len(due))
-            for t, chip, e, m in zip(due, chips, emb, self.matcher.match(emb), strict=True):
-                if t.gated is None:  # an unreliable embedding never votes for a name (nor for "unknown")
-                    self._update(t, m.name, m.best, m.score, index)
+            # an unreliable embedding never votes for a name (nor for "unknown")
+            self.identify([t for t in due if t.gated is None], emb[[t.gated is None for t in due]], index)
+            for t, chip, e in zip(due, chips, emb, strict=True):
                 faces[t.id] = Face(t.box, chip, e)
             self.timer.add("match", time.perf_counter() - t3, len(due))
         out = []
@@ -325,7 +336,24 @@ class FaceTracker:
             t.shape = shape  # fitted on the previous box: a few pixels of motion do not disturb it
 
 
-    def _update(self, t: Track, name: str | None, best: str | None, score: float, index: int) -> None:
+    def identify(self, tracks: list[Track], embeddings: np.ndarray, index: int) -> None:
+        """The identity rule: each track's new embedding (made in frame ``index``) updates its verdict.
+
+        The one place where embeddings become names (``benchmarks/video_strangers.py`` replays it)."""
+        if not tracks:
+            return
+        own = self.matcher.match(embeddings)
+        for t, m, e in zip(tracks, own, embeddings, strict=True):
+            if t.settled and m.name != t.last:
+                t.total, t.count = None, 0  # a re-check disagreed (two people crossing?): a new mean begins
+            t.total = e.astype(np.float64) if t.total is None else t.total + e
+            t.count += 1
+        means = self.matcher.match(np.stack([t.total / t.count for t in tracks]))
+        for t, m, mean in zip(tracks, own, means, strict=True):
+            self._update(t, m.name, m.best, m.score, index, mean.name)
+
+    def _update(self, t: Track, name: str | None, best: str | None, score: float, index: int,
+                mean_name: str | None) -> None:
         same = name == t.last
         if t.settled and not same:
             # a re-check disagreed (two people crossing, or a doubt): embed every frame again, and let
@@ -337,6 +365,10 @@ class FaceTracker:
         t.last, t.best, t.score, t.last_embed = name, best, score, index
         t.history.append(name)
         t.name, decided = verdict(t.history, self.settle_frames)
+        if self.mean_frames and t.name is not None and (t.count < self.mean_frames or mean_name != t.name):
+            # the frames' vote names someone the track's evidence as a whole does not (yet): no verdict
+            # rather than "unknown", so it is embedded every frame and its mean settles the question
+            t.name, decided = None, False
         t.pending = not decided
         # settled (re-checked only now and then) once the verdict stands and the recent results agree with it
         t.settled = decided and t.agree >= self.settle_frames and t.name == name

@@ -198,3 +198,60 @@ def test_a_profile_is_read_from_yunets_own_points_and_gated(data, video_pipeline
             if abs(detector_yaw(t.points)) > GATE_YAW_DETECTOR and abs(yaw(points(t.shape))) < GATE_YAW:
                 turned += t.gated == "turned"  # gated on YuNet's reading, which dlib's would have let through
     assert turned >= 15
+
+
+def _identify_clip(tracker, embeddings):
+    """A standing face's embeddings, one a frame, through the tracker's identity rule and the event rules:
+    the names announced, and the frame each was first announced at."""
+    from edged.models import Box, Recognition
+    from edged.track import Track
+
+    engine = EventEngine("cam", vote_frames=3, vote_window=5, cooldown_s=0)
+    t = Track(0, Box(100, 40, 120, 120), None)
+    announced = {}
+    for i, e in enumerate(embeddings):
+        if not t.settled or i - t.last_embed >= tracker.reverify_frames:
+            tracker.identify([t], e[None], i)
+        rec = Recognition(t.box, t.name, t.score, t.best, 120, pending=t.pending, track=t.id)
+        for ev in engine.feed(i, [rec]):
+            announced.setdefault(ev.name, i)
+    return announced
+
+
+def test_a_stranger_whose_frames_alternate_between_matching_and_not_is_not_named(tracker, still_pipeline, data):
+    """Issue 10: the vote alone names whoever wins 3 of 5 frames; the track's mean embedding must name them too,
+    so a stranger's lucky draws average out while they stand at the door."""
+    img = load_image(data / "video/enroll/lin_manuel_miranda_1.png")
+    lin = still_pipeline.faces(img, largest_only=True)[0].embedding
+    img = load_image(data / "video/enroll/alex_lacamoire_1.png")
+    alex = still_pipeline.faces(img, largest_only=True)[0].embedding
+    tracker.matcher.set_gallery({"lin_manuel_miranda": lin[None]})
+    named = lambda e: tracker.matcher.match(e[None])[0].name  # noqa: E731
+    lo, hi = 0.0, 1.0  # the least of lin in a blend with alex that still names lin: a look-alike frame
+    for _ in range(30):
+        lo, hi = (lo, (lo + hi) / 2) if named((lo + hi) / 2 * lin + (1 - (lo + hi) / 2) * alex) else ((lo + hi) / 2, hi)
+    look_alike = hi * lin + (1 - hi) * alex
+    frames = [look_alike if i % 2 == 0 else alex for i in range(300)]  # ten seconds, every other frame matches
+    assert named(look_alike) == "lin_manuel_miranda" and named(alex) is None
+    assert named(np.mean(frames, axis=0)) is None  # the track's evidence as a whole names nobody
+    assert _identify_clip(tracker, frames) == {}  # never named (nor called a stranger: the evidence conflicts)
+    tracker.mean_frames = 0  # the vote alone (the rule before issue 10) would have named the stranger
+    assert "lin_manuel_miranda" in _identify_clip(tracker, frames)
+
+
+def test_a_family_member_is_named_as_soon_as_before_and_a_new_face_starts_a_new_mean(tracker, still_pipeline, data):
+    img = load_image(data / "video/enroll/lin_manuel_miranda_1.png")
+    lin = still_pipeline.faces(img, largest_only=True)[0].embedding
+    img = load_image(data / "video/enroll/alex_lacamoire_1.png")
+    alex = still_pipeline.faces(img, largest_only=True)[0].embedding
+    tracker.matcher.set_gallery({"lin_manuel_miranda": lin[None], "alex_lacamoire": alex[None]})
+    rng = np.random.default_rng(3)
+    noisy = [lin + rng.normal(0, 0.01, lin.shape) for _ in range(60)]
+    with_mean = _identify_clip(tracker, noisy)
+    tracker.mean_frames = 0
+    assert with_mean == _identify_clip(tracker, noisy) == {"lin_manuel_miranda": 4}  # 3 embeddings, 3 votes
+    # lin for 30 frames, then alex in the same place: the re-check that disagrees restarts the mean, so
+    # 30 frames of lin do not outweigh alex's first embeddings (his name is not delayed by lin's past)
+    tracker.mean_frames = 3
+    swapped = _identify_clip(tracker, [lin] * 30 + [alex] * 40)
+    assert swapped["lin_manuel_miranda"] < 10 and 30 <= swapped["alex_lacamoire"] <= 30 + 15 + 3 + 2

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from edged.app import build_engine, build_pipeline, build_tracker
+from edged.bench import empty_doorway as empty_doorway_of
 from edged.camera import frames
 from edged.config import ConfigError, RecognitionConfig, parse_config
 from edged.detect import MotionGate
@@ -42,15 +43,7 @@ def _feed(tracker, engine, rgbs, start: int) -> tuple[int, list]:
 def empty_doorway(clip):
     """The clip's first frame with its people painted out (YuNet finds the turned and distant faces in it
     that HOG did not): the stage with nobody on it."""
-    from edged.detect import YuNetDetector
-
-    frame = clip[0].copy()
-    finder = YuNetDetector(min_face_px=1, min_face_frac=0.0, max_side=frame.shape[1])
-    for b in finder.detect(frame):
-        x0, y0 = max(b.x - b.w // 2, 0), max(b.y - b.h // 2, 0)
-        frame[y0 : b.y + b.h * 3, x0 : b.x + b.w + b.w // 2] = frame.reshape(-1, 3).mean(axis=0)  # head and body
-    assert not finder.detect(frame)
-    return frame
+    return empty_doorway_of(clip[0])
 
 
 def test_idle_frames_cost_no_detection_and_lin_walking_in_is_still_named(pipeline, clip, empty_doorway):
@@ -148,7 +141,7 @@ def test_the_gate_says_where_the_picture_changed():
     detect, where = gate.check(far, 0.3)
     assert detect and where is not None
     assert where.x <= 900 and where.y <= 500 and where.x + where.w >= 931 and where.y + where.h >= 601
-    assert where.area <= 0.02 * 1920 * 1080  # a few cells around it, not the frame
+    assert where.area <= 0.03 * 1920 * 1080  # a few cells around it (30 px each), not the frame
     assert gate.check(far, 0.4) == (False, None) and gate.skipped == 1
     assert gate.check(far, 2.0) == (True, None)  # the periodic check looks at the whole frame
     always = MotionGate(threshold=12, check_every_s=2, skip=False)  # motion.enabled: false

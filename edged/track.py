@@ -12,7 +12,8 @@ re-checked every ``reverify_frames`` frames. The shortcuts are bounded:
 - a face that leaves is dropped at the next detection;
 - a followed face that changes identity (two people crossing) is caught at the
   next re-check, and a disagreement unsettles it so it is embedded every frame
-  again;
+  again; when the quality gate holds the re-check back, the name lapses (the face
+  is followed without one) until a reliable chip votes again;
 - with a motion gate (:class:`~edged.detect.MotionGate`), a detection is skipped
   only when the picture has not changed since the last one, and never for longer
   than the gate's ``check_every_s``; an empty, unchanging picture then costs a
@@ -266,6 +267,12 @@ class FaceTracker:
                 due, chips = [due[i] for i in keep], chips[keep]
             t2 = time.perf_counter()
             self.timer.add("align", t2 - t1, aligned)
+        for t in self.tracks:
+            if t.gated is not None and t.name is not None and index - t.last_embed >= self.reverify_frames:
+                # its re-check is due and the gate holds it back: the name can no longer be confirmed (after a
+                # cut, a turned stranger followed in the named face's place kept it), so it lapses until a
+                # reliable chip votes again
+                t.name, t.pending = None, True
         if due:
             emb = self.embedder.embed(chips)
             t3 = time.perf_counter()

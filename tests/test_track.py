@@ -255,3 +255,23 @@ def test_a_family_member_is_named_as_soon_as_before_and_a_new_face_starts_a_new_
     tracker.mean_frames = 3
     swapped = _identify_clip(tracker, [lin] * 30 + [alex] * 40)
     assert swapped["lin_manuel_miranda"] < 10 and 30 <= swapped["alex_lacamoire"] <= 30 + 15 + 3 + 2
+
+
+def test_a_name_the_gate_keeps_from_being_rechecked_lapses(tracker, faces):
+    """A named face whose re-check the gate holds back (turned, blurred, small) keeps its name no longer than
+    ``reverify_frames``: on the clip, after a cut, the turned face of a stranger followed in Lin's place kept
+    Lin's name for 40 frames."""
+    from edged.quality import Gate
+
+    lin = faces["lin_manuel_miranda"]
+    blurred = cv2.GaussianBlur(lin, (0, 0), 5)
+    tracker.gate = Gate()
+    clear = [frame((lin, 100)) for _ in range(12)]
+    assert "lin_manuel_miranda" in run(tracker, clear)
+    assert [t.recognition.name for t in tracker.process(clear[0])] == ["lin_manuel_miranda"]
+    names = [[t.recognition.name for t in tracker.process(frame((blurred, 100)))] for _ in range(30)]
+    assert all(len(n) == 1 for n in names)  # followed all along
+    assert names[0] == ["lin_manuel_miranda"]  # the last check was recent
+    assert names[-1] == [None] and tracker.tracks[0].pending and tracker.tracks[0].gated == "blurred"
+    assert sum(n == ["lin_manuel_miranda"] for n in names) <= tracker.reverify_frames
+    assert [t.recognition.name for t in tracker.process(clear[0])] == ["lin_manuel_miranda"]  # sharp again

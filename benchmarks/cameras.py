@@ -16,6 +16,11 @@ it can (decoding is not measured; the frames are decoded before the clock starts
   (``app.camera_pipeline``) on N threads of this process; dlib, OpenCV and TFLite release the GIL only
   inside their native calls, so the Python between them is serialised.
 
+OpenCV spreads YuNet's network over every core by default, as frd runs one camera: one camera alone then
+uses about 1.4 of 2 cores, and the ratio to it understates what a second core gives. ``--opencv-threads 1``
+gives this process's cameras one thread (one camera on one core: the issue's goal compares two cameras on
+two cores with that); camera processes take their share of the cores each (``app.camera_processes``).
+
 Printed: frames per second of each (all cameras together, from the first frame taken to the last frame's
 faces received) and its ratio to one camera in frd's process (the goal: at least 1.8× with two cameras on
 two cores), with the load average (the ratios mean something only when N cores are free), and the CPU a
@@ -100,13 +105,8 @@ class Replay:
         self.state = "stopped"
 
 
-def replay(video: str, limit: int | None, repeat: int, barrier, cv_threads: int | None, camera) -> Replay:
-    """A child's camera (``app.camera_child``'s ``reader``): the clip decoded in the child, before its start.
-    ``cv_threads``: OpenCV's threads in the child (None: OpenCV's default, as frd runs)."""
-    if cv_threads is not None:
-        import cv2
-
-        cv2.setNumThreads(cv_threads)
+def replay(video: str, limit: int | None, repeat: int, barrier, camera) -> Replay:
+    """A child's camera (``app.camera_child``'s ``reader``): the clip decoded in the child, before its start."""
     return Replay(camera.name, list(variant_frames(video, None, limit)), repeat, barrier)
 
 
@@ -169,8 +169,8 @@ def in_process(frames, gallery: dict, detector: str, repeat: int, k: int) -> tup
     return n / wall, sum(r[1] for r in res), 1000 * cpu / n
 
 
-def as_processes(video: str, limit: int | None, gallery: dict, detector: str, repeat: int, k: int,
-                 cv_threads: int | None = None) -> tuple[float, int, float]:
+def as_processes(video: str, limit: int | None, gallery: dict, detector: str, repeat: int, k: int
+                 ) -> tuple[float, int, float]:
     """(frames per second, faces named, CPU ms per frame of the children and this process) of ``k`` cameras,
     each in the daemon's own child process, their tracked faces through this process's workers."""
     import multiprocessing as mp
@@ -180,7 +180,7 @@ def as_processes(video: str, limit: int | None, gallery: dict, detector: str, re
     cfg = config(k, detector, "processes")
     barrier = mp.get_context(START_METHOD).Barrier(k)
     procs = camera_processes(cfg, lambda: gallery, "warning",
-                             reader=functools.partial(replay, video, limit, repeat, barrier, cv_threads))
+                             reader=functools.partial(replay, video, limit, repeat, barrier))
     frames_each = (limit or 0) * repeat
     res: dict[str, tuple[int, int, float, float]] = {}
     cpu: dict[str, float] = {}
@@ -409,7 +409,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=2, help="passes over the clip per camera")
     ap.add_argument("--no-threads", action="store_true", help="skip the N cameras as threads")
     ap.add_argument("--opencv-threads", type=int, default=None,
-                    help="cv2.setNumThreads everywhere (default: OpenCV's own, as frd runs; the cores)")
+                    help="cv2.setNumThreads in this process (one camera, threads; default: OpenCV's own, every "
+                         "core, as frd runs one camera); camera processes set their own (app.camera_processes)")
     ap.add_argument("--rss", type=float, default=None, metavar="SECONDS",
                     help="peak RSS of frd run with 1 and N cameras, each run this long, then stop")
     ap.add_argument("--gil", action="store_true", help="measure which stage holds the GIL, then stop")
@@ -441,11 +442,10 @@ def main() -> int:
           f"load average {os.getloadavg()[0]:.1f}, OpenCV threads {args.opencv_threads or 'default'}")
     base, got, cpu = in_process(frames, gallery, args.detector, args.repeat, 1)
     print(f"  1 camera, frd's process: {base:7.1f} frames/s   1.00x   named {got}   CPU {cpu:.1f} ms/frame", flush=True)
-    fps, got, cpu = as_processes(str(args.video), limit, gallery, args.detector, args.repeat, 1, args.opencv_threads)
+    fps, got, cpu = as_processes(str(args.video), limit, gallery, args.detector, args.repeat, 1)
     print(f"  1 camera, a process:     {fps:7.1f} frames/s   {fps / base:.2f}x   named {got}   CPU {cpu:.1f} ms/frame",
           flush=True)
-    fps, got, cpu = as_processes(str(args.video), limit, gallery, args.detector, args.repeat, args.cameras,
-                                 args.opencv_threads)
+    fps, got, cpu = as_processes(str(args.video), limit, gallery, args.detector, args.repeat, args.cameras)
     print(f"  {args.cameras} cameras, processes:  {fps:7.1f} frames/s   {fps / base:.2f}x   named {got}   "
           f"CPU {cpu:.1f} ms/frame", flush=True)
     if not args.no_threads:

@@ -93,26 +93,22 @@ def pipeline_from_config(rc: RecognitionConfig) -> Pipeline:
                           detect_max_side=rc.detect_max_side, detector=rc.detector)
 
 
-def camera_child(camera: CameraConfig, rc: RecognitionConfig, log_level: str, cv_threads: int,
+def camera_child(camera: CameraConfig, rc: RecognitionConfig, log_level: str,
                  reader: Callable[[CameraConfig], Reader] | None, results: Connection, control: Connection) -> None:
     """A camera's child process (several cameras as processes, :mod:`edged.camproc`): its own pipeline, tracker
     and camera reader, built here like the daemon's, then :func:`edged.camproc.serve` until the daemon stops it.
 
-    ``cv_threads``: OpenCV's threads in this process (its share of the cores: see :func:`camera_processes`).
     ``reader``: a picklable callable that makes the camera's frames from its config (benchmarks replay frames
     from memory, unpaced); None: the camera's source through :class:`~edged.camera.CameraReader`.
     """
     import sys
-
-    import cv2
 
     from .camera import CameraReader
     from .camproc import serve
     from .logs import setup
 
     setup(log_level, daemon=True)
-    cv2.setNumThreads(cv_threads)
-    pipeline = pipeline_from_config(rc)
+    pipeline = pipeline_from_config(rc)  # OpenCV's and TFLite's threads: recognition.threads
     tracker = build_tracker(pipeline, rc, camera.detect_max_side)
     source = reader(camera) if reader is not None else CameraReader(camera.name, camera.source, loop=camera.loop,
                                                                      fps_limit=camera.fps_limit)
@@ -127,16 +123,10 @@ def camera_processes(cfg: Config, gallery: Callable[[], dict], log_level: str,
                      reader: Callable[[CameraConfig], Reader] | None = None) -> list:
     """One :class:`~edged.camproc.CameraProcess` per configured camera, each running :func:`camera_child`
     (not started); ``gallery()`` is what the matcher is given (the people service's ``gallery.active``).
-
-    Each camera gets its share of the cores for OpenCV's threads (YuNet's network): by default OpenCV uses
-    every core, so one camera alone takes 1.4 of 2 cores, and two such cameras would fight over both.
     """
-    import os
-
     from .camproc import CameraProcess
 
-    cv_threads = max(1, len(os.sched_getaffinity(0)) // max(1, len(cfg.cameras)))
-    return [CameraProcess(c.name, camera_child, (c, cfg.recognition, log_level, cv_threads, reader), gallery)
+    return [CameraProcess(c.name, camera_child, (c, cfg.recognition, log_level, reader), gallery)
             for c in cfg.cameras]
 
 

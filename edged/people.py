@@ -24,7 +24,7 @@ from .errors import InputError
 from .gallery import Gallery, Person
 from .images import decode_image
 from .names import validate_name
-from .quality import assess, enrollment_verdict, photos_advice
+from .quality import MIN_FACE_PX, assess, enrollment_verdict, photos_advice
 
 if TYPE_CHECKING:
     from .pipeline import Face, Pipeline
@@ -83,26 +83,46 @@ def screen(faces: list[tuple[str, Face]], result: EnrollResult) -> list[tuple[st
 
 @dataclass
 class Capture:
-    """A pending "enroll from the camera": the frame loop hands it faces until it has enough."""
+    """A pending "enroll from the camera": the frame loop hands it faces until it has enough.
+
+    A frame counts when exactly one of its faces is good enough to enroll (enrollment's size and
+    sharpness limits). Faces too small to enroll are left out, not counted: a face far behind the person
+    at the camera is not a second candidate. A frame whose only candidate is blurred is skipped, and the
+    capture waits for a sharper one (a live camera's next frames usually are), so that the person is
+    enrolled from good frames instead of being refused for one bad moment.
+    """
 
     camera: str
     frames: int
     min_interval_s: float = 0.2
     faces: list[Face] = field(default_factory=list)
     skipped_multi: int = 0
+    #: frames skipped because their face could not be enrolled, and the last reason
+    skipped_poor: int = 0
+    last_refusal: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
     _last: float = 0.0
 
     def offer(self, faces: list[Face], now: float) -> None:
-        if self.done.is_set() or not faces:
+        if self.done.is_set() or not faces or now - self._last < self.min_interval_s:
             return
-        if len(faces) > 1:
+        usable, refused = [], None
+        for f in faces:
+            why = enrollment_verdict(assess(f.face_px, f.chip, f.points))[0]
+            if why is None:
+                usable.append(f)
+            elif f.face_px >= MIN_FACE_PX:
+                refused = why
+        if len(usable) > 1:
             self.skipped_multi += 1  # whose face would it be?
             return
-        if now - self._last < self.min_interval_s:
+        if not usable:
+            if refused is not None:
+                self.skipped_poor += 1
+                self.last_refusal = refused
             return
         self._last = now
-        self.faces.append(faces[0])
+        self.faces.append(usable[0])
         if len(self.faces) >= self.frames:
             self.done.set()
 
@@ -211,7 +231,7 @@ class People:
         return self.enroll(name, decoded).as_dict()
 
     def enroll_capture(self, name: str, camera: str | None, frames: int, timeout_s: float) -> dict:
-        """Enroll from the next ``frames`` frames of ``camera`` that show exactly one face."""
+        """Enroll from the next ``frames`` frames of ``camera`` that show exactly one face good enough to enroll."""
         validate_name(name)
         self._check(name)
         if camera is None:
@@ -230,8 +250,11 @@ class People:
         rejected = []
         if len(faces) < frames:
             why = f"{len(faces)} of {frames} frames with exactly one face within {timeout_s:g} s"
-            if cap.skipped_multi:
-                why += f" ({cap.skipped_multi} frames had several faces)"
+            skipped = ([f"{cap.skipped_multi} frames had several faces"] if cap.skipped_multi else []) + (
+                [f"{cap.skipped_poor} frames' face could not be enrolled, last: {cap.last_refusal}"]
+                if cap.skipped_poor else [])
+            if skipped:
+                why += f" ({'; '.join(skipped)})"
             rejected.append({"image": f"camera:{camera}", "reason": why})
         return self._enroll_faces(name, [(f"camera:{camera}", f) for f in faces], rejected).as_dict()
 

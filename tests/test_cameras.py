@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edged.app import build_daemon, open_people
@@ -304,9 +305,8 @@ def test_two_cameras_as_processes_follow_the_gallery_and_stop_leaving_no_process
             sub.wait_for(lambda m: m.topic == f"{PBASE}/event", 90)  # the children are at work
             body = {"name": LIN, "capture": {"camera": "door", "frames": 3, "timeout_s": 60}}
             reply = ask_broker(broker, sub, f"{PBASE}/cmd/enroll", json.dumps(body), "enroll")
-            # three faces from the door camera (the clip is live: one may be refused as too small or blurred)
-            assert reply["ok"] and reply["data"]["added"] >= 1, reply
-            assert reply["data"]["added"] + len(reply["data"]["rejected"]) == 3, reply
+            # three faces from the door camera (the clip is live: a blurred moment is skipped, not enrolled)
+            assert reply["ok"] and reply["data"]["added"] == 3 and reply["data"]["rejected"] == [], reply
             named_on_both(sub, LIN)
             listed = ask_broker(broker, sub, f"{PBASE}/cmd/list", json.dumps({"detail": True}), "list")
             assert [{s["source"] for s in p["samples"]} for p in listed["data"]["people"]] == [{"camera:door"}]
@@ -368,3 +368,24 @@ def test_camera_processes_end_when_frd_is_killed(tmp_path, broker, clip):
     finally:
         p.stop()
     assert wait_until(lambda: not [pid for pid in kids if running(pid)], 20), kids
+
+
+def test_a_capture_skips_a_blurred_moment_and_faces_far_behind():
+    """The person at the camera is enrolled from good frames: a frame whose only candidate is blurred is
+    skipped (not refused), a face too small to enroll is not a second candidate, two good faces are."""
+    from edged.models import Box, Face
+    from edged.people import Capture
+
+    rng = np.random.default_rng(1)
+    sharp = rng.integers(0, 255, (160, 160, 3), dtype=np.uint8)  # texture: sharpness far above the limit
+    blurred = np.full((160, 160, 3), 128, np.uint8)
+    near, far = Box(100, 50, 160, 160), Box(500, 40, 20, 20)
+    cap = Capture("door", frames=2, min_interval_s=0.0)
+    cap.offer([Face(near, blurred)], 0.0)
+    assert cap.faces == [] and cap.skipped_poor == 1 and "blurred" in cap.last_refusal
+    cap.offer([Face(near, sharp), Face(far, sharp)], 0.1)  # the far face is not a candidate
+    assert len(cap.faces) == 1 and cap.skipped_multi == 0
+    cap.offer([Face(near, sharp), Face(Box(300, 50, 150, 150), sharp)], 0.2)  # whose face would it be?
+    assert len(cap.faces) == 1 and cap.skipped_multi == 1 and not cap.done.is_set()
+    cap.offer([Face(near, sharp)], 0.3)
+    assert len(cap.faces) == 2 and cap.done.is_set()

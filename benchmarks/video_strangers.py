@@ -5,8 +5,10 @@
 LFW people have photos, not video, so each photo becomes a synthetic clip of someone standing still
 in front of a camera for ten seconds (300 frames at 30 fps): the photo in a 640×360 frame, moved by
 a pixel or two, scaled by ±2 %, its brightness changed by ±4 % and sensor noise added, frame after
-frame. Galleries of 50 people (5 photos each) are drawn from the chosen folds (``tune``: 2–3, where
-the identity rule is chosen; ``test``: 4–5, the held-out people the figures are reported on).
+frame (``--motion sway``: moved by up to 6 px, scaled by ±8 %, tilted by up to 6°, light ±10 % and a
+little blur: frames less alike). Galleries of 50 people (5 photos each) are drawn from the chosen
+folds (``tune``: 2–3, where the identity rule is chosen; ``test``: 4–5, the held-out people the
+figures are reported on).
 
 **The daemon's path, once per clip.** The clip's frames go through ``app.build_tracker`` at the
 defaults (detection every 3rd frame, the follower, 5-point alignment, the quality gate) once, with
@@ -207,8 +209,8 @@ def main() -> int:
     ap.add_argument("--folds", choices=("tune", "test"), default="test")
     ap.add_argument("--galleries", type=int, default=10)
     ap.add_argument("--people", type=int, default=50)
-    ap.add_argument("--others", type=int, default=200, help="clips of stranger photos named in no gallery")
-    ap.add_argument("--family", type=int, default=60, help="clips of enrolled people's other photos")
+    ap.add_argument("--others", type=int, default=100, help="clips of stranger photos named in no gallery")
+    ap.add_argument("--family", type=int, default=40, help="clips of enrolled people's other photos")
     ap.add_argument("--frames", type=int, default=FRAMES)
     ap.add_argument("--motion", choices=sorted(MOTIONS), default="still")
     ap.add_argument("--every", type=int, default=10, help="per-frame rate: every n-th frame of the subject")

@@ -64,7 +64,8 @@ from .quality import Gate, assess, detector_yaw
 MIN_IOU = 0.3
 #: Embeddings of a track that its verdict is drawn from (about a second while it is unsettled).
 HISTORY = 30
-#: Embeddings a track's mean is drawn from before it can name anyone (chosen on the tuning folds).
+#: Embeddings a track's mean is drawn from before it can name anyone: chosen on the tuning folds, where 10 or 30
+#: named no fewer strangers beyond noise and cost family clips (``benchmarks/video_strangers.py --folds tune``).
 MEAN_FRAMES = 3
 
 

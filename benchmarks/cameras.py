@@ -16,10 +16,11 @@ it can (decoding is not measured; the frames are decoded before the clock starts
   (``app.camera_pipeline``) on N threads of this process; dlib, OpenCV and TFLite release the GIL only
   inside their native calls, so the Python between them is serialised.
 
-OpenCV spreads YuNet's network over every core by default, as frd runs one camera: one camera alone then
-uses about 1.4 of 2 cores, and the ratio to it understates what a second core gives. ``--opencv-threads 1``
-gives this process's cameras one thread (one camera on one core: the issue's goal compares two cameras on
-two cores with that); camera processes take their share of the cores each (``app.camera_processes``).
+OpenCV spreads YuNet's network over every core by default: one camera alone then uses about 1.4 of 2
+cores, and the ratio to it understates what a second core gives. frd sets OpenCV's threads to
+``recognition.threads`` (1) in every process that runs a camera (``app.pipeline_from_config``), so
+``--opencv-threads 1`` measures this process's cameras as frd runs them (one camera on one core: the
+issue's goal compares two cameras on two cores with that).
 
 Printed: frames per second of each (all cameras together, from the first frame taken to the last frame's
 faces received) and its ratio to one camera in frd's process (the goal: at least 1.8× with two cameras on

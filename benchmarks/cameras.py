@@ -63,6 +63,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from procfs import cpu_seconds, field_kb  # benchmarks/procfs.py, beside this script
 
 from edged.app import (
     build_engine,
@@ -125,12 +126,6 @@ def worker_for(name: str, tracker, rc: RecognitionConfig) -> CameraWorker:
 
 def named(faces) -> int:
     return sum(t.recognition.name is not None for t in faces)
-
-
-def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system, every thread) a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def in_process(frames, gallery: dict, detector: str, repeat: int, k: int) -> tuple[float, int, float]:
@@ -196,12 +191,12 @@ def as_processes(video: str, limit: int | None, gallery: dict, detector: str, re
                 continue
             if first is None:
                 first = tracked.mono
-                cpu[proc.name] = -cpu_s(proc.pid)
+                cpu[proc.name] = -cpu_seconds(proc.pid)
             w.process_tracked(tracked.faces, tracked.index, tracked.mono, fresh=tracked.fresh,
                               embedded_all=tracked.embedded_all)
             got += named(tracked.faces)
             n += 1
-        cpu[proc.name] += cpu_s(proc.pid)
+        cpu[proc.name] += cpu_seconds(proc.pid)
         res[proc.name] = (n, got, first or 0.0, time.monotonic())
 
     for p in procs:
@@ -218,29 +213,6 @@ def as_processes(video: str, limit: int | None, gallery: dict, detector: str, re
     wall = max(r[3] for r in res.values()) - min(r[2] for r in res.values())
     n = sum(r[0] for r in res.values())
     return n / wall, sum(r[1] for r in res.values()), 1000 * (sum(cpu.values()) + here) / n
-
-
-def peak_rss(pid: int) -> int:
-    """VmHWM of a process, in kB (0: gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def pss(pid: int) -> int:
-    """Proportional set size of a process now, in kB: shared pages (the libraries' code, mapped by every
-    process) counted once across processes, unlike RSS (0: gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def tree(pid: int) -> list[int]:
@@ -275,9 +247,9 @@ def frd_rss(video: str, k: int, detector: str, mode: str, seconds: float) -> tup
         end = time.monotonic() + seconds
         while time.monotonic() < end and proc.poll() is None:
             for p in tree(proc.pid):
-                peaks[p] = max(peaks.get(p, 0), peak_rss(p))
+                peaks[p] = max(peaks.get(p, 0), field_kb(p, "status", "VmHWM"))
             time.sleep(0.5)
-        shared = sum(pss(p) for p in tree(proc.pid))
+        shared = sum(field_kb(p, "smaps_rollup", "Pss") for p in tree(proc.pid))
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
     each = sorted((v for v in peaks.values() if v), reverse=True)

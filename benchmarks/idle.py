@@ -48,12 +48,13 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from procfs import cpu_seconds, field_kb  # noqa: E402 (benchmarks/procfs.py, beside this script)
+
 from edged.bench import empty_doorway, variant_frames  # noqa: E402
 from tests.broker import Mosquitto  # noqa: E402
 
 NAME = "lin_manuel_miranda"
 FPS = 30
-CLK = os.sysconf("SC_CLK_TCK")
 
 
 class Stream:
@@ -136,26 +137,12 @@ def serve(stream: Stream) -> ThreadingHTTPServer:
     return server
 
 
-def cpu_seconds(pid: int, tid: int | None = None) -> float:
-    """CPU seconds of a process (or of one of its threads)."""
-    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
-    fields = Path(path).read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK  # utime + stime
-
-
 def threads(pid: int) -> dict[int, float]:
     out = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         with contextlib.suppress(OSError, ValueError):  # a thread that ended
             out[int(task.name)] = cpu_seconds(pid, int(task.name))
     return out
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def bare_reader(url: str, seconds: float) -> float:
@@ -252,8 +239,6 @@ def main() -> int:
             while b"READY=1" not in sock.recv(4096):
                 pass
             time.sleep(5)  # settle: first detections, the first status
-            if os.environ.get("FRD_BENCH_PID"):
-                Path(os.environ["FRD_BENCH_PID"]).write_text(str(proc.pid))
             c0, th0, t0 = cpu_seconds(proc.pid), threads(proc.pid), time.monotonic()
             time.sleep(args.seconds)
             th1, c1, dt = threads(proc.pid), cpu_seconds(proc.pid), time.monotonic() - t0
@@ -277,7 +262,7 @@ def main() -> int:
                 while stream.playing():
                     time.sleep(0.05)
                 time.sleep(3)  # the doorway empty again: tracks dropped, the gate quiet
-            result["frd_peak_rss_mb"] = round(peak_rss_mb(proc.pid), 1)
+            result["frd_peak_rss_mb"] = round(field_kb(proc.pid, "status", "VmHWM") / 1024, 1)
             alive = proc.poll() is None
         finally:
             proc.terminate()

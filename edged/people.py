@@ -250,9 +250,11 @@ class People:
         rejected = []
         if len(faces) < frames:
             why = f"{len(faces)} of {frames} frames with exactly one face within {timeout_s:g} s"
-            skipped = ([f"{cap.skipped_multi} frames had several faces"] if cap.skipped_multi else []) + (
-                [f"{cap.skipped_poor} frames' face could not be enrolled, last: {cap.last_refusal}"]
-                if cap.skipped_poor else [])
+            skipped = []
+            if cap.skipped_multi:
+                skipped.append(f"{cap.skipped_multi} frames had several faces")
+            if cap.skipped_poor:
+                skipped.append(f"{cap.skipped_poor} frames' face could not be enrolled, last: {cap.last_refusal}")
             if skipped:
                 why += f" ({'; '.join(skipped)})"
             rejected.append({"image": f"camera:{camera}", "reason": why})

@@ -97,13 +97,15 @@ def empty_doorway(frame: np.ndarray) -> np.ndarray:
     return frame
 
 
-def _decoded(video: str, variant: str | None = None, limit: int | None = None, maxsize: int = 8):
-    """Frames from a decoding thread, in order, none dropped (a benchmark must see every frame)."""
+def _decoded(video: str, variant: str | None = None, limit: int | None = None, maxsize: int = 8,
+             bgr: bool = False):
+    """Frames from a decoding thread, in order, none dropped (a benchmark must see every frame); ``bgr``:
+    in a camera's colour order, as frd's readers hand them out (the conversion is part of the decoding)."""
     q: queue.Queue = queue.Queue(maxsize)
 
     def run() -> None:
         for f in variant_frames(video, variant, limit):
-            q.put(f)
+            q.put(cv2.cvtColor(f, cv2.COLOR_RGB2BGR) if bgr else f)
         q.put(None)
 
     threading.Thread(target=run, name="decode", daemon=True).start()
@@ -116,15 +118,17 @@ def _pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))] if s else float("nan")
 
 
-def _run(video: str, step, name: str | None, variant: str | None = None, limit: int | None = None) -> dict:
-    """One pipeline over the input; ``step(rgb, index)`` gives the frame's recognitions."""
+def _run(video: str, step, name: str | None, variant: str | None = None, limit: int | None = None,
+         bgr: bool = False) -> dict:
+    """One pipeline over the input; ``step(frame, index)`` gives the frame's recognitions (``bgr``: the
+    frames in a camera's colour order)."""
     engine = EventEngine("bench", vote_frames=3, vote_window=5, cooldown_s=0, unknown_cooldown_s=0)
     n = faces = named = 0
     latencies: list[float] = []
     t0, cpu0, proc0 = time.perf_counter(), time.thread_time(), time.process_time()
-    for rgb in _decoded(video, variant, limit):
+    for frame in _decoded(video, variant, limit, bgr=bgr):
         t_in = time.monotonic()
-        recs = step(rgb, n)
+        recs = step(frame, n)
         faces += len(recs)
         named += sum(r.name == name for r in recs)
         latencies += [1000 * (time.monotonic() - t_in) for _ in engine.feed(n, recs, t_in)]
@@ -212,8 +216,9 @@ def _reference(pipeline, resnet, ref_gallery: dict[str, np.ndarray]) -> tuple[Ca
 
 
 def _frd_step(tracker, fps: float) -> Callable:
-    """frd's step: the tracker, its motion gate on the clip's own clock (a bench runs faster than the camera)."""
-    return lambda rgb, index: [t.recognition for t in tracker.process(rgb, now=index / fps)]
+    """frd's step: the tracker on a camera's BGR frame (what the daemon's readers give it), its motion gate
+    on the clip's own clock (a bench runs faster than the camera)."""
+    return lambda bgr, index: [t.recognition for t in tracker.process(bgr, now=index / fps, bgr=True)]
 
 
 def main(args: argparse.Namespace) -> int:
@@ -247,7 +252,7 @@ def main(args: argparse.Namespace) -> int:
         for v in variants:  # frd first: its peak RSS before anything of the reference is loaded
             tracker = new_tracker()
             calls = tracker.detector.calls  # the detector is shared with the pipeline
-            runs[v] = {"frd": _run(args.video, _frd_step(tracker, fps), name, v, limit)}
+            runs[v] = {"frd": _run(args.video, _frd_step(tracker, fps), name, v, limit, bgr=True)}
             runs[v]["frd"]["detections"] = tracker.detector.calls - calls
         frd_rss = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         resnet = DlibResNet()
@@ -271,7 +276,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
 
     tracker = new_tracker()
-    frd = _run(args.video, _frd_step(tracker, fps), name, limit=limit)
+    frd = _run(args.video, _frd_step(tracker, fps), name, limit=limit, bgr=True)
     frd_stages = tracker.timer
     # frd's own footprint: nothing of the reference has been loaded yet
     frd["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

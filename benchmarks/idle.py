@@ -145,14 +145,14 @@ def threads(pid: int) -> dict[int, float]:
     return out
 
 
-def bare_reader(url: str, seconds: float) -> float:
-    """% of one core a process spends reading (decoding) the stream and nothing else."""
+def bare_reader(url: str, seconds: float) -> subprocess.Popen:
+    """Start a process that reads (decodes) the stream and nothing else for ``seconds``; it prints the % of
+    one core it used. Run beside frd over the same seconds: the machine's speed drifts by more than frd's
+    own share between two 30 s windows, so the two are measured at the same time."""
     code = ("import cv2,sys,time\ncv2.setNumThreads(1)\ncap=cv2.VideoCapture(sys.argv[1])\n"
             "assert cap.read()[0]\nt=time.monotonic()+float(sys.argv[2])\nc0=time.process_time()\n"
-            "while time.monotonic()<t: cap.read()\nprint(time.process_time()-c0)\n")
-    out = subprocess.run([sys.executable, "-c", code, url, str(seconds)], capture_output=True, text=True,
-                         check=True, timeout=seconds + 60)
-    return 100 * float(out.stdout) / seconds
+            "while time.monotonic()<t: cap.read()\nprint(100*(time.process_time()-c0)/float(sys.argv[2]))\n")
+    return subprocess.Popen([sys.executable, "-c", code, url, str(seconds)], stdout=subprocess.PIPE, text=True)
 
 
 def frames_to_announce(clip_rgb: list[np.ndarray], enroll: Path) -> int | None:
@@ -239,9 +239,12 @@ def main() -> int:
             while b"READY=1" not in sock.recv(4096):
                 pass
             time.sleep(5)  # settle: first detections, the first status
+            reader = bare_reader(url, args.seconds + 1)  # its first second opens the stream
+            time.sleep(1)
             c0, th0, t0 = cpu_seconds(proc.pid), threads(proc.pid), time.monotonic()
             time.sleep(args.seconds)
             th1, c1, dt = threads(proc.pid), cpu_seconds(proc.pid), time.monotonic() - t0
+            reader_pct = float(reader.communicate(timeout=60)[0])
             frd_pct = 100 * (c1 - c0) / dt
             # with one camera the frame loop (detection, tracking, events) is the main thread; the camera
             # reader's thread decodes (with FFmpeg's own threads), paho's does the network
@@ -272,7 +275,6 @@ def main() -> int:
         if not alive:
             print(err[-3000:], file=sys.stderr)
             return 1
-    reader_pct = bare_reader(url, args.seconds)
     stream.stop()
     server.shutdown()
     ok = [x for x in latencies if x is not None]

@@ -43,13 +43,16 @@ def url_scheme(spec: str) -> str | None:
 class Frame:
     """A frame as its source gave it. A camera reader hands out OpenCV's BGR (``bgr``): converting every
     1080p frame to RGB would cost an idle camera more than all the rest of frd (0.9 ms a frame, 2.6 % of
-    a core at 30 fps), and the tracker needs RGB only for frames it does not skip."""
+    a core at 30 fps), and the tracker works on BGR (only the chips it cuts are turned to RGB)."""
 
     source: str
     index: int
     image: np.ndarray
     ts: float
     bgr: bool = False
+    #: Frames the reader passed over just before this one, unread, because its consumer said it would not
+    #: look at them (:meth:`CameraReader.skip_ahead`).
+    skipped: int = 0
 
     @property
     def rgb(self) -> np.ndarray:
@@ -178,6 +181,7 @@ class CameraReader:
         self.dropped = 0
         self.reconnects = 0
         self._frame: Frame | None = None
+        self._skip = 0
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"camera-{name}", daemon=True)
@@ -199,6 +203,12 @@ class CameraReader:
                 self._cond.wait(timeout)
             frame, self._frame = self._frame, None
             return frame
+
+    def skip_ahead(self, frames: int) -> None:
+        """Do not hand out the next ``frames`` frames: they are grabbed (the stream moves on, decoded as far
+        as the source must) but not turned into images. An idle tracker looks at one frame in
+        ``detect_every``; converting the others cost an empty doorway's camera a third of its reading."""
+        self._skip = max(int(frames), 0)
 
     def _put(self, frame: Frame) -> None:
         with self._cond:
@@ -245,14 +255,19 @@ class CameraReader:
         # live sources are read as fast as they deliver and the newest frame wins.
         rates = [r for r in (cap.get(cv2.CAP_PROP_FPS), self.fps_limit) if r and r > 0] if kind == "video" else []
         period = 1.0 / min(rates) if rates else 0.0
-        index, got_any = 0, False
+        index, got_any, skipped = 0, False, 0
         next_t = time.monotonic()
+        grab = getattr(cap, "grab", None)  # a Pi camera (picamera2) only reads
         while not self._stop.is_set():
-            ok, bgr = cap.read()
+            skip = self._skip > 0 and grab is not None
+            ok = grab() if skip else None
+            if not skip:
+                ok, bgr = cap.read()
             if not ok:
                 if kind == "video" and self.loop and index > 0:
                     cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                     ok, bgr = cap.read()
+                    skip = False
                 if not ok:
                     return got_any
             got_any = True
@@ -266,6 +281,11 @@ class CameraReader:
             if self.state != "streaming":
                 log.info("camera %s: %s", self.name, "back, streaming" if self.state == "reconnecting" else "streaming")
             self.state, self.error = "streaming", None
-            self._put(Frame(self.name, index, bgr, time.monotonic(), bgr=True))
+            if skip:
+                self._skip -= 1
+                skipped += 1
+            else:
+                self._put(Frame(self.name, index, bgr, time.monotonic(), bgr=True, skipped=skipped))
+                skipped = 0
             index += 1
         return got_any

@@ -91,6 +91,7 @@ class Reader(Protocol):
 
     def start(self) -> Any: ...
     def take(self, timeout: float) -> Any: ...
+    def skip_ahead(self, frames: int) -> None: ...
     def stop(self, timeout: float = 5.0) -> None: ...
 
 
@@ -270,7 +271,8 @@ def serve(reader: Reader, tracker: FaceTracker, matcher: Matcher, results: Conne
                     sent_state = state
                 continue
             forced = inbox.force
-            faces = tracker.process(frame.image, force_embed=forced, bgr=frame.bgr)
+            faces = tracker.process(frame.image, force_embed=forced, bgr=frame.bgr, skipped=frame.skipped)
+            reader.skip_ahead(0 if forced else tracker.idle_frames())  # an idle camera's frames stay unread
             results.send(("frame", Tracked(frame.index, frame.ts, faces, generation, forced), state))
             sent_state = state
     except (BrokenPipeError, ConnectionResetError):  # the parent is gone: nobody to tell

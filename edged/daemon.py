@@ -37,7 +37,7 @@ import numpy as np
 
 from . import __version__, payloads
 from .bus import BusLike, Incoming
-from .camera import CameraReader
+from .camera import CameraReader, Frame
 from .camproc import CameraProcess, FrameSchedule, Tracked
 from .commands import ERROR_REPLY, CommandHandler
 from .errors import FrdError
@@ -385,9 +385,17 @@ class Daemon:
             except Exception:
                 log.exception("%s failed", type(c).__name__)
 
-    def _process(self, camera: str, image: np.ndarray, index: int, mono: float, bgr: bool = False) -> None:
+    def _process(self, camera: str, image: np.ndarray, index: int, mono: float, bgr: bool = False,
+                 skipped: int = 0) -> None:
         worker = self.workers[camera]
-        self._processed(camera, worker.process(image, index, mono, bgr=bgr), worker.faces_now, mono)
+        self._processed(camera, worker.process(image, index, mono, bgr=bgr, skipped=skipped), worker.faces_now,
+                        mono)
+
+    def _take_frame(self, reader: CameraReader, frame: Frame) -> None:
+        """A camera's frame through its worker; then the reader is told how many frames the tracker will not
+        look at (an idle camera's are never turned into images)."""
+        self._process(reader.name, frame.image, frame.index, frame.ts, bgr=frame.bgr, skipped=frame.skipped)
+        reader.skip_ahead(self.workers[reader.name].idle_frames())
 
     def _process_tracked(self, camera: str, got: Tracked) -> None:
         """A frame a camera's child process tracked: the rest of its trip, here (the shared state is here)."""
@@ -438,7 +446,7 @@ class Daemon:
             while not self._stop.is_set():
                 frame = r.take(0.2)
                 if frame is not None and schedule.wanted(frame.ts):
-                    self._process(r.name, frame.image, frame.index, frame.ts, bgr=frame.bgr)
+                    self._take_frame(r, frame)
         except Exception:
             log.exception("camera %s: a frame failed", r.name)
 
@@ -523,7 +531,7 @@ class Daemon:
                         continue
                     got = True
                     if self._schedules[r.name].wanted(frame.ts):
-                        self._process(r.name, frame.image, frame.index, frame.ts, bgr=frame.bgr)
+                        self._take_frame(r, frame)
                 if not got and len(readers) > 1 and not supervise:
                     time.sleep(0.01)
                 now = time.monotonic()

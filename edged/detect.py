@@ -303,11 +303,22 @@ class MotionGate:
     anyway, so a person standing still (or a change too faint for the gate) is still found.
     A false alarm only costs the detection frd would have run without the gate.
 
+    With nobody followed (``idle``), the periodic check is itself skipped while the picture is *still*:
+    no cell changed by half the threshold since the last detection. On the same pixels the
+    detector can only find what it found then (nobody), and that check is what an empty doorway pays
+    most for (a whole-frame detection every 2 s: 15 ms, half of an idle camera's frame loop). A change
+    under the gate's threshold but over half of it (a far person whose face moves a cell's mean a few
+    grey levels) still gets its periodic check, and a still picture is checked anyway every
+    ``STILL_PERIODS`` periods.
+
     :meth:`check` also says *where* the picture changed (the changed cells' bounding box, with a margin
     of ``margin`` cells), so the tracker can detect there at the camera's full detail: a far person
     is a few pixels of the frame reduced to the detector's working size, but all of theirs in a crop.
     ``skip=False`` (``motion.enabled: false``) never skips a detection; the region is still given.
     """
+
+    #: A still picture with nobody followed is detected whole at least every this many periodic checks.
+    STILL_PERIODS = 5
 
     def __init__(self, threshold: float = 12.0, check_every_s: float = 2.0, side: int = 64, margin: int = 2,
                  skip: bool = True) -> None:
@@ -319,8 +330,11 @@ class MotionGate:
         self.margin = margin
         self.skip = skip
         self.skipped = 0
+        #: Periodic checks skipped because the picture was still and nobody was followed (in ``skipped`` too).
+        self.still_skipped = 0
         self._ref: np.ndarray | None = None
         self._full_t = float("-inf")  # the last whole-frame check
+        self._due_t = float("-inf")  # when the next periodic check is due
 
     def thumbnail(self, img: np.ndarray, bgr: bool = False) -> np.ndarray:
         """The grey thumbnail of an RGB (``bgr``: BGR) or grey frame: every pixel of a 4×-larger grid
@@ -333,16 +347,27 @@ class MotionGate:
         small = cv2.resize(cv2.resize(img, grid, interpolation=cv2.INTER_NEAREST), size, interpolation=cv2.INTER_AREA)
         return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY) if small.ndim == 3 else small
 
-    def check(self, img: np.ndarray, now: float, bgr: bool = False) -> tuple[bool, Box | None]:
+    def check(self, img: np.ndarray, now: float, bgr: bool = False, idle: bool = False) -> tuple[bool, Box | None]:
         """(detect?, where): ``where`` is the box of the frame that changed since the last detection (frame
         pixels), or None for the whole frame: no reference yet, the periodic check, or (``skip=False``) no
-        change. ``bgr``: the frame is a camera's BGR."""
+        change. ``bgr``: the frame is a camera's BGR. ``idle``: nobody is followed, so a still picture
+        needs no periodic check (see the class)."""
         thumb = self.thumbnail(img, bgr)
         ref = self._ref
-        if ref is None or ref.shape != thumb.shape or now - self._full_t >= self.check_every_s:
-            self._ref, self._full_t = thumb, now
+        if ref is None or ref.shape != thumb.shape:
+            self._ref, self._full_t, self._due_t = thumb, now, now + self.check_every_s
             return True, None
-        ys, xs = np.nonzero(cv2.absdiff(thumb, ref) >= self.threshold)
+        diff = cv2.absdiff(thumb, ref)
+        if now >= self._due_t:
+            if (idle and self.skip and int(diff.max()) * 2 < self.threshold
+                    and now - self._full_t < self.check_every_s * self.STILL_PERIODS):
+                self._due_t = now + self.check_every_s
+                self.skipped += 1
+                self.still_skipped += 1
+                return False, None
+            self._ref, self._full_t, self._due_t = thumb, now, now + self.check_every_s
+            return True, None
+        ys, xs = np.nonzero(diff >= self.threshold)
         if not len(xs):
             if self.skip:
                 self.skipped += 1

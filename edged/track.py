@@ -203,21 +203,28 @@ class FaceTracker:
     #: Chips the quality gate kept from voting (for ``frd bench`` and the tests).
     gated: int = 0
     _frame: int = 0
+    _next_detect: int = 0
     _next_id: int = 0
 
-    def process(self, rgb: np.ndarray, force_embed: bool = False, now: float | None = None, bgr: bool = False
-                ) -> list[TrackedFace]:
+    def process(self, rgb: np.ndarray, force_embed: bool = False, now: float | None = None, bgr: bool = False,
+                skipped: int = 0) -> list[TrackedFace]:
         """Faces of the next frame of this camera; ``force_embed`` embeds every face (capture enrollment,
         which also bypasses the motion gate). ``now``: the frame's time in seconds for the motion gate's
         periodic check (default: ``clock()``). ``bgr``: the frame is a camera's BGR; it is never converted
-        (only the chips cut from it are turned to RGB)."""
-        index = self._frame
-        self._frame += 1
+        (only the chips cut from it are turned to RGB). ``skipped``: frames
+        of this camera passed over just before this one, unread, because :meth:`idle_frames` said so."""
+        index = self._frame + skipped
+        self._frame = index + 1
         t0 = time.perf_counter()
-        detect = index % self.detect_every == 0
+        # due rather than every n-th: frames the camera passed over (``skipped``) or dropped cannot make it
+        # miss the check
+        detect = index >= self._next_detect
+        if detect:
+            self._next_detect = index + self.detect_every
         changed: Box | None = None
         if detect and self.motion is not None and not force_embed:
-            detect, changed = self.motion.check(rgb, self.clock() if now is None else now, bgr=bgr)
+            detect, changed = self.motion.check(rgb, self.clock() if now is None else now, bgr=bgr,
+                                                idle=not self.tracks)
             t1 = time.perf_counter()
             self.timer.add("motion", t1 - t0)
             t0 = t1
@@ -382,6 +389,14 @@ class FaceTracker:
         t.pending = not decided
         # settled (re-checked only now and then) once the verdict stands and the recent results agree with it
         t.settled = decided and t.agree >= self.settle_frames and t.name == name
+
+    def idle_frames(self) -> int:
+        """How many of the camera's next frames this tracker will not look at: with nobody followed and the
+        motion gate on, the frames before the next motion check. The camera need not even turn them into
+        images (:meth:`edged.camera.CameraReader.skip_ahead`); they are passed as ``skipped``."""
+        if self.tracks or self.motion is None or not self.motion.skip:
+            return 0
+        return max(self._next_detect - self._frame, 0)
 
     def reset(self) -> None:
         """Forget every face (after a gallery change, so identities are re-established)."""

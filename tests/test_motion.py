@@ -54,8 +54,10 @@ def test_idle_frames_cost_no_detection_and_lin_walking_in_is_still_named(pipelin
     idle = [empty_doorway] * (6 * FPS)  # six seconds of an empty picture: nobody there, nothing moves
     assert _feed(tracker, engine, idle, 0) == (0, [])
     idle_calls = pipeline.detector.calls - calls
-    # the first frame, then the periodic check every 2 s: 4 of the 60 detections the gate-less path runs
-    assert idle_calls <= 1 + 6 // 2
+    # the first frame only: with nobody followed and a still picture the periodic check waits (up to 10 s),
+    # so 1 of the 60 detections the gate-less path runs
+    assert idle_calls == 1
+    assert tracker.motion.still_skipped == 2  # the checks due at 2 and 4 s
     assert tracker.motion.skipped >= len(idle) // rc.detect_every - idle_calls
     named, events = _feed(tracker, engine, clip, len(idle))
     print(f"idle detections {idle_calls}/{len(idle) // rc.detect_every}; then the clip: named {named}, {events}")
@@ -110,6 +112,31 @@ def test_a_small_change_is_motion_and_sensor_noise_is_not():
     assert gate.should_detect(far, 2.5)  # the periodic check
     gate.reset()
     assert gate.should_detect(far, 2.6)
+
+
+def test_a_still_picture_with_nobody_followed_skips_the_periodic_check_but_not_for_ever():
+    gate = MotionGate(threshold=12, check_every_s=2)
+    rng = np.random.default_rng(1)
+    room = np.full((1080, 1920, 3), 90, np.uint8)
+    assert gate.check(room, 0.0, idle=True)[0]  # no reference yet: the whole frame
+
+    def noisy(img: np.ndarray) -> np.ndarray:
+        return np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+    # nobody followed and nothing changed: the periodic checks at 2, 4, 6 and 8 s are skipped ...
+    assert [gate.check(noisy(room), t, idle=True)[0] for t in (2.0, 4.0, 6.0, 8.0)] == [False] * 4
+    assert gate.still_skipped == 4
+    assert gate.check(noisy(room), 10.0, idle=True) == (True, None)  # ... but not for ever (5 periods)
+    # someone followed: the periodic check runs on a still picture (it confirms the faces it follows)
+    assert gate.check(noisy(room), 12.0, idle=False) == (True, None)
+    # a faint change, under the gate's threshold but over half of it, still gets its periodic check
+    faint = room.copy()
+    faint[400:700, 800:1000] += 8  # a far figure, 8 grey levels: not motion
+    assert gate.check(faint, 13.0, idle=True) == (False, None)
+    assert gate.check(faint, 14.0, idle=True) == (True, None)
+    # motion off (skip=False): every due check runs
+    always = MotionGate(threshold=12, check_every_s=2, skip=False)
+    always.check(room, 0.0, idle=True)
+    assert always.check(room, 2.0, idle=True) == (True, None)
 
 
 def test_the_gate_is_configurable_and_refuses_nonsense():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import cv2
 import numpy as np
 import pytest
@@ -175,3 +177,51 @@ def test_the_gate_says_where_the_picture_changed():
     assert always.check(room, 0.0) == (True, None)
     assert always.check(room, 0.1) == (True, None) and always.skipped == 0  # never skips
     assert always.check(far, 0.2)[1] is not None  # ... and still says where
+
+
+def test_an_idle_tracker_lets_the_camera_pass_over_frames_and_still_names_lin_walking_in(pipeline, clip,
+                                                                                          empty_doorway):
+    """The daemon's idle loop: after each frame the camera passes over the frames the tracker says it will
+    not look at (``idle_frames``), and hands the next one with their count (``skipped``)."""
+    rc = RecognitionConfig()
+    tracker, engine = build_tracker(pipeline, rc), build_engine("door", rc)
+    stream = [empty_doorway] * (3 * FPS) + clip  # three empty seconds, then Lin walks in
+    i, handed, named, events = 0, 0, 0, []
+    while i < len(stream):
+        skip = tracker.idle_frames()
+        assert skip <= rc.detect_every - 1
+        i += skip
+        if i >= len(stream):
+            break
+        recs = [t.recognition for t in tracker.process(stream[i], now=i / FPS, skipped=skip)]
+        named += sum(r.name == NAME for r in recs)
+        events += [(e.event_type, e.name) for e in engine.feed(i, recs, i / FPS)]
+        handed += 1
+        i += 1
+    idle_handed = sum(1 for _ in range(0, 3 * FPS, rc.detect_every))
+    assert handed <= idle_handed + len(clip)  # of the empty seconds, one frame in detect_every was read
+    assert tracker.motion.skipped >= idle_handed - 2  # and each of those was a motion check, not a detection
+    assert named >= 100
+    assert [e for e in events if e[0] == "recognized"] == [("recognized", NAME)]
+
+
+def test_the_camera_reader_passes_over_the_frames_it_is_told_to(data):
+    from edged.camera import CameraReader
+
+    reader = CameraReader("door", str(data / "video/short_hamilton_clip.mp4"), loop=False, fps_limit=None).start()
+    try:
+        first = reader.take(10)
+        assert first is not None and first.skipped == 0
+        seen = [first]
+        for _ in range(10):
+            reader.skip_ahead(2)
+            frame = reader.take(5)
+            assert frame is not None
+            seen.append(frame)
+        assert reader.dropped == 0  # every frame was taken or passed over: the gaps are the frames passed over
+        assert [b.index - a.index - 1 for a, b in pairwise(seen)] == [f.skipped for f in seen[1:]]
+        # most requests land between two frames; one that arrives after the next frame was read applies to
+        # the frames after it
+        assert sum(f.skipped for f in seen) >= 10
+    finally:
+        reader.stop()

@@ -77,6 +77,8 @@ class Tracked:
     embedded_all: bool
     #: the first frame after the child forgot its faces (set by the parent's handle)
     fresh: bool = False
+    #: frames of the camera passed over just before this one (an idle tracker's, ``Frame.skipped``)
+    skipped: int = 0
 
 
 class Reader(Protocol):
@@ -272,8 +274,10 @@ def serve(reader: Reader, tracker: FaceTracker, matcher: Matcher, results: Conne
                 continue
             forced = inbox.force
             faces = tracker.process(frame.image, force_embed=forced, bgr=frame.bgr, skipped=frame.skipped)
-            reader.skip_ahead(0 if forced else tracker.idle_frames())  # an idle camera's frames stay unread
-            results.send(("frame", Tracked(frame.index, frame.ts, faces, generation, forced), state))
+            if reader.fps_limit is None:  # an idle camera's frames stay unread (fps_limit already thins them)
+                reader.skip_ahead(0 if forced else tracker.idle_frames())
+            results.send(("frame", Tracked(frame.index, frame.ts, faces, generation, forced,
+                                           skipped=frame.skipped), state))
             sent_state = state
     except (BrokenPipeError, ConnectionResetError):  # the parent is gone: nobody to tell
         return 0

@@ -81,27 +81,29 @@ class CameraStats:
     """Frames processed per camera and their rate, for ``status`` and the Home Assistant fps sensor.
 
     The rate is frames over the time they took within the last ``window_s`` (not an average of
-    1/dt, which overweights short gaps), and falls towards 0 when frames stop coming.
+    1/dt, which overweights short gaps), and falls towards 0 when frames stop coming. The frames an
+    idle tracker let the camera pass over count with the frame after them (``frames``): they were
+    handled, and an idle 30 fps camera reads 30, not 10.
     """
 
     processed: int = 0
     window_s: float = 10.0
-    _times: deque = field(default_factory=deque)
+    _times: deque = field(default_factory=deque)  # (time, frames)
 
-    def tick(self, now: float) -> None:
-        self.processed += 1
-        self._times.append(now)
-        while self._times and self._times[0] < now - self.window_s:
+    def tick(self, now: float, frames: int = 1) -> None:
+        self.processed += frames
+        self._times.append((now, frames))
+        while self._times and self._times[0][0] < now - self.window_s:
             self._times.popleft()
 
     def fps(self, now: float) -> float:
-        times = [t for t in list(self._times) if t >= now - self.window_s]
-        if len(times) < 2:
+        ticks = [(t, n) for t, n in list(self._times) if t >= now - self.window_s]
+        if len(ticks) < 2:
             return 0.0
-        span = times[-1] - times[0]
-        typical = span / (len(times) - 1)
-        span += max(0.0, (now - times[-1]) - typical)  # a stalled camera: count the silence too
-        return (len(times) - 1) / span if span > 0 else 0.0
+        span = ticks[-1][0] - ticks[0][0]
+        typical = span / (len(ticks) - 1)
+        span += max(0.0, (now - ticks[-1][0]) - typical)  # a stalled camera: count the silence too
+        return sum(n for _, n in ticks[1:]) / span if span > 0 else 0.0
 
 
 @dataclass
@@ -389,29 +391,31 @@ class Daemon:
                  skipped: int = 0) -> None:
         worker = self.workers[camera]
         self._processed(camera, worker.process(image, index, mono, bgr=bgr, skipped=skipped), worker.faces_now,
-                        mono)
+                        mono, 1 + skipped)
 
     def _take_frame(self, reader: CameraReader, frame: Frame) -> None:
         """A camera's frame through its worker; then the reader is told how many frames the tracker will not
-        look at (an idle camera's are never turned into images)."""
+        look at (an idle camera's are never turned into images; not with ``fps_limit``, whose schedule
+        already thins the frames)."""
         self._process(reader.name, frame.image, frame.index, frame.ts, bgr=frame.bgr, skipped=frame.skipped)
-        reader.skip_ahead(self.workers[reader.name].idle_frames())
+        if reader.fps_limit is None:
+            reader.skip_ahead(self.workers[reader.name].idle_frames())
 
     def _process_tracked(self, camera: str, got: Tracked) -> None:
         """A frame a camera's child process tracked: the rest of its trip, here (the shared state is here)."""
         worker = self.workers[camera]
         events = worker.process_tracked(got.faces, got.index, got.mono, fresh=got.fresh,
                                         embedded_all=got.embedded_all)
-        self._processed(camera, events, worker.faces_now, got.mono)
+        self._processed(camera, events, worker.faces_now, got.mono, 1 + got.skipped)
 
-    def _processed(self, camera: str, events: list[Event], faces_now: int, mono: float) -> None:
+    def _processed(self, camera: str, events: list[Event], faces_now: int, mono: float, frames: int = 1) -> None:
         """Publish a processed frame's events and face count; the frame counts (status, watchdog)."""
         for ev in events:
             self._publish_event(ev)
         faces = self._faces_now.due(camera, faces_now, mono)  # the frame's time: testable
         if faces is not None:
             self.bus.publish(payloads.faces_now(self.topics, camera, faces))
-        self.stats[camera].tick(time.monotonic())
+        self.stats[camera].tick(time.monotonic(), frames)
         self.notifier.frame_processed()
 
     def _dead_camera(self) -> str | None:

@@ -225,3 +225,15 @@ def test_the_camera_reader_passes_over_the_frames_it_is_told_to(data):
         assert sum(f.skipped for f in seen) >= 10
     finally:
         reader.stop()
+
+
+def test_an_idle_camera_still_reports_its_frame_rate():
+    """Frames passed over count with the frame after them: an idle 30 fps camera reads 30 in ``status``."""
+    from edged.daemon import CameraStats
+
+    stats = CameraStats()
+    for i in range(100):  # 10 s of an idle camera: 1 frame read in 3, each after 2 passed over
+        stats.tick(i / 10, frames=1 if i == 0 else 3)
+    assert stats.processed == 1 + 99 * 3
+    assert stats.fps(9.9) == pytest.approx(30, rel=0.01)
+    assert stats.fps(15.0) < 0.6 * stats.fps(9.9)  # and it falls when frames stop coming

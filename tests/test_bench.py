@@ -32,7 +32,9 @@ def test_bench_variants_report_counts_and_cpu_for_each_input(frd, data):
             assert p["cpu_ms_per_frame"] > 0 and p["process_cpu_ms_per_frame"] >= p["cpu_ms_per_frame"] * 0.9
             assert {"faces", "named", "fps"} <= set(p)
         assert v["cpu_ratio"] > 1  # frd's own CPU per frame is below the reference's on every input
-    assert out["1920x1080"]["frd"]["detections"] == 10  # every 3rd frame: the clip moves
+    # every 3rd frame, as the clip moves (the gate skips none of the 10); a detection frame may look once
+    # more, in a crop, for a followed face the reduced frame lost ("Far faces" in the README)
+    assert 10 <= out["1920x1080"]["frd"]["detections"] <= 2 * 10
     assert out["idle"]["frd"]["detections"] == 1  # the first frame; within a second no periodic check is due
     assert out["idle"]["frd"]["cpu_ms_per_frame"] < out["1920x1080"]["frd"]["cpu_ms_per_frame"]
 

@@ -207,8 +207,10 @@ class CameraReader:
     def skip_ahead(self, frames: int) -> None:
         """Do not hand out the next ``frames`` frames: they are grabbed (the stream moves on, decoded as far
         as the source must) but not turned into images. An idle tracker looks at one frame in
-        ``detect_every``; converting the others cost an empty doorway's camera a third of its reading."""
-        self._skip = max(int(frames), 0)
+        ``detect_every``; converting the others cost an empty doorway's camera a third of its reading.
+        A camera with ``fps_limit`` passes over nothing: its consumer's schedule already thins the frames,
+        and the two would compound."""
+        self._skip = max(int(frames), 0) if self.fps_limit is None else 0
 
     def _put(self, frame: Frame) -> None:
         with self._cond:
@@ -260,8 +262,9 @@ class CameraReader:
         grab = getattr(cap, "grab", None)  # a Pi camera (picamera2) only reads
         while not self._stop.is_set():
             skip = self._skip > 0 and grab is not None
-            ok = grab() if skip else None
-            if not skip:
+            if skip:
+                ok = grab()
+            else:
                 ok, bgr = cap.read()
             if not ok:
                 if kind == "video" and self.loop and index > 0:

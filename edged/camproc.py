@@ -274,8 +274,7 @@ def serve(reader: Reader, tracker: FaceTracker, matcher: Matcher, results: Conne
                 continue
             forced = inbox.force
             faces = tracker.process(frame.image, force_embed=forced, bgr=frame.bgr, skipped=frame.skipped)
-            if reader.fps_limit is None:  # an idle camera's frames stay unread (fps_limit already thins them)
-                reader.skip_ahead(0 if forced else tracker.idle_frames())
+            reader.skip_ahead(0 if forced else tracker.idle_frames())  # an idle camera's frames stay unread
             results.send(("frame", Tracked(frame.index, frame.ts, faces, generation, forced,
                                            skipped=frame.skipped), state))
             sent_state = state

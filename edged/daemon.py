@@ -395,11 +395,9 @@ class Daemon:
 
     def _take_frame(self, reader: CameraReader, frame: Frame) -> None:
         """A camera's frame through its worker; then the reader is told how many frames the tracker will not
-        look at (an idle camera's are never turned into images; not with ``fps_limit``, whose schedule
-        already thins the frames)."""
+        look at (an idle camera's are never turned into images)."""
         self._process(reader.name, frame.image, frame.index, frame.ts, bgr=frame.bgr, skipped=frame.skipped)
-        if reader.fps_limit is None:
-            reader.skip_ahead(self.workers[reader.name].idle_frames())
+        reader.skip_ahead(self.workers[reader.name].idle_frames())
 
     def _process_tracked(self, camera: str, got: Tracked) -> None:
         """A frame a camera's child process tracked: the rest of its trip, here (the shared state is here)."""

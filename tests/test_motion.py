@@ -237,3 +237,20 @@ def test_an_idle_camera_still_reports_its_frame_rate():
     assert stats.processed == 1 + 99 * 3
     assert stats.fps(9.9) == pytest.approx(30, rel=0.01)
     assert stats.fps(15.0) < 0.6 * stats.fps(9.9)  # and it falls when frames stop coming
+
+
+def test_a_camera_with_an_fps_limit_passes_over_nothing(data):
+    """Its schedule already thins the frames: passing over more would compound the two."""
+    from edged.camera import CameraReader
+
+    reader = CameraReader("door", str(data / "video/short_hamilton_clip.mp4"), loop=False, fps_limit=10).start()
+    try:
+        frames = []
+        for _ in range(4):
+            reader.skip_ahead(2)
+            frame = reader.take(5)
+            assert frame is not None
+            frames.append(frame)
+        assert [f.skipped for f in frames] == [0, 0, 0, 0]
+    finally:
+        reader.stop()

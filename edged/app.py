@@ -12,7 +12,7 @@ from .align import Aligner
 from .config import DEFAULT_DETECTOR, DETECT_MAX_SIDE
 from .detect import DETECTORS, Detector, MotionGate, YuNetDetector
 from .embed import PREDICTOR_FILE, TFLiteEmbedder, model_dir
-from .gallery import Gallery
+from .gallery import Gallery, describe_space, embedding_space
 from .match import DEFAULT_STRICTNESS, Matcher, load_calibration
 from .paths import default_gallery
 from .pipeline import Pipeline
@@ -150,12 +150,15 @@ def open_gallery(path: Path | None, pipeline: Pipeline, create: bool = True, **l
     ``limits``: ``max_people`` and ``max_samples`` of :class:`Gallery`.
     """
     model = pipeline.embedder
-    gallery = Gallery(path or default_gallery(), model.sha256, create=create, **limits)
+    gallery = Gallery(path or default_gallery(), embedding_space(model.sha256, pipeline.aligner.chip_id),
+                      create=create, **limits)
     redone = gallery.reembed(model.embed)
     if redone:
         log.warning("re-embedded %s with model %s", ", ".join(redone), model.name)
     for name in gallery.stale():
-        log.warning("%s was enrolled with another model and has no stored chips: enroll again", name)
+        log.warning("%s was enrolled with another model or chip cut (%s; this frd: %s) and has no chips of "
+                    "today's cut to embed again: enroll again", name,
+                    describe_space(gallery.people[name].model_sha256), describe_space(gallery.model_sha256))
     pipeline.matcher.set_gallery(gallery.active())
     return gallery
 

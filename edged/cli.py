@@ -155,10 +155,11 @@ def cmd_gallery(args: argparse.Namespace) -> int:
     if args.action == "ignore":
         return _gallery_ignore(args)
     if args.action in ("list", "export", "show"):
+        from .align import chip_id
         from .embed import MODEL_MANIFEST, Manifest, model_dir
-        from .gallery import Gallery, export_backup
+        from .gallery import Gallery, embedding_space, export_backup
 
-        sha = Manifest.load(model_dir() / MODEL_MANIFEST).sha256
+        sha = embedding_space(Manifest.load(model_dir() / MODEL_MANIFEST).sha256, chip_id())
         g = Gallery(_gallery_path(args), sha, create=False)  # listing creates nothing
         if args.action == "export":
             from .ignore import IGNORE_FILE

@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from . import strictjson
 from .errors import FrdError, InputError
-from .gallery import Person
+from .gallery import Person, describe_space
 from .names import validate_name
 from .security import AUTHORITY, public_key
 from .topics import Message, Topics
@@ -440,8 +440,8 @@ class FleetSync:
         if local is None and deleted is not None and rec.updated <= deleted:
             raise InputError(f"gallery/{name}: a record older than {name}'s deletion (a replay?): ignored")
         if rec.model_sha256 != gallery.model_sha256:
-            log.info("fleet: %s from %s was made by model %s, not ours: ignored", name, rec.origin,
-                     (rec.model_sha256 or "?")[:12])
+            log.info("fleet: %s from %s was made in another embedding space (%s; ours: %s): ignored", name,
+                     rec.origin, describe_space(rec.model_sha256 or "?"), describe_space(gallery.model_sha256))
             return
         if local is not None and local.updated >= rec.updated:
             return

@@ -43,6 +43,25 @@ TEMP_SUFFIX = ".tmp"
 #: a flood of enrollments (or of fleet records) can cost in disk, memory and Home Assistant entities.
 DEFAULT_MAX_PEOPLE = 100
 DEFAULT_MAX_SAMPLES = 50
+#: The chip cut of samples stored before the cut was recorded (dlib's landmark chip, padding 0.35).
+LEGACY_CHIP = "dlib-0.35-160"
+
+
+def embedding_space(model_sha256: str, chip: str) -> str:
+    """What makes two embeddings comparable: the model *and* how the face's chip was cut (the same model on
+    another cut scores differently). Every sample records it (``Person.model_sha256``); a gallery, a backup
+    or a fleet record made in another space is stale here."""
+    return f"{model_sha256}+{chip}"
+
+
+def chip_of(space: str) -> str:
+    """The chip cut of an embedding space (a bare model sha256: samples from before the cut was recorded)."""
+    return space.partition("+")[2] or LEGACY_CHIP
+
+
+def describe_space(space: str) -> str:
+    """``model 1234abcd5678, chip box-0.17-160``: for messages (the whole key is 80 characters)."""
+    return f"model {space.partition('+')[0][:12]}, chip {chip_of(space)}"
 
 
 def derived_sample_ids(embeddings: np.ndarray) -> list[str]:
@@ -65,6 +84,7 @@ class Person:
 
     name: str
     embeddings: np.ndarray
+    #: The embedding space the samples were made in (:func:`embedding_space`: the model and the chip cut).
     model_sha256: str
     crops: np.ndarray | None = None
     sources: list[str] = field(default_factory=list)
@@ -422,14 +442,17 @@ class Gallery:
             self.people[new] = person
 
     def reembed(self, embed) -> list[str]:
-        """Re-embed stale people from their stored chips after a model change; returns who was updated."""
+        """Re-embed stale people from their stored chips after a model change; returns who was updated.
+
+        Only chips cut as today's are embedded again: a chip of another cut would give an embedding of
+        neither space (people enrolled before frd's chip changed must enroll again)."""
         done: list[str] = []
         if not self.stale():
             return done  # nothing to write: no lock (a reader's gallery folder may not exist)
         with self._lock():
             for name in self.stale():
                 p = self.people[name]
-                if p.crops is None or len(p.crops) == 0:
+                if p.crops is None or len(p.crops) == 0 or chip_of(p.model_sha256) != chip_of(self.model_sha256):
                     continue
                 person = Person(name, embed(p.crops), self.model_sha256, p.crops, p.sources, time.time(),
                                 p.sample_ids)

@@ -104,12 +104,11 @@ def numeric_key(path: Path) -> tuple[int, str]:
     return (int(path.stem), "") if path.stem.isdigit() else (sys.maxsize, path.stem)
 
 
-def preprocessing(padding: float) -> str:
-    """The manifest's preprocessing description."""
+def preprocessing(recipe: str) -> str:
+    """The manifest's preprocessing description (``recipe``: edged.align.recipe())."""
     return (
-        f"aligned RGB uint8 {CHIP_SIZE}x{CHIP_SIZE} chip, NHWC (edged.align.Aligner: dlib 5-point "
-        f"landmarks, dlib.get_face_chip padding {padding}); float equivalent (chip - 127.5) / 128. "
-        "The uint8 input has scale 1/128: feed the chip bytes as they are (no conversion)."
+        f"RGB uint8 {CHIP_SIZE}x{CHIP_SIZE} chip, NHWC (edged.align.Aligner: {recipe}); float equivalent "
+        "(chip - 127.5) / 128. The uint8 input has scale 1/128: feed the chip bytes as they are (no conversion)."
     )
 
 
@@ -157,7 +156,7 @@ def calibration_set(photo_dirs: Sequence[Path], crop_dirs: Sequence[Path], flip:
         stacked = np.concatenate([stacked, stacked[:, :, ::-1]])
     description = (
         f"{'; '.join(what)}. Photos: dlib HOG (upsample {DETECTOR_UPSAMPLE}), largest face, "
-        f"5-point alignment, padding {aligner.padding}, {CHIP_SIZE} px"
+        f"chips cut as {aligner.recipe}"
         f"{'; each chip also mirrored left-right' if flip else ''}; "
         f"{len(stacked)} calibration chips in sorted file order, standardised (x - 127.5) / 128"
     )
@@ -348,7 +347,7 @@ def describe_tensor(detail: dict) -> dict[str, object]:
 
 def write_manifest(model: Path, graph: Path, output: str, l2: bool, calibration: str) -> dict[str, object]:
     """Write ``<model>.json`` next to the model and return it."""
-    from edged.align import DEFAULT_PADDING
+    from edged.align import recipe
 
     interp = make_interpreter(model)
     manifest = {
@@ -359,7 +358,7 @@ def write_manifest(model: Path, graph: Path, output: str, l2: bool, calibration:
         "license": "MIT",
         "input": describe_tensor(interp.get_input_details()[0]),
         "output": describe_tensor(interp.get_output_details()[0]),
-        "preprocessing": preprocessing(DEFAULT_PADDING),
+        "preprocessing": preprocessing(recipe()),
         "l2_normalize_output": l2,
         "embedding_dim": EMBEDDING_DIM,
         "chip_size": CHIP_SIZE,

@@ -17,7 +17,7 @@ import pytest
 
 from edged.app import open_people
 from edged.errors import InputError
-from edged.gallery import BACKUP_MANIFEST, _decode, _encode, export_backup, read_backup
+from edged.gallery import BACKUP_MANIFEST, _decode, _encode, chip_of, embedding_space, export_backup, read_backup
 from edged.images import load_image
 
 
@@ -97,9 +97,16 @@ def test_another_models_embeddings_are_embedded_again_from_chips_or_refused_with
     for name in ("obama", "biden"):
         people.delete(name)
 
+    today = chip_of(people.gallery.model_sha256)
+
     def other_model(p):
-        p.model_sha256 = "f" * 64
+        p.model_sha256 = embedding_space("f" * 64, today)  # another model, chips cut as today's
         p.embeddings = np.ones_like(p.embeddings)  # whatever another model made: useless here
+        return p
+
+    def earlier_chip(p):
+        p = other_model(p)
+        p.model_sha256 = "f" * 64  # a backup from before frd recorded the cut: its chips are dlib's landmark chips
         return p
 
     def no_chips(p):
@@ -109,8 +116,15 @@ def test_another_models_embeddings_are_embedded_again_from_chips_or_refused_with
 
     bare = tmp_path / "bare.zip"
     _rewrite(backup, bare, no_chips)
-    with pytest.raises(InputError, match=r"another model \(ffffffffffff.*no chips.*nothing was imported"):
+    with pytest.raises(InputError, match=r"another model or chip cut \(model ffffffffffff.*no chips of today's cut"
+                                         r".*nothing was imported"):
         people.restore(read_backup(bare))
+    assert people.names() == []
+    old_cut = tmp_path / "old_cut.zip"
+    _rewrite(backup, old_cut, earlier_chip)
+    with pytest.raises(InputError, match=r"chip dlib-0\.35-160; this frd: .*chip box-.*nothing was imported "
+                                         r"\(enroll them again from photos\)"):
+        people.restore(read_backup(old_cut))  # chips of another cut would embed into neither space
     assert people.names() == []
     moved = tmp_path / "moved.zip"
     _rewrite(backup, moved, other_model)

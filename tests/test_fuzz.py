@@ -433,9 +433,11 @@ def test_gallery_sync_and_mqtt5_properties_through_the_broker_leave_frd_online_a
     rng = np.random.default_rng(3)
     emb = rng.standard_normal((2, 512)).astype("<f4")
 
+    from edged.align import chip_id
     from edged.embed import MODEL_MANIFEST, Manifest, model_dir
+    from edged.gallery import embedding_space
 
-    ours = Manifest.load(model_dir() / MODEL_MANIFEST).sha256
+    ours = embedding_space(Manifest.load(model_dir() / MODEL_MANIFEST).sha256, chip_id())  # a record's space
 
     def valid(name: str, sha: str) -> dict:
         return {"version": 1, "name": name, "model_sha256": sha, "origin": "garden", "updated": 1.0,

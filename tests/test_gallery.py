@@ -89,6 +89,23 @@ def test_model_change_makes_people_stale_until_reembedded(tmp_path):
     assert Gallery(tmp_path, "b" * 64).people["alice"].model_sha256 == "b" * 64
 
 
+def test_people_enrolled_on_another_chip_cut_are_stale_and_never_reembedded_from_those_chips(tmp_path):
+    """A chip cut another way gives an embedding of neither space: the person must enroll again."""
+    from edged.gallery import LEGACY_CHIP, chip_of, embedding_space
+
+    Gallery(tmp_path, SHA).add("alice", emb(2), chips(2), [])  # a gallery from before the cut was recorded
+    today = Gallery(tmp_path, embedding_space(SHA, "box-0.17-160"))
+    assert chip_of(SHA) == LEGACY_CHIP and chip_of(today.model_sha256) == "box-0.17-160"
+    assert today.stale() == ["alice"] and today.active() == {}
+    assert today.reembed(lambda c: emb(len(c), seed=9)) == []
+    assert today.stale() == ["alice"] and today.people["alice"].crops is not None  # kept, not rewritten
+    moved = Gallery(tmp_path, embedding_space("b" * 64, "box-0.17-160"))
+    Gallery(tmp_path / "g2", embedding_space(SHA, "box-0.17-160")).add("bob", emb(1), chips(1), [])
+    moved2 = Gallery(tmp_path / "g2", embedding_space("b" * 64, "box-0.17-160"))
+    assert moved.reembed(lambda c: emb(len(c), seed=9)) == []  # alice's chips are still of the old cut
+    assert moved2.reembed(lambda c: emb(len(c), seed=9)) == ["bob"]  # a model change with chips of today's cut
+
+
 def test_new_samples_under_a_new_model_replace_the_old(tmp_path):
     Gallery(tmp_path, SHA).add("alice", emb(3), None, [])
     g = Gallery(tmp_path, "b" * 64)

@@ -28,6 +28,14 @@ from tests.daemon_helpers import DEVICE, FrdProcess, fleet_config, fleet_keys, w
 BASE = f"frd/{DEVICE}"
 
 
+def space(model_sha256: str) -> str:
+    """The embedding space a device of today's frd shares records in: the model and today's chip cut."""
+    from edged.align import chip_id
+    from edged.gallery import embedding_space
+
+    return embedding_space(model_sha256, chip_id())
+
+
 @pytest.fixture(scope="module")
 def mbroker():
     if not mosquitto_available():
@@ -104,7 +112,7 @@ def test_a_device_with_only_its_own_key_cannot_change_a_person_another_device_en
     lin = (data / "video/enroll/lin_manuel_miranda_1.png").read_bytes()
     r = ask(mbroker, "enroll/lin", lin)
     assert r["ok"], r
-    sha = healthy(mbroker, door)["model_sha256"]
+    sha = space(healthy(mbroker, door)["model_sha256"])  # what the device's own records carry
     mine = ask(mbroker, "list")["data"]["people"]
     rng = np.random.default_rng(7)
     alex = rng.standard_normal((1, 512)).astype(np.float32)
@@ -187,7 +195,7 @@ POISON = [
 
 
 def test_poisoned_gallery_messages_are_dropped_with_a_log_line_and_commands_still_work(mbroker, door):
-    sha = healthy(mbroker, door)["model_sha256"]
+    sha = space(healthy(mbroker, door)["model_sha256"])  # what the device's own records carry
     before = door.log_text().count("fleet sync message ignored")
     # each poison as it is (unsigned) and as the record inside a message signed by a trusted device
     messages = [*POISON, *(signed(door, "lin", body.decode("utf-8", "replace")) for body in POISON)]
@@ -428,7 +436,7 @@ def test_gallery_limits_refuse_one_person_too_many_and_one_sample_too_many(tmp_p
 
 def test_thirty_large_fleet_records_do_not_fill_the_gallery(mbroker, door):
     """The review's flood: 30 people with 200 embeddings each, our model, dated now."""
-    sha = healthy(mbroker, door)["model_sha256"]
+    sha = space(healthy(mbroker, door)["model_sha256"])  # what the device's own records carry
     rng = np.random.default_rng(1)
     names = [f"flood{i}" for i in range(30)]
     try:

@@ -126,7 +126,7 @@ def test_the_calibration_records_its_detector_and_embedding_caches_never_mix_det
     assert cal.info["detector"] in DETECTORS and cal.info["detector"] in cal.info["source"].lower()
     hog, yunet = (build_pipeline(still=True, calibrated=False, detector=d) for d in ("hog", "yunet"))
     assert path_recipe(hog) != path_recipe(yunet)
-    other_chip = Aligner(model_dir() / PREDICTOR_FILE, padding=hog.aligner.padding + 0.1)
+    other_chip = Aligner(model_dir() / PREDICTOR_FILE, margin=hog.aligner.margin + 0.1)
     assert path_recipe(hog) != path_recipe(type(hog)(hog.detector, other_chip, hog.embedder, hog.matcher,
                                                      still_detector=hog.still_detector))
     # a cache written on one detector's path is recomputed, not read, on the other's
@@ -214,20 +214,22 @@ def test_the_shipped_figures_are_what_the_held_out_people_give_today(lfw_held_ou
 
 @pytest.fixture(scope="module")
 def aligned_emb(data, still_pipeline):
-    chips = chips_for(load_dataset(data / "aligned112"), still_pipeline.aligner)
+    chips = chips_for(load_dataset(data / "aligned112"), still_pipeline.aligner,
+                     crop_detector=still_pipeline.still_detector)
     return {k: still_pipeline.embedder.embed(v) for k, v in chips.items()}
 
 
 def test_on_aligned_crops_the_matcher_still_names_most_people(aligned_emb, cal):
     """Reported, never used to choose (issue 10): the tight 112 px crops of aligned112 through --aligned.
 
-    Calibrated on photos, frd's matcher names 0.846 there at <= 1 % strangers and the plain cosine
-    0.867: tight crops are not what the door sees (README, "Measurements").
+    Each crop's face is framed as a photo's (edged.align.crop_box: YuNet on the crop given a border of its
+    edge pixels): calibrated on photos, frd's matcher names 0.870 there at <= 1 % strangers and the plain
+    cosine 0.901; resized whole they would give 0.682 and 0.867 (README, "Measurements").
     """
     frd, base = open_set(aligned_emb, 5, 3, cal), open_set(aligned_emb, 5, 3, None)
     (t1, _), (b1, _) = frd.tpir_at(0.01), base.tpir_at(0.01)
     print(f"TPIR@FPIR<=1%: frd {t1:.3f} baseline {b1:.3f}")
-    assert t1 >= 0.82 and frd.tpir_at(0.05)[0] >= 0.88
+    assert t1 >= 0.84 and frd.tpir_at(0.05)[0] >= 0.89
 
 
 # -- video and scenes: no stranger is ever announced ---------------------------------------

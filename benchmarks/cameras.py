@@ -333,15 +333,12 @@ def gil_share(call: Callable[[], object], calls: int, probe: Probe) -> tuple[flo
 
 def gil(frames: list[np.ndarray], enroll: Path | None, calls: int) -> None:
     """Print each stage's time per call and the share of it that leaves the GIL to others."""
-    import dlib
-
     from edged.detect import to_dlib
 
     hog = build_pipeline(still=False, detector="hog", detect_max_side=None)
     yunet = build_pipeline(still=False, detector="yunet", detect_max_side=640)
     rgb = next(f for f in frames if hog.detector.detect(f))
     box = hog.detector.detect(rgb)[0]
-    shape = hog.aligner.landmarks(rgb, box)
     chip = hog.aligner.chip(rgb, box)
     predictor = hog.aligner._predictor
     tracker = build_tracker(hog, RecognitionConfig(motion={"enabled": False}))
@@ -354,8 +351,7 @@ def gil(frames: list[np.ndarray], enroll: Path | None, calls: int) -> None:
         ("dlib HOG detect (640x360)", lambda: hog.detector.detect(rgb)),
         ("OpenCV YuNet detect (640x360)", lambda: yunet.detector.detect(rgb)),
         ("dlib landmarks (5 points)", lambda: predictor(rgb, to_dlib(box))),
-        ("dlib.get_face_chip", lambda: dlib.get_face_chip(rgb, shape, size=hog.aligner.size,
-                                                          padding=hog.aligner.padding)),
+        ("the chip (edged.align.cut)", lambda: hog.aligner.chip(rgb, box)),
         ("TFLite embed (1 chip)", lambda: hog.embedder.embed(chip)),
         ("whole frame, hog (FaceTracker)", frame),
     ]

@@ -28,7 +28,7 @@ import cv2
 import dlib
 import numpy as np
 
-from edged.align import Aligner
+from edged.align import Aligner, cut, landmark_box
 from edged.app import build_pipeline
 from edged.calibrate import (
     COHORT_FOLDS,
@@ -147,6 +147,7 @@ def variant(name: str, predictor: Path) -> Callable[[np.ndarray, np.ndarray, np.
     the same turned so the eyes are level; ``yunet:M`` YuNet's own box with a margin of M of its size
     on every side, resized to a square as facenet's MTCNN alignment does; ``yunetw:M`` the same with a
     margin of M of its width on every side (facenet's fixed 16 px, about 0.17 of an LFW face's width);
+    ``landmarks:M`` frd's own cut (:func:`edged.align.landmark_box`, the box placed by the 5 landmarks);
     ``mtcnn:M`` MTCNN's own box (:func:`mtcnn_detections`) plus M px on every side (facenet: 16).
     """
     kind, *args = name.split(":")
@@ -182,6 +183,12 @@ def variant(name: str, predictor: Path) -> Callable[[np.ndarray, np.ndarray, np.
         def f(rgb, box, pts, raw):
             x, y, w, h = raw[:4]
             return _warp(rgb, x + w / 2, y + h / 2, w * (1 + 2 * m), h + 2 * m * w)
+        return f
+    if kind == "landmarks":  # frd's cut: the box placed by the 5 landmarks (edged.align), M of its width a side
+        m = a[0]
+
+        def f(rgb, box, pts, raw):
+            return cut(rgb, landmark_box(pts), SIZE, m)
         return f
     if kind == "mtcnn":  # facenet's own cut: MTCNN's box plus M px on every side, squashed to a square
         m = a[0]

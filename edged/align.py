@@ -1,15 +1,19 @@
-"""The embedder's chip: the detector's face box with a margin, resized to a square.
+"""The embedder's chip: the face's box, placed by its landmarks, with a margin, squashed to a square.
 
 FaceNet 20180408 was trained on faces cut as its authors cut them: MTCNN's box plus a fixed
 margin, resized to 160×160 without keeping the aspect ratio. On LFW, through frd's photo path
-and the int8 model, that cut is what separates 97.5 % from 98.6 % verification
-(``benchmarks/chip.py``; models/README.md, "Which chip"): a landmark-aligned square chip
-(dlib's ``get_face_chip``, frd's earlier cut) loses a point, the model does not. YuNet's own
-box is MTCNN's on average (the same size, 1.32 times as tall as wide), so frd cuts the chip from
-it: the box plus :data:`CHIP_MARGIN` of its width on every side, squashed to a square.
+and the int8 model, that cut is what separates 97.5 % from 98.5 % verification
+(``benchmarks/chip.py``; models/README.md, "Which chip"): the landmark-rotated square chip of
+dlib's ``get_face_chip`` (frd's earlier cut) loses a point, the model does not.
 
-dlib's 5-point landmarks (eye corners, base of the nose) are still fitted on every face: the
-quality check reads the turn from them and the video tracker follows a face by them.
+A detector's own box is that box, but a noisy one: YuNet's changes shape with the face's size in
+its input (a photo and the same photo in a video frame gave chips whose embeddings agree at a cosine
+of 0.980, against 0.997 for the landmark chip), and in video every frame is a new draw, so strangers
+were announced four times as often as their photos were named. So the box is placed by dlib's five
+landmarks, which are fitted on every face anyway (the quality check reads the turn from them, the
+tracker follows faces by them): centred and sized on the points as YuNet's box is on average
+(:data:`LANDMARK_BOX`), axis-aligned, plus :data:`CHIP_MARGIN` of its width on every side, squashed.
+Any detector gives the same chip (HOG too).
 """
 
 from __future__ import annotations
@@ -21,74 +25,44 @@ import cv2
 import dlib
 import numpy as np
 
-from .detect import YUNET_TO_HOG, to_dlib
+from .detect import to_dlib
 from .models import Box
 
 CHIP_SIZE = 160
-#: The margin around the detector's face box on every side, as a fraction of the box's width. Chosen on the
-#: LFW tuning folds (``benchmarks/chip.py --variants yunetw:M``): verification rises from 0.969 with no
-#: margin to a plateau of 0.984-0.986 at 0.08-0.12 and falls back to 0.980-0.982 at 0.17-0.23 (facenet's own
-#: 16 px of an LFW face is about 0.17); 50 people named at 1 % strangers is flat (0.957-0.966) from 0.05 on.
-#: The middle of the plateau, the best three-point mean.
+#: The margin around the face box on every side, as a fraction of the box's width. Chosen on the LFW tuning
+#: folds (models/README.md, "Which chip"): verification 0.9826 at 0.06, 0.9853 at 0.10, 0.9792 at 0.14.
 CHIP_MARGIN = 0.10
-#: YuNet's box is this many times as tall as it is wide (600 LFW photos: median 1.32, sd 0.07). A detector
-#: that gives only a square box (HOG) gets a YuNet-shaped one from it (:func:`face_rect`).
-FACE_ASPECT = 1.32
-#: Chips cut before this recipe (dlib's landmark chip, padding 0.35): a gallery sample with such a chip
-#: cannot be embedded again for today's chip (:class:`edged.gallery.Gallery`).
-LEGACY_CHIP = "dlib-0.35-160"
+#: YuNet's face box (forehead to chin) in units of the five landmarks' spread (the root mean square of their
+#: distances from their centroid): its centre's offset from the centroid (``dx``, ``dy``) and its width and
+#: height. Medians over the LFW tuning folds' photos (the spread varies 6 % around the box's width; the eye
+#: distance 7 %).
+LANDMARK_BOX = {"dx": 0.014, "dy": 0.357, "w": 4.01, "h": 5.30}
 
 
 def chip_id(margin: float = CHIP_MARGIN, size: int = CHIP_SIZE) -> str:
     """A short name of a cut (:attr:`Aligner.chip_id`)."""
-    return f"box-{margin}-{size}"
+    return f"landmarkbox-{margin}-{size}"
 
 
 def recipe(margin: float = CHIP_MARGIN, size: int = CHIP_SIZE) -> str:
     """How a chip is cut, in words (:attr:`Aligner.recipe`; the model manifest's preprocessing)."""
-    return (f"the detector's face box + {margin} of its width on every side, squashed to {size}x{size} "
-            f"(a detector's square box is first made {FACE_ASPECT} times as tall: edged.align.face_rect)")
+    return (f"the face box placed by dlib's 5 landmarks (edged.align.LANDMARK_BOX {LANDMARK_BOX}) + {margin} "
+            f"of its width on every side, squashed to {size}x{size}")
+
+
+def landmark_box(pts: np.ndarray) -> tuple[float, float, float, float]:
+    """The face box (x, y, w, h) that five landmarks ((5, 2) frame pixels, dlib's) place (:data:`LANDMARK_BOX`)."""
+    p = np.asarray(pts, float)
+    c = p.mean(axis=0)
+    spread = float(np.sqrt(((p - c) ** 2).sum(axis=1).mean()))
+    m = LANDMARK_BOX
+    w, h = m["w"] * spread, m["h"] * spread
+    return c[0] + m["dx"] * spread - w / 2, c[1] + m["dy"] * spread - h / 2, w, h
 
 
 def points(shape: dlib.full_object_detection) -> np.ndarray:
     """The fitted landmarks as a (parts, 2) float array of frame pixels."""
     return np.array([[shape.part(i).x, shape.part(i).y] for i in range(shape.num_parts)], float)
-
-
-def face_rect(box: Box) -> tuple[float, float, float, float]:
-    """The face rectangle (x, y, w, h) the chip is cut from: the detector's own (``Box.cut``), or for a box
-    without one (HOG's square, a whole face crop) the YuNet box that :data:`YUNET_TO_HOG` maps to it."""
-    if box.cut is not None:
-        return box.cut
-    m = YUNET_TO_HOG
-    w = max(box.w, box.h) / m["side"]
-    h = FACE_ASPECT * w
-    cx, cy = box.x + box.w / 2 - m["dx"] * w, box.y + box.h / 2 - m["dy"] * h
-    return cx - w / 2, cy - h / 2, w, h
-
-
-def whole_box(w: int, h: int, margin: float = CHIP_MARGIN) -> Box:
-    """The box of an image that already is a face crop (``--aligned``): the face rectangle whose chip is the
-    whole image (it plus ``margin`` of its width on every side is exactly the image), resized."""
-    fw = w / (1 + 2 * margin)
-    pad = margin * fw
-    return Box(0, 0, w, h, cut=(pad, pad, fw, h - 2 * pad))
-
-
-def crop_box(rgb: np.ndarray, detector) -> Box:
-    """The box of an image that already is one face crop (``--aligned``): the whole image, with the face's
-    rectangle found by ``detector`` on the crop given a border of its own edge pixels (a tight crop leaves
-    the detector no context), so the chip is framed as a photo's is. With no face found: :func:`whole_box`.
-
-    On aligned112's tight crops (15 people, 40 crops each, reported, never used to choose) frd names 0.870 at
-    <= 1 % strangers this way, 0.682 when the crop is resized whole (the cohort is photo chips)."""
-    h, w = rgb.shape[:2]
-    pad = max(w, h) // 2
-    faces = detector.detect(cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE))
-    if not faces or faces[0].cut is None:
-        return whole_box(w, h)
-    x, y, fw, fh = faces[0].cut
-    return Box(0, 0, w, h, cut=(x - pad, y - pad, fw, fh))
 
 
 def cut(image: np.ndarray, rect: tuple[float, float, float, float], size: int = CHIP_SIZE,
@@ -146,14 +120,18 @@ class Aligner:
 
     def chip(self, rgb: np.ndarray, box: Box) -> np.ndarray:
         """The ``size``×``size`` chip (in the image's channel order) of the face in ``box``."""
-        return cut(rgb, face_rect(box), self.size, self.margin)
+        return self.chip_and_points(rgb, box)[0]
 
     def chip_and_points(self, rgb: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
-        """The chip and the five landmarks fitted in the box ((5, 2) frame pixels, for the quality check)."""
-        return self.chip(rgb, box), points(self.landmarks(rgb, box))
+        """The chip and the five landmarks it was placed by ((5, 2) frame pixels, for the quality check)."""
+        pts = points(self.landmarks(rgb, box))
+        return self.chip_at(rgb, pts), pts
 
-    def chip_whole(self, rgb: np.ndarray, detector=None) -> np.ndarray:
-        """Chip of an image that already is a face crop: framed by ``detector``'s box (:func:`crop_box`), or
-        without one the whole crop resized (:func:`whole_box`)."""
+    def chip_at(self, rgb: np.ndarray, pts: np.ndarray) -> np.ndarray:
+        """The chip of the face whose five landmarks are ``pts`` (the tracker's followed faces)."""
+        return cut(rgb, landmark_box(pts), self.size, self.margin)
+
+    def chip_whole(self, rgb: np.ndarray) -> np.ndarray:
+        """Chip of an image that already is a face crop: landmarks fitted on all of it."""
         h, w = rgb.shape[:2]
-        return self.chip(rgb, whole_box(w, h, self.margin) if detector is None else crop_box(rgb, detector))
+        return self.chip(rgb, Box(0, 0, w, h))

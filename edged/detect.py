@@ -104,15 +104,14 @@ def _part(image: np.ndarray, region: Box | None, max_side: int | None) -> tuple[
 
 
 def _kept(corners: list[tuple[float, float, float, float]], h: int, w: int, min_side: float,
-          points: list[np.ndarray] | None = None, cuts: list[tuple[float, float, float, float]] | None = None
-          ) -> list[Box]:
+          points: list[np.ndarray] | None = None) -> list[Box]:
     """Boxes from full-frame ``(x0, y0, x1, y1)`` clipped to the frame, at least ``min_side``, largest first
-    (each with its detector's five ``points`` and own rectangle ``cuts`` when given)."""
+    (each with its detector's five ``points`` when given)."""
     boxes = []
     for i, (x0, y0, x1, y1) in enumerate(corners):
         left, top = max(round(x0), 0), max(round(y0), 0)
         box = Box(left, top, min(round(x1), w) - left, min(round(y1), h) - top,
-                  points=None if points is None else points[i], cut=None if cuts is None else cuts[i])
+                  points=None if points is None else points[i])
         if box.w > 0 and box.h > 0 and min(box.w, box.h) >= min_side:
             boxes.append(box)
     boxes.sort(key=lambda b: b.area, reverse=True)
@@ -257,9 +256,8 @@ class YuNetDetector:
     def detect_in(self, rgb: np.ndarray, region: Box | None, min_side: float, bgr: bool = False) -> list[Box]:
         """Faces of at least ``min_side`` px inside ``region`` of the image (None: all of it), as HOG-shaped
         boxes in image pixels, each with YuNet's own five points (``Box.points``: eyes, nose tip, mouth
-        corners) and its own box (``Box.cut``: the chip is cut from it). The region is cut at full
-        resolution and reduced only when larger than the working size (or than the whole frame's pixels at
-        that size). ``bgr``: the image is a camera's BGR, what YuNet
+        corners). The region is cut at full resolution and reduced only when larger than the working size
+        (or than the whole frame's pixels at that size). ``bgr``: the image is a camera's BGR, what YuNet
         itself takes (an RGB one is converted)."""
         h, w = rgb.shape[:2]
         small, scale, ox, oy = _part(rgb, region, self.working_side)
@@ -284,8 +282,7 @@ class YuNetDetector:
         for x, y, bw, bh in rows[:, :4].astype(float):
             cx, cy, s = x + bw / 2 + m["dx"] * bw, y + bh / 2 + m["dy"] * bh, m["side"] * bw
             corners.append((cx - s / 2, cy - s / 2, cx + s / 2, cy + s / 2))
-        return _kept(corners, h, w, min_side, [r[4:14].reshape(5, 2).astype(float) for r in rows],
-                     [tuple(float(v) for v in r[:4]) for r in rows])
+        return _kept(corners, h, w, min_side, [r[4:14].reshape(5, 2).astype(float) for r in rows])
 
     @property
     def recipe(self) -> str:

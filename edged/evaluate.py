@@ -52,13 +52,13 @@ def load_dataset(root: Path) -> dict[str, list[Path]]:
     return {k: v for k, v in data.items() if v}
 
 
-def chips_for(data: dict[str, list[Path]], aligner, detector=None, dlib_chips: dict | None = None,
-              crop_detector=None) -> dict[str, np.ndarray]:
-    """Aligned chips per identity: landmarks on the whole crop, or on the largest detected face.
+def chips_for(data: dict[str, list[Path]], aligner, detector=None, dlib_chips: dict | None = None
+              ) -> dict[str, np.ndarray]:
+    """Chips per identity: landmarks on the whole crop, or on the largest detected face.
 
     With ``dlib_chips`` (a dict), the 150 px chips of dlib's ResNet are cut from the same landmarks into it.
     """
-    from .align import crop_box, whole_box
+    from .detect import Box
     from .reference import DlibResNet
 
     out = {}
@@ -66,9 +66,9 @@ def chips_for(data: dict[str, list[Path]], aligner, detector=None, dlib_chips: d
         chips, dchips = [], []
         for p in paths:
             rgb = load_image(p)
-            if detector is None:  # a face crop: framed by crop_detector (as --aligned does), or whole
+            if detector is None:
                 h, w = rgb.shape[:2]
-                box = whole_box(w, h, aligner.margin) if crop_detector is None else crop_box(rgb, crop_detector)
+                box = Box(0, 0, w, h)
             else:
                 boxes = detector.detect(rgb)
                 if not boxes:
@@ -307,14 +307,9 @@ def main(args: argparse.Namespace) -> int:
 
         detector = Detector(upsample=1, max_side=1280)
     dchips: dict | None = {} if getattr(args, "dlib", False) else None
+    chips = chips_for(data, aligner, detector, dchips)
     int8 = TFLiteEmbedder()
     cal = load_calibration(int8.sha256)
-    crop = None
-    if detector is None and cal.info.get("detector") == "yunet":  # face crops framed as --aligned frames them
-        from .detect import YuNetDetector
-
-        crop = YuNetDetector(min_face_px=40, min_face_frac=0.05)
-    chips = chips_for(data, aligner, detector, dchips, crop_detector=crop)
     enrolled = len(chips) - len(chips) // args.folds
     embedders = [("int8", int8)]
     if args.float:

@@ -60,7 +60,7 @@ def chip_of(space: str) -> str:
 
 
 def describe_space(space: str) -> str:
-    """``model 1234abcd5678, chip box-0.17-160``: for messages (the whole key is 80 characters)."""
+    """``model 1234abcd5678, chip landmarkbox-0.1-160``: for messages (the whole key is 80 characters)."""
     return f"model {space.partition('+')[0][:12]}, chip {chip_of(space)}"
 
 

@@ -25,9 +25,6 @@ class Box:
     #: The detector's own five landmarks ((5, 2) frame pixels: eyes, nose tip, mouth corners) when it gives
     #: them (YuNet); not part of the box's identity.
     points: np.ndarray | None = field(default=None, compare=False, repr=False)
-    #: The detector's own face rectangle (x, y, w, h in frame pixels, unclipped: YuNet's, forehead to chin),
-    #: which the embedder's chip is cut from (:mod:`edged.align`); None when the detector gives only this box.
-    cut: tuple[float, float, float, float] | None = field(default=None, compare=False, repr=False)
 
     @property
     def area(self) -> int:

@@ -13,10 +13,10 @@ from typing import Protocol
 
 import numpy as np
 
-from .align import Aligner, crop_box
+from .align import Aligner
 from .detect import Detector
 from .match import Matcher
-from .models import Face, Recognition
+from .models import Box, Face, Recognition
 
 __all__ = ["Embedder", "Face", "Pipeline", "Recognition", "StageTimer"]
 
@@ -59,12 +59,15 @@ class Pipeline:
               ) -> list[Face]:
         """Aligned, embedded faces of a frame, largest first.
 
-        ``aligned``: the frame is one face crop (its face framed by :func:`~edged.align.crop_box`); ``still``:
-        a photo, not a video frame.
+        ``aligned``: the frame is one face crop; ``still``: a photo, not a video frame.
         """
         t0 = time.perf_counter()
-        detector = self.still_detector if (still or aligned) and self.still_detector else self.detector
-        boxes = [crop_box(rgb, detector)] if aligned else detector.detect(rgb)
+        if aligned:
+            h, w = rgb.shape[:2]
+            boxes = [Box(0, 0, w, h)]
+        else:
+            detector = self.still_detector if still and self.still_detector else self.detector
+            boxes = detector.detect(rgb)
         t1 = time.perf_counter()
         self.timer.add("detect", t1 - t0)
         if not boxes:

@@ -261,7 +261,7 @@ class FaceTracker:
             self.gated += len(small)
             due = [t for t in due if t.id not in small]
         if due:
-            chips = np.stack([self.aligner.chip(rgb, t.box) for t in due])
+            chips = np.stack([self.aligner.chip_at(rgb, points(t.shape)) for t in due])
             chips = np.ascontiguousarray(chips[..., ::-1] if bgr else chips)  # a chip's pixels: the same either way
             aligned = len(due)
             if self.gate is not None:
@@ -348,10 +348,7 @@ class FaceTracker:
             (x0, y0), (x1, y1) = _center(t.shape), _center(shape)
             nx = round(min(max(t.box.x + x1 - x0, 0), w - t.box.w))
             ny = round(min(max(t.box.y + y1 - y0, 0), h - t.box.h))
-            cut = t.box.cut
-            if cut is not None:  # the detector's own box moves with the face
-                cut = (cut[0] + nx - t.box.x, cut[1] + ny - t.box.y, cut[2], cut[3])
-            t.box = Box(nx, ny, t.box.w, t.box.h, cut=cut)
+            t.box = Box(nx, ny, t.box.w, t.box.h)
             t.shape = shape  # fitted on the previous box: a few pixels of motion do not disturb it
 
 

@@ -10,8 +10,7 @@ from edged.match import Matcher
 
 @pytest.fixture(scope="module")
 def aligned_chips(data, still_pipeline):
-    return chips_for(load_dataset(data / "aligned112"), still_pipeline.aligner,
-                     crop_detector=still_pipeline.still_detector)
+    return chips_for(load_dataset(data / "aligned112"), still_pipeline.aligner)
 
 
 def test_embeddings_are_unit_vectors_and_deterministic(embedder, aligned_chips):

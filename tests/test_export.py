@@ -122,7 +122,7 @@ def test_another_models_embeddings_are_embedded_again_from_chips_or_refused_with
     assert people.names() == []
     old_cut = tmp_path / "old_cut.zip"
     _rewrite(backup, old_cut, earlier_chip)
-    with pytest.raises(InputError, match=r"chip dlib-0\.35-160; this frd: .*chip box-.*nothing was imported "
+    with pytest.raises(InputError, match=r"chip dlib-0\.35-160; this frd: .*chip landmarkbox-.*nothing was imported "
                                          r"\(enroll them again from photos\)"):
         people.restore(read_backup(old_cut))  # chips of another cut would embed into neither space
     assert people.names() == []

@@ -94,14 +94,14 @@ def test_people_enrolled_on_another_chip_cut_are_stale_and_never_reembedded_from
     from edged.gallery import LEGACY_CHIP, chip_of, embedding_space
 
     Gallery(tmp_path, SHA).add("alice", emb(2), chips(2), [])  # a gallery from before the cut was recorded
-    today = Gallery(tmp_path, embedding_space(SHA, "box-0.17-160"))
-    assert chip_of(SHA) == LEGACY_CHIP and chip_of(today.model_sha256) == "box-0.17-160"
+    today = Gallery(tmp_path, embedding_space(SHA, "landmarkbox-0.1-160"))
+    assert chip_of(SHA) == LEGACY_CHIP and chip_of(today.model_sha256) == "landmarkbox-0.1-160"
     assert today.stale() == ["alice"] and today.active() == {}
     assert today.reembed(lambda c: emb(len(c), seed=9)) == []
     assert today.stale() == ["alice"] and today.people["alice"].crops is not None  # kept, not rewritten
-    moved = Gallery(tmp_path, embedding_space("b" * 64, "box-0.17-160"))
-    Gallery(tmp_path / "g2", embedding_space(SHA, "box-0.17-160")).add("bob", emb(1), chips(1), [])
-    moved2 = Gallery(tmp_path / "g2", embedding_space("b" * 64, "box-0.17-160"))
+    moved = Gallery(tmp_path, embedding_space("b" * 64, "landmarkbox-0.1-160"))
+    Gallery(tmp_path / "g2", embedding_space(SHA, "landmarkbox-0.1-160")).add("bob", emb(1), chips(1), [])
+    moved2 = Gallery(tmp_path / "g2", embedding_space("b" * 64, "landmarkbox-0.1-160"))
     assert moved.reembed(lambda c: emb(len(c), seed=9)) == []  # alice's chips are still of the old cut
     assert moved2.reembed(lambda c: emb(len(c), seed=9)) == ["bob"]  # a model change with chips of today's cut
 

@@ -269,6 +269,23 @@ def _events(per_frame, gallery, cal, level, out: list | None = None):
     return [e.name for e in events if e.name is not None], named
 
 
+#: Barack Obama is in the clip's audience (the 2009 White House performance), in three-quarter profile from
+#: frame 205 to the end, his face inside this part of the frame. people/ holds his photos: with them
+#: enrolled, naming him there is right (the chip cut as FaceNet was trained, issue 10, does; the earlier
+#: chip did not), and anywhere else it is a stranger named.
+OBAMA_IN_CLIP = (205, Box(255, 25, 160, 140))
+
+
+def _obama_only_on_obama(events) -> None:
+    """Every ``obama`` event is on Barack Obama's face in the audience (:data:`OBAMA_IN_CLIP`)."""
+    first, region = OBAMA_IN_CLIP
+    for e in events:
+        if e.name == "obama":
+            x, y, w, h = e.box
+            assert e.frame >= first - 3 and region.x <= x + w / 2 <= region.x + region.w \
+                and region.y <= y + h / 2 <= region.y + region.h, (e.name, e.frame, e.box)
+
+
 def _not_on_lin(events, lin_boxes: dict[int, list[Box]]) -> None:
     """No event is on a face that is Lin's: a face named Lin (with only Lin enrolled) within half a second
     of the event does not overlap the event's face."""
@@ -313,7 +330,8 @@ def test_lin_manuel_miranda_is_not_announced_as_alex_lacamoire(data, clip_faces,
 
 
 def test_strict_announces_no_stranger_against_a_gallery_of_sixteen(data, clip_faces, video_pipeline):
-    """16 people of people/ enrolled from one photo each; nobody in the clip is one of them.
+    """16 people of people/ enrolled from one photo each; nobody in the clip is one of them but Barack Obama,
+    in the audience (:data:`OBAMA_IN_CLIP`), who may be named there and nowhere else.
 
     Known limit (README, "Strangers stay strangers"): at balanced, Lin-Manuel Miranda is announced as
     person13 here, and with alex_lacamoire's studio portrait enrolled even strict announces him as
@@ -321,9 +339,11 @@ def test_strict_announces_no_stranger_against_a_gallery_of_sixteen(data, clip_fa
     """
     people = load_dataset(data / "people")
     gallery = {n: _first_face(video_pipeline, p[0]) for n, p in people.items() if n != "alex_lacamoire"}
-    names, named = _events(clip_faces, gallery, video_pipeline.matcher.calibration, "strict")
-    print(f"strict: {named} faces named, events {names}")
-    assert names == []
+    events: list = []
+    names, named = _events(clip_faces, gallery, video_pipeline.matcher.calibration, "strict", events)
+    print(f"strict: {named} faces named, events {[(e.name, e.frame, e.box) for e in events]}")
+    assert set(names) <= {"obama"}
+    _obama_only_on_obama(events)
 
 
 #: Who is where in the two-person scenes, left to right (the third face in obama_and_biden is a bystander).
@@ -385,7 +405,8 @@ def test_the_daemons_fast_path_announces_only_enrolled_people(data, video_pipeli
 
     Only Lin-Manuel Miranda enrolled: he is announced. Only Alex Lacamoire (the clip's music director,
     a studio portrait Lin resembles): at most Alex himself, in profile at the piano, never on one of Lin's
-    faces. All 17 people of people/ (one photo each, alex's portrait too): nobody announced but Alex.
+    faces. All 17 people of people/ (one photo each, alex's portrait too): nobody announced but Alex and
+    Barack Obama, in the audience (:data:`OBAMA_IN_CLIP`), each on his own face.
     """
     if enrolled == "people":
         gallery = {n: _first_face(still_pipeline, p[0]) for n, p in load_dataset(data / "people").items()}
@@ -397,7 +418,8 @@ def test_the_daemons_fast_path_announces_only_enrolled_people(data, video_pipeli
     if enrolled == "lin_manuel_miranda":
         assert names == ["lin_manuel_miranda"]
         return
-    assert set(names) <= {"alex_lacamoire"} and len(names) <= 1
+    assert set(names) <= {"alex_lacamoire", "obama"} and names.count("alex_lacamoire") <= 1
+    _obama_only_on_obama(events)
     lin_boxes: dict[int, list[Box]] = {}
     lin = {"lin_manuel_miranda": _first_face(still_pipeline, data / "video/enroll/lin_manuel_miranda_1.png")}
     assert _daemon_events(data, video_pipeline, lin, level, named=lin_boxes) == ["lin_manuel_miranda"]

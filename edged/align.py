@@ -77,11 +77,11 @@ def cut(image: np.ndarray, rect: tuple[float, float, float, float], size: int = 
     x0, y0, cw, ch = x - pad, y - pad, w + 2 * pad, h + 2 * pad
     f = int(min(cw, ch) // size)
     ox = oy = 0
-    if f >= 2:
-        ih, iw = image.shape[:2]
-        ix0, iy0 = max(math.floor(x0) - f, 0), max(math.floor(y0) - f, 0)
-        ix1, iy1 = min(math.ceil(x0 + cw) + f, iw), min(math.ceil(y0 + ch) + f, ih)
-        ix1, iy1 = ix0 + max((ix1 - ix0) // f, 1) * f, iy0 + max((iy1 - iy0) // f, 1) * f
+    ih, iw = image.shape[:2]
+    ix0, iy0 = max(math.floor(x0) - f, 0), max(math.floor(y0) - f, 0)
+    ix1, iy1 = min(math.ceil(x0 + cw) + f, iw), min(math.ceil(y0 + ch) + f, ih)
+    if f >= 2 and ix1 - ix0 >= f and iy1 - iy0 >= f:  # (a box mostly outside the image is not reduced)
+        ix1, iy1 = ix0 + (ix1 - ix0) // f * f, iy0 + (iy1 - iy0) // f * f
         part = image[iy0:iy1, ix0:ix1]
         image = cv2.resize(part, (part.shape[1] // f, part.shape[0] // f), interpolation=cv2.INTER_AREA)
         ox, oy = ix0, iy0

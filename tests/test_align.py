@@ -77,3 +77,10 @@ def test_a_photo_and_the_same_photo_in_a_video_frame_embed_alike(data, still_pip
     cosines = [float(photo.embedding @ f.embedding) for f in seen]
     print("photo vs frames:", [round(c, 4) for c in cosines])
     assert min(cosines) > 0.995  # YuNet's own box instead: 0.980 on average over 150 LFW photos
+
+
+def test_a_box_beside_the_image_still_gives_a_chip_of_its_edge_pixels():
+    image = np.full((100, 100, 3), 77, np.uint8)
+    for rect in ((95.0, -400.0, 500.0, 600.0), (300.0, 300.0, 500.0, 600.0)):  # a sliver inside; none
+        chip = cut(image, rect)  # both large enough to be reduced first
+        assert chip.shape == (CHIP_SIZE, CHIP_SIZE, 3) and (chip == 77).all()

@@ -101,6 +101,11 @@ class Person:
     def count(self) -> int:
         return int(self.embeddings.shape[0])
 
+    def reembeddable(self, space: str) -> bool:
+        """Whether the stored chips can be embedded again in ``space``: there are some, and they were cut as
+        that space cuts (a chip of another cut would give an embedding of neither space)."""
+        return self.crops is not None and len(self.crops) > 0 and chip_of(self.model_sha256) == chip_of(space)
+
     def samples(self) -> list[dict]:
         """Each sample's id and where it came from (``cmd/list {"name"}``, ``frd gallery show``)."""
         return [{"sample_id": sid, "source": self.sources[i] if len(self.sources) == self.count else None,
@@ -452,7 +457,7 @@ class Gallery:
         with self._lock():
             for name in self.stale():
                 p = self.people[name]
-                if p.crops is None or len(p.crops) == 0 or chip_of(p.model_sha256) != chip_of(self.model_sha256):
+                if not p.reembeddable(self.model_sha256):
                     continue
                 person = Person(name, embed(p.crops), self.model_sha256, p.crops, p.sources, time.time(),
                                 p.sample_ids)

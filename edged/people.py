@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import InputError
-from .gallery import Gallery, Person, chip_of, describe_space
+from .gallery import Gallery, Person, describe_space
 from .images import decode_image
 from .names import validate_name
 from .quality import MIN_FACE_PX, assess, enrollment_verdict, photos_advice
@@ -387,7 +387,7 @@ class People:
                 raise InputError(f"{p.name} has {p.count} samples (gallery.max_samples_per_person = "
                                  f"{self.gallery.max_samples}); nothing was imported")
             if p.model_sha256 != sha:
-                if p.crops is None or len(p.crops) == 0 or chip_of(p.model_sha256) != chip_of(sha):
+                if not p.reembeddable(sha):
                     raise InputError(f"{p.name} was enrolled with another model or chip cut ("
                                      f"{describe_space(p.model_sha256)}; this frd: {describe_space(sha)}) and the "
                                      "backup holds no chips of today's cut to embed again; nothing was imported "

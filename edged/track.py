@@ -261,12 +261,13 @@ class FaceTracker:
             self.gated += len(small)
             due = [t for t in due if t.id not in small]
         if due:
-            chips = np.stack([self.aligner.chip_at(rgb, points(t.shape)) for t in due])
+            marks = [points(t.shape) for t in due]  # the chip is placed by them, the gate reads the turn from them
+            chips = np.stack([self.aligner.chip_at(rgb, pts) for pts in marks])
             chips = np.ascontiguousarray(chips[..., ::-1] if bgr else chips)  # a chip's pixels: the same either way
             aligned = len(due)
             if self.gate is not None:
-                for t, chip in zip(due, chips, strict=True):
-                    q = assess(min(t.box.w, t.box.h), chip, points(t.shape))
+                for t, chip, pts in zip(due, chips, marks, strict=True):
+                    q = assess(min(t.box.w, t.box.h), chip, pts)
                     if t.points is not None:  # the detector's own points read a profile (quality.detector_yaw)
                         q = replace(q, yaw=detector_yaw(t.points))
                     t.gated = self.gate.reason(q, side, detector_points=t.points is not None)

@@ -143,6 +143,15 @@ def camera_pipeline(pipeline: Pipeline, threads: int = 1) -> Pipeline:
     return Pipeline(detector, pipeline.aligner, embedder, pipeline.matcher, still_detector=pipeline.still_detector)
 
 
+def shipped_space() -> str:
+    """The embedding space of the shipped model and chip, read from the model's manifest without loading the
+    model (``frd gallery list``, the ignore list's command line)."""
+    from .align import chip_id
+    from .embed import MODEL_MANIFEST, Manifest, model_dir
+
+    return embedding_space(Manifest.load(model_dir() / MODEL_MANIFEST).sha256, chip_id())
+
+
 def open_gallery(path: Path | None, pipeline: Pipeline, create: bool = True, **limits: int) -> Gallery:
     """Load the gallery, re-embed people enrolled under another model, and hand it to the matcher.
 
@@ -257,7 +266,7 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
     from .ignore import IGNORE_FILE, IgnoreList
     from .worker import CameraWorker, IgnoreCheck
 
-    ignored = IgnoreList(people.gallery.root / IGNORE_FILE)
+    ignored = IgnoreList(people.gallery.root / IGNORE_FILE, people.gallery.model_sha256)
     m = pipeline.matcher
     ignore = IgnoreCheck(ignored, Matcher(m.calibration, m.strictness, m.fixed_threshold))  # judged like a person
     # Several cameras as processes (the default): each camera's reader and tracker in a child process of its

@@ -106,20 +106,21 @@ IGNORE_USAGE = "frd gallery ignore list | remove IGNORE_ID | add IMAGE..."
 def _gallery_ignore(args: argparse.Namespace) -> int:
     """``frd gallery ignore``: the daemon's ignore list (edged/ignore.py) from the command line; a running
     daemon follows the file within a gallery poll."""
+    from .app import shipped_space
     from .ignore import IGNORE_FILE, IgnoreList
     from .models import SHORT_ID
 
     what, rest = (args.args[0], args.args[1:]) if args.args else (None, [])
     root = _gallery_path(args)
     if what == "list" and not rest:
-        _print_json({"gallery": str(root), **IgnoreList(root / IGNORE_FILE).listing()})
+        _print_json({"gallery": str(root), **IgnoreList(root / IGNORE_FILE, shipped_space()).listing()})
         return 0
     if what == "remove" and len(rest) == 1:
         if not SHORT_ID.fullmatch(rest[0]):
             raise InputError(f"{rest[0][:40]!r} is not an ignore id (12 hex digits; see frd gallery ignore list)")
         if not root.is_dir():
             raise InputError(f"no gallery at {root}")
-        IgnoreList(root / IGNORE_FILE).remove(rest[0])
+        IgnoreList(root / IGNORE_FILE, shipped_space()).remove(rest[0])
         _print_json({"removed": rest[0]})
         return 0
     if what == "add" and rest:
@@ -141,7 +142,7 @@ def _gallery_ignore(args: argparse.Namespace) -> int:
             return 1
         import numpy as np
 
-        ignore_id = IgnoreList(root / IGNORE_FILE).add("cli", np.stack(embeddings))
+        ignore_id = IgnoreList(root / IGNORE_FILE, people.gallery.model_sha256).add("cli", np.stack(embeddings))
         _print_json({"ignore_id": ignore_id, "samples": len(embeddings), "rejected": rejected})
         return 0
     raise InputError(f"usage: {IGNORE_USAGE}")
@@ -155,11 +156,10 @@ def cmd_gallery(args: argparse.Namespace) -> int:
     if args.action == "ignore":
         return _gallery_ignore(args)
     if args.action in ("list", "export", "show"):
-        from .align import chip_id
-        from .embed import MODEL_MANIFEST, Manifest, model_dir
-        from .gallery import Gallery, embedding_space, export_backup
+        from .app import shipped_space
+        from .gallery import Gallery, export_backup
 
-        sha = embedding_space(Manifest.load(model_dir() / MODEL_MANIFEST).sha256, chip_id())
+        sha = shipped_space()
         g = Gallery(_gallery_path(args), sha, create=False)  # listing creates nothing
         if args.action == "export":
             from .ignore import IGNORE_FILE
@@ -196,7 +196,13 @@ def cmd_gallery(args: argparse.Namespace) -> int:
             result["ignored_skipped"] = (f"the ignore list was made with another model ({ignored[0][:12]}); "
                                          "ignore those faces again")
         elif ignored_entries:
-            result["ignored"] = IgnoreList(people.gallery.root / IGNORE_FILE).merge(ignored_entries)
+            space = people.gallery.model_sha256
+            others = sorted(k for k, v in ignored_entries.items() if v.space != space)
+            if others:  # entries from before the device's last upgrade: their embeddings cannot be used here
+                result["ignored_skipped"] = (f"{len(others)} ignored faces were made in another embedding space; "
+                                             "ignore those faces again")
+            result["ignored"] = IgnoreList(people.gallery.root / IGNORE_FILE, space).merge(
+                {k: v for k, v in ignored_entries.items() if v.space == space})
         _print_json(result)
         return 0
     people = open_people(_gallery_path(args), _still_pipeline(args),

@@ -5,7 +5,10 @@ someone enrolled, ignores one held unknown face (its ``face_id``). Its embedding
 a face closer to an ignored face than to any enrolled person — by the matcher's own normalised
 score, and above the matcher's threshold — produces no event at all. The list is kept next to the
 people in the gallery folder (``.ignored-faces``, 0600: biometric data, embeddings only, no chips),
-so it survives restarts; entries are listed and removed by id.
+so it survives restarts; entries are listed and removed by id. Each entry records the embedding space
+it was made in (model and chip cut, :func:`edged.gallery.embedding_space`): after an upgrade that
+changes either, old entries are kept and listed as stale but no longer ignore anyone, as stale people
+are no longer named (their embeddings would be compared with another space's).
 
 Pure storage and bookkeeping (numpy and the standard library); the daemon does the matching with
 a second :class:`~edged.match.Matcher` that app.py builds like the first.
@@ -25,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import GalleryError, InputError
-from .gallery import atomic_write
+from .gallery import atomic_write, describe_space
 from .models import SHORT_ID, new_id, utc_iso
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,8 @@ log = logging.getLogger(__name__)
 IGNORE_FILE = ".ignored-faces"
 #: More would mostly slow every embedded face down; a home has a few regular visitors.
 MAX_IGNORED = 100
+#: The space of an entry written before entries recorded theirs: unknown, so never today's.
+UNRECORDED_SPACE = "unrecorded"
 
 
 @dataclass(frozen=True)
@@ -42,19 +47,23 @@ class Ignored:
     camera: str
     created: float  # epoch seconds
     embeddings: np.ndarray  # (n, d)
+    space: str = UNRECORDED_SPACE  # edged.gallery.embedding_space of the embeddings
 
 
 def encode(entries: dict[str, Ignored]) -> bytes:
     """The file's bytes (also a backup's ``ignored-faces`` member): an npz of embeddings plus JSON metadata."""
-    meta = [{"id": e.ignore_id, "camera": e.camera, "created": e.created} for e in entries.values()]
+    meta = [{"id": e.ignore_id, "camera": e.camera, "created": e.created, "space": e.space}
+            for e in entries.values()]
     arrays = {f"e{i}": e.embeddings.astype(np.float32) for i, e in enumerate(entries.values())}
     buf = io.BytesIO()
     np.savez(buf, meta=np.array(json.dumps(meta)), **arrays)
     return buf.getvalue()
 
 
-def decode(data: bytes) -> dict[str, Ignored]:
-    """The entries of :func:`encode`'s bytes; raises ValueError (or numpy's errors) for anything else."""
+def decode(data: bytes, unrecorded: str = UNRECORDED_SPACE) -> dict[str, Ignored]:
+    """The entries of :func:`encode`'s bytes; raises ValueError (or numpy's errors) for anything else.
+
+    An entry that records no space gets ``unrecorded`` (a backup's own space, when the backup says it)."""
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         meta = json.loads(str(z["meta"]))
         out = {}
@@ -65,15 +74,22 @@ def decode(data: bytes) -> dict[str, Ignored]:
             ignore_id = str(m["id"])
             if not SHORT_ID.fullmatch(ignore_id):
                 raise ValueError(f"entry {i}: {ignore_id[:40]!r} is not an id")
-            out[ignore_id] = Ignored(ignore_id, str(m["camera"])[:64], float(m["created"]), emb)
+            space = m.get("space", unrecorded)
+            if not isinstance(space, str) or len(space) > 200:
+                raise ValueError(f"entry {i}: its embedding space is not a short string")
+            out[ignore_id] = Ignored(ignore_id, str(m["camera"])[:64], float(m["created"]), emb, space)
     return out
 
 
 class IgnoreList:
-    """The ignored faces, persisted in ``path``; thread-safe; listeners hear every change."""
+    """The ignored faces, persisted in ``path``; thread-safe; listeners hear every change.
 
-    def __init__(self, path: Path, *, max_entries: int = MAX_IGNORED, wall: Callable[[], float] = time.time) -> None:
+    ``space`` is today's embedding space: new entries record it, and only entries made in it are matched."""
+
+    def __init__(self, path: Path, space: str, *, max_entries: int = MAX_IGNORED,
+                 wall: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
+        self.space = space
         self.max_entries = max_entries
         self._wall = wall
         self._lock = threading.Lock()
@@ -89,10 +105,18 @@ class IgnoreList:
         if not self.path.exists():
             return {}
         try:
-            return decode(self.path.read_bytes())
+            entries = decode(self.path.read_bytes())
         except Exception as e:  # an unreadable list must not stop recognition: say so, start empty
             log.error("%s: unreadable ignore list, ignoring nobody (%s)", self.path, e)
             return {}
+        stale = [e for e in entries.values() if e.space != self.space]
+        if stale:
+            log.warning("%s: %d of %d ignored faces were made in another embedding space (%s; today %s) and "
+                        "ignore nobody: ignore those faces again, and remove the stale entries "
+                        "(frd gallery ignore list / remove)", self.path, len(stale), len(entries),
+                        ", ".join(sorted({describe_space(e.space) if "+" in e.space else e.space for e in stale})),
+                        describe_space(self.space))
+        return entries
 
     def fingerprint(self) -> tuple | None:
         """Changes whenever anyone writes the file (every write is a new file renamed into place)."""
@@ -133,7 +157,7 @@ class IgnoreList:
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 raise InputError(f"the ignore list is full ({self.max_entries} faces): remove one first")
-            entry = Ignored(new_id(), camera, self._wall(), emb)
+            entry = Ignored(new_id(), camera, self._wall(), emb, self.space)
             entries = {**self._entries, entry.ignore_id: entry}
             self._save(entries)
             self._entries = entries
@@ -167,10 +191,11 @@ class IgnoreList:
     def listing(self) -> dict:
         with self._lock:
             faces = [{"ignore_id": e.ignore_id, "camera": e.camera, "ts": utc_iso(e.created),
-                      "samples": len(e.embeddings)} for e in sorted(self._entries.values(), key=lambda e: e.created)]
+                      "samples": len(e.embeddings), "stale": e.space != self.space}
+                     for e in sorted(self._entries.values(), key=lambda e: e.created)]
         return {"ignored": faces}
 
     def gallery(self) -> dict[str, np.ndarray]:
-        """The entries as a matcher gallery: ``{ignore_id: embeddings}``."""
+        """The entries made in today's space as a matcher gallery: ``{ignore_id: embeddings}``."""
         with self._lock:
-            return {k: v.embeddings for k, v in self._entries.items()}
+            return {k: v.embeddings for k, v in self._entries.items() if v.space == self.space}

@@ -15,7 +15,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from edged.app import open_people
+from edged.app import open_people, shipped_space
 from edged.errors import InputError
 from edged.gallery import BACKUP_MANIFEST, _decode, _encode, chip_of, embedding_space, export_backup, read_backup
 from edged.images import load_image
@@ -178,10 +178,10 @@ def test_the_ignore_list_travels_with_the_backup_and_a_running_daemon_follows_it
 
     src, dst, backup = tmp_path / "src", tmp_path / "dst", tmp_path / "backup.zip"
     assert frd("enroll", "obama", data / "people/obama/obama_1.jpg", "--gallery", src).code == 0
-    ignore_id = IgnoreList(src / IGNORE_FILE).add("hall", np.ones((2, 512), np.float32))
+    ignore_id = IgnoreList(src / IGNORE_FILE, shipped_space()).add("hall", np.ones((2, 512), np.float32))
     assert frd("gallery", "export", backup, "--gallery", src).code == 0
     dst.mkdir(mode=0o700)
-    daemons = IgnoreList(dst / IGNORE_FILE)  # what a running daemon holds
+    daemons = IgnoreList(dst / IGNORE_FILE, shipped_space())  # what a running daemon holds
     heard = []
     daemons.on_change(lambda: heard.append(True))
     assert daemons.reload_if_changed() is False
@@ -197,7 +197,7 @@ def test_another_models_ignore_list_is_not_imported(frd, data, tmp_path):
 
     src, dst, backup, moved = tmp_path / "src", tmp_path / "dst", tmp_path / "b.zip", tmp_path / "moved.zip"
     assert frd("enroll", "obama", data / "people/obama/obama_1.jpg", "--gallery", src).code == 0
-    IgnoreList(src / IGNORE_FILE).add("hall", np.ones((1, 512), np.float32))
+    IgnoreList(src / IGNORE_FILE, shipped_space()).add("hall", np.ones((1, 512), np.float32))
     assert frd("gallery", "export", backup, "--gallery", src).code == 0
     with zipfile.ZipFile(backup) as z, zipfile.ZipFile(moved, "w") as out:
         for name in z.namelist():
@@ -208,3 +208,20 @@ def test_another_models_ignore_list_is_not_imported(frd, data, tmp_path):
     got = frd("gallery", "import", moved, "--gallery", dst)
     assert got.code == 0 and "another model (ffffffffffff)" in got.json()["ignored_skipped"], got.err
     assert not (dst / IGNORE_FILE).exists()
+
+
+def test_ignored_faces_of_another_embedding_space_stay_behind_on_import(frd, data, tmp_path):
+    from edged.ignore import IGNORE_FILE, UNRECORDED_SPACE, Ignored, IgnoreList, encode
+
+    src, dst, backup = tmp_path / "src", tmp_path / "dst", tmp_path / "b.zip"
+    assert frd("enroll", "obama", data / "people/obama/obama_1.jpg", "--gallery", src).code == 0
+    today = IgnoreList(src / IGNORE_FILE, shipped_space()).add("hall", np.ones((1, 512), np.float32))
+    entries = IgnoreList(src / IGNORE_FILE, shipped_space())._entries
+    older = Ignored("0123456789ab", "door", 1.0, np.ones((1, 512), np.float32), UNRECORDED_SPACE)  # pre-upgrade
+    (src / IGNORE_FILE).write_bytes(encode({**entries, older.ignore_id: older}))
+    listed = frd("gallery", "ignore", "list", "--gallery", src).json()["ignored"]
+    assert sorted((e["ignore_id"], e["stale"]) for e in listed) == sorted([(today, False), (older.ignore_id, True)])
+    assert frd("gallery", "export", backup, "--gallery", src).code == 0
+    got = frd("gallery", "import", backup, "--gallery", dst)
+    assert got.code == 0 and got.json()["ignored"] == [today], got.err
+    assert got.json()["ignored_skipped"].startswith("1 ignored faces were made in another embedding space")

@@ -7,7 +7,9 @@ gallery's traces in detail; the broker tests stay the proof of the MQTT side.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 
 import pytest
 
@@ -344,6 +346,40 @@ def test_an_ignored_face_is_not_announced_even_when_enrolled_until_it_is_removed
         assert [json.loads(m.payload)["name"] for m in bus.on(f"{BASE}/event")] == ["obama"]  # back
     finally:
         video_pipeline.matcher.set_gallery({})
+
+
+def test_an_ignored_face_made_in_another_embedding_space_ignores_nobody_and_is_listed_stale(
+        tmp_path, video_pipeline, photo, caplog):
+    """After an upgrade that changes the model or the chip, an old entry would compare embeddings of two spaces."""
+    from edged.gallery import LEGACY_CHIP, embedding_space
+    from edged.ignore import IGNORE_FILE, decode, encode
+
+    daemon, bus = _rig(tmp_path, video_pipeline, "unknown_faces: {keep: 20}\n", ", unknown_cooldown_s: 0")
+    see(daemon, load_image(photo))
+    [event] = [json.loads(m.payload) for m in bus.on(f"{BASE}/event")]
+    reply = command(daemon, bus, f"{BASE}/cmd/ignore", json.dumps({"face_id": event["face_id"]}))
+    ignore_id = reply["data"]["ignore_id"]
+    saved = tmp_path / "gallery" / IGNORE_FILE
+    [entry] = decode(saved.read_bytes()).values()
+    assert entry.space == daemon_space(video_pipeline)
+    old = embedding_space(video_pipeline.embedder.sha256, LEGACY_CHIP)  # the same model on the earlier chip
+    saved.write_bytes(encode({ignore_id: dataclasses.replace(entry, space=old)}))
+    caplog.set_level(logging.WARNING, logger="edged.ignore")
+    daemon, bus = _rig(tmp_path, video_pipeline, "unknown_faces: {keep: 20}\n", ", unknown_cooldown_s: 0")
+    assert "1 of 1 ignored faces were made in another embedding space" in caplog.text
+    assert "ignore those faces again" in caplog.text and "chip dlib-0.35-160" in caplog.text
+    listed = command(daemon, bus, f"{BASE}/cmd/ignore/list", b"")["data"]["ignored"]
+    assert [(e["ignore_id"], e["stale"]) for e in listed] == [(ignore_id, True)]
+    see(daemon, load_image(photo))
+    assert [json.loads(m.payload)["name"] for m in bus.on(f"{BASE}/event")] == [None]  # announced again
+    reply = command(daemon, bus, f"{BASE}/cmd/ignore/remove", json.dumps({"ignore_id": ignore_id}))
+    assert reply["ok"], reply  # a stale entry is removed like any other
+
+
+def daemon_space(pipeline) -> str:
+    from edged.gallery import embedding_space
+
+    return embedding_space(pipeline.embedder.sha256, pipeline.aligner.chip_id)
 
 
 def test_stale_discovery_of_a_gone_camera_and_person_is_emptied(rig):

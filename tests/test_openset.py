@@ -11,10 +11,12 @@ import pytest
 
 from edged.calibrate import (
     COHORT_FOLDS,
+    CROWD_SIZES,
     REPORT_SIZES,
     TEST_FOLDS,
     TUNE_FOLDS,
     Lfw,
+    crowd_strangers,
     embed_people,
     magnets,
     open_set_at,
@@ -156,7 +158,7 @@ def test_lfw_is_read_once_for_calibrate_and_eval_people_split_by_the_pairs_folds
     assert set(lfw.photos_in(TEST_FOLDS)) == parts[2]
 
 
-@pytest.mark.parametrize("n", [5, 20])
+@pytest.mark.parametrize("n", [5, 20, 50])
 def test_at_the_defaults_strangers_are_named_at_most_1_percent_and_95_percent_of_the_family_named(
         lfw_held_out, cal, n):
     """Galleries of n held-out people, 5 photos each: the daemon's Matcher at its default strictness."""
@@ -168,16 +170,23 @@ def test_at_the_defaults_strangers_are_named_at_most_1_percent_and_95_percent_of
     assert r["wrong"] <= 0.005
 
 
-def test_with_fifty_people_enrolled_the_default_stays_near_its_promise(lfw_held_out, cal):
-    """50 held-out people: the measured shortfall (README, "Strangers stay strangers", what is left):
-    strangers named 0.66 %, 92.3 % of the family named, where the issue asks for <= 1 % and >= 95 %;
-    `strict` 0.13 % and 89.1 % (its levels, fitted on the tuning folds, are stricter than promised here)."""
+def test_strict_keeps_its_promise_with_fifty_people_enrolled(lfw_held_out, cal):
     e, _ = lfw_held_out
-    r = open_set_at(cal, e, e.by_person(), 50, 12, DEFAULT_STRICTNESS)
     strict = open_set_at(cal, e, e.by_person(), 50, 12, "strict")
-    print(r, strict)
-    assert r["strangers"] <= 0.0125 and r["named"] >= 0.92 and r["wrong"] <= 0.005
-    assert strict["strangers"] <= 0.0075 and strict["named"] >= 0.88
+    print(strict)
+    assert strict["strangers"] <= 0.005 and strict["named"] >= 0.93 and strict["wrong"] <= 0.005
+
+
+@pytest.mark.parametrize("n", CROWD_SIZES)
+def test_every_level_keeps_its_promise_for_households_beyond_the_fit(lfw_held_out, cal, n):
+    """The levels' ln n rule was fitted on galleries of at most 50 people with 5 photos each; 100 and 200
+    held-out people, enrolled from the photos they have (most have one or two), stay within each promise."""
+    e, _ = lfw_held_out
+    for level in LEVELS:
+        r = crowd_strangers(cal, e, e.by_person(), n, level)
+        print(level, r)
+        assert r["stranger_photos"] > 5000
+        assert 0 < r["strangers"] <= cal.levels[level].target, level
 
 
 def test_no_enrolled_person_attracts_more_than_3x_the_average_stranger_rate(lfw_held_out, cal):
@@ -193,8 +202,9 @@ def test_lfw_verification_of_the_int8_path(lfw_held_out):
     e, pairs = lfw_held_out
     v = verification(e, pairs, TEST_FOLDS)
     print(v)
-    # 97.6 % on the held-out folds with YuNet (HOG 96.9 %), short of the published 99.05 % (float, MTCNN crops)
-    assert v["accuracy"] >= 0.97 and v["missing_pairs"] == 0
+    # 98.3 % on the held-out folds (the earlier dlib chip: 97.6 %); the published 99.05 % is the float model on
+    # all ten folds of MTCNN crops, and the float model gives no more than int8 on these folds (models/README.md)
+    assert v["accuracy"] >= 0.98 and v["missing_pairs"] == 0
 
 
 def test_the_shipped_figures_are_what_the_held_out_people_give_today(lfw_held_out, cal):
@@ -207,6 +217,9 @@ def test_the_shipped_figures_are_what_the_held_out_people_give_today(lfw_held_ou
             s = shipped[level][str(n)]
             assert r["named"] == pytest.approx(s["named"], abs=0.002), (level, n)
             assert r["strangers"] == pytest.approx(s["strangers"], abs=0.001), (level, n)
+        for n in CROWD_SIZES:
+            r = crowd_strangers(cal, e, e.by_person(), n, level)
+            assert r["strangers"] == pytest.approx(shipped[level]["crowds"][str(n)]["strangers"], abs=0.001)
 
 
 # -- single images: aligned112 ---------------------------------------------------------------

@@ -404,7 +404,7 @@ def main() -> int:
     gallery: dict = {}
     if args.enroll:
         pipeline = build_pipeline(still=True)
-        gallery = {"enrolled": pipeline.faces(load_image(args.enroll), largest_only=True)[0].embedding[None]}
+        gallery = {"enrolled": pipeline.faces(load_image(args.enroll), subject_only=True)[0].embedding[None]}
     limit = len(frames)
     print(f"{limit} frames of {args.video.name} ({frames[0].shape[1]}x{frames[0].shape[0]}), "
           f"{args.detector}, {args.repeat} passes per camera, {os.cpu_count()} CPUs, "

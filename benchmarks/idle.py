@@ -162,7 +162,7 @@ def frames_to_announce(clip_rgb: list[np.ndarray], enroll: Path) -> int | None:
     from edged.images import load_image
 
     video, still = build_pipeline(still=False), build_pipeline(still=True)
-    video.matcher.set_gallery({NAME: still.faces(load_image(enroll), largest_only=True)[0].embedding[None]})
+    video.matcher.set_gallery({NAME: still.faces(load_image(enroll), subject_only=True)[0].embedding[None]})
     rc = RecognitionConfig(cooldown_s=0, unknown_cooldown_s=0)
     tracker, engine = build_tracker(video, rc), build_engine("door", rc)
     for i, rgb in enumerate(clip_rgb):

@@ -108,7 +108,7 @@ def clip(data: Path, detector: str, bins=YAW_BINS, turn: str = "detector") -> No
     gallery = {}
     for name in ("lin_manuel_miranda", "alex_lacamoire"):
         photo = load_image(data / f"video/enroll/{name}_1.png")
-        gallery[name] = still.faces(photo, largest_only=True)[0].embedding[None]
+        gallery[name] = still.faces(photo, subject_only=True)[0].embedding[None]
     video.matcher.set_gallery(gallery)
     t = FaceTracker(video.detector, video.aligner, video.embedder, video.matcher, detect_every=1, reverify_frames=1)
     seen: dict[int, list[tuple[float, str | None]]] = defaultdict(list)

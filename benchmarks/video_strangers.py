@@ -25,8 +25,8 @@ every stranger photo that the still-photo matcher names in some gallery is run a
 1), and a random sample of the photos it names in none (stratum 2). A rate is then the two strata
 weighted by their share of (photo, gallery) pairs; its interval combines the strata's Wilson
 intervals in quadrature. "Per frame" is the share of the subject's frames (every ``--every``-th,
-not gated) whose embedding alone would name someone, on the same clips. Only the photo's subject
-(its largest face, the one the photo path judges) counts; faces behind it are counted apart.
+not gated) whose embedding alone would name someone, on the same clips. Only the clip's subject
+(its largest face) counts; faces behind it are counted apart.
 
 **Family.** Enrolled people's other photos as clips, in every gallery that holds them: the share
 announced with their own name, and with a wrong one.

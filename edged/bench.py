@@ -239,7 +239,7 @@ def main(args: argparse.Namespace) -> int:
     if args.enroll:
         name, image = args.enroll
         photo = load_image(image)
-        gallery[name] = pipeline.faces(photo, largest_only=True, still=True)[0].embedding[None]
+        gallery[name] = pipeline.faces(photo, subject_only=True, still=True)[0].embedding[None]
     pipeline.matcher.set_gallery(gallery)
     fps = cv2.VideoCapture(str(args.video)).get(cv2.CAP_PROP_FPS) or 30.0
     rc = RecognitionConfig(detect_every=args.detect_every)

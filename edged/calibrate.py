@@ -6,7 +6,7 @@ the README quotes. Re-run it whenever detection, alignment or the model changes;
 the shipped figures no longer match what this measures.
 
 Every face goes through frd's own still-photo path (detection with ``--detector``, default the
-configured default; 5-point alignment; int8 FaceNet; the largest face of each photo), never through
+configured default; 5-point alignment; int8 FaceNet; the subject of each photo, edged.pipeline.subject), never through
 pre-aligned crops. The calibration records the detector that made it: detection changes which faces
 reach the matcher, so ``frd eval`` and the tests measure with that detector. LFW's people are split
 by its own person-disjoint View-2 folds (``pairs.txt``), and each part has one job:
@@ -126,12 +126,14 @@ class Embedded:
 
 
 def path_recipe(pipeline) -> str:
-    """What decides a photo's embedding on the still-photo path: detector, chip and model.
+    """What decides a photo's embedding on the still-photo path: detector, chip, model and which face.
 
     Embedding caches key on it, so HOG's and YuNet's embeddings (or two chips') never mix.
     """
+    from .pipeline import SUBJECT_RULE
+
     det = pipeline.still_detector or pipeline.detector
-    return f"{det.recipe}; {pipeline.aligner.recipe}; model {pipeline.embedder.sha256}"
+    return f"{det.recipe}; {pipeline.aligner.recipe}; model {pipeline.embedder.sha256}; {SUBJECT_RULE}"
 
 
 def default_cache(detector: str) -> Path:
@@ -141,7 +143,8 @@ def default_cache(detector: str) -> Path:
 
 def embed_people(people: dict[str, list[Path]], pipeline=None, cache: Path | None = None,
                  progress: bool = False) -> Embedded:
-    """The largest face of each photo through frd's still-photo path (detect, align, int8 embed)."""
+    """The subject of each photo (:func:`edged.pipeline.subject`) through frd's still-photo path (detect, align,
+    int8 embed)."""
     from .images import load_image
 
     if pipeline is None:
@@ -160,7 +163,7 @@ def embed_people(people: dict[str, list[Path]], pipeline=None, cache: Path | Non
     found = np.zeros(len(rows), bool)
     t0 = time.perf_counter()
     for i, (_, path) in enumerate(rows):
-        faces = pipeline.faces(load_image(path), largest_only=True, still=True)
+        faces = pipeline.faces(load_image(path), subject_only=True, still=True)
         if faces:
             emb[i], found[i] = faces[0].embedding, True
         if progress and i and i % 500 == 0:
@@ -414,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     np.save(cohort_path, cohort.astype(np.float16))
     info = {
         "source": f"{args.lfw.name}: LFW View-2 folds 1-5, {len(people)} people, {len(e.found)} photos, "
-                  f"{int(e.found.sum())} with a face; frd's still-photo path ({path_recipe(pipeline)}), largest "
+                  f"{int(e.found.sum())} with a face; frd's still-photo path ({path_recipe(pipeline)}), the "
                   "face of each photo",
         "detector": args.detector,
         "cohort": f"fold 1: {len(cohort)} faces of {len(part['cohort'])} people (at most {COHORT_PER_PERSON} each)",

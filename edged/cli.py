@@ -132,7 +132,7 @@ def _gallery_ignore(args: argparse.Namespace) -> int:
             if isinstance(img, InputError):
                 rejected.append({"image": label, "reason": str(img)})
                 continue
-            faces = people.pipeline.faces(img, aligned=args.aligned, largest_only=True, still=True)
+            faces = people.pipeline.faces(img, aligned=args.aligned, subject_only=True, still=True)
             if not faces:
                 rejected.append({"image": label, "reason": "no face found"})
             else:
@@ -301,7 +301,8 @@ def _print_recognitions(args: argparse.Namespace, frame, recognitions: list, eve
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    """The embedding of the largest face of each image, as frd computes it (for analyses with other tools)."""
+    """The embedding of the subject of each image (its largest face, unless one is much nearer the middle), as
+    frd computes it (for analyses with other tools)."""
     from .app import build_pipeline
 
     pipeline = build_pipeline(still=True, threads=args.threads)
@@ -311,7 +312,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
             print(f"frd: {img}", file=sys.stderr)
             status = 1
             continue
-        faces = pipeline.faces(img, aligned=args.aligned, largest_only=True, still=True)
+        faces = pipeline.faces(img, aligned=args.aligned, subject_only=True, still=True)
         if not faces:
             print(f"frd: {label}: no face found", file=sys.stderr)
             status = 1
@@ -433,7 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nonce", default=None, help="16-64 characters [A-Za-z0-9_-] (default: random)")
     p.set_defaults(func=cmd_sign)
 
-    p = sub.add_parser("enroll", help="enroll the largest face of each image as NAME")
+    p = sub.add_parser("enroll", help="enroll the face each image is of (its largest, unless one is much "
+                                      "nearer the middle) as NAME")
     p.add_argument("name")
     p.add_argument("images", nargs="+")
     _gallery_arg(p)
@@ -469,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "daemon's tracker")
     p.set_defaults(func=cmd_recognize)
 
-    p = sub.add_parser("embed", help="print the embedding of the largest face of each image")
+    p = sub.add_parser("embed", help="print the embedding of the face each image is of")
     p.add_argument("images", nargs="+")
     p.add_argument("--aligned", action="store_true", help="images already are face crops: skip detection")
     p.add_argument("--json", action="store_true", help='one JSON line per image: {"source", "box", "embedding"}')

@@ -201,7 +201,8 @@ class People:
                ) -> EnrollResult:
         """Enroll ``name`` from ``(label, rgb or the error that kept it from being read)`` pairs.
 
-        The largest face of each image; raises InputError for a bad name or a refused person.
+        The subject of each image (its largest face, or one much nearer the middle: pipeline.subject); raises
+        InputError for a bad name or a refused person.
         """
         validate_name(name)
         self._check(name)
@@ -211,7 +212,7 @@ class People:
                 rejected.append({"image": label, "reason": str(img)})
                 continue
             with self.lock:
-                faces = self.pipeline.faces(img, aligned=aligned, largest_only=True, still=True)
+                faces = self.pipeline.faces(img, aligned=aligned, subject_only=True, still=True)
             if not faces:
                 rejected.append({"image": label, "reason": "no face found"})
             else:

@@ -40,12 +40,12 @@ def test_people_are_told_apart_and_strangers_stay_unknown(data, still_pipeline):
     gallery = {}
     for name in enrolled:
         img = next(f for f in frames(people[name][0]))
-        gallery[name] = still_pipeline.faces(img.rgb, largest_only=True)[0].embedding[None]
+        gallery[name] = still_pipeline.faces(img.rgb, subject_only=True)[0].embedding[None]
     m.set_gallery(gallery)
     right = total = named_strangers = strangers = 0
     for name, paths in people.items():
         for p in paths[1:] if name in enrolled else paths:
-            (f,) = still_pipeline.faces(next(frames(p)).rgb, largest_only=True)
+            (f,) = still_pipeline.faces(next(frames(p)).rgb, subject_only=True)
             (r,) = m.match(f.embedding[None])
             if name in enrolled:
                 total += 1

@@ -59,7 +59,7 @@ def test_a_photo_and_the_same_photo_in_a_video_frame_embed_alike(data, still_pip
     from edged.config import RecognitionConfig
 
     rgb = load_image(data / "video/enroll/lin_manuel_miranda_1.png")
-    photo = still_pipeline.faces(rgb, largest_only=True, still=True)[0]
+    photo = still_pipeline.faces(rgb, subject_only=True, still=True)[0]
     h, w = rgb.shape[:2]
     frame = np.full((int(h * 1.6), int(w * 1.6), 3), 90, np.uint8)  # the photo, 1.3 times larger, in a frame
     big = cv2.resize(rgb, (int(w * 1.3), int(h * 1.3)), interpolation=cv2.INTER_LINEAR)

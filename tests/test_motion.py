@@ -23,7 +23,7 @@ FPS = 30
 def pipeline(data, still_pipeline):
     p = build_pipeline(still=False)
     photo = load_image(data / "video/enroll/lin_manuel_miranda_1.png")
-    p.matcher.set_gallery({NAME: still_pipeline.faces(photo, largest_only=True)[0].embedding[None]})
+    p.matcher.set_gallery({NAME: still_pipeline.faces(photo, subject_only=True)[0].embedding[None]})
     return p
 
 

@@ -257,7 +257,7 @@ def clip_faces(data, video_pipeline):
 
 
 def _first_face(pipeline, path):
-    return pipeline.faces(next(frames(path)).rgb, largest_only=True, still=True)[0].embedding[None]
+    return pipeline.faces(next(frames(path)).rgb, subject_only=True, still=True)[0].embedding[None]
 
 
 def _events(per_frame, gallery, cal, level, out: list | None = None):

@@ -31,7 +31,7 @@ def tracker(video_pipeline, still_pipeline, data):
     gallery = {}
     for name in ("lin_manuel_miranda", "alex_lacamoire"):
         img = load_image(data / f"video/enroll/{name}_1.png")
-        gallery[name] = still_pipeline.faces(img, largest_only=True)[0].embedding[None]
+        gallery[name] = still_pipeline.faces(img, subject_only=True)[0].embedding[None]
     video_pipeline.matcher.set_gallery(gallery)
     p = video_pipeline
     return FaceTracker(p.detector, p.aligner, p.embedder, p.matcher, detect_every=3, settle_frames=3,
@@ -222,9 +222,9 @@ def test_a_stranger_whose_frames_alternate_between_matching_and_not_is_not_named
     """Issue 10: the vote alone names whoever wins 3 of 5 frames; the track's mean embedding must name them too,
     so a stranger's lucky draws average out while they stand at the door."""
     img = load_image(data / "video/enroll/lin_manuel_miranda_1.png")
-    lin = still_pipeline.faces(img, largest_only=True)[0].embedding
+    lin = still_pipeline.faces(img, subject_only=True)[0].embedding
     img = load_image(data / "video/enroll/alex_lacamoire_1.png")
-    alex = still_pipeline.faces(img, largest_only=True)[0].embedding
+    alex = still_pipeline.faces(img, subject_only=True)[0].embedding
     tracker.matcher.set_gallery({"lin_manuel_miranda": lin[None]})
     named = lambda e: tracker.matcher.match(e[None])[0].name  # noqa: E731
     lo, hi = 0.0, 1.0  # the least of lin in a blend with alex that still names lin: a look-alike frame
@@ -241,9 +241,9 @@ def test_a_stranger_whose_frames_alternate_between_matching_and_not_is_not_named
 
 def test_a_family_member_is_named_as_soon_as_before_and_a_new_face_starts_a_new_mean(tracker, still_pipeline, data):
     img = load_image(data / "video/enroll/lin_manuel_miranda_1.png")
-    lin = still_pipeline.faces(img, largest_only=True)[0].embedding
+    lin = still_pipeline.faces(img, subject_only=True)[0].embedding
     img = load_image(data / "video/enroll/alex_lacamoire_1.png")
-    alex = still_pipeline.faces(img, largest_only=True)[0].embedding
+    alex = still_pipeline.faces(img, subject_only=True)[0].embedding
     tracker.matcher.set_gallery({"lin_manuel_miranda": lin[None], "alex_lacamoire": alex[None]})
     rng = np.random.default_rng(3)
     noisy = [lin + rng.normal(0, 0.01, lin.shape) for _ in range(60)]

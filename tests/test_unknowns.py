@@ -207,7 +207,7 @@ def _embed_photos(data) -> dict[str, np.ndarray]:
     pipe = build_pipeline(still=True)
     out = {}
     for name in ("lin_manuel_miranda", "alex_lacamoire"):
-        [face] = pipe.faces(load_image(data / f"video/enroll/{name}_1.png"), largest_only=True, still=True)
+        [face] = pipe.faces(load_image(data / f"video/enroll/{name}_1.png"), subject_only=True, still=True)
         out[name] = face.embedding / np.linalg.norm(face.embedding)
     return out
 

@@ -108,7 +108,7 @@ def pipelines(data):
     video = build_pipeline(still=False, detector="yunet")
     assert isinstance(video.detector, YuNetDetector) and isinstance(still.detector, YuNetDetector)
     photo = load_image(data / "video/enroll/lin_manuel_miranda_1.png")
-    video.matcher.set_gallery({NAME: still.faces(photo, largest_only=True)[0].embedding[None]})
+    video.matcher.set_gallery({NAME: still.faces(photo, subject_only=True)[0].embedding[None]})
     return video
 
 

@@ -206,18 +206,24 @@ class People:
         """
         validate_name(name)
         self._check(name)
-        found, rejected = [], []
+        found, rejected, notes = [], [], []
         for label, img in images:
             if isinstance(img, InputError):
                 rejected.append({"image": label, "reason": str(img)})
                 continue
             with self.lock:
-                faces = self.pipeline.faces(img, aligned=aligned, subject_only=True, still=True)
-            if not faces:
+                face, count = self.pipeline.subject_face(img, aligned=aligned)
+            if face is None:
                 rejected.append({"image": label, "reason": "no face found"})
-            else:
-                found.append((label, faces[0]))
-        return self._enroll_faces(name, found, rejected)
+                continue
+            found.append((label, face))
+            if count > 1:  # say which face was taken: a bystander's must not be enrolled under the name
+                b = face.box
+                notes.append({"image": label, "warning": (
+                    f"{count} faces in the image; took the one it is of (the largest unless another is much "
+                    f"nearer the middle): {b.w}x{b.h} px at x={b.x}, y={b.y}. If that is not {name}, remove "
+                    "the sample and enroll a photo cropped to them")})
+        return self._enroll_faces(name, found, rejected, notes)
 
     def enroll_images(self, name: str, images: list[tuple[str, bytes]]) -> dict:
         """Enroll from encoded images (an MQTT payload): each is decoded with the image limits."""
@@ -267,8 +273,9 @@ class People:
         self._check(name)
         return self._enroll_faces(name, faces, []).as_dict()
 
-    def _enroll_faces(self, name: str, faces: list[tuple[str, Face]], rejected: list[dict]) -> EnrollResult:
-        result = EnrollResult(name, rejected=rejected)
+    def _enroll_faces(self, name: str, faces: list[tuple[str, Face]], rejected: list[dict],
+                      notes: list[dict] | None = None) -> EnrollResult:
+        result = EnrollResult(name, rejected=rejected, warnings=list(notes or []))
         kept = screen(faces, result)
         if not kept:
             return result

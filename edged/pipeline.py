@@ -79,6 +79,20 @@ class Pipeline:
         ``aligned``: the frame is one face crop; ``still``: a photo, not a video frame; ``subject_only``: only
         the face the photo is of (:func:`subject`).
         """
+        boxes = self._boxes(rgb, aligned, still)
+        if subject_only and boxes:
+            boxes = [subject(boxes, rgb.shape[1], rgb.shape[0])]
+        return self._embedded(rgb, boxes)
+
+    def subject_face(self, rgb: np.ndarray, aligned: bool = False) -> tuple[Face | None, int]:
+        """The face a photo is of (:func:`subject`) and how many faces it holds, so enrollment can say
+        which one it took when there were several."""
+        boxes = self._boxes(rgb, aligned, still=True)
+        if not boxes:
+            return None, 0
+        return self._embedded(rgb, [subject(boxes, rgb.shape[1], rgb.shape[0])])[0], len(boxes)
+
+    def _boxes(self, rgb: np.ndarray, aligned: bool, still: bool) -> list[Box]:
         t0 = time.perf_counter()
         if aligned:
             h, w = rgb.shape[:2]
@@ -86,12 +100,13 @@ class Pipeline:
         else:
             detector = self.still_detector if still and self.still_detector else self.detector
             boxes = detector.detect(rgb)
-        t1 = time.perf_counter()
-        self.timer.add("detect", t1 - t0)
+        self.timer.add("detect", time.perf_counter() - t0)
+        return boxes
+
+    def _embedded(self, rgb: np.ndarray, boxes: list[Box]) -> list[Face]:
         if not boxes:
             return []
-        if subject_only:
-            boxes = [subject(boxes, rgb.shape[1], rgb.shape[0])]
+        t1 = time.perf_counter()
         faces = []
         for b in boxes:
             chip, points = self.aligner.chip_and_points(rgb, b)

@@ -41,3 +41,17 @@ def test_in_a_real_photo_the_subject_is_enrolled_not_the_larger_colleague_beside
     [other] = still_pipeline.faces(load_image(lfw / "Christine_Todd_Whitman_0006.jpg"), subject_only=True,
                                    still=True)
     assert float(chosen.embedding @ other.embedding) > 0.5 > float(every[0].embedding @ other.embedding)
+
+
+def test_enrolling_a_photo_of_several_faces_says_which_one_was_taken(frd, data, tmp_path):
+    photo = data / "lfw" / "Christine_Todd_Whitman" / "Christine_Todd_Whitman_0005.jpg"
+    r = frd("enroll", "christine", photo, "--gallery", tmp_path / "g")
+    assert r.code == 0 and r.json()["added"] == 1, r.err
+    [note] = [w for w in r.json()["warnings"] if "faces in the image" in w["warning"]]
+    assert note["image"] == str(photo)
+    assert note["warning"].startswith("2 faces in the image; took the one it is of")
+    x = int(note["warning"].split("x=")[1].split(",")[0])
+    assert x < 125 - 40  # her face, left of the middle of the 250 px photo (the colleague's is at the right)
+    assert "If that is not christine, remove the sample" in note["warning"]
+    one = frd("enroll", "obama", data / "people/obama/obama_1.jpg", "--gallery", tmp_path / "g")
+    assert not [w for w in one.json()["warnings"] if "faces in the image" in w["warning"]]

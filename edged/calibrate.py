@@ -269,6 +269,8 @@ def crowd_strangers(cal: Calibration, e: Embedded, split: dict[str, np.ndarray],
     with people enrolled from fewer photos than the fit used."""
     rng = np.random.default_rng(seed)
     people = sorted(split)
+    if n >= len(people):
+        raise ValueError(f"only {len(people)} people: cannot draw a gallery of {n} and keep strangers")
     trials = max(6, 1200 // n)
     total = named = 0
     for _ in range(trials):
@@ -279,7 +281,8 @@ def crowd_strangers(cal: Calibration, e: Embedded, split: dict[str, np.ndarray],
         idx = np.concatenate([v for q, v in split.items() if q not in g])
         total += len(idx)
         named += sum(r.name is not None for r in m.match(e.emb[idx]))
-    return {"people": n, "galleries": trials, "stranger_photos": total, "strangers": round(named / total, 4)}
+    return {"people": n, "galleries": trials, "stranger_photos": total,
+            "strangers": round(named / max(total, 1), 4)}
 
 
 def magnets(cal: Calibration, e: Embedded, split: dict[str, np.ndarray], strictness: str) -> dict:
@@ -337,7 +340,8 @@ def held_out_report(cal: Calibration, e: Embedded, split: dict[str, np.ndarray],
     for level in LEVELS:
         out[level] = {str(n): open_set_at(cal, e, split, n, _trials_for(n), level) for n in sizes}
         out[level]["magnets"] = magnets(cal, e, split, level)
-        out[level]["crowds"] = {str(n): crowd_strangers(cal, e, split, n, level) for n in CROWD_SIZES}
+        out[level]["crowds"] = {str(n): crowd_strangers(cal, e, split, n, level) for n in CROWD_SIZES
+                                if n < len(split)}  # a subset of LFW may hold fewer people
     return out
 
 
@@ -418,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     info = {
         "source": f"{args.lfw.name}: LFW View-2 folds 1-5, {len(people)} people, {len(e.found)} photos, "
                   f"{int(e.found.sum())} with a face; frd's still-photo path ({path_recipe(pipeline)}), the "
-                  "face of each photo",
+                  "subject of each photo",
         "detector": args.detector,
         "cohort": f"fold 1: {len(cohort)} faces of {len(part['cohort'])} people (at most {COHORT_PER_PERSON} each)",
         "tuning": f"folds 2-3: {len(part['tune'])} people, random galleries of {', '.join(map(str, FIT_SIZES))} "

@@ -60,10 +60,11 @@ def encode(entries: dict[str, Ignored]) -> bytes:
     return buf.getvalue()
 
 
-def decode(data: bytes, unrecorded: str = UNRECORDED_SPACE) -> dict[str, Ignored]:
+def decode(data: bytes) -> dict[str, Ignored]:
     """The entries of :func:`encode`'s bytes; raises ValueError (or numpy's errors) for anything else.
 
-    An entry that records no space gets ``unrecorded`` (a backup's own space, when the backup says it)."""
+    An entry that records no space (written before entries did) gets :data:`UNRECORDED_SPACE`: not even a
+    backup's manifest says which space it was made in, since it may predate the gallery's last upgrade."""
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         meta = json.loads(str(z["meta"]))
         out = {}
@@ -74,9 +75,9 @@ def decode(data: bytes, unrecorded: str = UNRECORDED_SPACE) -> dict[str, Ignored
             ignore_id = str(m["id"])
             if not SHORT_ID.fullmatch(ignore_id):
                 raise ValueError(f"entry {i}: {ignore_id[:40]!r} is not an id")
-            space = m.get("space", unrecorded)
-            if not isinstance(space, str) or len(space) > 200:
-                raise ValueError(f"entry {i}: its embedding space is not a short string")
+            space = m.get("space", UNRECORDED_SPACE)
+            if not isinstance(space, str) or not 0 < len(space) <= 200 or not space.isprintable():
+                raise ValueError(f"entry {i}: its embedding space is not a short printable string")
             out[ignore_id] = Ignored(ignore_id, str(m["camera"])[:64], float(m["created"]), emb, space)
     return out
 
@@ -95,6 +96,7 @@ class IgnoreList:
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
         self._seen: tuple | None = None  # fingerprint() of what _entries reflects
+        self._stale_said: frozenset[str] = frozenset()  # the stale entries the log has named already
         self._entries: dict[str, Ignored] = self._load()
 
     def on_change(self, listener: Callable[[], None]) -> None:
@@ -110,7 +112,8 @@ class IgnoreList:
             log.error("%s: unreadable ignore list, ignoring nobody (%s)", self.path, e)
             return {}
         stale = [e for e in entries.values() if e.space != self.space]
-        if stale:
+        said, self._stale_said = self._stale_said, frozenset(e.ignore_id for e in stale)
+        if stale and self._stale_said != said:  # once, not on every reload after an unrelated edit
             log.warning("%s: %d of %d ignored faces were made in another embedding space (%s; today %s) and "
                         "ignore nobody: ignore those faces again, and remove the stale entries "
                         "(frd gallery ignore list / remove)", self.path, len(stale), len(entries),
@@ -156,7 +159,9 @@ class IgnoreList:
             raise InputError("nothing to ignore")
         with self._lock:
             if len(self._entries) >= self.max_entries:
-                raise InputError(f"the ignore list is full ({self.max_entries} faces): remove one first")
+                stale = sum(e.space != self.space for e in self._entries.values())
+                raise InputError(f"the ignore list is full ({self.max_entries} faces"
+                                 + (f", {stale} of them stale" if stale else "") + "): remove one first")
             entry = Ignored(new_id(), camera, self._wall(), emb, self.space)
             entries = {**self._entries, entry.ignore_id: entry}
             self._save(entries)

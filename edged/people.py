@@ -275,8 +275,10 @@ class People:
 
     def _enroll_faces(self, name: str, faces: list[tuple[str, Face]], rejected: list[dict],
                       notes: list[dict] | None = None) -> EnrollResult:
-        result = EnrollResult(name, rejected=rejected, warnings=list(notes or []))
+        result = EnrollResult(name, rejected=rejected)
         kept = screen(faces, result)
+        taken = {label for label, _ in kept}  # "which face was taken" only where one was
+        result.warnings[:0] = [n for n in notes or [] if n["image"] in taken]
         if not kept:
             return result
         new = name not in self.gallery.people

@@ -225,3 +225,36 @@ def test_ignored_faces_of_another_embedding_space_stay_behind_on_import(frd, dat
     got = frd("gallery", "import", backup, "--gallery", dst)
     assert got.code == 0 and got.json()["ignored"] == [today], got.err
     assert got.json()["ignored_skipped"].startswith("1 ignored faces were made in another embedding space")
+
+
+@pytest.mark.parametrize("space", [123, None, "", "x" * 201, "model\nchip"])
+def test_an_ignore_list_whose_space_is_not_a_short_printable_string_is_refused_whole(tmp_path, caplog, space):
+    from edged.ignore import IGNORE_FILE, IgnoreList
+
+    path = tmp_path / IGNORE_FILE
+    buf = io.BytesIO()
+    meta = [{"id": "0123456789ab", "camera": "door", "created": 1.0, "space": space}]
+    np.savez(buf, meta=np.array(json.dumps(meta)), e0=np.ones((1, 512), np.float32))
+    path.write_bytes(buf.getvalue())
+    listed = IgnoreList(path, shipped_space())
+    assert listed.listing() == {"ignored": []} and listed.gallery() == {}
+    assert "unreadable ignore list, ignoring nobody" in caplog.text and "short printable string" in caplog.text
+    assert path.read_bytes() == buf.getvalue()  # left as it was, for its owner to look at
+
+
+def test_stale_ignored_faces_are_named_once_in_the_log_and_in_a_full_lists_refusal(tmp_path, caplog):
+    import logging
+
+    from edged.ignore import IGNORE_FILE, UNRECORDED_SPACE, Ignored, IgnoreList, encode
+
+    path = tmp_path / IGNORE_FILE
+    old = Ignored("0123456789ab", "door", 1.0, np.ones((1, 512), np.float32), UNRECORDED_SPACE)
+    path.write_bytes(encode({old.ignore_id: old}))
+    caplog.set_level(logging.WARNING, logger="edged.ignore")
+    listed = IgnoreList(path, shipped_space(), max_entries=2)
+    listed.add("hall", np.ones((1, 512), np.float32))  # another process's edit would reload the same stale entry
+    listed._seen = None
+    assert listed.reload_if_changed()
+    assert caplog.text.count("made in another embedding space") == 1
+    with pytest.raises(InputError, match=r"full \(2 faces, 1 of them stale\): remove one first"):
+        listed.add("hall", np.ones((1, 512), np.float32))

@@ -202,17 +202,24 @@ def _trials_for(n: int) -> int:
     return max(8, min(60, 600 // n))
 
 
-def stranger_maxima(cal: Calibration, e: Embedded, split: dict[str, np.ndarray], n: int, trials: int,
-                    rng: np.random.Generator) -> np.ndarray:
-    """For random galleries of ``n``: each stranger photo's best normalised score (the one that could name it)."""
+def _best_stranger_scores(cal: Calibration, e: Embedded, split: dict[str, np.ndarray],
+                          galleries: list[list[str]]) -> np.ndarray:
+    """For each gallery (SHOTS photos a person at most): every other person's photos' best normalised score,
+    the one that names the photo when it reaches the level's threshold."""
     out = []
-    for gal in _galleries(split, n, trials, rng):
+    for gal in galleries:
         m = Matcher(cal, threshold=0.0)
         m.set_gallery({p: e.emb[split[p][:SHOTS]] for p in gal})
         g = set(gal)
         strangers = np.concatenate([v for p, v in split.items() if p not in g])
-        out.append(np.array([r.score for r in m.match(e.emb[strangers])], np.float32))  # the best person's score
+        out.append(np.array([r.score for r in m.match(e.emb[strangers])]))
     return np.concatenate(out)
+
+
+def stranger_maxima(cal: Calibration, e: Embedded, split: dict[str, np.ndarray], n: int, trials: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """For random galleries of ``n``: each stranger photo's best normalised score (the one that could name it)."""
+    return _best_stranger_scores(cal, e, split, _galleries(split, n, trials, rng)).astype(np.float32)
 
 
 def fit_levels(cal: Calibration, e: Embedded, split: dict[str, np.ndarray], seed: int = 1
@@ -262,10 +269,10 @@ def open_set_at(cal: Calibration | None, e: Embedded, split: dict[str, np.ndarra
             "strangers": round(s_named / max(s_total, 1), 4)}
 
 
-def crowd_strangers(cal: Calibration, e: Embedded, split: dict[str, np.ndarray], n: int, strictness: str,
-                    seed: int = 11) -> dict:
+def crowd_strangers(cal: Calibration, e: Embedded, split: dict[str, np.ndarray], n: int, seed: int = 11
+                    ) -> dict[str, dict]:
     """Galleries of ``n`` people drawn from everyone in ``split`` (enrolled from up to SHOTS photos: most LFW
-    people have one or two): the share of the other people's photos named as someone.
+    people have one or two): per level, the share of the other people's photos named as someone.
 
     The levels were fitted on galleries of at most 50; this checks their ``ln n`` rule beyond that, and
     with people enrolled from fewer photos than the fit used."""
@@ -274,17 +281,10 @@ def crowd_strangers(cal: Calibration, e: Embedded, split: dict[str, np.ndarray],
     if n >= len(people):
         raise ValueError(f"only {len(people)} people: cannot draw a gallery of {n} and keep strangers")
     trials = max(6, 1200 // n)
-    total = named = 0
-    for _ in range(trials):
-        gal = list(rng.choice(people, n, replace=False))
-        m = Matcher(cal, strictness)
-        m.set_gallery({p: e.emb[split[p][:SHOTS]] for p in gal})
-        g = set(gal)
-        idx = np.concatenate([v for q, v in split.items() if q not in g])
-        total += len(idx)
-        named += sum(r.name is not None for r in m.match(e.emb[idx]))
-    return {"people": n, "galleries": trials, "stranger_photos": total,
-            "strangers": round(named / max(total, 1), 4)}
+    best = _best_stranger_scores(cal, e, split, [list(rng.choice(people, n, replace=False)) for _ in range(trials)])
+    return {level: {"people": n, "galleries": trials, "stranger_photos": len(best),
+                    "strangers": round(float(np.mean(best >= cal.threshold(level, n))) if len(best) else 0.0, 4)}
+            for level in LEVELS}
 
 
 def magnets(cal: Calibration, e: Embedded, split: dict[str, np.ndarray], strictness: str) -> dict:
@@ -338,12 +338,13 @@ def verification(e: Embedded, pairs: list, folds: tuple[int, ...] | None = None)
 
 def held_out_report(cal: Calibration, e: Embedded, split: dict[str, np.ndarray], sizes=REPORT_SIZES) -> dict:
     """The figures at the shipped defaults on held-out people: per level, each gallery size and the magnets."""
+    crowds = {n: crowd_strangers(cal, e, split, n) for n in CROWD_SIZES
+              if n < len(split)}  # a subset of LFW may hold fewer people
     out = {}
     for level in LEVELS:
         out[level] = {str(n): open_set_at(cal, e, split, n, _trials_for(n), level) for n in sizes}
         out[level]["magnets"] = magnets(cal, e, split, level)
-        out[level]["crowds"] = {str(n): crowd_strangers(cal, e, split, n, level) for n in CROWD_SIZES
-                                if n < len(split)}  # a subset of LFW may hold fewer people
+        out[level]["crowds"] = {str(n): c[level] for n, c in crowds.items()}
     return out
 
 

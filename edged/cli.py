@@ -197,12 +197,11 @@ def cmd_gallery(args: argparse.Namespace) -> int:
                                          "ignore those faces again")
         elif ignored_entries:
             space = people.gallery.model_sha256
-            others = sorted(k for k, v in ignored_entries.items() if v.space != space)
-            if others:  # entries from before the device's last upgrade: their embeddings cannot be used here
-                result["ignored_skipped"] = (f"{len(others)} ignored faces were made in another embedding space; "
-                                             "ignore those faces again")
-            result["ignored"] = IgnoreList(people.gallery.root / IGNORE_FILE, space).merge(
-                {k: v for k, v in ignored_entries.items() if v.space == space})
+            usable = {k: v for k, v in ignored_entries.items() if v.space == space}
+            if len(usable) < len(ignored_entries):  # from before the device's last upgrade: unusable here
+                result["ignored_skipped"] = (f"{len(ignored_entries) - len(usable)} ignored faces were made in "
+                                             "another embedding space; ignore those faces again")
+            result["ignored"] = IgnoreList(people.gallery.root / IGNORE_FILE, space).merge(usable)
         _print_json(result)
         return 0
     people = open_people(_gallery_path(args), _still_pipeline(args),

@@ -58,7 +58,7 @@ def chips_for(data: dict[str, list[Path]], aligner, detector=None, dlib_chips: d
 
     With ``dlib_chips`` (a dict), the 150 px chips of dlib's ResNet are cut from the same landmarks into it.
     """
-    from .detect import Box
+    from .models import Box
     from .reference import DlibResNet
 
     out = {}

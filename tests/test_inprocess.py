@@ -13,7 +13,7 @@ import logging
 
 import pytest
 
-from edged.app import build_daemon, open_people
+from edged.app import build_daemon, open_people, shipped_space
 from edged.camera import CameraReader
 from edged.config import parse_config, topics_for
 from edged.images import load_image
@@ -361,7 +361,7 @@ def test_an_ignored_face_made_in_another_embedding_space_ignores_nobody_and_is_l
     ignore_id = reply["data"]["ignore_id"]
     saved = tmp_path / "gallery" / IGNORE_FILE
     [entry] = decode(saved.read_bytes()).values()
-    assert entry.space == daemon_space(video_pipeline)
+    assert entry.space == shipped_space()
     old = embedding_space(video_pipeline.embedder.sha256, LEGACY_CHIP)  # the same model on the earlier chip
     saved.write_bytes(encode({ignore_id: dataclasses.replace(entry, space=old)}))
     caplog.set_level(logging.WARNING, logger="edged.ignore")
@@ -374,12 +374,6 @@ def test_an_ignored_face_made_in_another_embedding_space_ignores_nobody_and_is_l
     assert [json.loads(m.payload)["name"] for m in bus.on(f"{BASE}/event")] == [None]  # announced again
     reply = command(daemon, bus, f"{BASE}/cmd/ignore/remove", json.dumps({"ignore_id": ignore_id}))
     assert reply["ok"], reply  # a stale entry is removed like any other
-
-
-def daemon_space(pipeline) -> str:
-    from edged.gallery import embedding_space
-
-    return embedding_space(pipeline.embedder.sha256, pipeline.aligner.chip_id)
 
 
 def test_stale_discovery_of_a_gone_camera_and_person_is_emptied(rig):

@@ -1,6 +1,7 @@
 """Run the repository's ansible (ansible/site.yml, ansible-lint) from a controller venv made for the tests.
 
-ansible-core and ansible-lint come from ``requirements-fleet.txt``. The venv is built once and cached
+ansible-core and ansible-lint come from the lock (``requirements/fleet.txt``, hash-pinned: ``scripts/lock``
+exports it from uv.lock's ``fleet`` group). The venv is built once and cached
 outside the repository (``$FRD_FLEET_CACHE/ansible-<hash of the requirements>``), or taken from
 ``$FRD_ANSIBLE_VENV`` when that points at one.
 """
@@ -21,7 +22,7 @@ from tests.fleet.rootfs import _locked, cache_root
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE_DIR = ROOT / "ansible"
-REQUIREMENTS = ROOT / "requirements-fleet.txt"
+REQUIREMENTS = ROOT / "requirements/fleet.txt"
 
 _RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$")
 
@@ -45,7 +46,8 @@ def ansible_venv() -> Path:
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         proc = subprocess.run(
-            [str(venv / "bin/python"), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)],
+            [str(venv / "bin/python"), "-m", "pip", "install", "-q", "--require-hashes", "--no-deps",
+             "--only-binary=:all:", "-r", str(REQUIREMENTS)],
             capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
         )
         if proc.returncode != 0:

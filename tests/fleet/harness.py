@@ -109,6 +109,9 @@ class Fleet:
     log: Path
     command_key: bytes
     timings: dict[str, float] = field(default_factory=dict)
+    #: Why the first rollout failed (None: it did not, or has not run), and whether a test has said so yet.
+    rollout_failure: str | None = None
+    rollout_failure_told: bool = False
 
     def version(self, key: str) -> str:
         return self.wheels[key].name.split("-")[1]
@@ -148,6 +151,26 @@ class Fleet:
             with contextlib.suppress(Exception):
                 parts.append(f"--- {name}: frd journal\n{host.journal()}")
         return "\n".join(parts)
+
+
+def first_rollout(fleet: Fleet, host_names: tuple[str, ...]) -> None:
+    """Roll release v1 out to every host; a failure is kept on the fleet for :func:`require_deployed`."""
+    run = fleet.playbook("v1", "first rollout")
+    if run.returncode != 0 or set(run.recap) != set(host_names):
+        fleet.rollout_failure = (f"first rollout failed (rc {run.returncode}, recap {run.recap}):\n{run.tail()}\n"
+                                 f"{fleet.diagnostics()}")
+
+
+def require_deployed(fleet: Fleet) -> Fleet:
+    """The fleet, if the first rollout succeeded. Otherwise fail: with the whole log for the first test
+    that asks, and one line for each test after it (the same log printed for every test hid the rest)."""
+    if fleet.rollout_failure is None:
+        return fleet
+    if fleet.rollout_failure_told:
+        pytest.fail(f"the first rollout failed: its log is with the first failing test of this tier and in "
+                    f"{fleet.log}", pytrace=False)
+    fleet.rollout_failure_told = True
+    pytest.fail(fleet.rollout_failure, pytrace=False)
 
 
 def current(host: Host) -> str:

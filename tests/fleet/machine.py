@@ -54,13 +54,33 @@ def _registry() -> Path:
     return cache_root() / "running"
 
 
+def _start_time(pid: int) -> str | None:
+    """The process's start time (field 22 of /proc/PID/stat): with the pid, it names one process for good."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _owner_alive(info: dict) -> bool:
+    """Whether the test run that booted a registered host is still running (a pid alone could be reused)."""
+    owner = info.get("owner")
+    return owner is not None and _start_time(int(owner)) == info.get("owner_start")
+
+
 def reap_stale() -> list[str]:
-    """Stop hosts that an earlier, killed test run left running, and delete their copies."""
+    """Stop hosts that an earlier, killed test run left running, and delete their copies.
+
+    A host whose run is still alive is left alone: two suites may run side by side on one machine
+    (the registry is shared, through the cache folder)."""
     reaped = []
     registry = _registry()
     for entry in registry.glob("*.json") if registry.is_dir() else []:
         with contextlib.suppress(Exception):
             info = json.loads(entry.read_text())
+            if _owner_alive(info):
+                continue
             pid = int(info["pid"])
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes() if Path(f"/proc/{pid}").exists() else b""
             if b"systemd-nspawn" in cmdline and info["dir"].encode() in cmdline:
@@ -116,8 +136,9 @@ class Host:
         os.chmod(ssh_dir / "authorized_keys", 0o600)
         return self
 
-    def boot(self, timeout: float = 120.0) -> Host:
-        """Start systemd in the copy and wait until it finished booting and sshd listens."""
+    def boot(self, timeout: float = 120.0, ssh_key: Path | None = None) -> Host:
+        """Start systemd in the copy and wait until it finished booting and sshd listens; with ``ssh_key``,
+        until that key logs in (the port being open could be anyone's)."""
         cmd = ["systemd-nspawn", "--register=no", "--keep-unit", "-D", str(self.root), "--boot",
                f"--machine={self.name}", *(f"--bind={b}" for b in self.binds), *self.nspawn_args]
         log = self.log_path.open("ab")
@@ -129,7 +150,9 @@ class Host:
         registry = _registry()
         registry.mkdir(parents=True, exist_ok=True)
         self._pidfile = registry / f"{self.name}-{self.proc.pid}.json"
-        self._pidfile.write_text(json.dumps({"pid": self.proc.pid, "dir": str(self.dir)}))
+        me = os.getpid()
+        self._pidfile.write_text(json.dumps({"pid": self.proc.pid, "dir": str(self.dir), "owner": me,
+                                             "owner_start": _start_time(me)}))
         deadline = time.monotonic() + timeout
         while self.leader is None:
             self._check_alive()
@@ -141,7 +164,8 @@ class Host:
         while True:
             self._check_alive()
             state = self.run(["systemctl", "is-system-running"], check=False).stdout.strip()
-            if state in ("running", "degraded") and _port_open("127.0.0.1", self.ssh_port):
+            if state in ("running", "degraded") and _port_open("127.0.0.1", self.ssh_port) and (
+                    ssh_key is None or self.ssh_login(ssh_key)):
                 break
             if time.monotonic() > deadline:
                 failed = self.run(["systemctl", "--failed", "--no-legend"], check=False).stdout
@@ -149,6 +173,15 @@ class Host:
                                 f"ssh {self.ssh_port}); failed units:\n{failed}\n{self.console()}")
             time.sleep(0.3)
         return self
+
+    def ssh_login(self, key: Path) -> bool:
+        """Whether ``key`` logs in as root over the host's sshd and finds this host's hostname."""
+        proc = subprocess.run(
+            ["ssh", "-i", str(key), "-p", str(self.ssh_port), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
+             "-o", "LogLevel=ERROR", "root@127.0.0.1", "hostname"],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30, check=False)
+        return proc.returncode == 0 and proc.stdout.strip() == self.name
 
     def _check_alive(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:

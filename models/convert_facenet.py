@@ -7,6 +7,11 @@ calibrated on real faces aligned exactly as the daemon aligns them, plus a
 JSON manifest (``<out>.json``) that the runtime checks on load. The design
 choices and their measurements are in models/README.md.
 
+``--float-out`` also writes the same graph in float32 as TFLite
+(``models/reference/facenet_float32.tflite``): the float reference of ``frd eval
+--float`` and the benchmarks, run by LiteRT like the int8 model, so it does not
+depend on OpenCV's TensorFlow importer (OpenCV 5.1 dropped it).
+
 Conversion needs TensorFlow (models/requirements-convert.txt). ``--evaluate``
 with ``--no-convert`` does not: it runs in the runtime venv (ai_edge_litert).
 There is no random step (sorted file lists, no sampling): the same inputs
@@ -18,6 +23,8 @@ Reproduce (from the repository root)::
         --calibration-dir ../shared/data/faces/people \\
         --calibration-dir ../shared/data/faces/video/enroll \\
         --out models/facenet_int8.tflite
+    /work/tfenv/bin/python models/convert_facenet.py --no-convert \\
+        --float-out models/reference/facenet_float32.tflite
     .venv/bin/python models/convert_facenet.py --no-convert \\
         --evaluate ../shared/data/faces/aligned112
 """
@@ -186,6 +193,40 @@ def convert(graph: Path, chips: np.ndarray, output: str, input_type: str, output
     return converter.convert()
 
 
+def convert_float(graph: Path) -> bytes:
+    """The frozen graph as a float32 TFLite model (no quantization), input ``(chip - 127.5) / 128``, output the
+    graph's own L2-normalised ``embeddings``."""
+    import tensorflow as tf
+
+    converter = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(
+        str(graph),
+        input_arrays=[INPUT_TENSOR],
+        output_arrays=[EMBEDDINGS_TENSOR],
+        input_shapes={INPUT_TENSOR: [1, CHIP_SIZE, CHIP_SIZE, 3]},
+    )
+    return converter.convert()
+
+
+def write_float_manifest(model: Path, graph: Path) -> dict[str, object]:
+    """Write ``<model>.json`` for the float reference and return it."""
+    interp = make_interpreter(model)
+    manifest = {
+        "file": model.name,
+        "sha256": sha256_file(model),
+        "size_bytes": model.stat().st_size,
+        "source": f"{SOURCE} (sha256 {sha256_file(graph)}), the whole graph to '{EMBEDDINGS_TENSOR}', float32",
+        "license": "MIT",
+        "input": describe_tensor(interp.get_input_details()[0]),
+        "output": describe_tensor(interp.get_output_details()[0]),
+        "preprocessing": f"RGB {CHIP_SIZE}x{CHIP_SIZE} chip, NHWC, (chip - 127.5) / 128 as float32",
+        "embedding_dim": EMBEDDING_DIM,
+        "made_by": "models/convert_facenet.py --no-convert --float-out (tf.compat.v1.lite.TFLiteConverter, "
+                   "no optimizations)",
+    }
+    model.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
 def make_interpreter(model: Path, threads: int = 1) -> Any:
     """A TFLite interpreter: ai_edge_litert (runtime venv), else TensorFlow's."""
     try:
@@ -246,18 +287,19 @@ class TfliteEmbedder:
         return l2_normalize(out) if self.l2_normalize_output else out
 
 
-class OpenCvFloat:
-    """The float reference: OpenCV DNN on graph_final.pb (NCHW input)."""
+class FloatTflite:
+    """The float reference: the float32 TFLite conversion of graph_final.pb (``--float-out``)."""
 
-    def __init__(self, graph: Path) -> None:
-        import cv2
-
-        self.net = cv2.dnn.readNetFromTensorflow(str(graph))
+    def __init__(self, model: Path, threads: int = 1) -> None:
+        self.interp = make_interpreter(model, threads)
+        self.inp = self.interp.get_input_details()[0]
+        self.out = self.interp.get_output_details()[0]
 
     def one(self, chip: np.ndarray) -> np.ndarray:
         """The graph's ``embeddings`` for one chip."""
-        self.net.setInput(standardize(chip).transpose(2, 0, 1)[None])
-        return self.net.forward().reshape(-1)
+        self.interp.set_tensor(self.inp["index"], standardize(chip)[None])
+        self.interp.invoke()
+        return self.interp.get_tensor(self.out["index"])[0].copy()
 
     def __call__(self, chips: np.ndarray) -> np.ndarray:
         """Unit embeddings of N chips."""
@@ -295,10 +337,8 @@ def median_ms(fn: Callable[[], object], runs: int = 50, warmup: int = 5) -> floa
     return 1000 * statistics.median(times)
 
 
-def evaluate(model: Path, graph: Path, crops_dir: Path, l2: bool, runs: int) -> dict[str, object]:
+def evaluate(model: Path, float_model: Path, crops_dir: Path, l2: bool, runs: int) -> dict[str, object]:
     """5-shot identification, float vs int8, on tight crops; 1-thread latency per face."""
-    import cv2
-
     from edged.align import Aligner
 
     files, labels, gallery = [], [], []
@@ -310,8 +350,7 @@ def evaluate(model: Path, graph: Path, crops_dir: Path, l2: bool, runs: int) -> 
     chips = crop_chips(files, Aligner(PREDICTOR))
     labels_a, gallery_a = np.array(labels), np.array(gallery)
 
-    cv2.setNumThreads(1)
-    ref = OpenCvFloat(graph)
+    ref = FloatTflite(float_model, threads=1)
     int8 = TfliteEmbedder(model, l2, threads=1)
     e_float, e_int8 = ref(chips), l2_normalize(int8(chips))
     cos = np.sum(e_float * e_int8, axis=1)
@@ -319,12 +358,12 @@ def evaluate(model: Path, graph: Path, crops_dir: Path, l2: bool, runs: int) -> 
     return {
         "data": f"{rel(crops_dir)}: {len(set(labels))} identities, {len(files)} crops (chip_whole); "
         f"first {SHOTS} by numeric name are the gallery, the rest probes",
-        "float_opencv_dnn": identification(e_float, labels_a, gallery_a),
+        "float_tflite": identification(e_float, labels_a, gallery_a),
         "int8_tflite": identification(e_int8, labels_a, gallery_a),
         "cosine_float_vs_int8": {"mean": float(cos.mean()), "min": float(cos.min())},
         "latency_ms_per_face_1_thread": {
             "int8_tflite": round(median_ms(lambda: int8.raw(chip), runs), 2),
-            "float_opencv_dnn": round(median_ms(lambda: ref.one(chip), runs), 2),
+            "float_tflite": round(median_ms(lambda: ref.one(chip), runs), 2),
             "runs": runs,
             "statistic": "median",
             "loadavg_1min": round(os.getloadavg()[0], 2),
@@ -402,6 +441,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--input-type", choices=["uint8", "int8"], default="uint8")
     p.add_argument("--output-type", choices=["float32", "int8"], default="float32")
     p.add_argument("--no-convert", action="store_true", help="only evaluate the existing --out model")
+    p.add_argument("--float-out", type=Path, default=None,
+                   help="also write the float32 TFLite reference there (manifest: same name, .json)")
+    p.add_argument("--float-model", type=Path, default=REPO / "models" / "reference" / "facenet_float32.tflite",
+                   help="the float reference --evaluate compares with")
     p.add_argument(
         "--evaluate",
         type=Path,
@@ -438,8 +481,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         inp = make_interpreter(out).get_input_details()[0]
         if args.input_type == "uint8" and not raw_chip_input(inp):
             raise SystemExit(f"uint8 input is {inp['quantization']}, not scale 1/128: chips cannot be fed raw")
+    if args.float_out is not None:
+        args.float_out.parent.mkdir(parents=True, exist_ok=True)
+        args.float_out.write_bytes(convert_float(graph))
+        print(json.dumps(write_float_manifest(args.float_out, graph), indent=2))
     if args.evaluate is not None:
-        print(json.dumps(evaluate(out, graph, args.evaluate, l2, args.runs), indent=2))
+        print(json.dumps(evaluate(out, args.float_model, args.evaluate, l2, args.runs), indent=2))
     return 0
 
 

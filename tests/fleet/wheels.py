@@ -38,7 +38,7 @@ def build_wheel(root: Path, out_dir: Path, *, version: str | None = None, break_
         for part in SOURCE_PARTS:
             path = root / part
             if path.is_dir():
-                shutil.copytree(path, src / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                shutil.copytree(path, src / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "reference"))
             elif path.exists():
                 shutil.copy2(path, src / part)
         if version is not None:

@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     data = data_dir()
     fresh = embed(data, args.python)
     if args.write:
-        probe = subprocess.run([args.python, "-c", "import json, tests.golden_embeddings as g; print(json.dumps(g.stack()))"],
-                               capture_output=True, text=True, check=True, cwd=ROOT)  # that interpreter's stack
+        code = "import json, tests.golden_embeddings as g; print(json.dumps(g.stack()))"  # that interpreter's stack
+        probe = subprocess.run([args.python, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
         rounded = {p: {"box": v["box"], "embedding": [round(x, 6) for x in v["embedding"]]} for p, v in fresh.items()}
         lines = [f" {json.dumps(p)}: {json.dumps(v)}" for p, v in rounded.items()]  # a photo a line
         GOLDEN.write_text(f'{{"stack": {probe.stdout.strip()},\n"photos": {{\n' + ",\n".join(lines) + "\n}}\n")

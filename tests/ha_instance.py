@@ -1,7 +1,7 @@
 """A real Home Assistant for tests: its own config dir, HTTP port and MQTT broker, driven over REST.
 
 Home Assistant pins its own libraries (paho-mqtt 1.x among them), so it lives in a virtualenv of its
-own that ``scripts/test`` installs from ``tests/homeassistant-requirements.txt`` (2024.1, the last
+own that ``scripts/test`` installs from ``tests/homeassistant.lock`` (2024.1, the last
 release that runs on Python 3.11), never in frd's. It starts with ``--skip-pip``: what its
 integrations need is installed with it, nothing is fetched while a test runs. Only what the tests
 need is configured: ``http``, ``api``, ``onboarding`` (the documented way to a user and an access
@@ -28,9 +28,9 @@ from typing import Any
 
 from tests.broker import free_port, terminate
 
-REQUIREMENTS = Path(__file__).with_name("homeassistant-requirements.txt")
+REQUIREMENTS = Path(__file__).with_name("homeassistant.lock")  # hash-pinned, from homeassistant-requirements.txt
 HA_VERSION = re.search(r"^homeassistant==(\S+)", REQUIREMENTS.read_text(encoding="utf-8"), re.MULTILINE)[1]
-MARKER = ".frd-installed"  # written last by scripts/test: the sha256 of the requirements it installed
+MARKER = ".frd-installed"  # written last by scripts/test: the sha256 of the lock it installed
 
 
 def ha_venv() -> Path:

@@ -9,7 +9,7 @@ YuNet's eye points, in units of the distance between the eyes.
 
     .venv/bin/python benchmarks/yunet_box.py ../shared/data/faces/people ../shared/data/faces/lfw --lfw-per-fold 400
 
-Prints JSON; the committed mapping is ``edged.detect.YUNET_TO_HOG`` (models/README.md).
+Prints JSON; the committed mapping is ``edged.vision.detect.YUNET_TO_HOG`` (models/README.md).
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edged import detect
-from edged.align import Aligner
-from edged.detect import Detector, YuNetDetector
-from edged.embed import PREDICTOR_FILE, model_dir
-from edged.images import load_image
-from edged.models import Box
+from edged.core.models import Box
+from edged.vision import detect
+from edged.vision.align import Aligner
+from edged.vision.detect import Detector, YuNetDetector
+from edged.vision.embed import PREDICTOR_FILE, model_dir
+from edged.vision.images import load_image
 
 
 def _photos(root: Path, limit: int | None) -> list[Path]:

@@ -19,16 +19,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from . import images, quality
-from .camera import STREAM_SCHEMES, url_scheme
-from .errors import FrdError, InputError
-from .gallery import DEFAULT_MAX_PEOPLE, DEFAULT_MAX_SAMPLES
-from .logs import LEVELS as LOG_LEVELS
-from .match import DEFAULT_STRICTNESS
-from .match import LEVELS as STRICTNESS_LEVELS
-from .names import MAX_LEN, check_id, slugify
-from .picamera import PICAMERA_PREFIXES, parse_picamera
-from .topics import RESERVED_DEVICE_IDS, Topics, check_prefix
+from .core.errors import FrdError, InputError
+from .core.logs import LEVELS as LOG_LEVELS
+from .core.names import MAX_LEN, check_id, slugify
+from .core.topics import RESERVED_DEVICE_IDS, Topics, check_prefix
+from .store.gallery import DEFAULT_MAX_PEOPLE, DEFAULT_MAX_SAMPLES
+from .vision import images, quality
+from .vision.camera import STREAM_SCHEMES, url_scheme
+from .vision.match import DEFAULT_STRICTNESS
+from .vision.match import LEVELS as STRICTNESS_LEVELS
+from .vision.picamera import PICAMERA_PREFIXES, parse_picamera
 
 DEFAULT_CONFIG_PATH = Path("/etc/frd/frd.yaml")
 CREDENTIAL_NAME = "mqtt_password"
@@ -187,7 +187,7 @@ class HomeAssistantConfig(_Model):
 #: of the frame are still found), HOG is not reduced (its smallest face, 80 px, would become 240 px of a
 #: 1080p frame: a door camera would miss everyone a step back).
 DETECT_MAX_SIDE: int | None = None
-#: The face detector when none is configured (``recognition.detector``; ``python -m edged.calibrate``'s default).
+#: The face detector when none is configured (``recognition.detector``; ``python -m edged.tools.calibrate``'s default).
 #: YuNet: it finds every LFW photo's face (HOG misses 14 of 2,175), turned and small faces on video
 #: (the clip: 509 faces to HOG's 159, 151 named to 122), costs a third of HOG's CPU at 1080p, and with
 #: its own calibration names fewer strangers (50 people enrolled: 0.66 % against 1.03 %) for 0.8 points
@@ -200,7 +200,7 @@ FOLLOW_MIN_FACE_PX = 12
 
 
 class MotionConfig(_Model):
-    """The motion gate (edged/detect.py ``MotionGate``): no detection while the picture does not change."""
+    """The motion gate (edged/vision/detect.py ``MotionGate``): no detection while the picture does not change."""
 
     enabled: bool = True
     threshold: float = Field(default=12.0, gt=0, le=255)
@@ -208,7 +208,7 @@ class MotionConfig(_Model):
 
 
 class QualityGateConfig(_Model):
-    """The video quality gate (edged/quality.py ``Gate``): unreliable faces are followed, never named."""
+    """The video quality gate (edged/vision/quality.py ``Gate``): unreliable faces are followed, never named."""
 
     enabled: bool = True
     min_face_px: int = Field(default=quality.MIN_FACE_PX, ge=1)
@@ -218,7 +218,7 @@ class QualityGateConfig(_Model):
 
 
 class RecognitionConfig(_Model):
-    #: The face detector (edged/detect.py ``DETECTORS``): OpenCV's YuNet (default) or dlib HOG.
+    #: The face detector (edged/vision/detect.py ``DETECTORS``): OpenCV's YuNet (default) or dlib HOG.
     detector: Literal["hog", "yunet"] = DEFAULT_DETECTOR
     threshold: float | None = Field(default=None, ge=-20.0, le=50.0)
     strictness: Literal[STRICTNESS_LEVELS] = DEFAULT_STRICTNESS  # the vocabulary is match.LEVELS
@@ -238,7 +238,7 @@ class RecognitionConfig(_Model):
     detect_max_side: int | None = Field(default=DETECT_MAX_SIDE, ge=64, le=8192)
     motion: MotionConfig = Field(default_factory=MotionConfig)
     quality_gate: QualityGateConfig = Field(default_factory=QualityGateConfig)
-    #: Several cameras: each in a child process of its own (edged/camproc.py) or a thread each.
+    #: Several cameras: each in a child process of its own (edged/video/camproc.py) or a thread each.
     camera_mode: Literal["processes", "threads"] = "processes"
 
     @field_validator("motion", "quality_gate", mode="before")
@@ -257,14 +257,14 @@ class RecognitionConfig(_Model):
 
 class UnknownFacesConfig(_Model):
     """Recent faces (unknown and recognized) held in memory so they can be named or reassigned
-    (edged/unknowns.py); 0 = nothing held. The name predates reassign and stays for existing configs."""
+    (edged/store/unknowns.py); 0 = nothing held. The name predates reassign and stays for existing configs."""
 
     keep: int = Field(default=0, ge=0, le=1000)
     ttl_s: float = Field(default=3600, gt=0, le=7 * 86400)
 
 
 class FleetConfig(_Model):
-    """Fleet gallery sync and who may sign its records (see edged/fleet.py and README "Who may enroll")."""
+    """Fleet gallery sync and who may sign its records (see edged/integrations/fleet.py and README "Who may enroll")."""
 
     sync: bool = False
     signing_key_file: FilePath | None = None
@@ -279,7 +279,7 @@ class FleetConfig(_Model):
     @field_validator("trusted_keys")
     @classmethod
     def _device_keys(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        from .security import AUTHORITY, public_key
+        from .mqtt.security import AUTHORITY, public_key
 
         for device, keys in value.items():
             if device == AUTHORITY:
@@ -300,7 +300,7 @@ class FleetConfig(_Model):
     @field_validator("authority_keys")
     @classmethod
     def _authority_keys(cls, value: list[str]) -> list[str]:
-        from .security import public_key
+        from .mqtt.security import public_key
 
         for i, k in enumerate(value):
             try:
@@ -542,7 +542,7 @@ def resolve_password(cfg: Config, environ: Mapping[str, str] | None = None) -> s
         candidates.append(Path(cred_dir) / CREDENTIAL_NAME)
     elif cfg.mqtt.password_file is not None:
         candidates.append(cfg.mqtt.password_file)
-    from .security import check_private
+    from .mqtt.security import check_private
 
     for path in candidates:
         try:

@@ -31,21 +31,21 @@ def data() -> Path:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from edged.embed import TFLiteEmbedder
+    from edged.vision.embed import TFLiteEmbedder
 
     return TFLiteEmbedder()
 
 
 @pytest.fixture(scope="session")
 def still_pipeline():
-    from edged.app import build_pipeline
+    from edged.daemon.app import build_pipeline
 
     return build_pipeline(still=True)
 
 
 @pytest.fixture(scope="session")
 def video_pipeline():
-    from edged.app import build_pipeline
+    from edged.daemon.app import build_pipeline
 
     return build_pipeline(still=False)
 

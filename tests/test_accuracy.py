@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from edged.camera import frames
-from edged.evaluate import chips_for, closed_set_top1, load_dataset
-from edged.match import Matcher
+from edged.tools.evaluate import chips_for, closed_set_top1, load_dataset
+from edged.vision.camera import frames
+from edged.vision.match import Matcher
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def test_embeddings_are_unit_vectors_and_deterministic(embedder, aligned_chips):
 
 
 def test_five_shot_top1_int8_at_least_093_and_within_half_a_point_of_float(embedder, aligned_chips):
-    from edged.reference import FloatFaceNet
+    from edged.tools.reference import FloatFaceNet
 
     int8 = closed_set_top1({k: embedder.embed(v) for k, v in aligned_chips.items()}, 5)
     flt = FloatFaceNet()

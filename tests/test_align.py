@@ -1,5 +1,5 @@
 """The embedder's chip: the face box placed by the five landmarks, plus a margin, squashed to 160×160
-(edged/align.py).
+(edged/vision/align.py).
 
 FaceNet was trained on faces cut this way (MTCNN's box + margin, resized without keeping the aspect).
 The box is placed by dlib's landmarks rather than taken from the detector, so the chip of a face does
@@ -12,8 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edged.align import CHIP_MARGIN, CHIP_SIZE, LANDMARK_BOX, cut, landmark_box
-from edged.images import load_image
+from edged.vision.align import CHIP_MARGIN, CHIP_SIZE, LANDMARK_BOX, cut, landmark_box
+from edged.vision.images import load_image
 
 
 def test_the_chip_is_the_box_plus_its_margin_resized_without_keeping_the_aspect():
@@ -55,8 +55,8 @@ def test_the_box_follows_the_landmarks_whatever_their_scale_and_place():
 
 def test_a_photo_and_the_same_photo_in_a_video_frame_embed_alike(data, still_pipeline, video_pipeline):
     """The still path and the tracker (detected, then followed) cut the same face the same way."""
-    from edged.app import build_tracker
     from edged.config import RecognitionConfig
+    from edged.daemon.app import build_tracker
 
     rgb = load_image(data / "video/enroll/lin_manuel_miranda_1.png")
     photo = still_pipeline.faces(rgb, subject_only=True, still=True)[0]

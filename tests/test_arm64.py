@@ -299,7 +299,7 @@ EMBED_PROBE = """
 import json, sys
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
-from edged.embed import TFLiteEmbedder
+from edged.vision.embed import TFLiteEmbedder
 with np.load(sys.argv[1]) as z:
     chips = z["crops"]
 embedder = TFLiteEmbedder()

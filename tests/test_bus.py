@@ -2,9 +2,9 @@
 
 import threading
 
-from edged.bus import Bus, BusSettings
-from edged.demo import broker as demo_broker
-from edged.topics import Topics
+from edged.core.topics import Topics
+from edged.mqtt.bus import Bus, BusSettings
+from edged.tools.demo import broker as demo_broker
 from tests.broker import subscribe_collect
 from tests.daemon_helpers import wait_until
 

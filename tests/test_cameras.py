@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edged.app import build_daemon, open_people
-from edged.camera import CameraReader, read_video
 from edged.config import parse_config
+from edged.daemon.app import build_daemon, open_people
+from edged.vision.camera import CameraReader, read_video
 from tests.broker import publish, subscribe_collect
 from tests.daemon_helpers import DEVICE as PDEVICE
 from tests.daemon_helpers import FrdProcess, wait_until, write_config
@@ -373,8 +373,8 @@ def test_camera_processes_end_when_frd_is_killed(tmp_path, broker, clip):
 def test_a_capture_skips_a_blurred_moment_and_faces_far_behind():
     """The person at the camera is enrolled from good frames: a frame whose only candidate is blurred is
     skipped (not refused), a face too small to enroll is not a second candidate, two good faces are."""
-    from edged.models import Box, Face
-    from edged.people import Capture
+    from edged.core.models import Box, Face
+    from edged.service.people import Capture
 
     rng = np.random.default_rng(1)
     sharp = rng.integers(0, 255, (160, 160, 3), dtype=np.uint8)  # texture: sharpness far above the limit

@@ -1,12 +1,12 @@
-"""The command table (edged/commands.py): one row per command, and every row's rules hold."""
+"""The command table (edged/mqtt/commands.py): one row per command, and every row's rules hold."""
 
 from __future__ import annotations
 
 import json
 
-from edged.commands import COMMANDS, TABLE, CommandHandler
 from edged.config import RateLimits
-from edged.security import RateLimiter
+from edged.mqtt.commands import COMMANDS, TABLE, CommandHandler
+from edged.mqtt.security import RateLimiter
 
 
 class Echo:

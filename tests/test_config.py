@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from edged.camera import STREAM_SCHEMES, source_kind
 from edged.config import (
     DEFAULT_CONFIG_PATH,
     Config,
@@ -20,10 +19,11 @@ from edged.config import (
     sanitize_device_id,
     topics_for,
 )
-from edged.logs import LEVELS as LOG_LEVELS
-from edged.match import DEFAULT_STRICTNESS
-from edged.match import LEVELS as STRICTNESS_LEVELS
-from edged.names import check_id
+from edged.core.logs import LEVELS as LOG_LEVELS
+from edged.core.names import check_id
+from edged.vision.camera import STREAM_SCHEMES, source_kind
+from edged.vision.match import DEFAULT_STRICTNESS
+from edged.vision.match import LEVELS as STRICTNESS_LEVELS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "frd.example.yaml"
 F = "/etc/frd/frd.yaml"

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from edged.discovery import (
+from edged.core.topics import Message, Topics
+from edged.integrations.discovery import (
     EVENT_TYPES,
     DiscoveryDevice,
     all_discovery,
@@ -30,8 +31,7 @@ from edged.discovery import (
     stale_removals,
     wanted_discovery,
 )
-from edged.payloads import faces_now_body
-from edged.topics import Message, Topics
+from edged.mqtt.payloads import faces_now_body
 
 GOLDEN = Path(__file__).parent / "golden"
 CAMERAS = ["front", "garden"]

@@ -7,9 +7,9 @@ is a new track, as the tracker makes it).
 
 import pytest
 
-from edged.events import EventEngine
-from edged.models import Box, Recognition
-from edged.track import FrameIds
+from edged.core.models import Box, Recognition
+from edged.video.events import EventEngine
+from edged.video.track import FrameIds
 
 
 class Clock:

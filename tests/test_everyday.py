@@ -188,7 +188,7 @@ def test_the_gallery_tells_its_own_writes_from_other_processes(tmp_path):
     folder that disappears (a restore under way) is not taken as everyone deleted."""
     import numpy as np
 
-    from edged.gallery import Gallery
+    from edged.store.gallery import Gallery
 
     emb = np.eye(4, 512, dtype=np.float32)
     daemon = Gallery(tmp_path / "g", "a" * 64)

@@ -15,10 +15,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from edged.app import open_people, shipped_space
-from edged.errors import InputError
-from edged.gallery import BACKUP_MANIFEST, _decode, _encode, chip_of, embedding_space, export_backup, read_backup
-from edged.images import load_image
+from edged.core.errors import InputError
+from edged.daemon.app import open_people, shipped_space
+from edged.store.gallery import BACKUP_MANIFEST, _decode, _encode, chip_of, embedding_space, export_backup, read_backup
+from edged.vision.images import load_image
 
 
 @pytest.fixture
@@ -174,7 +174,7 @@ def test_cli_export_and_import_a_backup(frd, data, tmp_path):
 
 
 def test_the_ignore_list_travels_with_the_backup_and_a_running_daemon_follows_it(frd, data, tmp_path):
-    from edged.ignore import IGNORE_FILE, IgnoreList
+    from edged.store.ignore import IGNORE_FILE, IgnoreList
 
     src, dst, backup = tmp_path / "src", tmp_path / "dst", tmp_path / "backup.zip"
     assert frd("enroll", "obama", data / "people/obama/obama_1.jpg", "--gallery", src).code == 0
@@ -193,7 +193,7 @@ def test_the_ignore_list_travels_with_the_backup_and_a_running_daemon_follows_it
 
 
 def test_another_models_ignore_list_is_not_imported(frd, data, tmp_path):
-    from edged.ignore import IGNORE_FILE, IgnoreList
+    from edged.store.ignore import IGNORE_FILE, IgnoreList
 
     src, dst, backup, moved = tmp_path / "src", tmp_path / "dst", tmp_path / "b.zip", tmp_path / "moved.zip"
     assert frd("enroll", "obama", data / "people/obama/obama_1.jpg", "--gallery", src).code == 0
@@ -211,7 +211,7 @@ def test_another_models_ignore_list_is_not_imported(frd, data, tmp_path):
 
 
 def test_ignored_faces_of_another_embedding_space_stay_behind_on_import(frd, data, tmp_path):
-    from edged.ignore import IGNORE_FILE, UNRECORDED_SPACE, Ignored, IgnoreList, encode
+    from edged.store.ignore import IGNORE_FILE, UNRECORDED_SPACE, Ignored, IgnoreList, encode
 
     src, dst, backup = tmp_path / "src", tmp_path / "dst", tmp_path / "b.zip"
     assert frd("enroll", "obama", data / "people/obama/obama_1.jpg", "--gallery", src).code == 0
@@ -229,7 +229,7 @@ def test_ignored_faces_of_another_embedding_space_stay_behind_on_import(frd, dat
 
 @pytest.mark.parametrize("space", [123, None, "", "x" * 201, "model\nchip"])
 def test_an_ignore_list_whose_space_is_not_a_short_printable_string_is_refused_whole(tmp_path, caplog, space):
-    from edged.ignore import IGNORE_FILE, IgnoreList
+    from edged.store.ignore import IGNORE_FILE, IgnoreList
 
     path = tmp_path / IGNORE_FILE
     buf = io.BytesIO()
@@ -245,12 +245,12 @@ def test_an_ignore_list_whose_space_is_not_a_short_printable_string_is_refused_w
 def test_stale_ignored_faces_are_named_once_in_the_log_and_in_a_full_lists_refusal(tmp_path, caplog):
     import logging
 
-    from edged.ignore import IGNORE_FILE, UNRECORDED_SPACE, Ignored, IgnoreList, encode
+    from edged.store.ignore import IGNORE_FILE, UNRECORDED_SPACE, Ignored, IgnoreList, encode
 
     path = tmp_path / IGNORE_FILE
     old = Ignored("0123456789ab", "door", 1.0, np.ones((1, 512), np.float32), UNRECORDED_SPACE)
     path.write_bytes(encode({old.ignore_id: old}))
-    caplog.set_level(logging.WARNING, logger="edged.ignore")
+    caplog.set_level(logging.WARNING, logger="edged.store.ignore")
     listed = IgnoreList(path, shipped_space(), max_entries=2)
     listed.add("hall", np.ones((1, 512), np.float32))  # another process's edit would reload the same stale entry
     listed._seen = None

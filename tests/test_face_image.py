@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edged.images import load_image
+from edged.vision.images import load_image
 from tests.test_inprocess import BASE, _rig, command, see
 
 IMAGE = f"{BASE}/face/hall"
@@ -138,7 +138,7 @@ def test_faces_now_on_change_at_most_once_a_second(plain_rig, photo):
 
 def test_frd_run_shows_the_clips_face_on_the_image_topic(tmp_path, broker, data):
     """The looping clip, an empty gallery: the unknown face's chip arrives as a JPEG, not retained."""
-    from edged.align import CHIP_SIZE
+    from edged.vision.align import CHIP_SIZE
     from tests.broker import subscribe_collect
     from tests.daemon_helpers import DEVICE, FrdProcess, write_config
 

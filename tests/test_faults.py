@@ -32,10 +32,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edged.bus import Bus, BusSettings
-from edged.errors import GalleryError
-from edged.gallery import Gallery
-from edged.topics import Message, Topics
+from edged.core.errors import GalleryError
+from edged.core.topics import Message, Topics
+from edged.mqtt.bus import Bus, BusSettings
+from edged.store.gallery import Gallery
 from tests.broker import Mosquitto, mosquitto_available, publish, subscribe_collect
 from tests.daemon_helpers import DEVICE, FrdProcess, wait_until, write_config
 from tests.test_notify import NotifySocket
@@ -391,7 +391,7 @@ def test_ip_camera_unplugged_and_back_reconnects_with_backoff_and_the_watchdog_f
 WRITER = r"""
 import sys
 import numpy as np
-from edged.gallery import Gallery, Person
+from edged.store.gallery import Gallery, Person
 
 root, sha = sys.argv[1], "a" * 64
 g = Gallery(root, sha)

@@ -29,12 +29,12 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from edged.bus import Bus, BusSettings, unpublishable
-from edged.commands import COMMANDS, CommandHandler, Limits
-from edged.gallery import Gallery
-from edged.names import ALPHABET, MAX_LEN, validate_name
-from edged.security import CommandGuard, NonceStore, sign
-from edged.topics import Topics
+from edged.core.names import ALPHABET, MAX_LEN, validate_name
+from edged.core.topics import Topics
+from edged.mqtt.bus import Bus, BusSettings, unpublishable
+from edged.mqtt.commands import COMMANDS, CommandHandler, Limits
+from edged.mqtt.security import CommandGuard, NonceStore, sign
+from edged.store.gallery import Gallery
 from tests.broker import subscribe_collect
 from tests.daemon_helpers import DEVICE, FrdProcess, write_config
 from tests.waiting import Mqtt5Client
@@ -326,9 +326,9 @@ def _disk(root: Path) -> dict[str, tuple[int, int]]:
 
 
 def test_real_daemon_services_10000_messages_never_crash_and_never_half_write(tmp_path, data):
-    from edged.app import build_daemon, build_pipeline
     from edged.config import parse_config
-    from edged.people import People
+    from edged.daemon.app import build_daemon, build_pipeline
+    from edged.service.people import People
 
     pipeline = build_pipeline(still=False)
     gallery = Gallery(tmp_path / "gallery", pipeline.embedder.sha256)
@@ -425,7 +425,7 @@ odd_text = st.one_of(st.text(max_size=30).map(_clean), st.sampled_from(["\ufeffx
 
 
 def test_gallery_sync_and_mqtt5_properties_through_the_broker_leave_frd_online_and_answering(tmp_path, broker, data):
-    from edged.fleet import load_signing_key, signed_message
+    from edged.integrations.fleet import load_signing_key, signed_message
     from tests.daemon_helpers import fleet_config, fleet_keys
 
     keys = fleet_keys(tmp_path, [DEVICE, "garden"])
@@ -433,9 +433,9 @@ def test_gallery_sync_and_mqtt5_properties_through_the_broker_leave_frd_online_a
     rng = np.random.default_rng(3)
     emb = rng.standard_normal((2, 512)).astype("<f4")
 
-    from edged.align import chip_id
-    from edged.embed import MODEL_MANIFEST, Manifest, model_dir
-    from edged.gallery import embedding_space
+    from edged.store.gallery import embedding_space
+    from edged.vision.align import chip_id
+    from edged.vision.embed import MODEL_MANIFEST, Manifest, model_dir
 
     ours = embedding_space(Manifest.load(model_dir() / MODEL_MANIFEST).sha256, chip_id())  # a record's space
 

@@ -4,8 +4,8 @@ import stat
 import numpy as np
 import pytest
 
-from edged.errors import InputError
-from edged.gallery import Gallery
+from edged.core.errors import InputError
+from edged.store.gallery import Gallery
 
 SHA = "a" * 64
 
@@ -91,7 +91,7 @@ def test_model_change_makes_people_stale_until_reembedded(tmp_path):
 
 def test_people_enrolled_on_another_chip_cut_are_stale_and_never_reembedded_from_those_chips(tmp_path):
     """A chip cut another way gives an embedding of neither space: the person must enroll again."""
-    from edged.gallery import LEGACY_CHIP, chip_of, embedding_space
+    from edged.store.gallery import LEGACY_CHIP, chip_of, embedding_space
 
     Gallery(tmp_path, SHA).add("alice", emb(2), chips(2), [])  # a gallery from before the cut was recorded
     today = Gallery(tmp_path, embedding_space(SHA, "landmarkbox-0.1-160"))
@@ -136,7 +136,7 @@ def test_samples_have_stable_ids_and_a_gallery_without_them_still_loads(tmp_path
     # the same embedding twice still gets two ids
     twice = Gallery(root, SHA)
     twice.people["old"].embeddings[1] = twice.people["old"].embeddings[0]
-    from edged.gallery import derived_sample_ids
+    from edged.store.gallery import derived_sample_ids
 
     same = derived_sample_ids(twice.people["old"].embeddings)
     assert len(set(same)) == 2

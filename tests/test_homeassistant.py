@@ -107,7 +107,7 @@ def _readme_entity_ids() -> list[str]:
 
 
 def test_home_assistant_shows_the_face_last_seen_and_faces_now(tmp_path, broker, hass, data):
-    from edged.align import CHIP_SIZE
+    from edged.vision.align import CHIP_SIZE
 
     clip = data / "video/short_hamilton_clip.mp4"
     cfg = write_config(tmp_path, broker, clip, homeassistant={"face_image": True, "discovery_format": "entity"})

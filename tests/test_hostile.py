@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edged.fleet import load_signing_key, signed_message
+from edged.integrations.fleet import load_signing_key, signed_message
 from tests.broker import Mosquitto, mosquitto_available, publish, subscribe_collect
 from tests.daemon_helpers import DEVICE, FrdProcess, fleet_config, fleet_keys, wait_until, write_config
 
@@ -30,8 +30,8 @@ BASE = f"frd/{DEVICE}"
 
 def space(model_sha256: str) -> str:
     """The embedding space a device of today's frd shares records in: the model and today's chip cut."""
-    from edged.align import chip_id
-    from edged.gallery import embedding_space
+    from edged.store.gallery import embedding_space
+    from edged.vision.align import chip_id
 
     return embedding_space(model_sha256, chip_id())
 
@@ -142,7 +142,7 @@ def test_a_device_with_only_its_own_key_cannot_change_a_person_another_device_en
         assert ask(mbroker, "list")["data"]["people"] == mine  # lin unchanged, nobody added
         # the enrollment authority may replace anyone: the admin re-signs garden's record and hands lin over
         key, pub = door.key_files["authority"]
-        tool = [sys.executable, "-m", "edged.fleet"]
+        tool = [sys.executable, "-m", "edged.integrations.fleet"]
         assert subprocess.run([*tool, "pubkey", str(key)], capture_output=True, text=True,
                               check=True).stdout.strip() == pub
         garden_msg = key.parent / "garden-lin.json"
@@ -341,7 +341,7 @@ def test_replies_go_only_to_the_reply_topic_whatever_response_topic_is_named(mbr
 
 
 def test_nonce_store_in_process_fails_closed_when_unreadable_and_reports_a_failed_save(tmp_path):
-    from edged.security import NonceStore, TrustError
+    from edged.mqtt.security import NonceStore, TrustError
 
     path = tmp_path / "nonces.json"
     path.write_text("{corrupt")
@@ -361,7 +361,7 @@ def test_nonce_store_in_process_fails_closed_when_unreadable_and_reports_a_faile
 
 
 def test_a_used_envelope_is_not_accepted_again_after_a_restart_that_lost_the_nonce_file(tmp_path, mbroker, data):
-    from edged.security import sign
+    from edged.mqtt.security import sign
 
     key = tmp_path / "command_key"
     key.write_text("0123456789abcdef0123456789abcdef\n")
@@ -413,8 +413,8 @@ def test_a_used_envelope_is_not_accepted_again_after_a_restart_that_lost_the_non
 
 
 def test_gallery_limits_refuse_one_person_too_many_and_one_sample_too_many(tmp_path):
-    from edged.errors import InputError
-    from edged.gallery import Gallery
+    from edged.core.errors import InputError
+    from edged.store.gallery import Gallery
 
     g = Gallery(tmp_path / "g", "sha", max_people=2, max_samples=3)
     one = np.ones((1, 4), np.float32)
@@ -424,7 +424,7 @@ def test_gallery_limits_refuse_one_person_too_many_and_one_sample_too_many(tmp_p
         g.add("carol", one, None, ["a"])
     with pytest.raises(InputError, match="alice would have 4 samples; the limit is 3"):
         g.add("alice", np.ones((2, 4), np.float32), None, ["c", "d"])
-    from edged.gallery import Person
+    from edged.store.gallery import Person
 
     with pytest.raises(InputError, match="gallery is full"):
         g.replace(Person("carol", one, "sha", None, ["fleet:x"], 1.0))

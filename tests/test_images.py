@@ -3,8 +3,8 @@ import zlib
 import numpy as np
 import pytest
 
-from edged.errors import InputError
-from edged.images import decode_image, load_image
+from edged.core.errors import InputError
+from edged.vision.images import decode_image, load_image
 
 
 def _png(width: int, height: int) -> bytes:

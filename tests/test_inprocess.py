@@ -13,10 +13,10 @@ import logging
 
 import pytest
 
-from edged.app import build_daemon, open_people, shipped_space
-from edged.camera import CameraReader
 from edged.config import parse_config, topics_for
-from edged.images import load_image
+from edged.daemon.app import build_daemon, open_people, shipped_space
+from edged.vision.camera import CameraReader
+from edged.vision.images import load_image
 from tests.fakebus import FakeBus
 
 DEVICE = "hall"
@@ -351,8 +351,8 @@ def test_an_ignored_face_is_not_announced_even_when_enrolled_until_it_is_removed
 def test_an_ignored_face_made_in_another_embedding_space_ignores_nobody_and_is_listed_stale(
         tmp_path, video_pipeline, photo, caplog):
     """After an upgrade that changes the model or the chip, an old entry would compare embeddings of two spaces."""
-    from edged.gallery import LEGACY_CHIP, embedding_space
-    from edged.ignore import IGNORE_FILE, decode, encode
+    from edged.store.gallery import LEGACY_CHIP, embedding_space
+    from edged.store.ignore import IGNORE_FILE, decode, encode
 
     daemon, bus = _rig(tmp_path, video_pipeline, "unknown_faces: {keep: 20}\n", ", unknown_cooldown_s: 0")
     see(daemon, load_image(photo))
@@ -364,7 +364,7 @@ def test_an_ignored_face_made_in_another_embedding_space_ignores_nobody_and_is_l
     assert entry.space == shipped_space()
     old = embedding_space(video_pipeline.embedder.sha256, LEGACY_CHIP)  # the same model on the earlier chip
     saved.write_bytes(encode({ignore_id: dataclasses.replace(entry, space=old)}))
-    caplog.set_level(logging.WARNING, logger="edged.ignore")
+    caplog.set_level(logging.WARNING, logger="edged.store.ignore")
     daemon, bus = _rig(tmp_path, video_pipeline, "unknown_faces: {keep: 20}\n", ", unknown_cooldown_s: 0")
     assert "1 of 1 ignored faces were made in another embedding space" in caplog.text
     assert "ignore those faces again" in caplog.text and "chip dlib-0.35-160" in caplog.text
@@ -398,7 +398,7 @@ def test_fleet_sync_shares_enrollments_applies_records_and_guards_the_owner(tmp_
 
     import numpy as np
 
-    from edged import fleet
+    from edged.integrations import fleet
     from tests.daemon_helpers import fleet_config, fleet_keys
 
     keys = fleet_keys(tmp_path, [DEVICE, "porch"])

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edged.match import Calibration, Level, Matcher
+from edged.vision.match import Calibration, Level, Matcher
 
 
 def unit(v):

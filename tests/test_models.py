@@ -4,12 +4,12 @@ import json
 import subprocess
 import sys
 
-from edged.detect import Box as DetectBox
-from edged.events import Event as EventsEvent
-from edged.models import Box, Event, Face, Message, Recognition, iou
-from edged.pipeline import Face as PipelineFace
-from edged.pipeline import Recognition as PipelineRecognition
-from edged.topics import Message as TopicsMessage
+from edged.core.models import Box, Event, Face, Message, Recognition, iou
+from edged.core.topics import Message as TopicsMessage
+from edged.video.events import Event as EventsEvent
+from edged.vision.detect import Box as DetectBox
+from edged.vision.pipeline import Face as PipelineFace
+from edged.vision.pipeline import Recognition as PipelineRecognition
 
 HEAVY = ("dlib", "cv2", "tflite_runtime", "ai_edge_litert", "tensorflow")
 
@@ -17,13 +17,13 @@ HEAVY = ("dlib", "cv2", "tflite_runtime", "ai_edge_litert", "tensorflow")
 def test_the_light_modules_import_nothing_heavy():
     code = (
         "import json, sys\n"
-        "import edged.models, edged.events, edged.topics\n"
+        "import edged.core.models, edged.video.events, edged.core.topics\n"
         f"print(json.dumps(sorted(m for m in {list(HEAVY)!r} if m in sys.modules)))\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert json.loads(r.stdout) == []
     # the check itself can fail: importing the detector does load them
-    r = subprocess.run([sys.executable, "-c", code.replace("edged.topics", "edged.detect")],
+    r = subprocess.run([sys.executable, "-c", code.replace("edged.core.topics", "edged.vision.detect")],
                        capture_output=True, text=True, timeout=60, check=True)
     assert set(json.loads(r.stdout)) >= {"dlib", "cv2"}
 

@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from edged.app import build_engine, build_pipeline, build_tracker
-from edged.bench import empty_doorway as empty_doorway_of
-from edged.camera import frames
 from edged.config import ConfigError, RecognitionConfig, parse_config
-from edged.detect import MotionGate
-from edged.images import load_image
+from edged.daemon.app import build_engine, build_pipeline, build_tracker
+from edged.tools.bench import empty_doorway as empty_doorway_of
+from edged.vision.camera import frames
+from edged.vision.detect import MotionGate
+from edged.vision.images import load_image
 
 NAME = "lin_manuel_miranda"
 FPS = 30
@@ -206,7 +206,7 @@ def test_an_idle_tracker_lets_the_camera_pass_over_frames_and_still_names_lin_wa
 
 
 def test_the_camera_reader_passes_over_the_frames_it_is_told_to(data):
-    from edged.camera import CameraReader
+    from edged.vision.camera import CameraReader
 
     reader = CameraReader("door", str(data / "video/short_hamilton_clip.mp4"), loop=False, fps_limit=None).start()
     try:
@@ -229,7 +229,7 @@ def test_the_camera_reader_passes_over_the_frames_it_is_told_to(data):
 
 def test_an_idle_camera_still_reports_its_frame_rate():
     """Frames passed over count with the frame after them: an idle 30 fps camera reads 30 in ``status``."""
-    from edged.daemon import CameraStats
+    from edged.daemon.daemon import CameraStats
 
     stats = CameraStats()
     for i in range(100):  # 10 s of an idle camera: 1 frame read in 3, each after 2 passed over
@@ -241,7 +241,7 @@ def test_an_idle_camera_still_reports_its_frame_rate():
 
 def test_a_camera_with_an_fps_limit_passes_over_nothing(data):
     """Its schedule already thins the frames: passing over more would compound the two."""
-    from edged.camera import CameraReader
+    from edged.vision.camera import CameraReader
 
     reader = CameraReader("door", str(data / "video/short_hamilton_clip.mp4"), loop=False, fps_limit=10).start()
     try:

@@ -1,7 +1,7 @@
 import pytest
 
-from edged.errors import InputError
-from edged.names import name_from_legacy_file, validate_name
+from edged.core.errors import InputError
+from edged.core.names import name_from_legacy_file, validate_name
 
 
 @pytest.mark.parametrize("name", ["alice", "bob_2", "mary-jane", "x", "a" * 64, "0day"])

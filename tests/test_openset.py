@@ -9,7 +9,10 @@ import shutil
 import numpy as np
 import pytest
 
-from edged.calibrate import (
+from edged.config import ConfigError, parse_config
+from edged.core.errors import ModelError
+from edged.core.models import Box, iou
+from edged.tools.calibrate import (
     COHORT_FOLDS,
     CROWD_SIZES,
     REPORT_SIZES,
@@ -22,13 +25,12 @@ from edged.calibrate import (
     open_set_at,
     verification,
 )
-from edged.camera import frames
-from edged.config import ConfigError, parse_config
-from edged.embed import MODEL_MANIFEST, Manifest, model_dir
-from edged.errors import ModelError
-from edged.evaluate import chips_for, load_dataset, open_set
-from edged.events import EventEngine
-from edged.match import (
+from edged.tools.evaluate import chips_for, load_dataset, open_set
+from edged.video.events import EventEngine
+from edged.video.track import MIN_IOU, FrameIds
+from edged.vision.camera import frames
+from edged.vision.embed import MODEL_MANIFEST, Manifest, model_dir
+from edged.vision.match import (
     CALIBRATION_FILE,
     COHORT_FILE,
     DEFAULT_STRICTNESS,
@@ -37,9 +39,7 @@ from edged.match import (
     load_calibration,
     threshold_for,
 )
-from edged.models import Box, iou
-from edged.pipeline import Recognition
-from edged.track import MIN_IOU, FrameIds
+from edged.vision.pipeline import Recognition
 
 # -- the knob ------------------------------------------------------------------------------
 
@@ -108,7 +108,7 @@ def test_a_calibration_made_for_another_model_or_with_another_cohort_is_refused(
 def lfw_held_out(data, cal):
     """Held-out LFW people (folds 4-5), each photo through detect + align + int8 embed as the daemon does,
     with the detector the shipped calibration was made with (it records it)."""
-    from edged.app import build_pipeline
+    from edged.daemon.app import build_pipeline
 
     lfw = Lfw.load(data / "lfw")
     pipeline = build_pipeline(still=True, detector=cal.info["detector"])
@@ -119,11 +119,11 @@ def lfw_held_out(data, cal):
 def test_the_calibration_records_its_detector_and_embedding_caches_never_mix_detectors_or_chips(data, cal, tmp_path):
     """Detection changes which faces reach the matcher: the calibration says which detector made it, and
     the embeddings cache of one detector (or one chip) is never read for another."""
-    from edged.align import Aligner
-    from edged.app import build_pipeline
-    from edged.calibrate import path_recipe
-    from edged.detect import DETECTORS
-    from edged.embed import PREDICTOR_FILE
+    from edged.daemon.app import build_pipeline
+    from edged.tools.calibrate import path_recipe
+    from edged.vision.align import Aligner
+    from edged.vision.detect import DETECTORS
+    from edged.vision.embed import PREDICTOR_FILE
 
     assert cal.info["detector"] in DETECTORS and cal.info["detector"] in cal.info["source"].lower()
     hog, yunet = (build_pipeline(still=True, calibrated=False, detector=d) for d in ("hog", "yunet"))
@@ -207,7 +207,8 @@ def test_lfw_verification_of_the_int8_path(lfw_held_out):
 
 
 def test_the_shipped_figures_are_what_the_held_out_people_give_today(lfw_held_out, cal):
-    """The README quotes cal.info; re-run `python -m edged.calibrate` when detection, alignment or the model change."""
+    """The README quotes cal.info; re-run `python -m edged.tools.calibrate` when detection, alignment or the model
+    change."""
     e, _ = lfw_held_out
     shipped = cal.info["held_out_figures"]
     for level in LEVELS:
@@ -388,7 +389,7 @@ def _daemon_events(data, video_pipeline, gallery, level, out: list | None = None
                    named: dict[int, list[Box]] | None = None):
     """Announcements of the daemon's own path (FaceTracker verdicts + EventEngine) on the clip (the events
     themselves appended to ``out``; each frame's boxes with a name put in ``named``)."""
-    from edged.track import FaceTracker
+    from edged.video.track import FaceTracker
 
     m = Matcher(video_pipeline.matcher.calibration, level)
     m.set_gallery(gallery)
@@ -446,7 +447,7 @@ def test_the_daemons_path_announces_nobody_of_the_clip_against_fifty_held_out_pe
     With Lin-Manuel Miranda enrolled too (one photo), he is announced and nobody else; his faces are
     still named at least 100 times, although the threshold for 51 people is far above the one for 1.
     """
-    from edged.track import FaceTracker
+    from edged.video.track import FaceTracker
 
     e, _ = lfw_held_out
     split = e.by_person()

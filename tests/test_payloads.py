@@ -1,4 +1,4 @@
-"""State payloads (edged/payloads.py): golden files, and every key the discovery templates read.
+"""State payloads (edged/mqtt/payloads.py): golden files, and every key the discovery templates read.
 
 Regenerate the golden file after an intended change with
 ``FRD_UPDATE_GOLDEN=1 python -m pytest tests/test_payloads.py`` and review the diff.
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edged import payloads
-from edged.models import Event
-from edged.topics import Message, Topics
+from edged.core.models import Event
+from edged.core.topics import Message, Topics
+from edged.mqtt import payloads
 
 GOLDEN = Path(__file__).parent / "golden"
 CONTRACT = json.loads((GOLDEN / "state_examples.json").read_text(encoding="utf-8"))
@@ -112,7 +112,7 @@ def test_face_image_is_the_chip_as_jpeg_not_retained(topics: Topics) -> None:
 
 
 def test_unknown_face_names_nobody_but_shows_unknown(topics: Topics) -> None:
-    from edged.discovery import UNKNOWN_PERSON
+    from edged.integrations.discovery import UNKNOWN_PERSON
 
     body = payloads.camera_state_body(_event(None), 0.3)
     assert body["person"] == UNKNOWN_PERSON and body["name"] is None

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from edged.camera import CameraReader, open_capture, source_kind
 from edged.config import ConfigError, parse_config
-from edged.errors import InputError
-from edged.picamera import PICAMERA_DEFAULT_SIZE, PicameraSpec, parse_picamera
+from edged.core.errors import InputError
+from edged.vision.camera import CameraReader, open_capture, source_kind
+from edged.vision.picamera import PICAMERA_DEFAULT_SIZE, PicameraSpec, parse_picamera
 
 F = "/etc/frd/frd.yaml"
 

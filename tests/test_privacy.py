@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edged.errors import InputError
-from edged.gallery import Gallery
-from edged.security import sign
+from edged.core.errors import InputError
+from edged.mqtt.security import sign
+from edged.store.gallery import Gallery
 from tests.broker import publish, subscribe_collect
 from tests.daemon_helpers import DEVICE, FrdProcess, fleet_config, fleet_keys, write_config
 from tests.waiting import frames_flowed, retained

@@ -11,10 +11,10 @@ from __future__ import annotations
 import cv2
 import pytest
 
-from edged.app import build_engine, build_pipeline, build_tracker
-from edged.camera import frames
 from edged.config import ConfigError, RecognitionConfig, parse_config
-from edged.images import load_image
+from edged.daemon.app import build_engine, build_pipeline, build_tracker
+from edged.vision.camera import frames
+from edged.vision.images import load_image
 
 NAME = "lin_manuel_miranda"
 
@@ -30,7 +30,7 @@ def pipeline(data, still_pipeline):
 def _run(tracker, clip, size: tuple[int, int] | str | None) -> dict:
     """The clip (scaled to ``size``, or ``bench``'s "far" variant) through the tracker and the event rules,
     as `frd recognize` runs it."""
-    from edged.bench import variant_frames
+    from edged.tools.bench import variant_frames
 
     engine = build_engine("cam", RecognitionConfig())  # the daemon's rules: a person announced once a minute
     named, events, seen, right, faces = 0, [], set(), 0, 0

@@ -21,10 +21,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edged.bus import Bus, BusSettings
-from edged.commands import CommandHandler
-from edged.errors import FrdError
-from edged.security import (
+from edged.core.errors import FrdError
+from edged.core.topics import Topics
+from edged.mqtt.bus import Bus, BusSettings
+from edged.mqtt.commands import CommandHandler
+from edged.mqtt.security import (
     CommandGuard,
     NonceStore,
     RateLimiter,
@@ -34,7 +35,6 @@ from edged.security import (
     resolve_command_key,
     sign,
 )
-from edged.topics import Topics
 from tests.broker import Mosquitto, mosquitto_available, publish, subscribe_collect
 from tests.daemon_helpers import FrdProcess, fleet_config, fleet_keys, wait_until, write_config
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from edged.camera import CameraReader
+from edged.vision.camera import CameraReader
 from tests.broker import free_port
 
 NAME = "lin_manuel_miranda"

@@ -6,9 +6,9 @@ faces): a bystander's larger face at the edge of an enrollment photo must not be
 
 from __future__ import annotations
 
-from edged.images import load_image
-from edged.models import Box
-from edged.pipeline import subject
+from edged.core.models import Box
+from edged.vision.images import load_image
+from edged.vision.pipeline import subject
 
 
 def test_the_largest_face_is_the_subject_when_it_is_near_the_middle():

@@ -101,7 +101,7 @@ def test_a_device_with_another_model_ignores_shared_people(tmp_path, broker, dat
     try:
         with subscribe_collect(broker.host, broker.port, ["frd/solo/availability"]) as sub:
             sub.wait_for(lambda m: m.text == "online", 30)
-        from edged.fleet import load_signing_key, signed_message
+        from edged.integrations.fleet import load_signing_key, signed_message
 
         foreign = {"version": 1, "name": "eve", "model_sha256": "0" * 64, "origin": "a", "updated": 1.0,
                    "shape": [1, 512], "embeddings_b64": "AAAA" * 512}
@@ -123,8 +123,8 @@ def test_a_sync_record_with_a_lone_surrogate_is_refused_with_a_clear_error():
     signed; it is an input error, not a traceback (found by tests/test_fuzz.py)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from edged import fleet
-    from edged.errors import InputError
+    from edged.core.errors import InputError
+    from edged.integrations import fleet
 
     key = Ed25519PrivateKey.generate()
     trust = fleet.Trust("door", key, {}, [])

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from edged.topics import AVAILABLE, Message, Topics, check_prefix, check_segment
+from edged.core.topics import AVAILABLE, Message, Topics, check_prefix, check_segment
 from tests.broker import Mosquitto, mosquitto_available, publish, subscribe_collect
 
 

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edged.events import EventEngine
-from edged.images import load_image
-from edged.track import FaceTracker
+from edged.video.events import EventEngine
+from edged.video.track import FaceTracker
+from edged.vision.images import load_image
 
 H, W = 360, 640
 
@@ -100,7 +100,7 @@ def test_a_swapped_identity_in_the_same_place_is_caught_at_the_recheck(tracker, 
 
 def test_a_stranger_who_resembles_someone_in_a_few_frames_stays_unknown():
     """The track's verdict needs a name in >= min_votes and more than half of its embeddings."""
-    from edged.track import verdict
+    from edged.video.track import verdict
 
     look_alike = [None, "alice", None, None, "alice", None, "alice", None, None, None]
     assert [verdict(look_alike[: i + 1], 3) for i in range(len(look_alike))][-1] == (None, True)
@@ -112,7 +112,7 @@ def test_a_stranger_who_resembles_someone_in_a_few_frames_stays_unknown():
 
 def test_a_blurred_face_is_followed_and_counted_but_never_named_nor_called_unknown(tracker, faces):
     """The quality gate: an embedding too unreliable to name anyone casts no vote either way."""
-    from edged.quality import Gate
+    from edged.vision.quality import Gate
 
     blurred = cv2.GaussianBlur(faces["lin_manuel_miranda"], (0, 0), 5)  # chip sharpness well under 5
     frames = [frame((blurred, 100)) for _ in range(20)]
@@ -129,7 +129,7 @@ def test_a_blurred_face_is_followed_and_counted_but_never_named_nor_called_unkno
 
 
 def test_the_quality_gate_refuses_small_blurred_and_turned_faces_and_passes_a_good_one():
-    from edged.quality import GATE_YAW, MIN_FACE_PX, MIN_SHARPNESS, Gate, Quality
+    from edged.vision.quality import GATE_YAW, MIN_FACE_PX, MIN_SHARPNESS, Gate, Quality
 
     gate = Gate()
     assert gate.reason(Quality(MIN_FACE_PX + 20, MIN_SHARPNESS * 4, 0.05)) is None
@@ -143,7 +143,7 @@ def test_a_small_face_is_followed_and_counted_but_costs_no_chip_and_is_never_nam
     """Video follows faces down to a small detection floor (``recognition.follow_min_face_px``); under the
     naming minimums (``min_face_px``, ``min_face_frac``) they are counted ("someone is there") but never
     named nor called unknown, and no chip is cut for them."""
-    from edged.quality import Gate
+    from edged.vision.quality import Gate
 
     lin = faces["lin_manuel_miranda"]
     small = cv2.resize(lin, (60, round(60 * lin.shape[0] / lin.shape[1])), interpolation=cv2.INTER_AREA)
@@ -160,7 +160,7 @@ def test_a_small_face_is_followed_and_counted_but_costs_no_chip_and_is_never_nam
 
 
 def test_the_gates_size_limit_takes_a_fraction_of_the_frame():
-    from edged.quality import Gate, Quality
+    from edged.vision.quality import Gate, Quality
 
     gate = Gate(min_face_px=40, min_face_frac=0.05)
     assert gate.small(50, 1080) and not gate.small(55, 1080)  # 5 % of 1080 is 54 px
@@ -173,9 +173,9 @@ def test_a_profile_is_read_from_yunets_own_points_and_gated(data, video_pipeline
     """Alex Lacamoire at the piano (clip frames 25-43) is in profile: YuNet's own points say so, dlib's
     points fitted on the box do not (its predictor was trained on frontal faces); the gate uses YuNet's,
     and the followed face keeps the last detection's reading between detections."""
-    from edged.align import points
-    from edged.camera import frames as clip_frames
-    from edged.quality import GATE_YAW, GATE_YAW_DETECTOR, Gate, detector_yaw, yaw
+    from edged.vision.align import points
+    from edged.vision.camera import frames as clip_frames
+    from edged.vision.quality import GATE_YAW, GATE_YAW_DETECTOR, Gate, detector_yaw, yaw
 
     p = video_pipeline
     clip = [f.rgb for f in clip_frames(data / "video/short_hamilton_clip.mp4") if 24 <= f.index <= 44]
@@ -203,8 +203,8 @@ def test_a_profile_is_read_from_yunets_own_points_and_gated(data, video_pipeline
 def _identify_clip(tracker, embeddings):
     """A standing face's embeddings, one a frame, through the tracker's identity rule and the event rules:
     the names announced, and the frame each was first announced at."""
-    from edged.models import Box, Recognition
-    from edged.track import Track
+    from edged.core.models import Box, Recognition
+    from edged.video.track import Track
 
     engine = EventEngine("cam", vote_frames=3, vote_window=5, cooldown_s=0)
     t = Track(0, Box(100, 40, 120, 120), None)
@@ -261,7 +261,7 @@ def test_a_name_the_gate_keeps_from_being_rechecked_lapses(tracker, faces):
     """A named face whose re-check the gate holds back (turned, blurred, small) keeps its name no longer than
     ``reverify_frames``: on the clip, after a cut, the turned face of a stranger followed in Lin's place kept
     Lin's name for 40 frames."""
-    from edged.quality import Gate
+    from edged.vision.quality import Gate
 
     lin = faces["lin_manuel_miranda"]
     blurred = cv2.GaussianBlur(lin, (0, 0), 5)

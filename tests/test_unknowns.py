@@ -1,4 +1,4 @@
-"""Unknown faces held in memory (edged/unknowns.py): the store's rules, then ``frd run`` end to end.
+"""Unknown faces held in memory (edged/store/unknowns.py): the store's rules, then ``frd run`` end to end.
 
 The store is pure (an injectable clock), so its bounds — at most ``keep`` entries, each for at most
 ``ttl_s``, the best few chips per track, nothing held with ``keep: 0`` — are tested directly; the
@@ -12,9 +12,9 @@ import json
 import numpy as np
 import pytest
 
-from edged.errors import InputError
-from edged.models import Box
-from edged.unknowns import CHIPS_PER_FACE, Sample, UnknownFaces
+from edged.core.errors import InputError
+from edged.core.models import Box
+from edged.store.unknowns import CHIPS_PER_FACE, Sample, UnknownFaces
 from tests.broker import publish, subscribe_collect
 from tests.daemon_helpers import DEVICE, FrdProcess, write_config
 
@@ -140,8 +140,8 @@ def _unit(*values: float) -> np.ndarray:
 
 
 def test_entries_of_one_visitor_share_a_visitor_id_judged_by_the_matcher():
-    from edged.match import Matcher
-    from edged.unknowns import group_visitors
+    from edged.store.unknowns import group_visitors
+    from edged.vision.match import Matcher
 
     a, a2, b = _unit(1, 0.1), _unit(1, -0.1), _unit(0, 1)  # cos(a, a2) = 0.98, cos(a, b) = 0.1
     entries = [("aaaaaaaaaaaa", np.stack([a, a])), ("bbbbbbbbbbbb", np.stack([b])), ("cccccccccccc", np.stack([a2]))]
@@ -155,7 +155,7 @@ def test_entries_of_one_visitor_share_a_visitor_id_judged_by_the_matcher():
 
 
 def test_the_list_shows_visitors_and_a_visitor_is_enrolled_whole(clock):
-    from edged.match import Matcher
+    from edged.vision.match import Matcher
 
     store = UnknownFaces(5, clock=clock)
     for track, v in ((1, _unit(1, 0.1)), (2, _unit(0, 1)), (3, _unit(1, -0.1))):
@@ -201,8 +201,8 @@ def _online(broker, timeout: float = 60) -> None:
 
 
 def _embed_photos(data) -> dict[str, np.ndarray]:
-    from edged.app import build_pipeline
-    from edged.images import load_image
+    from edged.daemon.app import build_pipeline
+    from edged.vision.images import load_image
 
     pipe = build_pipeline(still=True)
     out = {}
@@ -234,7 +234,7 @@ def test_an_unknown_face_from_the_clip_is_enrolled_by_its_face_id_and_forgotten_
         listed = _request(broker, "unknown/list", None, "unknown")
         assert fid not in [f["face_id"] for f in listed["data"]["faces"]]  # enrolled: no longer unknown
         # whom did "lin" get? The clip has two people: every enrolled chip must be the same one of them
-        from edged.gallery import _decode
+        from edged.store.gallery import _decode
 
         person = _decode("lin", (tmp_path / "gallery" / "lin.npz").read_bytes())
         assert person.crops is not None and person.sources == [f"unknown:{fid}"] * person.count

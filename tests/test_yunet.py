@@ -13,13 +13,13 @@ import textwrap
 import cv2
 import pytest
 
-from edged.app import build_engine, build_pipeline, build_tracker
-from edged.camera import frames
 from edged.config import ConfigError, RecognitionConfig, parse_config
-from edged.detect import YUNET_FILE, YUNET_MAX_SIDE, Detector, YuNetDetector
-from edged.embed import model_dir
-from edged.errors import ModelError
-from edged.images import load_image
+from edged.core.errors import ModelError
+from edged.daemon.app import build_engine, build_pipeline, build_tracker
+from edged.vision.camera import frames
+from edged.vision.detect import YUNET_FILE, YUNET_MAX_SIDE, Detector, YuNetDetector
+from edged.vision.embed import model_dir
+from edged.vision.images import load_image
 
 NAME = "lin_manuel_miranda"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -152,7 +152,7 @@ def test_home_assistant_shows_the_face_last_seen_and_faces_now(tmp_path, broker,
         assert seen["attributes"]["camera"] == "stage" and seen["attributes"]["person"] == PERSON
         shown = datetime.fromisoformat(seen["state"])
         assert shown.tzinfo is not None
-        assert abs(shown - datetime.now(timezone.utc)) < timedelta(minutes=5), seen
+        assert abs(shown - datetime.now(UTC)) < timedelta(minutes=5), seen
         assert shown >= datetime.fromisoformat(named["ts"]) - timedelta(seconds=1), (seen, named)
 
         # faces now: a count; presence: on while the clip shows the person

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -75,7 +75,7 @@ class Recognition:
 
 def utc_iso(wall: float | None = None) -> str:
     """UTC ISO 8601 with milliseconds and a Z, for ``wall`` (epoch seconds) or now."""
-    t = datetime.now(timezone.utc) if wall is None else datetime.fromtimestamp(wall, timezone.utc)
+    t = datetime.now(UTC) if wall is None else datetime.fromtimestamp(wall, UTC)
     return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

@@ -333,7 +333,7 @@ def gil_share(call: Callable[[], object], calls: int, probe: Probe) -> tuple[flo
 
 def gil(frames: list[np.ndarray], enroll: Path | None, calls: int) -> None:
     """Print each stage's time per call and the share of it that leaves the GIL to others."""
-    from edged.vision.detect import to_dlib
+    from edged.vision.align import to_dlib
 
     hog = build_pipeline(still=False, detector="hog", detect_max_side=None)
     yunet = build_pipeline(still=False, detector="yunet", detect_max_side=640)

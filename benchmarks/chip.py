@@ -37,17 +37,17 @@ from edged.tools.calibrate import (
     TUNE_FOLDS,
     Embedded,
     K,
-    Lfw,
     _trials_for,
     build_cohort,
     open_set_at,
     stranger_maxima,
     verification,
 )
+from edged.tools.datasets import Lfw
 from edged.vision.align import Aligner, cut, landmark_box
-from edged.vision.embed import PREDICTOR_FILE, model_dir
 from edged.vision.images import load_image
 from edged.vision.match import LEVELS, Calibration, Level
+from edged.vision.modelfiles import PREDICTOR_FILE, model_dir
 
 CACHE = Path.home() / ".cache/frd"
 SIZE = 160

@@ -24,7 +24,8 @@ import numpy as np
 
 from edged.config import DEFAULT_DETECTOR
 from edged.daemon.app import build_pipeline
-from edged.tools.calibrate import SHOTS, TEST_FOLDS, TUNE_FOLDS, Lfw, default_cache, embed_people
+from edged.tools.calibrate import SHOTS, TEST_FOLDS, TUNE_FOLDS, default_cache, embed_people
+from edged.tools.datasets import Lfw
 from edged.vision.images import load_image
 from edged.vision.match import Matcher
 from edged.vision.quality import assess

@@ -49,7 +49,8 @@ import numpy as np
 from edged.config import DEFAULT_DETECTOR, RecognitionConfig
 from edged.core.models import Recognition
 from edged.daemon.app import build_engine, build_pipeline, build_tracker
-from edged.tools.calibrate import SHOTS, TEST_FOLDS, TUNE_FOLDS, Lfw, default_cache, embed_people
+from edged.tools.calibrate import SHOTS, TEST_FOLDS, TUNE_FOLDS, default_cache, embed_people
+from edged.tools.datasets import Lfw
 from edged.video.track import MEAN_FRAMES, Track
 from edged.vision.images import load_image
 from edged.vision.match import Matcher

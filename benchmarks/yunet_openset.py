@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from edged.daemon.app import build_pipeline
-from edged.tools.calibrate import TEST_FOLDS, Embedded, Lfw, _trials_for, default_cache, embed_people, open_set_at
+from edged.tools.calibrate import TEST_FOLDS, Embedded, _trials_for, default_cache, embed_people, open_set_at
+from edged.tools.datasets import Lfw
 from edged.vision.match import load_calibration
 
 

@@ -20,15 +20,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from .core.errors import FrdError, InputError
+from .core.files import check_private
+from .core.keys import AUTHORITY, public_key
 from .core.logs import LEVELS as LOG_LEVELS
 from .core.names import MAX_LEN, check_id, slugify
+from .core.sources import PICAMERA_PREFIXES, STREAM_SCHEMES, parse_picamera, url_scheme
 from .core.topics import RESERVED_DEVICE_IDS, Topics, check_prefix
 from .store.gallery import DEFAULT_MAX_PEOPLE, DEFAULT_MAX_SAMPLES
 from .vision import images, quality
-from .vision.camera import STREAM_SCHEMES, url_scheme
 from .vision.match import DEFAULT_STRICTNESS
 from .vision.match import LEVELS as STRICTNESS_LEVELS
-from .vision.picamera import PICAMERA_PREFIXES, parse_picamera
 
 DEFAULT_CONFIG_PATH = Path("/etc/frd/frd.yaml")
 CREDENTIAL_NAME = "mqtt_password"
@@ -200,7 +201,7 @@ FOLLOW_MIN_FACE_PX = 12
 
 
 class MotionConfig(_Model):
-    """The motion gate (edged/vision/detect.py ``MotionGate``): no detection while the picture does not change."""
+    """The motion gate (edged/vision/motion.py ``MotionGate``): no detection while the picture does not change."""
 
     enabled: bool = True
     threshold: float = Field(default=12.0, gt=0, le=255)
@@ -218,7 +219,7 @@ class QualityGateConfig(_Model):
 
 
 class RecognitionConfig(_Model):
-    #: The face detector (edged/vision/detect.py ``DETECTORS``): OpenCV's YuNet (default) or dlib HOG.
+    #: The face detector (edged/vision/detect/base.py ``DETECTORS``): OpenCV's YuNet (default) or dlib HOG.
     detector: Literal["hog", "yunet"] = DEFAULT_DETECTOR
     threshold: float | None = Field(default=None, ge=-20.0, le=50.0)
     strictness: Literal[STRICTNESS_LEVELS] = DEFAULT_STRICTNESS  # the vocabulary is match.LEVELS
@@ -264,7 +265,7 @@ class UnknownFacesConfig(_Model):
 
 
 class FleetConfig(_Model):
-    """Fleet gallery sync and who may sign its records (see edged/integrations/fleet.py and README "Who may enroll")."""
+    """Fleet gallery sync and who may sign its records (see edged/integrations/fleet/ and README "Who may enroll")."""
 
     sync: bool = False
     signing_key_file: FilePath | None = None
@@ -279,8 +280,6 @@ class FleetConfig(_Model):
     @field_validator("trusted_keys")
     @classmethod
     def _device_keys(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        from .mqtt.security import AUTHORITY, public_key
-
         for device, keys in value.items():
             if device == AUTHORITY:
                 raise _located(f"{AUTHORITY!r} is not a device: list its keys under fleet.authority_keys", device)
@@ -300,8 +299,6 @@ class FleetConfig(_Model):
     @field_validator("authority_keys")
     @classmethod
     def _authority_keys(cls, value: list[str]) -> list[str]:
-        from .mqtt.security import public_key
-
         for i, k in enumerate(value):
             try:
                 public_key(k, "key")
@@ -542,8 +539,6 @@ def resolve_password(cfg: Config, environ: Mapping[str, str] | None = None) -> s
         candidates.append(Path(cred_dir) / CREDENTIAL_NAME)
     elif cfg.mqtt.password_file is not None:
         candidates.append(cfg.mqtt.password_file)
-    from .mqtt.security import check_private
-
     for path in candidates:
         try:
             if path == cfg.mqtt.password_file:  # systemd makes credentials private itself

@@ -126,11 +126,11 @@ def calibration_set(photo_dirs: Sequence[Path], crop_dirs: Sequence[Path], flip:
     does. Crops: ``Aligner.chip_whole``. ``flip`` adds each chip mirrored.
     """
     from edged.vision.align import Aligner
-    from edged.vision.detect import Detector
+    from edged.vision.detect.hog import HogDetector
     from edged.vision.images import load_image
 
     aligner = Aligner(PREDICTOR)
-    detector = Detector(upsample=DETECTOR_UPSAMPLE)
+    detector = HogDetector(upsample=DETECTOR_UPSAMPLE)
     chips: list[np.ndarray] = []
     what = []
     for folder in photo_dirs:

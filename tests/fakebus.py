@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from edged.core.topics import Message
+from edged.core.models import Message
 from edged.mqtt.bus import Incoming
 
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from edged.tools.evaluate import chips_for, closed_set_top1, load_dataset
+from edged.tools.datasets import load_dataset
+from edged.tools.evaluate import chips_for, closed_set_top1
 from edged.vision.camera import frames
 from edged.vision.match import Matcher
 

@@ -169,7 +169,7 @@ def test_default_gallery_is_the_state_directory(frd, data, tmp_path, monkeypatch
 
 
 def test_a_swapped_model_is_refused(frd, tmp_path, monkeypatch):
-    from edged.vision.embed import model_dir
+    from edged.vision.modelfiles import model_dir
 
     src = model_dir()
     for f in src.iterdir():

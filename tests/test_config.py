@@ -21,7 +21,7 @@ from edged.config import (
 )
 from edged.core.logs import LEVELS as LOG_LEVELS
 from edged.core.names import check_id
-from edged.vision.camera import STREAM_SCHEMES, source_kind
+from edged.core.sources import STREAM_SCHEMES, source_kind
 from edged.vision.match import DEFAULT_STRICTNESS
 from edged.vision.match import LEVELS as STRICTNESS_LEVELS
 
@@ -235,7 +235,7 @@ def test_camera_source(source: str, ok: bool) -> None:
 
 @pytest.mark.parametrize("scheme", STREAM_SCHEMES)
 def test_config_accepts_every_stream_scheme_the_reader_reads(scheme: str) -> None:
-    """`frd run` takes every camera `frd recognize` reads: one list of schemes (camera.STREAM_SCHEMES)."""
+    """`frd run` takes every camera `frd recognize` reads: one list of schemes (sources.STREAM_SCHEMES)."""
     for spelled in (scheme, scheme.upper()):
         url = f"{spelled}://192.0.2.10:554/stream1"
         cfg = parse_config(f"cameras:\n  - name: c\n    source: {url}\n", F)

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from edged.core.topics import Message, Topics
+from edged.core.models import Message
+from edged.core.topics import Topics
 from edged.integrations.discovery import (
     EVENT_TYPES,
     DiscoveryDevice,

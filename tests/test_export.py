@@ -17,7 +17,9 @@ import pytest
 
 from edged.core.errors import InputError
 from edged.daemon.app import open_people, shipped_space
-from edged.store.gallery import BACKUP_MANIFEST, _decode, _encode, chip_of, embedding_space, export_backup, read_backup
+from edged.store.backup import BACKUP_MANIFEST, export_backup, read_backup
+from edged.store.gallery import decode_person, encode_person
+from edged.store.space import chip_of, embedding_space
 from edged.vision.images import load_image
 
 
@@ -86,7 +88,7 @@ def _rewrite(src, dst, change) -> None:
         for name in z.namelist():
             body = z.read(name)
             if name.endswith(".npz"):
-                body = _encode(change(_decode(name.rsplit("/", 1)[-1][:-4], body)))
+                body = encode_person(change(decode_person(name.rsplit("/", 1)[-1][:-4], body)))
             out.writestr(name, body)
 
 

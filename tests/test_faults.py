@@ -33,7 +33,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edged.core.errors import GalleryError
-from edged.core.topics import Message, Topics
+from edged.core.models import Message
+from edged.core.topics import Topics
 from edged.mqtt.bus import Bus, BusSettings
 from edged.store.gallery import Gallery
 from tests.broker import Mosquitto, mosquitto_available, publish, subscribe_collect

@@ -425,7 +425,8 @@ odd_text = st.one_of(st.text(max_size=30).map(_clean), st.sampled_from(["\ufeffx
 
 
 def test_gallery_sync_and_mqtt5_properties_through_the_broker_leave_frd_online_and_answering(tmp_path, broker, data):
-    from edged.integrations.fleet import load_signing_key, signed_message
+    from edged.integrations.fleet.record import signed_message
+    from edged.integrations.fleet.trust import load_signing_key
     from tests.daemon_helpers import fleet_config, fleet_keys
 
     keys = fleet_keys(tmp_path, [DEVICE, "garden"])
@@ -433,9 +434,10 @@ def test_gallery_sync_and_mqtt5_properties_through_the_broker_leave_frd_online_a
     rng = np.random.default_rng(3)
     emb = rng.standard_normal((2, 512)).astype("<f4")
 
-    from edged.store.gallery import embedding_space
+    from edged.store.space import embedding_space
     from edged.vision.align import chip_id
-    from edged.vision.embed import MODEL_MANIFEST, Manifest, model_dir
+    from edged.vision.embed import Manifest
+    from edged.vision.modelfiles import MODEL_MANIFEST, model_dir
 
     ours = embedding_space(Manifest.load(model_dir() / MODEL_MANIFEST).sha256, chip_id())  # a record's space
 

@@ -91,7 +91,7 @@ def test_model_change_makes_people_stale_until_reembedded(tmp_path):
 
 def test_people_enrolled_on_another_chip_cut_are_stale_and_never_reembedded_from_those_chips(tmp_path):
     """A chip cut another way gives an embedding of neither space: the person must enroll again."""
-    from edged.store.gallery import LEGACY_CHIP, chip_of, embedding_space
+    from edged.store.space import LEGACY_CHIP, chip_of, embedding_space
 
     Gallery(tmp_path, SHA).add("alice", emb(2), chips(2), [])  # a gallery from before the cut was recorded
     today = Gallery(tmp_path, embedding_space(SHA, "landmarkbox-0.1-160"))

@@ -21,7 +21,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edged.integrations.fleet import load_signing_key, signed_message
+from edged.integrations.fleet.record import signed_message
+from edged.integrations.fleet.trust import load_signing_key
 from tests.broker import Mosquitto, mosquitto_available, publish, subscribe_collect
 from tests.daemon_helpers import DEVICE, FrdProcess, fleet_config, fleet_keys, wait_until, write_config
 
@@ -30,7 +31,7 @@ BASE = f"frd/{DEVICE}"
 
 def space(model_sha256: str) -> str:
     """The embedding space a device of today's frd shares records in: the model and today's chip cut."""
-    from edged.store.gallery import embedding_space
+    from edged.store.space import embedding_space
     from edged.vision.align import chip_id
 
     return embedding_space(model_sha256, chip_id())

@@ -351,8 +351,8 @@ def test_an_ignored_face_is_not_announced_even_when_enrolled_until_it_is_removed
 def test_an_ignored_face_made_in_another_embedding_space_ignores_nobody_and_is_listed_stale(
         tmp_path, video_pipeline, photo, caplog):
     """After an upgrade that changes the model or the chip, an old entry would compare embeddings of two spaces."""
-    from edged.store.gallery import LEGACY_CHIP, embedding_space
     from edged.store.ignore import IGNORE_FILE, decode, encode
+    from edged.store.space import LEGACY_CHIP, embedding_space
 
     daemon, bus = _rig(tmp_path, video_pipeline, "unknown_faces: {keep: 20}\n", ", unknown_cooldown_s: 0")
     see(daemon, load_image(photo))
@@ -398,7 +398,8 @@ def test_fleet_sync_shares_enrollments_applies_records_and_guards_the_owner(tmp_
 
     import numpy as np
 
-    from edged.integrations import fleet
+    from edged.integrations.fleet.record import person_message, verify
+    from edged.integrations.fleet.trust import load_signing_key, trust_from_config
     from tests.daemon_helpers import fleet_config, fleet_keys
 
     keys = fleet_keys(tmp_path, [DEVICE, "porch"])
@@ -415,15 +416,15 @@ def test_fleet_sync_shares_enrollments_applies_records_and_guards_the_owner(tmp_
     try:
         assert command(daemon, bus, f"{BASE}/cmd/enroll/obama", photo.read_bytes())["ok"]
         shared = bus.retained[topics.gallery_person("obama")]
-        trust = fleet.trust_from_config(cfg.fleet, DEVICE)
-        signer, record = fleet.verify(topics.gallery_person("obama"), shared.encode(), trust)
+        trust = trust_from_config(cfg.fleet, DEVICE)
+        signer, record = verify(topics.gallery_person("obama"), shared.encode(), trust)
         assert signer == DEVICE and json.loads(record)["origin"] == DEVICE
 
         dim = video_pipeline.embedder.manifest.embedding_dim
         emb = np.random.default_rng(1).normal(size=(2, dim)).astype(np.float32)
         emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-        porch_key = fleet.load_signing_key(keys["porch"][0])
-        msg = fleet.person_message(topics, "biden", emb, people.gallery.model_sha256, "porch", time.time(), porch_key)
+        porch_key = load_signing_key(keys["porch"][0])
+        msg = person_message(topics, "biden", emb, people.gallery.model_sha256, "porch", time.time(), porch_key)
         bus.deliver(msg.topic, msg.payload, retain=True)
         listed = command(daemon, bus, f"{BASE}/cmd/list", b"")["data"]["people"]
         assert [p["name"] for p in listed] == ["biden", "obama"]  # applied on the command thread first

@@ -1,15 +1,14 @@
 """The shared value types and the event rules stay light: no dlib, OpenCV or TensorFlow Lite behind them."""
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
-from edged.core.models import Box, Event, Face, Message, Recognition, iou
-from edged.core.topics import Message as TopicsMessage
-from edged.video.events import Event as EventsEvent
-from edged.vision.detect import Box as DetectBox
-from edged.vision.pipeline import Face as PipelineFace
-from edged.vision.pipeline import Recognition as PipelineRecognition
+from edged.core.models import Box, Recognition, iou
+
+ROOT = Path(__file__).resolve().parents[1]
 
 HEAVY = ("dlib", "cv2", "tflite_runtime", "ai_edge_litert", "tensorflow")
 
@@ -23,14 +22,23 @@ def test_the_light_modules_import_nothing_heavy():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert json.loads(r.stdout) == []
     # the check itself can fail: importing the detector does load them
-    r = subprocess.run([sys.executable, "-c", code.replace("edged.core.topics", "edged.vision.detect")],
+    r = subprocess.run([sys.executable, "-c", code.replace("edged.core.topics", "edged.vision.detect.hog")],
                        capture_output=True, text=True, timeout=60, check=True)
     assert set(json.loads(r.stdout)) >= {"dlib", "cv2"}
 
 
-def test_the_old_import_paths_name_the_same_types():
-    assert DetectBox is Box and PipelineFace is Face and PipelineRecognition is Recognition
-    assert EventsEvent is Event and TopicsMessage is Message
+def test_the_value_types_are_imported_from_their_one_home():
+    """Each value type has one import path: no module hands another's type on (the re-exports that kept old
+    paths alive are gone), so every import of one names edged.core.models."""
+    types = {"Box", "Face", "Recognition", "Event", "Message"}
+    wrong = []
+    for path in sorted([*ROOT.glob("edged/**/*.py"), *ROOT.glob("tests/**/*.py"), *ROOT.glob("benchmarks/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and {a.name for a in node.names} & types:
+                module = "." * node.level + (node.module or "")
+                if not (module.endswith("core.models") or (module == ".models" and path.parent.name == "core")):
+                    wrong.append(f"{path.relative_to(ROOT)}:{node.lineno}: from {module}")
+    assert wrong == []
 
 
 def test_box_geometry():

@@ -12,8 +12,8 @@ from edged.config import ConfigError, RecognitionConfig, parse_config
 from edged.daemon.app import build_engine, build_pipeline, build_tracker
 from edged.tools.bench import empty_doorway as empty_doorway_of
 from edged.vision.camera import frames
-from edged.vision.detect import MotionGate
 from edged.vision.images import load_image
+from edged.vision.motion import MotionGate
 
 NAME = "lin_manuel_miranda"
 FPS = 30

@@ -11,25 +11,25 @@ import pytest
 
 from edged.config import ConfigError, parse_config
 from edged.core.errors import ModelError
-from edged.core.models import Box, iou
+from edged.core.models import Box, Recognition, iou
 from edged.tools.calibrate import (
     COHORT_FOLDS,
     CROWD_SIZES,
     REPORT_SIZES,
     TEST_FOLDS,
     TUNE_FOLDS,
-    Lfw,
     crowd_strangers,
     embed_people,
     magnets,
     open_set_at,
     verification,
 )
-from edged.tools.evaluate import chips_for, load_dataset, open_set
+from edged.tools.datasets import Lfw, load_dataset
+from edged.tools.evaluate import chips_for, open_set
 from edged.video.events import EventEngine
 from edged.video.track import MIN_IOU, FrameIds
 from edged.vision.camera import frames
-from edged.vision.embed import MODEL_MANIFEST, Manifest, model_dir
+from edged.vision.embed import Manifest
 from edged.vision.match import (
     CALIBRATION_FILE,
     COHORT_FILE,
@@ -39,7 +39,7 @@ from edged.vision.match import (
     load_calibration,
     threshold_for,
 )
-from edged.vision.pipeline import Recognition
+from edged.vision.modelfiles import MODEL_MANIFEST, model_dir
 
 # -- the knob ------------------------------------------------------------------------------
 
@@ -122,8 +122,8 @@ def test_the_calibration_records_its_detector_and_embedding_caches_never_mix_det
     from edged.daemon.app import build_pipeline
     from edged.tools.calibrate import path_recipe
     from edged.vision.align import Aligner
-    from edged.vision.detect import DETECTORS
-    from edged.vision.embed import PREDICTOR_FILE
+    from edged.vision.detect.base import DETECTORS
+    from edged.vision.modelfiles import PREDICTOR_FILE
 
     assert cal.info["detector"] in DETECTORS and cal.info["detector"] in cal.info["source"].lower()
     hog, yunet = (build_pipeline(still=True, calibrated=False, detector=d) for d in ("hog", "yunet"))

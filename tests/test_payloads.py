@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edged.core.models import Event
-from edged.core.topics import Message, Topics
+from edged.core.models import Event, Message
+from edged.core.topics import Topics
 from edged.mqtt import payloads
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -112,7 +112,7 @@ def test_face_image_is_the_chip_as_jpeg_not_retained(topics: Topics) -> None:
 
 
 def test_unknown_face_names_nobody_but_shows_unknown(topics: Topics) -> None:
-    from edged.integrations.discovery import UNKNOWN_PERSON
+    from edged.mqtt.payloads import UNKNOWN_PERSON
 
     body = payloads.camera_state_body(_event(None), 0.3)
     assert body["person"] == UNKNOWN_PERSON and body["name"] is None

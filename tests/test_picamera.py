@@ -17,8 +17,8 @@ import pytest
 
 from edged.config import ConfigError, parse_config
 from edged.core.errors import InputError
-from edged.vision.camera import CameraReader, open_capture, source_kind
-from edged.vision.picamera import PICAMERA_DEFAULT_SIZE, PicameraSpec, parse_picamera
+from edged.core.sources import PICAMERA_DEFAULT_SIZE, PicameraSpec, parse_picamera, source_kind
+from edged.vision.camera import CameraReader, open_capture
 
 F = "/etc/frd/frd.yaml"
 

@@ -101,7 +101,8 @@ def test_a_device_with_another_model_ignores_shared_people(tmp_path, broker, dat
     try:
         with subscribe_collect(broker.host, broker.port, ["frd/solo/availability"]) as sub:
             sub.wait_for(lambda m: m.text == "online", 30)
-        from edged.integrations.fleet import load_signing_key, signed_message
+        from edged.integrations.fleet.record import signed_message
+        from edged.integrations.fleet.trust import load_signing_key
 
         foreign = {"version": 1, "name": "eve", "model_sha256": "0" * 64, "origin": "a", "updated": 1.0,
                    "shape": [1, 512], "embeddings_b64": "AAAA" * 512}
@@ -124,14 +125,15 @@ def test_a_sync_record_with_a_lone_surrogate_is_refused_with_a_clear_error():
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from edged.core.errors import InputError
-    from edged.integrations import fleet
+    from edged.integrations.fleet.record import signed_message, verify
+    from edged.integrations.fleet.trust import Trust
 
     key = Ed25519PrivateKey.generate()
-    trust = fleet.Trust("door", key, {}, [])
+    trust = Trust("door", key, {}, [])
     topic = "frd/gallery/lin"
-    good = fleet.signed_message(topic, {"name": "lin"}, "door", key)
-    assert fleet.verify(topic, good.encode(), trust)[0] == "door"
+    good = signed_message(topic, {"name": "lin"}, "door", key)
+    assert verify(topic, good.encode(), trust)[0] == "door"
     bad = json.loads(good)
     bad["record"] = '{"name":"lin\udd8e"}'
     with pytest.raises(InputError, match="not UTF-8 text"):
-        fleet.verify(topic, json.dumps(bad).encode(), trust)
+        verify(topic, json.dumps(bad).encode(), trust)

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from edged.core.topics import AVAILABLE, Message, Topics, check_prefix, check_segment
+from edged.core.models import Message
+from edged.core.topics import AVAILABLE, Topics, check_prefix, check_segment
 from tests.broker import Mosquitto, mosquitto_available, publish, subscribe_collect
 
 

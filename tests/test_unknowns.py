@@ -234,9 +234,9 @@ def test_an_unknown_face_from_the_clip_is_enrolled_by_its_face_id_and_forgotten_
         listed = _request(broker, "unknown/list", None, "unknown")
         assert fid not in [f["face_id"] for f in listed["data"]["faces"]]  # enrolled: no longer unknown
         # whom did "lin" get? The clip has two people: every enrolled chip must be the same one of them
-        from edged.store.gallery import _decode
+        from edged.store.gallery import decode_person
 
-        person = _decode("lin", (tmp_path / "gallery" / "lin.npz").read_bytes())
+        person = decode_person("lin", (tmp_path / "gallery" / "lin.npz").read_bytes())
         assert person.crops is not None and person.sources == [f"unknown:{fid}"] * person.count
         photos = _embed_photos(data)
         emb = person.embeddings / np.linalg.norm(person.embeddings, axis=1, keepdims=True)

@@ -17,9 +17,10 @@ from edged.config import ConfigError, RecognitionConfig, parse_config
 from edged.core.errors import ModelError
 from edged.daemon.app import build_engine, build_pipeline, build_tracker
 from edged.vision.camera import frames
-from edged.vision.detect import YUNET_FILE, YUNET_MAX_SIDE, Detector, YuNetDetector
-from edged.vision.embed import model_dir
+from edged.vision.detect.hog import HogDetector
+from edged.vision.detect.yunet import YUNET_FILE, YUNET_MAX_SIDE, YuNetDetector
 from edged.vision.images import load_image
+from edged.vision.modelfiles import model_dir
 
 NAME = "lin_manuel_miranda"
 
@@ -36,7 +37,7 @@ def _overlap(a, b) -> float:
 
 
 def test_yunet_finds_the_face_of_every_people_photo_where_hog_does(data, yunet):
-    hog = Detector(upsample=1, max_side=1280)
+    hog = HogDetector(upsample=1, max_side=1280)
     photos = sorted(p for p in (data / "people").rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     assert len(photos) >= 60
     found = same_largest = 0

@@ -157,7 +157,8 @@ def cmd_gallery(args: argparse.Namespace) -> int:
         return _gallery_ignore(args)
     if args.action in ("list", "export", "show"):
         from ..daemon.app import shipped_space
-        from ..store.gallery import Gallery, export_backup
+        from ..store.backup import export_backup
+        from ..store.gallery import Gallery
 
         sha = shipped_space()
         g = Gallery(_gallery_path(args), sha, create=False)  # listing creates nothing
@@ -180,7 +181,7 @@ def cmd_gallery(args: argparse.Namespace) -> int:
         _print_json({"gallery": str(g.root), "people": [p.summary(sha) for _, p in sorted(g.people.items())]})
         return 0
     if args.action == "import" and Path(args.args[0]).is_file():  # a backup (gallery export); a folder: below
-        from ..store.gallery import read_backup, read_backup_ignored
+        from ..store.backup import read_backup, read_backup_ignored
         from ..store.ignore import IGNORE_FILE, IgnoreList, decode
 
         backup = read_backup(Path(args.args[0]))  # refused before the model is loaded
@@ -234,8 +235,9 @@ def cmd_gallery(args: argparse.Namespace) -> int:
 
 
 def cmd_recognize(args: argparse.Namespace) -> int:
+    from ..core.sources import is_still
     from ..daemon.app import build_engine, build_pipeline, build_tracker, open_gallery
-    from ..vision.camera import frames, is_still
+    from ..vision.camera import frames
 
     rc = _installation(args)[0].recognition
     threshold, strictness = args.threshold, args.strictness
@@ -351,7 +353,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _missing_sources(cfg: Config, path: Path) -> list[str]:
     """File sources that do not exist (a camera device may be plugged in later, a file will not appear)."""
-    from ..vision.camera import source_kind
+    from ..core.sources import source_kind
 
     out = []
     for i, cam in enumerate(cfg.cameras):

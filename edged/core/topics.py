@@ -28,10 +28,6 @@ from __future__ import annotations
 
 import re
 
-from .models import Message
-
-__all__ = ["Message", "Topics", "check_prefix", "check_segment"]
-
 AVAILABLE = "online"
 NOT_AVAILABLE = "offline"
 FLEET = "all"

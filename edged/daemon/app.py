@@ -10,11 +10,16 @@ from typing import TYPE_CHECKING
 
 from ..config import DEFAULT_DETECTOR, DETECT_MAX_SIDE
 from ..core.paths import default_gallery
-from ..store.gallery import Gallery, describe_space, embedding_space
+from ..store.gallery import Gallery
+from ..store.space import describe_space, embedding_space
 from ..vision.align import Aligner
-from ..vision.detect import DETECTORS, Detector, MotionGate, YuNetDetector
-from ..vision.embed import PREDICTOR_FILE, TFLiteEmbedder, model_dir
+from ..vision.detect.base import DETECTORS
+from ..vision.detect.hog import HogDetector
+from ..vision.detect.yunet import YuNetDetector
+from ..vision.embed import Manifest, TFLiteEmbedder
 from ..vision.match import DEFAULT_STRICTNESS, Matcher, load_calibration
+from ..vision.modelfiles import MODEL_MANIFEST, PREDICTOR_FILE, model_dir
+from ..vision.motion import MotionGate
 from ..vision.pipeline import Pipeline
 from ..vision.quality import Gate
 
@@ -66,9 +71,9 @@ def build_pipeline(
         photo = YuNetDetector(min_face_px=min_face_px, min_face_frac=min_face_frac)
         video = photo.with_max_side(detect_max_side)
     elif detector == "hog":
-        photo = Detector(upsample=1 if upsample is None else upsample, min_face_px=min_face_px,
+        photo = HogDetector(upsample=1 if upsample is None else upsample, min_face_px=min_face_px,
                          min_face_frac=min_face_frac, max_side=STILL_MAX_SIDE)
-        video = Detector(upsample=0 if upsample is None else upsample, min_face_px=min_face_px,
+        video = HogDetector(upsample=0 if upsample is None else upsample, min_face_px=min_face_px,
                          min_face_frac=min_face_frac, max_side=detect_max_side)
     else:
         raise ValueError(f"unknown detector {detector!r} (one of {', '.join(DETECTORS)})")
@@ -147,7 +152,6 @@ def shipped_space() -> str:
     """The embedding space of the shipped model and chip, read from the model's manifest without loading the
     model (``frd gallery list``, the ignore list's command line)."""
     from ..vision.align import chip_id
-    from ..vision.embed import MODEL_MANIFEST, Manifest, model_dir
 
     return embedding_space(Manifest.load(model_dir() / MODEL_MANIFEST).sha256, chip_id())
 
@@ -239,16 +243,18 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
         people.subscribe(ha.on_change)
         components.append(ha)
     if cfg.fleet.sync:
-        from ..integrations import fleet
+        from ..integrations.fleet.sync import FleetSync
+        from ..integrations.fleet.tombstones import TOMBSTONE_FILE, Tombstones
+        from ..integrations.fleet.trust import trust_from_config
 
-        trust = fleet.trust_from_config(cfg.fleet, cfg.device_id)
+        trust = trust_from_config(cfg.fleet, cfg.device_id)
         if trust.signing_key is None:
             log.warning("fleet.sync is on without fleet.signing_key_file: this device's enrollments stay local")
         if not trust.devices and not trust.authorities:
             log.warning("fleet.sync is on without fleet.trusted_keys or fleet.authority_keys: no shared person "
                         "will be accepted")
-        sync = fleet.FleetSync(people, bus, topics, trust, embedding_dim=pipeline.embedder.manifest.embedding_dim,
-                               tombstones=fleet.Tombstones(people.gallery.root / fleet.TOMBSTONE_FILE))
+        sync = FleetSync(people, bus, topics, trust, embedding_dim=pipeline.embedder.manifest.embedding_dim,
+                               tombstones=Tombstones(people.gallery.root / TOMBSTONE_FILE))
         people.add_guard(sync.check_owner)
         people.subscribe(sync.on_change)
         components.append(sync)

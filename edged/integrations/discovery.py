@@ -37,13 +37,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import HomeAssistantConfig
+from ..core.models import Message
 from ..core.names import ALPHABET, slugify
-from ..core.topics import AVAILABLE, NOT_AVAILABLE, Message, Topics
+from ..core.topics import AVAILABLE, NOT_AVAILABLE, Topics
+from ..mqtt.payloads import PERSON_OFF, PERSON_ON, UNKNOWN_PERSON
 
 EVENT_TYPES = ("recognized", "unknown")
-PERSON_ON = "on"
-PERSON_OFF = "off"
-UNKNOWN_PERSON = "unknown"
 DISCOVERY_QOS = 1
 _SLUG_RE = re.compile(rf"^[{ALPHABET}]+$")
 

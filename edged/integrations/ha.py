@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
-from ..core.topics import Message
+from ..core.models import Message
 from ..mqtt.bus import Incoming, Publisher
 from ..service.people import ADDED, RELOADED, REMOVED, RENAMED, Change
 from .discovery import (

@@ -36,7 +36,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ..config import MqttConfig
-from ..core.topics import AVAILABLE, NOT_AVAILABLE, Message, Topics
+from ..core.models import Message
+from ..core.topics import AVAILABLE, NOT_AVAILABLE, Topics
 
 log = logging.getLogger(__name__)
 

@@ -14,14 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.topics import Message, Topics
-from ..integrations.discovery import PERSON_ON, UNKNOWN_PERSON
+from ..core.models import Message
+from ..core.topics import Topics
 
 if TYPE_CHECKING:
     from ..core.models import Event
 
 #: QoS of every state message (retained or not).
 STATE_QOS = 1
+#: The values Home Assistant's entities read (the discovery configs name them): a person seen, no longer
+#: seen, and a camera's last face when it was nobody enrolled.
+PERSON_ON = "on"
+PERSON_OFF = "off"
+UNKNOWN_PERSON = "unknown"
 
 
 def _json(body: Mapping[str, Any]) -> str:

@@ -40,10 +40,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from ..core import strictjson
 from ..core.errors import FrdError
+from ..core.files import atomic_write, check_private
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +67,6 @@ class RateLimited(TrustError):
 
 
 # ---------------------------------------------------------------- the key
-
-
-def check_private(path: Path, what: str) -> None:
-    """FrdError when a secret file may be read by its group or by others: whoever can read it can sign."""
-    try:
-        mode = Path(path).stat().st_mode & 0o777
-    except OSError:
-        return  # reading it reports why
-    if mode & 0o077:
-        who = " and ".join(w for w, bits in (("its group", 0o070), ("others", 0o007)) if mode & bits)
-        raise FrdError(f"{path}: the {what} may be read by {who} (mode {mode:04o}); refusing to use it. Fix: "
-                       f"chmod 600 {path} (owned by the user frd runs as), or pass it as a systemd credential")
 
 
 def read_key(path: Path, *, credential: bool = False) -> bytes:
@@ -269,8 +256,6 @@ class NonceStore:
     def _save(self) -> None:
         if self.path is None:
             return
-        from ..store.gallery import atomic_write  # one implementation of "old or new, never a mix"
-
         try:
             atomic_write(self.path, json.dumps({"v": 1, "nonces": self._seen}).encode())
         except OSError as e:
@@ -400,16 +385,3 @@ class RateLimiter:
             burst, per_minute = self.limits[command]
             raise RateLimited(f"rate limit: {command} is allowed {burst} at once and {per_minute:g} per minute; "
                               f"try again in {wait:.1f} s")
-
-
-#: The signer name of the enrollment authority (fleet records; never a device id).
-AUTHORITY = "authority"
-
-
-def public_key(text: str, what: str) -> Ed25519PublicKey:
-    """A public key given as the base64 of its 32 raw bytes (what README's openssl recipe prints)."""
-    try:
-        raw = base64.b64decode(text.strip(), validate=True)
-        return Ed25519PublicKey.from_public_bytes(raw)
-    except (binascii.Error, ValueError) as e:
-        raise FrdError(f"{what}: not the base64 of a 32-byte Ed25519 public key ({e})") from None

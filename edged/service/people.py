@@ -22,12 +22,14 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..core.names import validate_name
-from ..store.gallery import Gallery, Person, describe_space
+from ..store.gallery import Gallery, Person
+from ..store.space import describe_space
 from ..vision.images import decode_image
 from ..vision.quality import MIN_FACE_PX, assess, enrollment_verdict, photos_advice
 
 if TYPE_CHECKING:
-    from ..vision.pipeline import Face, Pipeline
+    from ..core.models import Face
+    from ..vision.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,39 +30,19 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import GalleryError, InputError
+from ..core.files import TEMP_SUFFIX, atomic_write, fsync_dir, make_private
 from ..core.models import new_id
 from ..core.names import validate_name
+from .space import chip_of
 
 log = logging.getLogger(__name__)
 
 SUFFIX = ".npz"
 QUARANTINE = "quarantine"
-TEMP_SUFFIX = ".tmp"
 #: Defaults of gallery.max_people and gallery.max_samples_per_person: plenty for a home, and a bound on what
 #: a flood of enrollments (or of fleet records) can cost in disk, memory and Home Assistant entities.
 DEFAULT_MAX_PEOPLE = 100
 DEFAULT_MAX_SAMPLES = 50
-#: The chip cut of samples stored before the cut was recorded (dlib's landmark chip, padding 0.35).
-LEGACY_CHIP = "dlib-0.35-160"
-
-
-def embedding_space(model_sha256: str, chip: str) -> str:
-    """What makes two embeddings comparable: the model *and* how the face's chip was cut (the same model on
-    another cut scores differently). Every sample records it (``Person.model_sha256``); a gallery, a backup
-    or a fleet record made in another space is stale here."""
-    return f"{model_sha256}+{chip}"
-
-
-def chip_of(space: str) -> str:
-    """The chip cut of an embedding space (a bare model sha256: samples from before the cut was recorded)."""
-    return space.partition("+")[2] or LEGACY_CHIP
-
-
-def describe_space(space: str) -> str:
-    """``model 1234abcd5678, chip landmarkbox-0.1-160``: for messages (the whole key is 80 characters)."""
-    return f"model {space.partition('+')[0][:12]}, chip {chip_of(space)}"
-
-
 def derived_sample_ids(embeddings: np.ndarray) -> list[str]:
     """Ids for samples stored without any: a hash of each embedding (and its rank among equal ones), so they
     do not change from one load to the next, nor between devices that received the same fleet record."""
@@ -84,7 +63,7 @@ class Person:
 
     name: str
     embeddings: np.ndarray
-    #: The embedding space the samples were made in (:func:`embedding_space`: the model and the chip cut).
+    #: The embedding space the samples were made in (:func:`.space.embedding_space`: the model and the chip cut).
     model_sha256: str
     crops: np.ndarray | None = None
     sources: list[str] = field(default_factory=list)
@@ -126,14 +105,14 @@ class Person:
             "embeddings": self.count,
             "crops": 0 if self.crops is None else int(self.crops.shape[0]),
             "model": self.model_sha256[:12],
-            "updated": _iso(self.updated),
+            "updated": iso_time(self.updated),
         }
         if model_sha256 is not None:
             d["stale"] = self.model_sha256 != model_sha256
         return d
 
 
-def _iso(ts: float) -> str | None:
+def iso_time(ts: float) -> str | None:
     """UTC ISO time of ``ts``, or None for a time ``gmtime`` cannot show (a poisoned record must not break list)."""
     try:
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
@@ -141,7 +120,7 @@ def _iso(ts: float) -> str | None:
         return None
 
 
-def _encode(p: Person) -> bytes:
+def encode_person(p: Person) -> bytes:
     meta = {"version": 1, "model_sha256": p.model_sha256, "sources": p.sources, "updated": p.updated,
             "sample_ids": p.sample_ids}
     arrays = {"embeddings": p.embeddings.astype(np.float32), "meta": np.array(json.dumps(meta))}
@@ -152,7 +131,7 @@ def _encode(p: Person) -> bytes:
     return buf.getvalue()
 
 
-def _decode(name: str, data: bytes) -> Person:
+def decode_person(name: str, data: bytes) -> Person:
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         meta = json.loads(str(z["meta"]))
         emb = np.asarray(z["embeddings"], np.float32)
@@ -170,38 +149,6 @@ def _decode(name: str, data: bytes) -> Person:
         updated=float(meta.get("updated", 0.0)),
         sample_ids=[str(i) for i in meta.get("sample_ids", [])],  # absent before sample ids: derived
     )
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _private(path: Path) -> None:
-    """Biometric data is for frd's user only: 0600 even if an older version or a copy left it readable."""
-    with contextlib.suppress(OSError):
-        if path.stat().st_mode & 0o077:
-            os.chmod(path, 0o600)
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves the old or the new file, never a mix."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
 
 
 class Gallery:
@@ -290,12 +237,12 @@ class Gallery:
                 name = f.name[: -len(SUFFIX)]
                 try:
                     validate_name(name)
-                    people[name] = _decode(name, f.read_bytes())
+                    people[name] = decode_person(name, f.read_bytes())
                 except Exception as e:
                     self._quarantine(f, e)
                     continue
                 if locked:
-                    _private(f)
+                    make_private(f)
         self.people = people
 
     def _temp_files(self, name: str) -> list[Path]:
@@ -312,7 +259,7 @@ class Gallery:
         dest = qdir / f"{f.name}.{time.time_ns()}"
         try:
             os.replace(f, dest)
-            _private(dest)
+            make_private(dest)
         except OSError:
             dest = f
         msg = f"{f}: corrupt gallery entry moved to {dest} ({why})"
@@ -374,7 +321,7 @@ class Gallery:
     def _write(self, person: Person) -> None:
 
         try:
-            atomic_write(self._path(person.name), _encode(person))
+            atomic_write(self._path(person.name), encode_person(person))
         except OSError as e:
             raise GalleryError(f"{self._path(person.name)}: write failed, gallery unchanged ({e.strerror or e})") from e
 
@@ -405,7 +352,7 @@ class Gallery:
                 raise InputError(f"no person named {name!r}")
             try:
                 os.unlink(self._path(name))
-                _fsync_dir(self.root)
+                fsync_dir(self.root)
             except FileNotFoundError:
                 pass
             except OSError as e:
@@ -425,9 +372,9 @@ class Gallery:
         if left:
             log.error("could not remove old data of %s: %s", name, ", ".join(left))
         with contextlib.suppress(OSError):
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
             if (self.root / QUARANTINE).is_dir():
-                _fsync_dir(self.root / QUARANTINE)
+                fsync_dir(self.root / QUARANTINE)
 
     def rename(self, old: str, new: str) -> None:
         validate_name(old)
@@ -439,7 +386,7 @@ class Gallery:
                 raise InputError(f"{new!r} is already enrolled")
             try:
                 os.rename(self._path(old), self._path(new))
-                _fsync_dir(self.root)
+                fsync_dir(self.root)
             except OSError as e:
                 raise GalleryError(f"cannot rename {old!r} to {new!r} ({e.strerror or e})") from e
             person = self.people.pop(old)
@@ -465,111 +412,3 @@ class Gallery:
                 self.people[name] = person
                 done.append(name)
         return done
-
-
-# ---------------------------------------------------------------- backup and restore
-
-#: ``frd gallery export``'s file: a zip holding ``backup.json`` and one ``people/<name>.npz`` per person
-#: (the gallery's own entry format: embeddings, chips, model sha256). Biometric data: written 0600.
-BACKUP_FORMAT = "frd-gallery-backup"
-BACKUP_VERSION = 1
-BACKUP_MANIFEST = "backup.json"
-#: A backup entry larger than this (uncompressed) is refused: a person's 50 samples with chips are ~4 MB.
-MAX_BACKUP_ENTRY = 256 * 1024 * 1024
-
-
-#: The ignore list's bytes (edged/store/ignore.py's format) in a backup, when there is one.
-BACKUP_IGNORED = "ignored-faces"
-
-
-def export_backup(gallery: Gallery, path: Path, ignored: bytes | None = None) -> dict:
-    """Write every person of ``gallery`` (and the ignore list's bytes, if given) to one zip file at ``path``
-    (mode 0600, atomically); returns the summary."""
-    import zipfile
-
-    people = [gallery.people[n] for n in gallery.names()]
-    manifest = {"format": BACKUP_FORMAT, "version": BACKUP_VERSION, "model_sha256": gallery.model_sha256,
-                "created": _iso(time.time()),
-                "people": [{"name": p.name, "samples": p.count, "crops": p.crops is not None,
-                            "model_sha256": p.model_sha256} for p in people],
-                "ignored": ignored is not None}
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(BACKUP_MANIFEST, json.dumps(manifest, indent=1))
-        for p in people:
-            z.writestr(f"people/{p.name}{SUFFIX}", _encode(p))
-        if ignored is not None:
-            z.writestr(BACKUP_IGNORED, ignored)
-    path = Path(path)
-    try:
-        atomic_write(path, buf.getvalue())
-    except OSError as e:
-        raise GalleryError(f"{path}: cannot write the backup ({e.strerror or e})") from e
-    return {"file": str(path), "people": [p.name for p in people], "model_sha256": gallery.model_sha256}
-
-
-def read_backup(path: Path) -> list[Person]:
-    """The people in a backup written by :func:`export_backup`; InputError (nothing read) for anything else."""
-    import zipfile
-
-    path = Path(path)
-    try:
-        z = zipfile.ZipFile(path)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (zipfile.BadZipFile, OSError) as e:
-        raise InputError(f"{path}: not an frd gallery backup ({e})") from None
-    with z:
-        try:
-            manifest = json.loads(_entry(z, BACKUP_MANIFEST))
-        except (KeyError, ValueError) as e:
-            raise InputError(f"{path}: not an frd gallery backup (no readable {BACKUP_MANIFEST}: {e})") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != BACKUP_FORMAT:
-            raise InputError(f"{path}: not an frd gallery backup")
-        if manifest.get("version") != BACKUP_VERSION:
-            raise InputError(f"{path}: backup version {manifest.get('version')!r} is not supported "
-                             f"(this frd reads version {BACKUP_VERSION})")
-        entries = manifest.get("people")
-        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-            raise InputError(f"{path}: the backup's list of people is damaged")
-        people = []
-        for e in entries:
-            name = e.get("name")
-            try:
-                validate_name(name)
-                people.append(_decode(name, _entry(z, f"people/{name}{SUFFIX}")))
-            except InputError as err:
-                raise InputError(f"{path}: {err}") from None
-            except Exception as err:
-                raise InputError(f"{path}: the entry of {str(name)[:64]!r} is damaged ({err})") from None
-    if len({p.name for p in people}) != len(people):
-        raise InputError(f"{path}: a person appears twice in the backup")
-    return people
-
-
-def read_backup_ignored(path: Path) -> tuple[str, bytes] | None:
-    """(the backup's model sha256, the ignore list's bytes), or None when the backup holds no ignore list.
-
-    Call after :func:`read_backup` accepted the file."""
-    import zipfile
-
-    with zipfile.ZipFile(path) as z:
-        if BACKUP_IGNORED not in z.namelist():
-            return None
-        try:
-            manifest = json.loads(_entry(z, BACKUP_MANIFEST))
-            return str(manifest["model_sha256"]), _entry(z, BACKUP_IGNORED)
-        except (KeyError, ValueError, TypeError) as e:
-            raise InputError(f"{path}: the backup's ignore list is damaged ({e})") from None
-
-
-def _entry(z, name: str) -> bytes:
-    """One member of a backup zip, refused when it claims to be larger than any real entry."""
-    info = z.getinfo(name)
-    if info.file_size > MAX_BACKUP_ENTRY:
-        raise ValueError(f"{name} is {info.file_size} bytes; at most {MAX_BACKUP_ENTRY} expected")
-    with z.open(info) as f:
-        data = f.read(MAX_BACKUP_ENTRY + 1)
-    if len(data) > MAX_BACKUP_ENTRY:
-        raise ValueError(f"{name} is larger than {MAX_BACKUP_ENTRY} bytes")
-    return data

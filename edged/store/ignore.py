@@ -6,7 +6,7 @@ a face closer to an ignored face than to any enrolled person — by the matcher'
 score, and above the matcher's threshold — produces no event at all. The list is kept next to the
 people in the gallery folder (``.ignored-faces``, 0600: biometric data, embeddings only, no chips),
 so it survives restarts; entries are listed and removed by id. Each entry records the embedding space
-it was made in (model and chip cut, :func:`edged.store.gallery.embedding_space`): after an upgrade that
+it was made in (model and chip cut, :func:`edged.store.space.embedding_space`): after an upgrade that
 changes either, old entries are kept and listed as stale but no longer ignore anyone, as stale people
 are no longer named (their embeddings would be compared with another space's).
 
@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import GalleryError, InputError
+from ..core.files import atomic_write
 from ..core.models import SHORT_ID, new_id, utc_iso
-from .gallery import atomic_write, describe_space
+from .space import describe_space
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class Ignored:
     camera: str
     created: float  # epoch seconds
     embeddings: np.ndarray  # (n, d)
-    space: str = UNRECORDED_SPACE  # edged.store.gallery.embedding_space of the embeddings
+    space: str = UNRECORDED_SPACE  # edged.store.space.embedding_space of the embeddings
 
 
 def encode(entries: dict[str, Ignored]) -> bytes:

@@ -85,7 +85,7 @@ def variant_frames(video: str, variant: str | None, limit: int | None = None) ->
 def empty_doorway(frame: np.ndarray) -> np.ndarray:
     """``frame`` with its people painted out (head and body of every face YuNet finds, however small or
     turned): the stage with nobody on it, for the idle inputs of the tests and benchmarks."""
-    from ..vision.detect import YuNetDetector
+    from ..vision.detect.yunet import YuNetDetector
 
     frame = frame.copy()
     finder = YuNetDetector(min_face_px=1, min_face_frac=0.0, max_side=frame.shape[1])

@@ -26,7 +26,6 @@ import json
 import re
 import sys
 import time
-import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +33,10 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DEFAULT_DETECTOR
-from ..vision.embed import l2_normalize, model_dir
+from ..vision.embed import l2_normalize
 from ..vision.match import CALIBRATION_FILE, COHORT_FILE, LEVELS, Calibration, Level, Matcher
+from ..vision.modelfiles import model_dir
+from .datasets import Lfw
 
 #: Promised rate of stranger faces named, per level (single photos, any gallery size).
 TARGETS = {"strict": 0.005, "balanced": 0.01, "lenient": 0.03}
@@ -52,61 +53,6 @@ REPORT_SIZES = (1, 5, 20, 50)
 CROWD_SIZES = (100, 200)
 #: FaceNet 20180408-102900's published LFW accuracy (float, MTCNN crops, all ten folds), printed beside ours.
 PUBLISHED_LFW = 0.9905
-
-
-def lfw_pairs(root: Path) -> list[tuple[int, str, int, str, int]]:
-    """``(fold, person1, n1, person2, n2)`` from ``pairs.txt``; a fold is a block of same then different pairs."""
-    pairs, fold, prev = [], 0, None
-    for line in (root / "pairs.txt").read_text().splitlines():
-        f = line.split()
-        if len(f) not in (3, 4):
-            continue
-        if prev == 4 and len(f) == 3:
-            fold += 1
-        prev = len(f)
-        if len(f) == 3:
-            pairs.append((fold, f[0], int(f[1]), f[0], int(f[2])))
-        else:
-            pairs.append((fold, f[0], int(f[1]), f[2], int(f[3])))
-    return pairs
-
-
-def person_folds(people: dict[str, list[Path]], pairs: list) -> dict[str, int]:
-    """Each person's LFW fold (from the pairs; people in no pair by a stable hash)."""
-    fold: dict[str, int] = {}
-    for f, a, _, b, _ in pairs:
-        fold.setdefault(a, f)
-        fold.setdefault(b, f)
-    return {p: fold.get(p, zlib.crc32(p.encode()) % 5) for p in people}
-
-
-@dataclass(frozen=True)
-class Lfw:
-    """An LFW folder read once: everyone's photos, the View-2 pairs and each person's fold.
-
-    ``python -m edged.tools.calibrate`` and ``frd eval LFW_DIR`` both start here, so they split people the same way.
-    """
-
-    root: Path
-    people: dict[str, list[Path]]
-    pairs: list[tuple[int, str, int, str, int]]
-    folds: dict[str, int]
-
-    @classmethod
-    def load(cls, root: Path) -> Lfw:
-        from .evaluate import load_dataset
-
-        people = load_dataset(root)
-        pairs = lfw_pairs(root)
-        return cls(root, people, pairs, person_folds(people, pairs))
-
-    def people_in(self, folds: tuple[int, ...]) -> set[str]:
-        return {p for p, f in self.folds.items() if f in folds}
-
-    def photos_in(self, folds: tuple[int, ...]) -> dict[str, list[Path]]:
-        """``{person: photos}`` of the people in ``folds``, in the folder's order."""
-        keep = self.people_in(folds)
-        return {p: v for p, v in self.people.items() if p in keep}
 
 
 @dataclass
@@ -392,7 +338,7 @@ def plot(cal_doc: dict, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from ..daemon.app import build_pipeline
-    from ..vision.detect import DETECTORS
+    from ..vision.detect.base import DETECTORS
 
     ap = argparse.ArgumentParser(prog="python -m edged.tools.calibrate", description=__doc__.split("\n\n")[0])
     ap.add_argument("lfw", type=Path, help="LFW folder: one folder per person and pairs.txt")

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -31,25 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..vision.camera import folder_images
 from ..vision.images import load_image
 from ..vision.match import LEVELS, Calibration, Matcher
+from .datasets import Lfw, load_dataset
 
 #: Threshold grid of the curves: fine enough for dlib's ResNet, whose cosines crowd near 0.93, and
 #: wide enough for frd's normalised scores.
 THRESHOLDS = np.round(np.concatenate([np.arange(-0.2, 1.0, 0.001), np.arange(1.0, 12.0005, 0.005)]), 3)
 #: The plain baseline's documented threshold before issue 7 (README).
 BASELINE_THRESHOLD = 0.50
-
-
-def _natural(p: Path) -> list:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.stem)]
-
-
-def load_dataset(root: Path) -> dict[str, list[Path]]:
-    """``{identity: [images sorted naturally]}`` for a folder of identity folders."""
-    data = {d.name: sorted(folder_images(d), key=_natural) for d in sorted(root.iterdir()) if d.is_dir()}
-    return {k: v for k, v in data.items() if v}
 
 
 def chips_for(data: dict[str, list[Path]], aligner, detector=None, dlib_chips: dict | None = None
@@ -262,7 +251,7 @@ def lfw_main(args: argparse.Namespace) -> int:
     """``frd eval LFW_DIR``: the shipped defaults on LFW's held-out people, as ``edged.tools.calibrate`` reports
     them."""
     from ..daemon.app import build_pipeline
-    from .calibrate import REPORT_SIZES, TEST_FOLDS, Lfw, embed_people, format_report, held_out_report, verification
+    from .calibrate import REPORT_SIZES, TEST_FOLDS, embed_people, format_report, held_out_report, verification
 
     t0 = time.perf_counter()
     lfw = Lfw.load(args.data)
@@ -294,8 +283,9 @@ def lfw_main(args: argparse.Namespace) -> int:
 
 def main(args: argparse.Namespace) -> int:
     from ..vision.align import Aligner
-    from ..vision.embed import PREDICTOR_FILE, TFLiteEmbedder, model_dir
+    from ..vision.embed import TFLiteEmbedder
     from ..vision.match import load_calibration
+    from ..vision.modelfiles import PREDICTOR_FILE, model_dir
 
     if (args.data / "pairs.txt").is_file():
         return lfw_main(args)
@@ -304,9 +294,9 @@ def main(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     detector = None
     if getattr(args, "detect", False):
-        from ..vision.detect import Detector
+        from ..vision.detect.hog import HogDetector
 
-        detector = Detector(upsample=1, max_side=1280)
+        detector = HogDetector(upsample=1, max_side=1280)
     dchips: dict | None = {} if getattr(args, "dlib", False) else None
     chips = chips_for(data, aligner, detector, dchips)
     int8 = TFLiteEmbedder()

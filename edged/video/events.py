@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 
 from ..core.models import Event, Recognition, utc_iso
 
-__all__ = ["Event", "EventEngine", "utc_iso"]
-
 
 @dataclass
 class _Votes:

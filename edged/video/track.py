@@ -14,7 +14,7 @@ re-checked every ``reverify_frames`` frames. The shortcuts are bounded:
   next re-check, and a disagreement unsettles it so it is embedded every frame
   again; when the quality gate holds the re-check back, the name lapses (the face
   is followed without one) until a reliable chip votes again;
-- with a motion gate (:class:`~edged.vision.detect.MotionGate`), a detection is skipped
+- with a motion gate (:class:`~edged.vision.motion.MotionGate`), a detection is skipped
   only when the picture has not changed since the last one, and never for longer
   than the gate's ``check_every_s``; an empty, unchanging picture then costs a
   thumbnail every ``detect_every`` frames and nothing else;
@@ -55,8 +55,10 @@ import numpy as np
 
 from ..core.models import Box, Face, Recognition, iou
 from ..vision.align import Aligner, points
-from ..vision.detect import Detector, MotionGate, crop_factor
+from ..vision.detect.base import Detector
+from ..vision.detect.resize import crop_factor
 from ..vision.match import Matcher
+from ..vision.motion import MotionGate
 from ..vision.pipeline import Embedder, StageTimer
 from ..vision.quality import Gate, assess, detector_yaw
 

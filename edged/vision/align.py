@@ -26,7 +26,6 @@ import dlib
 import numpy as np
 
 from ..core.models import Box
-from .detect import to_dlib
 
 CHIP_SIZE = 160
 #: The margin around the face box on every side, as a fraction of the box's width. Chosen on the LFW tuning
@@ -37,6 +36,11 @@ CHIP_MARGIN = 0.10
 #: height. Medians over the LFW tuning folds' photos (the spread varies 6 % around the box's width; the eye
 #: distance 7 %).
 LANDMARK_BOX = {"dx": 0.014, "dy": 0.357, "w": 4.01, "h": 5.30}
+
+
+def to_dlib(box: Box) -> dlib.rectangle:
+    """The box as dlib's inclusive rectangle (the landmark predictor takes it)."""
+    return dlib.rectangle(box.x, box.y, box.x + box.w - 1, box.y + box.h - 1)
 
 
 def chip_id(margin: float = CHIP_MARGIN, size: int = CHIP_SIZE) -> str:

@@ -21,22 +21,16 @@ import cv2
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.sources import IMAGE_SUFFIXES, source_kind
 from .images import load_image
-from .picamera import PICAMERA_PREFIXES, PicameraCapture
+from .picamera import PicameraCapture
 
 log = logging.getLogger(__name__)
 
 #: Longest wait between two attempts to reopen a failed source (not a config option).
 BACKOFF_MAX_S = 30.0
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
-#: URL schemes read as network streams (through FFmpeg); the config accepts exactly these in a camera source.
-STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp")
 
 
-def url_scheme(spec: str) -> str | None:
-    """The lower-cased scheme of a ``scheme://…`` source, or None for anything else (paths, indices)."""
-    scheme, sep, _ = spec.partition("://")
-    return scheme.lower() if sep else None
 
 
 @dataclass
@@ -60,27 +54,8 @@ class Frame:
         return cv2.cvtColor(self.image, cv2.COLOR_BGR2RGB) if self.bgr else self.image
 
 
-def source_kind(spec: str | int) -> str:
-    """``image``, ``folder``, ``video``, ``camera``, ``picamera`` or ``stream`` for a source spec."""
-    if isinstance(spec, int) or str(spec).isdigit():
-        return "camera"
-    s = str(spec)
-    if s.startswith(PICAMERA_PREFIXES):
-        return "picamera"
-    if url_scheme(s) in STREAM_SCHEMES:
-        return "stream"
-    if s.startswith("/dev/"):
-        return "camera"
-    p = Path(s)
-    if p.is_dir():
-        return "folder"
-    if p.suffix.lower() in IMAGE_SUFFIXES:
-        return "image"
-    return "video"
 
 
-def is_still(spec: str | int) -> bool:
-    return source_kind(spec) in ("image", "folder")
 
 
 def open_capture(spec: str | int) -> cv2.VideoCapture | PicameraCapture:

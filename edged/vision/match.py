@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import ModelError
-from .embed import l2_normalize, model_dir
+from .embed import l2_normalize
+from .modelfiles import model_dir
 
 CALIBRATION_FILE = "facenet_int8.calibration.json"
 COHORT_FILE = "facenet_int8.cohort.npy"

@@ -3,25 +3,19 @@
 On current Raspberry Pi OS these cameras are driven by libcamera, not by plain V4L2, so OpenCV cannot open
 them. ``picamera2`` (Debian package python3-picamera2; its libcamera bindings are not on PyPI) can; it is imported
 only when such a source is opened, so frd runs everywhere else without it and says what to install when a
-``picamera2:`` source is configured where it is missing. Separate from camera.py so that config validation
-can check the syntax without importing OpenCV.
+``picamera2:`` source is configured where it is missing. The syntax of such a source is
+:mod:`edged.core.sources`'s (the config checks it without importing a camera library).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.sources import parse_picamera
 
-#: ``picamera2:0``, ``libcamera:1@1280x720``: a libcamera camera (by number) and an optional capture size.
-PICAMERA_PREFIXES = ("picamera2:", "libcamera:")
-_PICAMERA = re.compile(r"^(?:picamera2|libcamera):(?P<index>\d{1,2})(?:@(?P<w>\d{2,5})x(?P<h>\d{2,5}))?$")
-#: Capture size when the spec gives none: enough for faces across a room, cheap to convert.
-PICAMERA_DEFAULT_SIZE = (1280, 720)
 PICAMERA_HELP = (
     "the picamera2 module is not importable here. On Raspberry Pi OS: `sudo apt install python3-picamera2` "
     "and create frd's virtualenv with `python3 -m venv --system-site-packages` (picamera2 and libcamera come "
@@ -30,22 +24,8 @@ PICAMERA_HELP = (
 )
 
 
-@dataclass(frozen=True)
-class PicameraSpec:
-    index: int
-    size: tuple[int, int]
 
 
-def parse_picamera(spec: str) -> PicameraSpec:
-    """``picamera2:<n>[@<W>x<H>]`` (or ``libcamera:...``) as a :class:`PicameraSpec`, or InputError."""
-    m = _PICAMERA.match(spec)
-    if not m:
-        raise InputError(f"{spec}: a Raspberry Pi camera is picamera2:<number> with an optional @<width>x<height>, "
-                         "e.g. picamera2:0 or picamera2:0@1280x720")
-    size = (int(m["w"]), int(m["h"])) if m["w"] else PICAMERA_DEFAULT_SIZE
-    if not (32 <= size[0] <= 9152 and 32 <= size[1] <= 6944):
-        raise InputError(f"{spec}: capture size {size[0]}x{size[1]} is outside 32x32 .. 9152x6944")
-    return PicameraSpec(int(m["index"]), size)
 
 
 class PicameraCapture:

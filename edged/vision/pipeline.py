@@ -15,10 +15,8 @@ import numpy as np
 
 from ..core.models import Box, Face, Recognition
 from .align import Aligner
-from .detect import Detector
+from .detect.base import Detector
 from .match import Matcher
-
-__all__ = ["Embedder", "Face", "Pipeline", "Recognition", "StageTimer", "subject"]
 
 #: Recorded with embeddings made from photos (edged.tools.calibrate's caches and calibration).
 SUBJECT_RULE = "subject: largest face unless one nearer the centre scores higher (area - 2 * offset^2)"

@@ -28,6 +28,7 @@ import cv2
 import dlib
 import numpy as np
 
+from edged.config import STRICTNESS_LEVELS
 from edged.daemon.app import build_pipeline
 from edged.tools.calibrate import (
     COHORT_FOLDS,
@@ -46,7 +47,7 @@ from edged.tools.calibrate import (
 from edged.tools.datasets import Lfw
 from edged.vision.align import Aligner, cut, landmark_box
 from edged.vision.images import load_image
-from edged.vision.match import LEVELS, Calibration, Level
+from edged.vision.match import Calibration, Level
 from edged.vision.modelfiles import PREDICTOR_FILE, model_dir
 
 CACHE = Path.home() / ".cache/frd"
@@ -228,7 +229,7 @@ def embed_variant(name: str, detector: str, rows, det: dict, keep: np.ndarray, e
 def measure(e: Embedded, lfw: Lfw, sha: str, folds: tuple[int, ...], n: int = 50) -> dict:
     """Verification on ``folds`` and the named rate with ``n`` people at 1 % strangers (cohort: fold 1)."""
     center, cohort = build_cohort(e, lfw.people_in(COHORT_FOLDS))
-    cal = Calibration(sha, center, cohort, K, {k: Level(TARGETS[k], 0.0, 0.0) for k in LEVELS})
+    cal = Calibration(sha, center, cohort, K, {k: Level(TARGETS[k], 0.0, 0.0) for k in STRICTNESS_LEVELS})
     split = e.by_person(lfw.people_in(folds))
     maxima = stranger_maxima(cal, e, split, n, _trials_for(n), np.random.default_rng(1))
     t = float(np.quantile(maxima, 0.99))

@@ -9,6 +9,8 @@ import pytest
 
 from edged.config import (
     DEFAULT_CONFIG_PATH,
+    DEFAULT_STRICTNESS,
+    STRICTNESS_LEVELS,
     Config,
     ConfigError,
     client_id_for,
@@ -22,8 +24,6 @@ from edged.config import (
 from edged.core.logs import LEVELS as LOG_LEVELS
 from edged.core.names import check_id
 from edged.core.sources import STREAM_SCHEMES, source_kind
-from edged.vision.match import DEFAULT_STRICTNESS
-from edged.vision.match import LEVELS as STRICTNESS_LEVELS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "frd.example.yaml"
 F = "/etc/frd/frd.yaml"

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from edged.config import ConfigError, parse_config
+from edged.config import DEFAULT_STRICTNESS, STRICTNESS_LEVELS, ConfigError, parse_config
 from edged.core.errors import ModelError
 from edged.core.models import Box, Recognition, iou
 from edged.tools.calibrate import (
@@ -33,8 +33,6 @@ from edged.vision.embed import Manifest
 from edged.vision.match import (
     CALIBRATION_FILE,
     COHORT_FILE,
-    DEFAULT_STRICTNESS,
-    LEVELS,
     Matcher,
     load_calibration,
     threshold_for,
@@ -51,11 +49,11 @@ def cal():
 
 def test_levels_are_ordered_at_every_gallery_size_and_rise_with_it(cal):
     for n in (1, 2, 5, 20, 50, 100, 500):
-        t = [cal.threshold(k, n) for k in LEVELS]
+        t = [cal.threshold(k, n) for k in STRICTNESS_LEVELS]
         assert t[0] > t[1] > t[2], n
-    for k in LEVELS:
+    for k in STRICTNESS_LEVELS:
         assert cal.threshold(k, 1) < cal.threshold(k, 5) < cal.threshold(k, 50) < cal.threshold(k, 100)
-    assert [cal.levels[k].target for k in LEVELS] == sorted(cal.levels[k].target for k in LEVELS)
+    assert [cal.levels[k].target for k in STRICTNESS_LEVELS] == sorted(cal.levels[k].target for k in STRICTNESS_LEVELS)
     assert Matcher(cal).strictness == DEFAULT_STRICTNESS == "balanced"
 
 
@@ -119,10 +117,10 @@ def lfw_held_out(data, cal):
 def test_the_calibration_records_its_detector_and_embedding_caches_never_mix_detectors_or_chips(data, cal, tmp_path):
     """Detection changes which faces reach the matcher: the calibration says which detector made it, and
     the embeddings cache of one detector (or one chip) is never read for another."""
+    from edged.config import DETECTORS
     from edged.daemon.app import build_pipeline
     from edged.tools.calibrate import path_recipe
     from edged.vision.align import Aligner
-    from edged.vision.detect.base import DETECTORS
     from edged.vision.modelfiles import PREDICTOR_FILE
 
     assert cal.info["detector"] in DETECTORS and cal.info["detector"] in cal.info["source"].lower()
@@ -211,7 +209,7 @@ def test_the_shipped_figures_are_what_the_held_out_people_give_today(lfw_held_ou
     change."""
     e, _ = lfw_held_out
     shipped = cal.info["held_out_figures"]
-    for level in LEVELS:
+    for level in STRICTNESS_LEVELS:
         for n in REPORT_SIZES:
             r = open_set_at(cal, e, e.by_person(), n, max(8, min(60, 600 // n)), level)
             s = shipped[level][str(n)]
@@ -309,7 +307,7 @@ def _not_on_lin(events, lin_boxes: dict[int, list[Box]]) -> None:
         assert all(iou(box, b) < MIN_IOU for b in near), (e.name, e.frame, e.box)
 
 
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("level", STRICTNESS_LEVELS)
 def test_the_clip_announces_lin_manuel_miranda_and_no_one_else(data, clip_faces, video_pipeline, level):
     """Enroll only Lin-Manuel Miranda: he is announced, the blurred face in the audience never is."""
     lin = _first_face(video_pipeline, data / "video/enroll/lin_manuel_miranda_1.png")
@@ -363,7 +361,7 @@ def test_strict_announces_no_stranger_against_a_gallery_of_sixteen(data, clip_fa
 SCENES = {"obama_and_biden.jpg": ["biden", "obama", None], "two_people.jpg": ["obama", "biden"]}
 
 
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("level", STRICTNESS_LEVELS)
 def test_two_person_scenes_name_only_the_enrolled_person(data, still_pipeline, level):
     cal = still_pipeline.matcher.calibration
     people = load_dataset(data / "people")

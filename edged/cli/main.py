@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import __version__
+from ..config import DEFAULT_STRICTNESS, DETECTORS, STRICTNESS_LEVELS, RecognitionConfig, default
 from ..core.errors import FrdError, InputError
 from ..core.logs import LEVELS
-from ..vision.match import DEFAULT_STRICTNESS
-from ..vision.match import LEVELS as STRICTNESS_LEVELS
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -476,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+")
     p.add_argument("--aligned", action="store_true", help="images already are face crops: skip detection")
     p.add_argument("--json", action="store_true", help='one JSON line per image: {"source", "box", "embedding"}')
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=default(RecognitionConfig, "threads"))
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("eval", help="open-set accuracy of the matcher on a labelled face folder")
@@ -485,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", type=int, nargs="+", default=None,
                    help="LFW: gallery sizes to measure (default 1 5 20 50)")
     p.add_argument("--cache", type=Path, default=None, help="LFW: reuse embeddings from this file (made if absent)")
-    p.add_argument("--detector", choices=["hog", "yunet"], default=None,
+    p.add_argument("--detector", choices=DETECTORS, default=None,
                    help="LFW: the face detector (default: the one the shipped calibration was made with)")
     p.add_argument("--shots", type=int, default=5, help="enrollment images per person")
     p.add_argument("--folds", type=int, default=3, help="identities are split into this many stranger folds")
@@ -500,7 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="per-stage latency, fps on a video, and embedder cost comparison")
     p.add_argument("video", help="video file to run the pipeline on")
     p.add_argument("--enroll", nargs=2, metavar=("NAME", "IMAGE"), help="enroll this person first")
-    p.add_argument("--detect-every", type=int, default=3, help="frd: run the detector on every Nth frame")
+    p.add_argument("--detect-every", type=int, default=default(RecognitionConfig, "detect_every"),
+                   help="frd: run the detector on every Nth frame")
     p.add_argument("--chart", type=Path, default=None, help="write a per-stage PNG chart (needs matplotlib)")
     p.add_argument("--variants", default=None, metavar="LIST",
                    help="comma-separated inputs made from the clip: 640x360, 1280x720, 1920x1080 (scaled), far "
@@ -509,7 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detect-max-side", type=int, default=None, metavar="PX",
                    help="frd detects on frames reduced to PX on the long side (recognition.detect_max_side; "
                         "default: full frames)")
-    p.add_argument("--detector", choices=("hog", "yunet"), default=None,
+    p.add_argument("--detector", choices=DETECTORS, default=None,
                    help="frd's face detector (recognition.detector; default: its default, yunet); "
                         "the reference always uses HOG")
 

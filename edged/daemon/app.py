@@ -8,16 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config import DEFAULT_DETECTOR, DETECT_MAX_SIDE
+from ..config import DEFAULT_DETECTOR, DEFAULT_STRICTNESS, DETECT_MAX_SIDE, DETECTORS, RecognitionConfig, default
 from ..core.paths import default_gallery
 from ..store.gallery import Gallery
 from ..store.space import describe_space, embedding_space
 from ..vision.align import Aligner
-from ..vision.detect.base import DETECTORS
 from ..vision.detect.hog import HogDetector
 from ..vision.detect.yunet import YuNetDetector
 from ..vision.embed import Manifest, TFLiteEmbedder
-from ..vision.match import DEFAULT_STRICTNESS, Matcher, load_calibration
+from ..vision.match import Matcher, load_calibration
 from ..vision.modelfiles import MODEL_MANIFEST, PREDICTOR_FILE, model_dir
 from ..vision.motion import MotionGate
 from ..vision.pipeline import Pipeline
@@ -26,7 +25,7 @@ from ..vision.quality import Gate
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-    from ..config import CameraConfig, Config, RecognitionConfig
+    from ..config import CameraConfig, Config
     from ..mqtt.bus import BusLike
     from ..service.people import People
     from ..video.camproc import Reader
@@ -37,8 +36,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Still images are shrunk to this size for detection only.
+#: Still images are shrunk to this size for detection only ...
 STILL_MAX_SIDE = 1280
+#: ... and HOG upsamples them once (video: ``recognition.upsample``).
+STILL_UPSAMPLE = 1
 
 
 def build_pipeline(
@@ -47,14 +48,15 @@ def build_pipeline(
     threshold: float | None = None,
     strictness: str = DEFAULT_STRICTNESS,
     upsample: int | None = None,
-    threads: int = 1,
-    min_face_px: int = 40,
-    min_face_frac: float = 0.05,
+    threads: int = default(RecognitionConfig, "threads"),
+    min_face_px: int = default(RecognitionConfig, "min_face_px"),
+    min_face_frac: float = default(RecognitionConfig, "min_face_frac"),
     calibrated: bool = True,
     detect_max_side: int | None = DETECT_MAX_SIDE,
     detector: str = DEFAULT_DETECTOR,
 ) -> Pipeline:
-    """The recognition pipeline; ``still`` picks detector settings for photos (upsample 1) or video (0).
+    """The recognition pipeline; ``still`` picks detector settings for photos (:data:`STILL_UPSAMPLE`) or video
+    (``recognition.upsample``); ``upsample`` overrides either (HOG).
 
     ``detector``: ``hog`` (dlib) or ``yunet`` (OpenCV; its boxes mapped to HOG's shape for alignment).
 
@@ -71,10 +73,11 @@ def build_pipeline(
         photo = YuNetDetector(min_face_px=min_face_px, min_face_frac=min_face_frac)
         video = photo.with_max_side(detect_max_side)
     elif detector == "hog":
-        photo = HogDetector(upsample=1 if upsample is None else upsample, min_face_px=min_face_px,
+        photo = HogDetector(upsample=STILL_UPSAMPLE if upsample is None else upsample, min_face_px=min_face_px,
                          min_face_frac=min_face_frac, max_side=STILL_MAX_SIDE)
-        video = HogDetector(upsample=0 if upsample is None else upsample, min_face_px=min_face_px,
-                         min_face_frac=min_face_frac, max_side=detect_max_side)
+        video_upsample = default(RecognitionConfig, "upsample") if upsample is None else upsample
+        video = HogDetector(upsample=video_upsample, min_face_px=min_face_px, min_face_frac=min_face_frac,
+                            max_side=detect_max_side)
     else:
         raise ValueError(f"unknown detector {detector!r} (one of {', '.join(DETECTORS)})")
     aligner = Aligner(model_dir() / PREDICTOR_FILE)
@@ -135,7 +138,7 @@ def camera_processes(cfg: Config, gallery: Callable[[], dict], log_level: str,
             for c in cfg.cameras]
 
 
-def camera_pipeline(pipeline: Pipeline, threads: int = 1) -> Pipeline:
+def camera_pipeline(pipeline: Pipeline, threads: int = default(RecognitionConfig, "threads")) -> Pipeline:
     """A camera's own copy of the parts that are not thread-safe, for a camera on a thread of its own: a
     TFLite interpreter and a detector instance of its own; the aligner (dlib's shape predictor is read
     only) and the matcher (it swaps in a new gallery as one object) are shared.

@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import HomeAssistantConfig
+from ..config import HomeAssistantConfig, default
 from ..core.models import Message
 from ..core.names import ALPHABET, slugify
 from ..core.topics import AVAILABLE, NOT_AVAILABLE, Topics
@@ -54,10 +54,10 @@ class DiscoveryDevice:
     topics: Topics
     version: str
     model_name: str
-    off_delay_s: int = HomeAssistantConfig.model_fields["presence_off_delay_s"].default  # the config's default
+    off_delay_s: int = default(HomeAssistantConfig, "presence_off_delay_s")
     support_url: str | None = None
-    face_image: bool = False  # homeassistant.face_image: an image entity per camera
-    format: str = "entity"  # homeassistant.discovery_format: entity | device
+    face_image: bool = default(HomeAssistantConfig, "face_image")  # an image entity per camera
+    format: str = default(HomeAssistantConfig, "discovery_format")  # entity | device
 
     @property
     def device_id(self) -> str:

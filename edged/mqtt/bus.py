@@ -35,7 +35,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ..config import MqttConfig
+from ..config import MqttConfig, default
 from ..core.models import Message
 from ..core.topics import AVAILABLE, NOT_AVAILABLE, Topics
 
@@ -112,11 +112,6 @@ class _TolerantClient(mqtt.Client):
             return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
 
 
-def _default(key: str):
-    """``mqtt.<key>``'s default: the config model is the one place defaults live."""
-    return MqttConfig.model_fields[key].default
-
-
 @dataclass
 class BusSettings:
     """The connection, as ``app.py`` reads it from ``mqtt:`` (the defaults are the config's)."""
@@ -124,8 +119,8 @@ class BusSettings:
     host: str
     port: int
     client_id: str
-    keepalive: int = _default("keepalive")
-    protocol: str = _default("protocol")  # auto | 5 | 3.1.1
+    keepalive: int = default(MqttConfig, "keepalive")
+    protocol: str = default(MqttConfig, "protocol")  # auto | 5 | 3.1.1
     username: str | None = None
     password: str | None = None
     tls: bool = False
@@ -133,9 +128,9 @@ class BusSettings:
     cert_file: str | None = None
     key_file: str | None = None
     tls_insecure: bool = False
-    session_expiry_s: int = _default("session_expiry_s")  # 0: a clean session on every connect
-    offline_queue: int = _default("offline_queue")  # messages kept while disconnected
-    reconnect_max_s: int = _default("reconnect_max_s")
+    session_expiry_s: int = default(MqttConfig, "session_expiry_s")  # 0: a clean session on every connect
+    offline_queue: int = default(MqttConfig, "offline_queue")  # messages kept while disconnected
+    reconnect_max_s: int = default(MqttConfig, "reconnect_max_s")
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import SecurityConfig, default
 from ..core import strictjson
 from ..core.errors import FrdError
 from ..core.files import atomic_write, check_private
@@ -292,7 +293,8 @@ class NonceStore:
 class CommandGuard:
     """Checks (and unwraps) a command's payload before anything else looks at it."""
 
-    def __init__(self, key: bytes | None, *, require_signed: bool, window_s: float = 300,
+    def __init__(self, key: bytes | None, *, require_signed: bool,
+                 window_s: float = default(SecurityConfig, "replay_window_s"),
                  nonces: NonceStore | None = None, clock: Callable[[], float] = time.time) -> None:
         if require_signed and key is None:
             raise FrdError("security.require_signed_commands is on but there is no command key: set "

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import GalleryConfig, default
 from ..core.errors import GalleryError, InputError
 from ..core.files import TEMP_SUFFIX, atomic_write, fsync_dir, make_private
 from ..core.models import new_id
@@ -39,10 +40,6 @@ log = logging.getLogger(__name__)
 
 SUFFIX = ".npz"
 QUARANTINE = "quarantine"
-#: Defaults of gallery.max_people and gallery.max_samples_per_person: plenty for a home, and a bound on what
-#: a flood of enrollments (or of fleet records) can cost in disk, memory and Home Assistant entities.
-DEFAULT_MAX_PEOPLE = 100
-DEFAULT_MAX_SAMPLES = 50
 def derived_sample_ids(embeddings: np.ndarray) -> list[str]:
     """Ids for samples stored without any: a hash of each embedding (and its rank among equal ones), so they
     do not change from one load to the next, nor between devices that received the same fleet record."""
@@ -155,7 +152,8 @@ class Gallery:
     """Enrolled people, loaded from and written through to ``root``."""
 
     def __init__(self, root: Path | str, model_sha256: str, create: bool = True, *,
-                 max_people: int = DEFAULT_MAX_PEOPLE, max_samples: int = DEFAULT_MAX_SAMPLES) -> None:
+                 max_people: int = default(GalleryConfig, "max_people"),
+                 max_samples: int = default(GalleryConfig, "max_samples_per_person")) -> None:
         """``create=False``: a reader (``gallery list``, ``recognize``) that leaves a missing folder missing."""
         self.root = Path(root)
         self.model_sha256 = model_sha256

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..config import UnknownFacesConfig, default
 from ..core.errors import InputError
 from ..core.models import Box, Face, new_id, utc_iso
 
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 CHIPS_PER_FACE = 5
 #: Event ids remembered per entry (a track is announced again only when its name changes).
 EVENT_IDS_PER_FACE = 4
-DEFAULT_TTL_S = 3600.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,8 +125,9 @@ def group_visitors(entries: list[tuple[str, np.ndarray]], matcher: Matcher) -> d
 class UnknownFaces:
     """The store: fed by the frame loop, read by the command thread (its own lock guards both)."""
 
-    def __init__(self, keep: int, ttl_s: float = DEFAULT_TTL_S, *, per_face: int = CHIPS_PER_FACE,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, keep: int, ttl_s: float = float(default(UnknownFacesConfig, "ttl_s")), *,
+                 per_face: int = CHIPS_PER_FACE, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         if keep < 0 or ttl_s <= 0 or per_face < 1:
             raise ValueError("need keep >= 0, ttl_s > 0 and per_face >= 1")
         self.keep = keep

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import DEFAULT_DETECTOR
+from ..config import DEFAULT_DETECTOR, DETECTORS, STRICTNESS_LEVELS
 from ..vision.embed import l2_normalize
-from ..vision.match import CALIBRATION_FILE, COHORT_FILE, LEVELS, Calibration, Level, Matcher
+from ..vision.match import CALIBRATION_FILE, COHORT_FILE, Calibration, Level, Matcher
 from ..vision.modelfiles import model_dir
 from .datasets import Lfw
 
@@ -175,7 +175,7 @@ def fit_levels(cal: Calibration, e: Embedded, split: dict[str, np.ndarray], seed
     maxima = {n: stranger_maxima(cal, e, split, n, _trials_for(n), rng) for n in FIT_SIZES}
     levels, points = {}, {}
     x = np.log(np.array(FIT_SIZES, float))
-    for name in LEVELS:
+    for name in STRICTNESS_LEVELS:
         t = np.array([np.quantile(maxima[n], 1 - TARGETS[name]) for n in FIT_SIZES])
         b, a = np.polyfit(x, t, 1)
         # never below a measured point: the line is moved up to the worst gallery size
@@ -230,7 +230,7 @@ def crowd_strangers(cal: Calibration, e: Embedded, split: dict[str, np.ndarray],
     best = _best_stranger_scores(cal, e, split, [list(rng.choice(people, n, replace=False)) for _ in range(trials)])
     return {level: {"people": n, "galleries": trials, "stranger_photos": len(best),
                     "strangers": round(float(np.mean(best >= cal.threshold(level, n))) if len(best) else 0.0, 4)}
-            for level in LEVELS}
+            for level in STRICTNESS_LEVELS}
 
 
 def magnets(cal: Calibration, e: Embedded, split: dict[str, np.ndarray], strictness: str) -> dict:
@@ -287,7 +287,7 @@ def held_out_report(cal: Calibration, e: Embedded, split: dict[str, np.ndarray],
     crowds = {n: crowd_strangers(cal, e, split, n) for n in CROWD_SIZES
               if n < len(split)}  # a subset of LFW may hold fewer people
     out = {}
-    for level in LEVELS:
+    for level in STRICTNESS_LEVELS:
         out[level] = {str(n): open_set_at(cal, e, split, n, _trials_for(n), level) for n in sizes}
         out[level]["magnets"] = magnets(cal, e, split, level)
         out[level]["crowds"] = {str(n): c[level] for n, c in crowds.items()}
@@ -338,7 +338,6 @@ def plot(cal_doc: dict, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from ..daemon.app import build_pipeline
-    from ..vision.detect.base import DETECTORS
 
     ap = argparse.ArgumentParser(prog="python -m edged.tools.calibrate", description=__doc__.split("\n\n")[0])
     ap.add_argument("lfw", type=Path, help="LFW folder: one folder per person and pairs.txt")
@@ -359,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
                                                      ("test", TEST_FOLDS))}
     center, cohort = build_cohort(e, part["cohort"])
     sha = pipeline.embedder.sha256
-    provisional = Calibration(sha, center, cohort, K, {k: Level(TARGETS[k], 0.0, 0.0) for k in LEVELS})
+    provisional = Calibration(sha, center, cohort, K, {k: Level(TARGETS[k], 0.0, 0.0) for k in STRICTNESS_LEVELS})
     tune = e.by_person(part["tune"])
     levels, points = fit_levels(provisional, e, tune)
     cal = Calibration(sha, center, cohort, K, levels)

@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import STRICTNESS_LEVELS
 from ..vision.images import load_image
-from ..vision.match import LEVELS, Calibration, Matcher
+from ..vision.match import Calibration, Matcher
 from .datasets import Lfw, load_dataset
 
 #: Threshold grid of the curves: fine enough for dlib's ResNet, whose cosines crowd near 0.93, and
@@ -294,9 +295,10 @@ def main(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     detector = None
     if getattr(args, "detect", False):
+        from ..daemon.app import STILL_MAX_SIDE, STILL_UPSAMPLE
         from ..vision.detect.hog import HogDetector
 
-        detector = HogDetector(upsample=1, max_side=1280)
+        detector = HogDetector(upsample=STILL_UPSAMPLE, max_side=STILL_MAX_SIDE)
     dchips: dict | None = {} if getattr(args, "dlib", False) else None
     chips = chips_for(data, aligner, detector, dchips)
     int8 = TFLiteEmbedder()
@@ -317,7 +319,7 @@ def main(args: argparse.Namespace) -> int:
                                                     {"old default": BASELINE_THRESHOLD})}
         results[f"{label} frd"] = {"model": e.name, "matcher": "centred, cohort-normalised score to the mean",
                                    **summarize(emb, args.shots, args.folds, cal,
-                                               {k: cal.threshold(k, enrolled) for k in LEVELS})}
+                                               {k: cal.threshold(k, enrolled) for k in STRICTNESS_LEVELS})}
     if dchips is not None:
         from .reference import DlibResNet
 

@@ -9,7 +9,8 @@ the rules never match faces up again on their own.
 
 Pure logic with an injectable clock, so the rules (announce once confirmed,
 not again within the cooldown, unknowns with the same patience and
-rate-limited) are tested without video or a broker. Imports no dlib or OpenCV.
+rate-limited) are tested without video or a broker. Imports no dlib or OpenCV (its defaults come from
+the config, which imports neither).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..config import RecognitionConfig, default
 from ..core.models import Event, Recognition, utc_iso
 
 
@@ -42,10 +44,10 @@ class EventEngine:
     def __init__(
         self,
         camera: str,
-        vote_frames: int = 3,
-        vote_window: int = 5,
-        cooldown_s: float = 60.0,
-        unknown_cooldown_s: float = 30.0,
+        vote_frames: int = default(RecognitionConfig, "vote_frames"),
+        vote_window: int = default(RecognitionConfig, "vote_window"),
+        cooldown_s: float = float(default(RecognitionConfig, "cooldown_s")),
+        unknown_cooldown_s: float = float(default(RecognitionConfig, "unknown_cooldown_s")),
         clock: Callable[[], float] = time.monotonic,
         max_gap: int = 10,
     ) -> None:

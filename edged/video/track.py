@@ -53,6 +53,7 @@ import cv2
 import dlib
 import numpy as np
 
+from ..config import RecognitionConfig, default
 from ..core.models import Box, Face, Recognition, iou
 from ..vision.align import Aligner, points
 from ..vision.detect.base import Detector
@@ -185,9 +186,10 @@ class FaceTracker:
     aligner: Aligner
     embedder: Embedder
     matcher: Matcher
-    detect_every: int = 3
-    settle_frames: int = 3
-    reverify_frames: int = 15
+    detect_every: int = default(RecognitionConfig, "detect_every")
+    #: Embeddings a name needs to settle: the event rules' ``vote_frames`` (the daemon sets both from it).
+    settle_frames: int = default(RecognitionConfig, "vote_frames")
+    reverify_frames: int = default(RecognitionConfig, "reverify_frames")
     min_iou: float = MIN_IOU
     #: A name also needs the mean of at least this many of the track's embeddings to match it (0: no such rule).
     mean_frames: int = MEAN_FRAMES

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import RecognitionConfig, default
 from ..core.errors import ModelError
 from ..core.logs import captured_stderr
 from .modelfiles import MODEL_MANIFEST, model_dir, verified_model_file
@@ -69,7 +70,8 @@ class Manifest:
 class TFLiteEmbedder:
     """Runs the quantized FaceNet on aligned RGB uint8 chips, returns unit vectors."""
 
-    def __init__(self, manifest_path: Path | None = None, threads: int = 1, verify: bool = True) -> None:
+    def __init__(self, manifest_path: Path | None = None, threads: int = default(RecognitionConfig, "threads"),
+                 verify: bool = True) -> None:
         self.manifest = Manifest.load(manifest_path or model_dir() / MODEL_MANIFEST)
         if verify:
             verified_model_file(self.manifest.file, self.manifest.sha256, "the manifest's")

@@ -21,13 +21,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..config import SecurityConfig, default
 from ..core.errors import InputError
 
-#: Refuse images with more pixels than this before decoding them fully (the default of
-#: ``security.max_image_pixels``, which the config takes from here) ...
-MAX_PIXELS = 40_000_000
+#: Refuse images with more pixels than this before decoding them fully (``security.max_image_pixels``) ...
+MAX_PIXELS = default(SecurityConfig, "max_image_pixels")
 #: ... or with a side longer than this (``security.max_image_side``).
-MAX_SIDE = 16384
+MAX_SIDE = default(SecurityConfig, "max_image_side")
 FORMATS = "JPEG, PNG, BMP or WebP"
 
 

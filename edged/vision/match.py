@@ -26,15 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import DEFAULT_STRICTNESS, STRICTNESS_LEVELS
 from ..core.errors import ModelError
 from .embed import l2_normalize
 from .modelfiles import model_dir
 
 CALIBRATION_FILE = "facenet_int8.calibration.json"
 COHORT_FILE = "facenet_int8.cohort.npy"
-#: The strictness levels, strictest first; each is a promised rate of stranger faces named.
-LEVELS = ("strict", "balanced", "lenient")
-DEFAULT_STRICTNESS = "balanced"
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,7 @@ class Calibration:
         try:
             return self.levels[strictness].threshold(people)
         except KeyError:
-            raise ValueError(f"strictness must be one of {', '.join(LEVELS)}") from None
+            raise ValueError(f"strictness must be one of {', '.join(STRICTNESS_LEVELS)}") from None
 
     def centred(self, embeddings: np.ndarray) -> np.ndarray:
         return l2_normalize(np.atleast_2d(embeddings).astype(np.float32) - self.center)
@@ -101,7 +99,8 @@ def load_calibration(model_sha256: str, folder: Path | None = None) -> Calibrati
     if sha != model_sha256.lower():
         raise ModelError(f"{path}: made for model {sha[:12]}, not {model_sha256[:12]}: rebuild it with "
                          "python -m edged.tools.calibrate")
-    if set(levels) != set(LEVELS) or cohort.ndim != 2 or cohort.shape[1] != center.shape[0] or not 0 < k <= len(cohort):
+    if (set(levels) != set(STRICTNESS_LEVELS) or cohort.ndim != 2 or cohort.shape[1] != center.shape[0]
+            or not 0 < k <= len(cohort)):
         raise ModelError(f"{path}: inconsistent calibration (levels, cohort shape or k)")
     if not (np.all(np.isfinite(cohort)) and np.all(np.isfinite(center))):
         raise ModelError(f"{path}: the calibration holds non-finite numbers")
@@ -113,8 +112,8 @@ def threshold_for(calibration: Calibration | None, strictness: str = DEFAULT_STR
     """An explicit ``threshold`` wins; otherwise the strictness level's threshold for ``people`` enrolled."""
     if threshold is not None:
         return float(threshold)
-    if strictness not in LEVELS:
-        raise ValueError(f"strictness must be one of {', '.join(LEVELS)}")
+    if strictness not in STRICTNESS_LEVELS:
+        raise ValueError(f"strictness must be one of {', '.join(STRICTNESS_LEVELS)}")
     if calibration is None:
         raise ValueError("a strictness level needs the model's calibration")
     return calibration.threshold(strictness, people)

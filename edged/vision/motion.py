@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..config import MotionConfig, default
 from ..core.models import Box
 
 
@@ -39,8 +40,9 @@ class MotionGate:
     #: A still picture with nobody followed is detected whole at least every this many periodic checks.
     STILL_PERIODS = 5
 
-    def __init__(self, threshold: float = 12.0, check_every_s: float = 2.0, side: int = 64, margin: int = 2,
-                 skip: bool = True) -> None:
+    def __init__(self, threshold: float = default(MotionConfig, "threshold"),
+                 check_every_s: float = default(MotionConfig, "check_every_s"), side: int = 64, margin: int = 2,
+                 skip: bool = default(MotionConfig, "enabled")) -> None:
         if threshold <= 0 or check_every_s <= 0 or side < 4 or margin < 0:
             raise ValueError("threshold and check_every_s must be > 0, side >= 4, margin >= 0")
         self.threshold = threshold

@@ -15,25 +15,22 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-#: Refused below these (the embedding is too far from the person's own). Measured on the earlier landmark-
-#: rotated chip; on today's (:mod:`edged.vision.align`) the same faces read the same sharpness within 6 % (300 LFW
-#: tuning photos: median 44.0 sharp, 6.6 at a blur of 2 px, 4.3 at 3 px), so the limits stand.
-MIN_SHARPNESS = 5.0
-MIN_FACE_PX = 40
+from ..config import QualityGateConfig, default
+
+#: Refused below these (the embedding is too far from the person's own): the quality gate's default limits
+#: (``recognition.quality_gate``, where the measurements are), which enrollment always applies.
+MIN_SHARPNESS = default(QualityGateConfig, "min_sharpness")
+MIN_FACE_PX = default(QualityGateConfig, "min_face_px")
 #: Warned below / above these.
 WARN_SHARPNESS = 10.0
 WARN_FACE_PX = 60
 WARN_YAW = 0.3
-#: Video: a face turned further than this (in eye distances) is followed but not named. On the clip
-#: (benchmarks/quality_gate.py) one embedding disagrees with its own track's verdict 5 % of the time
-#: at 0.1-0.2, 17 % at 0.2-0.3, 53 % at 0.3-0.4 and 80 % at 0.4-0.5: beyond 0.3 it is a coin toss.
-GATE_YAW = 0.3
-#: The same limit for the turn read from YuNet's own points (:func:`detector_yaw`, the nose *tip*: a larger
-#: reading for the same turn). Chosen on the same clip (benchmarks/quality_gate.py --clip, 520 embeddings in
-#: 19 tracks): one embedding disagrees with its track 0-3.6 % of the time per 0.1 bin up to 0.5, none of
-#: 43 at 0.3-0.5, then 50 % at 0.5-0.6, 7 of 7 at 0.6-0.7, 67 % at 0.7-0.8 and 23-29 % beyond (whole tracks
-#: in profile, whose majority is itself unreliable).
-GATE_YAW_DETECTOR = 0.5
+#: Video: a face turned further than this (in eye distances) is followed but not named
+#: (``recognition.quality_gate.max_yaw``; the measurement is there) ...
+GATE_YAW = default(QualityGateConfig, "max_yaw")
+#: ... and the same limit for the turn read from YuNet's own points (:func:`detector_yaw`, the nose *tip*: a
+#: larger reading for the same turn; ``recognition.quality_gate.max_yaw_yunet``).
+GATE_YAW_DETECTOR = default(QualityGateConfig, "max_yaw_yunet")
 #: Photos per person that the strictness levels were measured with (README).
 RECOMMENDED_PHOTOS = 5
 MIN_RECOMMENDED_PHOTOS = 3

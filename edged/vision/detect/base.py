@@ -8,9 +8,6 @@ import numpy as np
 
 from ...core.models import Box
 
-#: The detectors ``recognition.detector`` may name.
-DETECTORS = ("hog", "yunet")
-
 
 class Detector(ABC):
     """A face detector: faces of at least a minimum size, largest first, as boxes in image pixels.
@@ -23,7 +20,7 @@ class Detector(ABC):
 
     #: Whether the video tracker gives it the colour frame (else the grey one).
     colour: bool
-    #: Its name in :data:`DETECTORS` (recorded in the calibration it made).
+    #: Its name in ``recognition.detector`` (:data:`edged.config.DETECTORS`; recorded in the calibration it made).
     name: str
 
     def __init__(self, min_face_px: int, min_face_frac: float, max_side: int | None) -> None:

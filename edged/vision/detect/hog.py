@@ -10,6 +10,7 @@ from __future__ import annotations
 import dlib
 import numpy as np
 
+from ...config import RecognitionConfig, default
 from ...core.models import Box
 from .base import Detector
 from .resize import kept_boxes, region_part
@@ -20,11 +21,13 @@ class HogDetector(Detector):
 
     #: The video tracker gives HOG the grey frame (30 % cheaper, same faces).
     colour = False
-    #: Its name in ``DETECTORS`` (recorded in the calibration it made).
+    #: Its name in ``recognition.detector`` (recorded in the calibration it made).
     name = "hog"
 
     def __init__(
-        self, upsample: int = 0, min_face_px: int = 40, min_face_frac: float = 0.0, max_side: int | None = None
+        self, upsample: int = default(RecognitionConfig, "upsample"),
+        min_face_px: int = default(RecognitionConfig, "min_face_px"), min_face_frac: float = 0.0,
+        max_side: int | None = None,
     ) -> None:
         if upsample < 0:
             raise ValueError("upsample must be >= 0")

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ...config import RecognitionConfig, default
 from ...core.errors import ModelError
 from ...core.models import Box
 from ..modelfiles import model_dir, verified_model_file
@@ -45,7 +46,8 @@ class YuNetDetector(Detector):
     colour = True
     name = "yunet"
 
-    def __init__(self, min_face_px: int = 40, min_face_frac: float = 0.0, max_side: int | None = None,
+    def __init__(self, min_face_px: int = default(RecognitionConfig, "min_face_px"), min_face_frac: float = 0.0,
+                 max_side: int | None = None,
                  model_path: Path | None = None, score_threshold: float = YUNET_SCORE, nms_threshold: float = 0.3,
                  verify: bool = True) -> None:
         path = Path(model_path) if model_path is not None else model_dir() / YUNET_FILE

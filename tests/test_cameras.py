@@ -144,7 +144,7 @@ def one_camera(tmp_path, video_pipeline, frames, todo) -> list[tuple]:
         for topic, payload in todo.get(i, []):
             bus.deliver(topic, payload)
             daemon._commands.put(None)
-            daemon._command_worker()
+            daemon._command_loop()
             assert json.loads(bus.replies[-1][1])["ok"], bus.replies[-1]
         daemon._process("stage", rgb, i, i / 30)
     video_pipeline.matcher.set_gallery({})

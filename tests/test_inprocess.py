@@ -59,11 +59,11 @@ def keeping_rig(tmp_path, video_pipeline):
 
 
 def command(daemon, bus: FakeBus, topic: str, payload: bytes | str) -> dict:
-    """Deliver one command as the network thread would, run the command worker until it is answered."""
+    """Deliver one command as the network thread would, run the command thread's loop until it is answered."""
     bus.replies.clear()
     bus.deliver(topic, payload)
-    daemon._commands.put(None)  # the worker returns after the queued command
-    daemon._command_worker()
+    daemon._commands.put(None)  # the loop returns after the queued command
+    daemon._command_loop()
     assert len(bus.replies) == 1, bus.replies
     reply_topic, body, _ = bus.replies[0]
     assert reply_topic == f"{BASE}/reply/{topic.split('/')[3]}"

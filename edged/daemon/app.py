@@ -26,11 +26,16 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
     from ..config import CameraConfig, Config
+    from ..core.topics import Topics
+    from ..integrations.fleet.sync import FleetSync
+    from ..integrations.ha import HomeAssistant
     from ..mqtt.bus import BusLike
     from ..service.people import People
+    from ..store.unknowns import UnknownFaces
     from ..video.camproc import Reader
     from ..video.events import EventEngine
     from ..video.track import FaceTracker
+    from ..video.worker import CameraWorker, IgnoreCheck
     from .daemon import Daemon
     from .notify import Notifier
 
@@ -216,85 +221,77 @@ def open_people(path: Path | None, pipeline: Pipeline, *, keep_crops: bool, came
                   cameras=cameras or [])
 
 
-def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLike, readers: list | None = None,
-                 handler_options: dict, notifier: Notifier | None = None) -> Daemon:
-    """Wire the daemon's parts: trackers, event rules, commands, and Home Assistant and fleet sync as
-    listeners of the people service.
-
-    ``frd run`` gives it the real bus; tests give it ``tests/fakebus.py``'s bus and cameras (``readers``).
-    ``readers`` None: the configured cameras, read here (:class:`~edged.vision.camera.CameraReader`) or, with several
-    cameras and ``recognition.camera_mode: processes``, each in a child process that reads its own camera.
-    """
+def home_assistant(cfg: Config, topics: Topics, pipeline: Pipeline, people: People, bus: BusLike) -> HomeAssistant:
+    """Home Assistant discovery, a listener of the people service (``homeassistant.discovery``)."""
     from .. import __version__
-    from ..config import topics_for
-    from ..mqtt.commands import CommandHandler, Routes
-    from .daemon import Daemon
-    from .notify import Notifier
+    from ..integrations.discovery import DiscoveryDevice
+    from ..integrations.ha import HomeAssistant
 
-    topics = topics_for(cfg)
-    rc = cfg.recognition
-    components = []
-    if cfg.homeassistant.discovery:
-        from ..integrations.discovery import DiscoveryDevice
-        from ..integrations.ha import HomeAssistant
+    device = DiscoveryDevice(topics, __version__, pipeline.embedder.name,
+                             off_delay_s=cfg.homeassistant.presence_off_delay_s,
+                             face_image=cfg.homeassistant.face_image,
+                             format=cfg.homeassistant.discovery_format)
+    ha = HomeAssistant(device, bus, [c.name for c in cfg.cameras], people.names)
+    people.subscribe(ha.on_change)
+    return ha
 
-        device = DiscoveryDevice(topics, __version__, pipeline.embedder.name,
-                                 off_delay_s=cfg.homeassistant.presence_off_delay_s,
-                                 face_image=cfg.homeassistant.face_image,
-                                 format=cfg.homeassistant.discovery_format)
-        ha = HomeAssistant(device, bus, [c.name for c in cfg.cameras], people.names)
-        people.subscribe(ha.on_change)
-        components.append(ha)
-    if cfg.fleet.sync:
-        from ..integrations.fleet.sync import FleetSync
-        from ..integrations.fleet.tombstones import TOMBSTONE_FILE, Tombstones
-        from ..integrations.fleet.trust import trust_from_config
 
-        trust = trust_from_config(cfg.fleet, cfg.device_id)
-        if trust.signing_key is None:
-            log.warning("fleet.sync is on without fleet.signing_key_file: this device's enrollments stay local")
-        if not trust.devices and not trust.authorities:
-            log.warning("fleet.sync is on without fleet.trusted_keys or fleet.authority_keys: no shared person "
-                        "will be accepted")
-        sync = FleetSync(people, bus, topics, trust, embedding_dim=pipeline.embedder.manifest.embedding_dim,
-                               tombstones=Tombstones(people.gallery.root / TOMBSTONE_FILE))
-        people.add_guard(sync.check_owner)
-        people.subscribe(sync.on_change)
-        components.append(sync)
-    daemon: Daemon | None = None
+def fleet_sync(cfg: Config, topics: Topics, pipeline: Pipeline, people: People, bus: BusLike) -> FleetSync:
+    """Fleet gallery sync, a listener and a guard of the people service (``fleet.sync``)."""
+    from ..integrations.fleet.sync import FleetSync
+    from ..integrations.fleet.tombstones import TOMBSTONE_FILE, Tombstones
+    from ..integrations.fleet.trust import trust_from_config
 
-    def status() -> dict:  # the daemon is built below, with the handler that answers "status"
-        assert daemon is not None
-        return daemon.status()
+    trust = trust_from_config(cfg.fleet, cfg.device_id)
+    if trust.signing_key is None:
+        log.warning("fleet.sync is on without fleet.signing_key_file: this device's enrollments stay local")
+    if not trust.devices and not trust.authorities:
+        log.warning("fleet.sync is on without fleet.trusted_keys or fleet.authority_keys: no shared person "
+                    "will be accepted")
+    sync = FleetSync(people, bus, topics, trust, embedding_dim=pipeline.embedder.manifest.embedding_dim,
+                     tombstones=Tombstones(people.gallery.root / TOMBSTONE_FILE))
+    people.add_guard(sync.check_owner)
+    people.subscribe(sync.on_change)
+    return sync
 
-    unknowns = None
-    if cfg.unknown_faces.keep > 0:  # 0: no stranger's face is held, not even for a moment
-        from ..store.unknowns import UnknownFaces
 
-        unknowns = UnknownFaces(cfg.unknown_faces.keep, cfg.unknown_faces.ttl_s)
-    from ..store.ignore import IGNORE_FILE, IgnoreList
-    from ..video.worker import CameraWorker, IgnoreCheck
-
-    ignored = IgnoreList(people.gallery.root / IGNORE_FILE, people.gallery.model_sha256)
-    m = pipeline.matcher
-    ignore = IgnoreCheck(ignored, Matcher(m.calibration, m.strictness, m.fixed_threshold))  # judged like a person
-    # Several cameras as processes (the default): each camera's reader and tracker in a child process of its
-    # own (edged/video/camproc.py), the rest of its worker here, under a lock of its own. As threads: a thread each,
-    # each with its own interpreter and detector under a lock of its own, so cameras run on every core and
-    # never wait for each other; enrollment keeps ``pipeline`` under the people service's lock. One camera: it
-    # shares ``pipeline`` (and that lock) with enrollment, as it always did.
+def camera_mode(cfg: Config) -> str:
+    """How the cameras run. Several cameras as processes (the default): each camera's reader and tracker in a
+    child process of its own (edged/video/camproc.py), the rest of its worker here, under a lock of its own. As
+    threads: a thread each, each with its own interpreter and detector under a lock of its own, so cameras run
+    on every core and never wait for each other; enrollment keeps the pipeline under the people service's lock.
+    One camera: it shares the pipeline (and that lock) with enrollment, as it always did."""
     from .daemon import LOOP, PROCESSES, THREADS
 
-    mode = LOOP if len(cfg.cameras) <= 1 else (PROCESSES if rc.camera_mode == "processes" else THREADS)
+    if len(cfg.cameras) <= 1:
+        return LOOP
+    return PROCESSES if cfg.recognition.camera_mode == "processes" else THREADS
+
+
+def camera_readers(cfg: Config, mode: str, people: People, readers: list | None) -> list:
+    """The cameras' readers: the given ones (tests, benchmarks), else the configured cameras, read here
+    (:class:`~edged.vision.camera.CameraReader`) or, as processes, each in a child process that reads its own."""
+    from .daemon import PROCESSES
+
     if mode == PROCESSES:
         if readers is not None:
             raise ValueError("cameras as processes read their own sources: give no readers (or camera_mode: threads)")
-        readers = camera_processes(cfg, people.gallery.active,
-                                   logging.getLevelName(logging.getLogger().level).lower())
-    elif readers is None:
+        return camera_processes(cfg, people.gallery.active, logging.getLevelName(logging.getLogger().level).lower())
+    if readers is None:
         from ..vision.camera import CameraReader
 
         readers = [CameraReader(c.name, c.source, loop=c.loop, fps_limit=c.fps_limit) for c in cfg.cameras]
+    return readers
+
+
+def camera_workers(cfg: Config, mode: str, pipeline: Pipeline, people: People, ignore: IgnoreCheck,
+                   unknowns: UnknownFaces | None) -> dict[str, CameraWorker]:
+    """One worker per camera (frame → tracker → ignore list → unknown faces → event rules); as processes, the
+    tracker is the child's."""
+    from ..video.worker import CameraWorker
+    from .daemon import LOOP, PROCESSES, THREADS
+
+    rc = cfg.recognition
 
     def tracker(c: CameraConfig) -> FaceTracker | None:
         if mode == PROCESSES:
@@ -302,11 +299,46 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
         return build_tracker(camera_pipeline(pipeline, rc.threads) if mode == THREADS else pipeline, rc,
                              c.detect_max_side)
 
-    workers = {c.name: CameraWorker(c.name, tracker(c), build_engine(c.name, rc),
-                                    lock=people.lock if mode == LOOP else threading.Lock(),
-                                    captures=people.captures, ignore=ignore, unknowns=unknowns,
-                                    keep_chips=cfg.homeassistant.face_image)
-               for c in cfg.cameras}
+    return {c.name: CameraWorker(c.name, tracker(c), build_engine(c.name, rc),
+                                 lock=people.lock if mode == LOOP else threading.Lock(),
+                                 captures=people.captures, ignore=ignore, unknowns=unknowns,
+                                 keep_chips=cfg.homeassistant.face_image)
+            for c in cfg.cameras}
+
+
+def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLike, readers: list | None = None,
+                 handler_options: dict, notifier: Notifier | None = None) -> Daemon:
+    """Wire the daemon's parts: trackers, event rules, commands, and Home Assistant and fleet sync as
+    listeners of the people service.
+
+    ``frd run`` gives it the real bus; tests give it ``tests/fakebus.py``'s bus and cameras (``readers``).
+    ``readers`` None: the configured cameras (:func:`camera_readers`).
+    """
+    from ..config import topics_for
+    from ..mqtt.commands import CommandHandler, Routes
+    from ..store.ignore import IGNORE_FILE, IgnoreList
+    from ..store.unknowns import UnknownFaces
+    from ..video.worker import IgnoreCheck
+    from .daemon import Daemon
+    from .notify import Notifier
+
+    topics = topics_for(cfg)
+    components = ([home_assistant(cfg, topics, pipeline, people, bus)] if cfg.homeassistant.discovery else []) + (
+        [fleet_sync(cfg, topics, pipeline, people, bus)] if cfg.fleet.sync else [])
+    daemon: Daemon | None = None
+
+    def status() -> dict:  # the daemon is built below, with the handler that answers "status"
+        assert daemon is not None
+        return daemon.status()
+
+    # 0: no stranger's face is held, not even for a moment
+    unknowns = UnknownFaces(cfg.unknown_faces.keep, cfg.unknown_faces.ttl_s) if cfg.unknown_faces.keep > 0 else None
+    ignored = IgnoreList(people.gallery.root / IGNORE_FILE, people.gallery.model_sha256)
+    m = pipeline.matcher
+    ignore = IgnoreCheck(ignored, Matcher(m.calibration, m.strictness, m.fixed_threshold))  # judged like a person
+    mode = camera_mode(cfg)
+    readers = camera_readers(cfg, mode, people, readers)
+    workers = camera_workers(cfg, mode, pipeline, people, ignore, unknowns)
     handler = CommandHandler(Routes(people, status, unknowns, ignored), topics=topics, **handler_options)
     housekeeping = [ignored.reload_if_changed] + ([unknowns.expire] if unknowns is not None else [])
     daemon = Daemon(

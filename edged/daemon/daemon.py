@@ -1,7 +1,7 @@
 """``frd run``: cameras in, events out — the daemon schedules and routes, the parts do the work.
 
 Threads: one reader per camera (newest frame wins), one frame loop (this
-module's :meth:`Daemon.run`), one command worker (so a capture enrollment can
+module's :meth:`Daemon.run`), one command thread (so a capture enrollment can
 wait for frames without blocking MQTT), and the bus's network thread. With
 several cameras (``camera_mode``) the frame loop only supervises: as
 ``processes`` (the default) each camera's reader and tracker run in a child
@@ -242,7 +242,7 @@ class Daemon:
         body = json.dumps({"request_id": None, "ok": False, "error": error, "data": None})
         self.bus.reply(msg, topic, body)
 
-    def _command_worker(self) -> None:
+    def _command_loop(self) -> None:
         """Runs commands and the components' pending work; whatever a message does, the thread goes on."""
         while True:
             self._woken.clear()
@@ -427,12 +427,12 @@ class Daemon:
                 return f"the {'process' if self.camera_mode == PROCESSES else 'frame thread'} of camera {name}"
         return None
 
-    def _dead_threads(self, worker: threading.Thread) -> str | None:
+    def _dead_threads(self, commands: threading.Thread) -> str | None:
         """Which thread the MQTT side or a camera needs has died (None: all alive)."""
         camera = self._dead_camera()
         if camera:
             return camera
-        if not worker.is_alive():
+        if not commands.is_alive():
             return "the command thread"
         if not self.bus.network_alive():
             return "the MQTT network thread"
@@ -487,8 +487,23 @@ class Daemon:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, self.request_reload)
-        worker = threading.Thread(target=self._command_worker, name="commands", daemon=True)
-        worker.start()
+        commands = threading.Thread(target=self._command_loop, name="commands", daemon=True)
+        commands.start()
+        self._start_readers_and_bus()
+        self.notifier.ready()
+        each = {LOOP: "", THREADS: ", a thread each", PROCESSES: ", a process each"}[self.camera_mode]
+        log.info("frd %s running: %d camera(s)%s, %d people, model %s", __version__, len(self.readers), each,
+                 len(self.gallery.people), self.pipeline.embedder.name)
+        next_gallery_check = time.monotonic() + GALLERY_POLL_S
+        supervise = self.camera_mode != LOOP
+        if supervise:
+            self._start_cameras()
+        try:
+            return self._loop(commands, supervise, next_gallery_check)
+        finally:
+            self._shut_down()
+
+    def _start_readers_and_bus(self) -> None:
         started: list[CameraReader | CameraProcess] = []
         try:
             for r in self.readers.values():
@@ -499,67 +514,69 @@ class Daemon:
             for r in started:
                 r.stop()
             raise
-        self.notifier.ready()
-        each = {LOOP: "", THREADS: ", a thread each", PROCESSES: ", a process each"}[self.camera_mode]
-        log.info("frd %s running: %d camera(s)%s, %d people, model %s", __version__, len(self.readers), each,
-                 len(self.gallery.people), self.pipeline.embedder.name)
+
+    def _loop(self, commands: threading.Thread, supervise: bool, next_gallery_check: float) -> int:
+        """The frame loop (``supervise``: the cameras' threads do the frames, this loop watches them), the gallery
+        poll and the status, until stopped (0) or until a thread frd needs has died (1)."""
         next_status = 0.0
-        next_gallery_check = time.monotonic() + GALLERY_POLL_S
         readers = list(self.readers.values())
-        supervise = self.camera_mode != LOOP
-        if supervise:
-            self._start_cameras()
-        try:
-            while not self._stop.is_set():
-                if self._reload.is_set():
-                    self._reload.clear()
-                    self.notifier.reloading()
-                    try:
-                        self.people.reload("SIGHUP")
-                    except (FrdError, OSError) as e:
-                        log.error("reload failed: %s", e)
-                    self.notifier.ready()
-                if supervise:
-                    if self._stop.wait(0.1):  # the cameras' threads do the frames; this loop supervises
-                        break  # (the cameras' threads end on the stop: not a failure)
-                    dead = self._dead_camera()
-                    if dead:
-                        log.error("%s stopped: exiting so that the service manager restarts frd", dead)
-                        self.notifier.status(f"FAILED: {dead} stopped; restarting")
-                        return 1
-                got = False
-                for r in readers if not supervise else ():
-                    frame = r.take(0.0 if len(readers) > 1 else 0.2)
-                    if frame is None:
-                        continue
-                    got = True
-                    if self._schedules[r.name].wanted(frame.ts):
-                        self._take_frame(r, frame)
-                if not got and len(readers) > 1 and not supervise:
-                    time.sleep(0.01)
-                now = time.monotonic()
-                if now >= next_gallery_check:
-                    next_gallery_check = now + GALLERY_POLL_S
-                    self._poll()
-                if now >= next_status:
-                    next_status = now + self.status_interval_s
-                    dead = self._dead_threads(worker)
-                    if dead:
-                        # Frames would keep the watchdog fed while nobody answers MQTT: say so and exit,
-                        # so that systemd restarts frd rather than leaving a door that ignores commands.
-                        log.error("%s stopped: exiting so that the service manager restarts frd", dead)
-                        self.notifier.status(f"FAILED: {dead} stopped; restarting")
-                        return 1
-                    self.notifier.status(payloads.status_summary(self._publish_status()))
-        finally:
-            self._stop.set()  # the cameras' threads end after their frame in flight
-            self.notifier.stopping()
-            with contextlib.suppress(queue.Full):  # a full queue must not stop the stop: the worker is a daemon
-                self._commands.put_nowait(None)
-            for t in self._camera_threads.values():
-                t.join(timeout=10)  # daemon threads: one stuck in a native call cannot hold the exit
-            for r in readers:
-                r.stop()
-            self.bus.stop()
-            log.info("stopped")
+        while not self._stop.is_set():
+            if self._reload.is_set():
+                self._reload.clear()
+                self.notifier.reloading()
+                try:
+                    self.people.reload("SIGHUP")
+                except (FrdError, OSError) as e:
+                    log.error("reload failed: %s", e)
+                self.notifier.ready()
+            if supervise:
+                if self._stop.wait(0.1):  # the cameras' threads do the frames; this loop supervises
+                    break  # (the cameras' threads end on the stop: not a failure)
+                dead = self._dead_camera()
+                if dead:
+                    return self._failed(dead)
+            else:
+                self._take_frames(readers)
+            now = time.monotonic()
+            if now >= next_gallery_check:
+                next_gallery_check = now + GALLERY_POLL_S
+                self._poll()
+            if now >= next_status:
+                next_status = now + self.status_interval_s
+                dead = self._dead_threads(commands)
+                if dead:
+                    # Frames would keep the watchdog fed while nobody answers MQTT: say so and exit,
+                    # so that systemd restarts frd rather than leaving a door that ignores commands.
+                    return self._failed(dead)
+                self.notifier.status(payloads.status_summary(self._publish_status()))
         return 0
+
+    def _take_frames(self, readers: list[CameraReader]) -> None:
+        """The frame loop's cameras (not supervised): each one's newest frame, if it is wanted."""
+        got = False
+        for r in readers:
+            frame = r.take(0.0 if len(readers) > 1 else 0.2)
+            if frame is None:
+                continue
+            got = True
+            if self._schedules[r.name].wanted(frame.ts):
+                self._take_frame(r, frame)
+        if not got and len(readers) > 1:
+            time.sleep(0.01)
+
+    def _failed(self, dead: str) -> int:
+        log.error("%s stopped: exiting so that the service manager restarts frd", dead)
+        self.notifier.status(f"FAILED: {dead} stopped; restarting")
+        return 1
+
+    def _shut_down(self) -> None:
+        self._stop.set()  # the cameras' threads end after their frame in flight
+        self.notifier.stopping()
+        with contextlib.suppress(queue.Full):  # a full queue must not stop the stop: the thread is a daemon
+            self._commands.put_nowait(None)
+        for t in self._camera_threads.values():
+            t.join(timeout=10)  # daemon threads: one stuck in a native call cannot hold the exit
+        for r in self.readers.values():
+            r.stop()
+        self.bus.stop()
+        log.info("stopped")

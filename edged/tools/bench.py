@@ -223,9 +223,8 @@ def _frd_step(tracker, fps: float) -> Callable:
 
 def main(args: argparse.Namespace) -> int:
     from ..config import DEFAULT_DETECTOR, RecognitionConfig
-    from ..daemon.app import build_pipeline, build_tracker
+    from ..daemon.app import build_pipeline
     from ..vision.images import load_image
-    from .reference import DlibResNet, FloatFaceNet
 
     cv2.setNumThreads(1)
     variants = _parse_variants(args.variants) if getattr(args, "variants", None) else None
@@ -233,39 +232,60 @@ def main(args: argparse.Namespace) -> int:
     detector = getattr(args, "detector", None) or DEFAULT_DETECTOR
     pipeline = build_pipeline(still=False, threads=1, detect_max_side=getattr(args, "detect_max_side", None),
                               detector=detector)
-    name = None
+    name, photo = None, None
     gallery: dict[str, np.ndarray] = {}
-    ref_gallery: dict[str, np.ndarray] = {}
     if args.enroll:
         name, image = args.enroll
         photo = load_image(image)
         gallery[name] = pipeline.faces(photo, subject_only=True, still=True)[0].embedding[None]
     pipeline.matcher.set_gallery(gallery)
     fps = cv2.VideoCapture(str(args.video)).get(cv2.CAP_PROP_FPS) or 30.0
-    rc = RecognitionConfig(detect_every=args.detect_every)
+    bench = _Bench(args, pipeline, RecognitionConfig(detect_every=args.detect_every), fps, name, photo, detector,
+                   limit)
+    return bench.variants(variants) if variants else bench.clip()
 
-    def new_tracker():
-        return build_tracker(pipeline, rc)  # as the daemon's
 
-    if variants:
+class _Bench:
+    """One ``frd bench``: frd's path (the daemon's tracker) against the face_recognition-style reference."""
+
+    def __init__(self, args: argparse.Namespace, pipeline, rc, fps: float, name: str | None,
+                 photo: np.ndarray | None, detector: str, limit: int | None) -> None:
+        self.args, self.pipeline, self.rc, self.fps = args, pipeline, rc, fps
+        self.name, self.photo, self.detector, self.limit = name, photo, detector, limit
+
+    def tracker(self):
+        from ..daemon.app import build_tracker
+
+        return build_tracker(self.pipeline, self.rc)  # as the daemon's
+
+    def resnet(self) -> tuple[object, dict[str, np.ndarray]]:
+        """dlib's ResNet, and the reference's gallery."""
+        from .reference import DlibResNet
+
+        resnet = DlibResNet()
+        ref_gallery: dict[str, np.ndarray] = {}
+        if self.args.enroll:
+            ref_gallery[self.name] = _ref_descriptor(self.pipeline, resnet, self.photo)
+        return resnet, ref_gallery
+
+    def variants(self, variants: list[str]) -> int:
+        args, name, limit = self.args, self.name, self.limit
         runs = {}
         for v in variants:  # frd first: its peak RSS before anything of the reference is loaded
-            tracker = new_tracker()
+            tracker = self.tracker()
             calls = tracker.detector.calls  # the detector is shared with the pipeline
-            runs[v] = {"frd": _run(args.video, _frd_step(tracker, fps), name, v, limit, bgr=True)}
+            runs[v] = {"frd": _run(args.video, _frd_step(tracker, self.fps), name, v, limit, bgr=True)}
             runs[v]["frd"]["detections"] = tracker.detector.calls - calls
         frd_rss = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        resnet = DlibResNet()
-        if args.enroll:
-            ref_gallery[name] = _ref_descriptor(pipeline, resnet, photo)
+        resnet, ref_gallery = self.resnet()
         for v in variants:
-            step, _ = _reference(pipeline, resnet, ref_gallery)
+            step, _ = _reference(self.pipeline, resnet, ref_gallery)
             r = runs[v]["reference"] = _run(args.video, step, name, v, limit)
             f = runs[v]["frd"]
             runs[v]["speedup"] = round(f["fps"] / r["fps"], 2) if r["fps"] else None
             runs[v]["cpu_ratio"] = round(r["cpu_ms_per_frame"] / f["cpu_ms_per_frame"], 2) \
                 if f["cpu_ms_per_frame"] else None
-        result = {"video": str(args.video), "enrolled": name, "detector": detector,
+        result = {"video": str(args.video), "enrolled": name, "detector": self.detector,
                   "detect_every": args.detect_every, "variants": runs,
                   "frd_peak_rss_mb": frd_rss,
                   "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
@@ -275,53 +295,67 @@ def main(args: argparse.Namespace) -> int:
             _print_variants(result, name)
         return 0
 
-    tracker = new_tracker()
-    frd = _run(args.video, _frd_step(tracker, fps), name, limit=limit, bgr=True)
-    frd_stages = tracker.timer
-    # frd's own footprint: nothing of the reference has been loaded yet
-    frd["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    def clip(self) -> int:
+        args, name, limit = self.args, self.name, self.limit
+        tracker = self.tracker()
+        frd = _run(args.video, _frd_step(tracker, self.fps), name, limit=limit, bgr=True)
+        frd_stages = tracker.timer
+        # frd's own footprint: nothing of the reference has been loaded yet
+        frd["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
-    resnet = DlibResNet()
-    if args.enroll:
-        ref_gallery[name] = _ref_descriptor(pipeline, resnet, photo)
-    reference, ref_timer = _reference(pipeline, resnet, ref_gallery)
-    ref = _run(args.video, reference, name, limit=limit)
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        resnet, ref_gallery = self.resnet()
+        reference, ref_timer = _reference(self.pipeline, resnet, ref_gallery)
+        ref = _run(args.video, reference, name, limit=limit)
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    per_frame = {
-        "frd": {k: frd_stages.seconds[k] * 1000 / frd["frames"] for k in frd_stages.seconds},
-        "face_recognition": {k: ref_timer.seconds[k] * 1000 / ref["frames"] for k in ref_timer.seconds},
-    }
-    result = {
-        "video": str(args.video), "enrolled": name, "detector": detector, "detect_every": args.detect_every,
-        "frd": frd, "reference": ref, "speedup": round(frd["fps"] / ref["fps"], 2),
-        "stage_ms_per_frame": {p: {k: round(v, 2) for k, v in s.items()} for p, s in per_frame.items()},
-        "frd_stage_ms_per_call": {k: round(v, 2) for k, v in frd_stages.ms_per_call().items()},
-        "frd_stage_calls": dict(frd_stages.calls),
-        "peak_rss_mb": round(peak_rss_mb, 1),
-    }
-    # the embedders alone, on the same aligned faces
+        per_frame = {
+            "frd": {k: frd_stages.seconds[k] * 1000 / frd["frames"] for k in frd_stages.seconds},
+            "face_recognition": {k: ref_timer.seconds[k] * 1000 / ref["frames"] for k in ref_timer.seconds},
+        }
+        result = {
+            "video": str(args.video), "enrolled": name, "detector": self.detector,
+            "detect_every": args.detect_every,
+            "frd": frd, "reference": ref, "speedup": round(frd["fps"] / ref["fps"], 2),
+            "stage_ms_per_frame": {p: {k: round(v, 2) for k, v in s.items()} for p, s in per_frame.items()},
+            "frd_stage_ms_per_call": {k: round(v, 2) for k, v in frd_stages.ms_per_call().items()},
+            "frd_stage_calls": dict(frd_stages.calls),
+            "peak_rss_mb": round(peak_rss_mb, 1),
+        }
+        result.update(_embedder_costs(args.video, self.pipeline, resnet))
+        if args.chart:
+            chart(per_frame, args.chart)
+        if args.json:
+            print(json.dumps(result))
+            return 0
+        _print_clip(result, args.video, name)
+        return 0
+
+
+def _embedder_costs(video: str, pipeline, resnet) -> dict:
+    """The embedders alone, on the same aligned faces (the clip's first 30 or so)."""
+    from .reference import DlibResNet, FloatFaceNet
+
     chips, rchips = [], []
-    for f in frames(args.video):
+    for f in frames(video):
         for b in pipeline.detector.detect(f.rgb):
             chips.append(pipeline.aligner.chip(f.rgb, b))
             rchips.append(DlibResNet.chip(f.rgb, pipeline.aligner.landmarks(f.rgb, b)))
         if len(chips) >= 30:
             break
-    if chips:
-        c, r = np.stack(chips), np.stack(rchips)
-        int8 = _per_face_ms(pipeline.embedder.embed, c)
-        flt = _per_face_ms(FloatFaceNet().embed, c)
-        dres = _per_face_ms(resnet.embed, r)
-        result["embed_ms_per_face"] = {"facenet_int8": round(int8, 2), "facenet_float": round(flt, 2),
-                                       "dlib_resnet": round(dres, 2)}
-        result["embed_ratio_to_int8"] = {"facenet_float": round(flt / int8, 2), "dlib_resnet": round(dres / int8, 2)}
-    if args.chart:
-        chart(per_frame, args.chart)
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    print(f"{args.video}: {frd['frames']} frames, one core for inference, decoding on its own thread")
+    if not chips:
+        return {}
+    c, r = np.stack(chips), np.stack(rchips)
+    int8 = _per_face_ms(pipeline.embedder.embed, c)
+    flt = _per_face_ms(FloatFaceNet().embed, c)
+    dres = _per_face_ms(resnet.embed, r)
+    return {"embed_ms_per_face": {"facenet_int8": round(int8, 2), "facenet_float": round(flt, 2),
+                                  "dlib_resnet": round(dres, 2)},
+            "embed_ratio_to_int8": {"facenet_float": round(flt / int8, 2), "dlib_resnet": round(dres / int8, 2)}}
+
+
+def _print_clip(result: dict, video: str, name: str | None) -> None:
+    frd, ref = result["frd"], result["reference"]
+    print(f"{video}: {frd['frames']} frames, one core for inference, decoding on its own thread")
     for label, r in (("frd", frd), ("face_recognition-style", ref)):
         print(f"  {label:24s} {r['fps']:7.1f} fps  {r['faces']:4d} faces  {r['named']:4d} named {name or '-'}  "
               f"event latency p50 {r['event_latency_ms_p50']} ms p95 {r['event_latency_ms_p95']} ms")
@@ -333,7 +367,6 @@ def main(args: argparse.Namespace) -> int:
         e, r = result["embed_ms_per_face"], result["embed_ratio_to_int8"]
         print(f"embedding per face: int8 {e['facenet_int8']} ms; float {e['facenet_float']} ms "
               f"({r['facenet_float']}x); dlib ResNet {e['dlib_resnet']} ms ({r['dlib_resnet']}x)")
-    return 0
 
 
 def _ref_descriptor(pipeline, resnet, photo: np.ndarray) -> np.ndarray:

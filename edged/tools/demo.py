@@ -133,8 +133,6 @@ def webcam() -> str | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import paho.mqtt.client as mqtt
-
     from ..core.topics import Topics
 
     topics = Topics("frd", DEVICE)
@@ -158,70 +156,91 @@ def main(args: argparse.Namespace) -> int:
             print(f"broker:  {broker_name} on 127.0.0.1:{port}")
             print(f"camera:  {cam or 'no webcam: a video built from ' + str(portrait)}")
             proc = subprocess.Popen([sys.executable, "-m", "edged", "run", "-c", str(tmp / "frd.yaml")])
-            done = threading.Event()
-            is_online = threading.Event()
-            events: list[dict] = []
-            last_status = [time.monotonic()]
-
-            def on_message(_c, _u, msg) -> None:
-                body = msg.payload.decode(errors="replace")
-                if msg.topic == topics.event:
-                    ev = json.loads(body)
-                    events.append(ev)
-                    print(f"event:   {ev['event_type']:10s} name={ev['name']} score={ev['score']} "
-                          f"camera={ev['camera']} box={ev['box']}", flush=True)
-                    if ev["name"] and args.until_event:
-                        done.set()
-                    elif ev["name"] and sum(1 for e in events if e["name"]) == 1:
-                        print(f"         (frd names a person once as they come into view, and again at most every "
-                              f"recognition.cooldown_s, 60 s; meanwhile its status every {STATUS_EVERY_S} s; "
-                              "Ctrl-C stops the demo)", flush=True)
-                    last_status[0] = time.monotonic()
-                elif msg.topic == topics.status:
-                    if time.monotonic() - last_status[0] >= STATUS_EVERY_S:
-                        last_status[0] = time.monotonic()
-                        st = json.loads(body)
-                        n = st["gallery_size"]
-                        print(f"status:  {st['fps']:.1f} fps, {n} {'person' if n == 1 else 'people'} enrolled, "
-                              f"{st['events']} event(s) so far", flush=True)
-                elif msg.topic == topics.availability:
-                    print(f"frd is {body}", flush=True)
-                    if body == "online":
-                        is_online.set()
-                else:
-                    print(f"reply:   {body}", flush=True)
-
-            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
-            c.on_message = on_message
-            c.connect("127.0.0.1", port)
-            c.subscribe([(topics.event, 1), (topics.availability, 1), (topics.reply("enroll"), 1),
-                         (topics.status, 0)])
-            c.loop_start()
-            old = signal.signal(signal.SIGINT, lambda *_: done.set())
-            try:
-                if not is_online.wait(60):
-                    print("frd did not come online within 60 s", flush=True)
-                    return 1
-                if cam is None:
-
-                    pub = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
-                           "-t", topics.cmd("enroll", "grace_hopper"), "-f", str(portrait)]
-                    print(f"enroll:  {shlex.join(pub)}", flush=True)
-                    c.publish(topics.cmd("enroll", "grace_hopper"), portrait.read_bytes(), qos=1)
-                else:
-                    print("enroll:  look at the camera: capturing 5 frames of you as 'me'")
-                    body = {"name": "me", "capture": {"frames": 5, "timeout_s": 30}}
-                    c.publish(topics.cmd("enroll"), json.dumps(body), qos=1)
-                done.wait(args.seconds)
-            finally:
-                signal.signal(signal.SIGINT, old)
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                c.loop_stop()
-                c.disconnect()
-    named = sum(1 for e in events if e["name"])
-    print(f"demo over: {len(events)} event(s), {named} naming someone")
+            watcher = _Watcher(topics, args.until_event)
+            if not _enroll_and_watch(watcher, proc, port, cam, portrait, args.seconds):
+                return 1
+    named = sum(1 for e in watcher.events if e["name"])
+    print(f"demo over: {len(watcher.events)} event(s), {named} naming someone")
     return 0 if named else 1
+
+
+class _Watcher:
+    """Prints what frd publishes (events, its status now and then, availability, replies) as a user sees it."""
+
+    def __init__(self, topics, until_event: bool) -> None:
+        self.topics = topics
+        self.until_event = until_event
+        self.done = threading.Event()
+        self.online = threading.Event()
+        self.events: list[dict] = []
+        self.last_status = time.monotonic()
+
+    def on_message(self, _c, _u, msg) -> None:
+        topics = self.topics
+        body = msg.payload.decode(errors="replace")
+        if msg.topic == topics.event:
+            ev = json.loads(body)
+            self.events.append(ev)
+            print(f"event:   {ev['event_type']:10s} name={ev['name']} score={ev['score']} "
+                  f"camera={ev['camera']} box={ev['box']}", flush=True)
+            if ev["name"] and self.until_event:
+                self.done.set()
+            elif ev["name"] and sum(1 for e in self.events if e["name"]) == 1:
+                print(f"         (frd names a person once as they come into view, and again at most every "
+                      f"recognition.cooldown_s, 60 s; meanwhile its status every {STATUS_EVERY_S} s; "
+                      "Ctrl-C stops the demo)", flush=True)
+            self.last_status = time.monotonic()
+        elif msg.topic == topics.status:
+            if time.monotonic() - self.last_status >= STATUS_EVERY_S:
+                self.last_status = time.monotonic()
+                st = json.loads(body)
+                n = st["gallery_size"]
+                print(f"status:  {st['fps']:.1f} fps, {n} {'person' if n == 1 else 'people'} enrolled, "
+                      f"{st['events']} event(s) so far", flush=True)
+        elif msg.topic == topics.availability:
+            print(f"frd is {body}", flush=True)
+            if body == "online":
+                self.online.set()
+        else:
+            print(f"reply:   {body}", flush=True)
+
+
+def _enroll_and_watch(watcher: _Watcher, proc: subprocess.Popen, port: int, cam: str | None, portrait: Path,
+                      seconds: float) -> bool:
+    """Wait for frd, enroll over MQTT as a user would, print what comes until ``seconds`` pass (or the first
+    event naming someone, or Ctrl-C), then stop frd. False: frd did not come online."""
+    import paho.mqtt.client as mqtt
+
+    topics = watcher.topics
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    c.on_message = watcher.on_message
+    c.connect("127.0.0.1", port)
+    c.subscribe([(topics.event, 1), (topics.availability, 1), (topics.reply("enroll"), 1),
+                 (topics.status, 0)])
+    c.loop_start()
+    old = signal.signal(signal.SIGINT, lambda *_: watcher.done.set())
+    try:
+        if not watcher.online.wait(60):
+            print("frd did not come online within 60 s", flush=True)
+            return False
+        if cam is None:
+
+            pub = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
+                   "-t", topics.cmd("enroll", "grace_hopper"), "-f", str(portrait)]
+            print(f"enroll:  {shlex.join(pub)}", flush=True)
+            c.publish(topics.cmd("enroll", "grace_hopper"), portrait.read_bytes(), qos=1)
+        else:
+            print("enroll:  look at the camera: capturing 5 frames of you as 'me'")
+            body = {"name": "me", "capture": {"frames": 5, "timeout_s": 30}}
+            c.publish(topics.cmd("enroll"), json.dumps(body), qos=1)
+        watcher.done.wait(seconds)
+        return True
+    finally:
+        signal.signal(signal.SIGINT, old)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        c.loop_stop()
+        c.disconnect()

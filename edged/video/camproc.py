@@ -36,7 +36,7 @@ from .track import FaceTracker, TrackedFace
 
 log = logging.getLogger(__name__)
 
-#: Not "fork": the daemon has threads (paho, the command worker), an interpreter and OpenCV's thread pool,
+#: Not "fork": the daemon has threads (paho, the command thread), an interpreter and OpenCV's thread pool,
 #: none of which survives a fork; "spawn" starts a fresh interpreter that builds its own parts.
 START_METHOD = "spawn"
 #: How long a child may take to stop after it is asked before it is terminated (one frame in flight, the

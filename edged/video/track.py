@@ -210,101 +210,132 @@ class FaceTracker:
     _next_detect: int = 0
     _next_id: int = 0
 
-    def process(self, rgb: np.ndarray, force_embed: bool = False, now: float | None = None, bgr: bool = False,
+    def process(self, image: np.ndarray, force_embed: bool = False, now: float | None = None, bgr: bool = False,
                 skipped: int = 0) -> list[TrackedFace]:
         """Faces of the next frame of this camera; ``force_embed`` embeds every face (capture enrollment,
         which also bypasses the motion gate). ``now``: the frame's time in seconds for the motion gate's
-        periodic check (default: ``clock()``). ``bgr``: the frame is a camera's BGR; it is never converted
-        (only the chips cut from it are turned to RGB). ``skipped``: frames
+        periodic check (default: ``clock()``). ``bgr``: the frame is a camera's BGR (else RGB); it is never
+        converted (only the chips cut from it are turned to RGB). ``skipped``: frames
         of this camera passed over just before this one, unread, because :meth:`idle_frames` said so."""
         index = self._frame + skipped
         self._frame = index + 1
         t0 = time.perf_counter()
-        # due rather than every n-th: frames the camera passed over (``skipped``) or dropped cannot make it
-        # miss the check
-        detect = index >= self._next_detect
-        if detect:
-            self._next_detect = index + self.detect_every
-        changed: Box | None = None
-        if detect and self.motion is not None and not force_embed:
-            detect, changed = self.motion.check(rgb, self.clock() if now is None else now, bgr=bgr,
-                                                idle=not self.tracks)
-            t1 = time.perf_counter()
-            self.timer.add("motion", t1 - t0)
-            t0 = t1
+        detect, changed, t0 = self._detection_due(image, index, force_embed, now, bgr, t0)
         if not detect and not self.tracks:
             return []  # nothing to detect, nothing to follow: not even the grey image
-        # The frame stays in the camera's colour order: converting a 1080p frame to RGB costs 0.5 ms, and
-        # nothing needs it. Landmarks are fitted on the colour frame, as for photos (enrollment, the
-        # calibration): dlib reads the few pixels it needs as they are (their mean over the channels, the
-        # same in either order), where a grey copy of a 1080p frame costs 0.8 ms; YuNet takes BGR itself;
-        # only the chips are turned to RGB, the model's order. HOG detects on grey (30 % cheaper).
-        if detect:
-            grey = cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY
-            self._detect(rgb if self.detector.colour else cv2.cvtColor(rgb, grey), rgb, changed, bgr)
-            for t in self.tracks:
-                t.detected = index
-            t1 = time.perf_counter()
-            self.timer.add("detect", t1 - t0)
-        else:
-            self._follow(rgb)
-            t1 = time.perf_counter()
-            self.timer.add("track", t1 - t0, max(len(self.tracks), 1))
+        t1 = self._locate(image, index, detect, changed, bgr, t0)
         # a face gated as turned on the detector's reading stays so until its next detection (the reading is
         # the last detection's): no chip is cut to find that out again
         due = [t for t in self.tracks if (force_embed or not t.settled or index - t.last_embed >= self.reverify_frames)
                and (force_embed or t.gated != "turned" or t.points is None or t.detected == index)]
-        faces: dict[int, Face] = {}
-        side = min(rgb.shape[:2])
+        side = min(image.shape[:2])
         if due and self.gate is not None and not force_embed:
-            # a face too small to name is followed and counted, and costs no chip
-            small = {t.id for t in due if self.gate.small(min(t.box.w, t.box.h), side)}
-            for t in due:
-                if t.id in small:
-                    t.gated = "small"
-            self.gated += len(small)
-            due = [t for t in due if t.id not in small]
+            due = self._not_small(due, side)
+        chips, t2 = None, t1
         if due:
-            marks = [points(t.shape) for t in due]  # the chip is placed by them, the gate reads the turn from them
-            chips = np.stack([self.aligner.chip_at(rgb, pts) for pts in marks])
-            chips = np.ascontiguousarray(chips[..., ::-1] if bgr else chips)  # a chip's pixels: the same either way
-            aligned = len(due)
-            if self.gate is not None:
-                for t, chip, pts in zip(due, chips, marks, strict=True):
-                    q = assess(min(t.box.w, t.box.h), chip, pts)
-                    if t.points is not None:  # the detector's own points read a profile (quality.detector_yaw)
-                        q = replace(q, yaw=detector_yaw(t.points))
-                    t.gated = self.gate.reason(q, side, detector_points=t.points is not None)
-                    self.gated += t.gated is not None
-                # a gated face is still followed and counted, and embedded only for a capture
-                keep = [i for i, t in enumerate(due) if force_embed or t.gated is None]
-                due, chips = [due[i] for i in keep], chips[keep]
-            t2 = time.perf_counter()
-            self.timer.add("align", t2 - t1, aligned)
-        for t in self.tracks:
-            if t.gated is not None and t.name is not None and index - t.last_embed >= self.reverify_frames:
-                # its re-check is due and the gate holds it back: the name can no longer be confirmed (after a
-                # cut, a turned stranger followed in the named face's place kept it), so it lapses until a
-                # reliable chip votes again
-                t.name, t.pending = None, True
-        if due:
-            emb = self.embedder.embed(chips)
-            t3 = time.perf_counter()
-            self.timer.add("embed", t3 - t2, len(due))
-            # an unreliable embedding never votes for a name (nor for "unknown")
-            self.identify([t for t in due if t.gated is None], emb[[t.gated is None for t in due]], index)
-            for t, chip, e in zip(due, chips, emb, strict=True):
-                faces[t.id] = Face(t.box, chip, e)
-            self.timer.add("match", time.perf_counter() - t3, len(due))
+            due, chips, t2 = self._chips(image, due, force_embed, bgr, side, t1)
+        self._lapse_unconfirmed(index)
+        faces = self._embed(due, chips, index, t2) if due else {}
         out = []
         for t in self.tracks:
             rec = Recognition(t.box, t.name, t.score, t.best, min(t.box.w, t.box.h), pending=t.pending, track=t.id)
             out.append(TrackedFace(t.id, rec, faces.get(t.id)))
         return out
 
-    def _detect(self, image: np.ndarray, rgb: np.ndarray, changed: Box | None = None, bgr: bool = False) -> None:
+    def _detection_due(self, image: np.ndarray, index: int, force_embed: bool, now: float | None, bgr: bool,
+                       t0: float) -> tuple[bool, Box | None, float]:
+        """(detect in frame ``index``?, where the picture changed, when this step ended).
+
+        Due rather than every n-th: frames the camera passed over (``skipped``) or dropped cannot make it miss
+        the check; the motion gate may then skip it (not for a capture)."""
+        detect = index >= self._next_detect
+        if detect:
+            self._next_detect = index + self.detect_every
+        changed: Box | None = None
+        if detect and self.motion is not None and not force_embed:
+            detect, changed = self.motion.check(image, self.clock() if now is None else now, bgr=bgr,
+                                                idle=not self.tracks)
+            t1 = time.perf_counter()
+            self.timer.add("motion", t1 - t0)
+            t0 = t1
+        return detect, changed, t0
+
+    def _locate(self, image: np.ndarray, index: int, detect: bool, changed: Box | None, bgr: bool, t0: float
+                ) -> float:
+        """Detect the faces, or follow the ones followed; returns when this step ended.
+
+        The frame stays in the camera's colour order: converting a 1080p frame to RGB costs 0.5 ms, and
+        nothing needs it. Landmarks are fitted on the colour frame, as for photos (enrollment, the
+        calibration): dlib reads the few pixels it needs as they are (their mean over the channels, the
+        same in either order), where a grey copy of a 1080p frame costs 0.8 ms; YuNet takes BGR itself;
+        only the chips are turned to RGB, the model's order. HOG detects on grey (30 % cheaper)."""
+        if detect:
+            grey = cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY
+            self._detect(image if self.detector.colour else cv2.cvtColor(image, grey), image, changed, bgr)
+            for t in self.tracks:
+                t.detected = index
+            t1 = time.perf_counter()
+            self.timer.add("detect", t1 - t0)
+        else:
+            self._follow(image)
+            t1 = time.perf_counter()
+            self.timer.add("track", t1 - t0, max(len(self.tracks), 1))
+        return t1
+
+    def _not_small(self, due: list[Track], side: int) -> list[Track]:
+        """A face too small to name is followed and counted, and costs no chip."""
+        assert self.gate is not None
+        small = {t.id for t in due if self.gate.small(min(t.box.w, t.box.h), side)}
+        for t in due:
+            if t.id in small:
+                t.gated = "small"
+        self.gated += len(small)
+        return [t for t in due if t.id not in small]
+
+    def _chips(self, image: np.ndarray, due: list[Track], force_embed: bool, bgr: bool, side: int, t1: float
+               ) -> tuple[list[Track], np.ndarray, float]:
+        """The chips of the ``due`` faces, with those the quality gate holds back left out (but for a capture):
+        (the faces to embed, their chips, when this step ended)."""
+        marks = [points(t.shape) for t in due]  # the chip is placed by them, the gate reads the turn from them
+        chips = np.stack([self.aligner.chip_at(image, pts) for pts in marks])
+        chips = np.ascontiguousarray(chips[..., ::-1] if bgr else chips)  # a chip's pixels: the same either way
+        aligned = len(due)
+        if self.gate is not None:
+            for t, chip, pts in zip(due, chips, marks, strict=True):
+                q = assess(min(t.box.w, t.box.h), chip, pts)
+                if t.points is not None:  # the detector's own points read a profile (quality.detector_yaw)
+                    q = replace(q, yaw=detector_yaw(t.points))
+                t.gated = self.gate.reason(q, side, detector_points=t.points is not None)
+                self.gated += t.gated is not None
+            # a gated face is still followed and counted, and embedded only for a capture
+            keep = [i for i, t in enumerate(due) if force_embed or t.gated is None]
+            due, chips = [due[i] for i in keep], chips[keep]
+        t2 = time.perf_counter()
+        self.timer.add("align", t2 - t1, aligned)
+        return due, chips, t2
+
+    def _lapse_unconfirmed(self, index: int) -> None:
+        """A named face whose re-check is due while the gate holds it back: the name can no longer be confirmed
+        (after a cut, a turned stranger followed in the named face's place kept it), so it lapses until a
+        reliable chip votes again."""
+        for t in self.tracks:
+            if t.gated is not None and t.name is not None and index - t.last_embed >= self.reverify_frames:
+                t.name, t.pending = None, True
+
+    def _embed(self, due: list[Track], chips: np.ndarray, index: int, t2: float) -> dict[int, Face]:
+        """Embed the chips; the reliable ones vote (:meth:`identify`). Returns each embedded face by track id."""
+        emb = self.embedder.embed(chips)
+        t3 = time.perf_counter()
+        self.timer.add("embed", t3 - t2, len(due))
+        # an unreliable embedding never votes for a name (nor for "unknown")
+        self.identify([t for t in due if t.gated is None], emb[[t.gated is None for t in due]], index)
+        faces = {t.id: Face(t.box, chip, e) for t, chip, e in zip(due, chips, emb, strict=True)}
+        self.timer.add("match", time.perf_counter() - t3, len(due))
+        return faces
+
+    def _detect(self, image: np.ndarray, frame: np.ndarray, changed: Box | None = None, bgr: bool = False) -> None:
         """Detect in ``image`` (grey for HOG; colour for a detector that wants it: YuNet loses a quarter of
-        the clip's faces on grey), fit landmarks on ``rgb`` (``bgr``: both in the camera's BGR order).
+        the clip's faces on grey), fit landmarks on ``frame`` (``bgr``: both in the camera's BGR order).
 
         A frame larger than the detector's working size is reduced for a whole-frame detection, and a far
         face shrinks with it below what the detector finds. So where the motion gate says the picture
@@ -338,18 +369,18 @@ class FaceTracker:
             t = self.tracks[ti]
             t.box = boxes[bi]
             t.points = t.box.points
-            t.shape = self.aligner.landmarks(rgb, t.box)
+            t.shape = self.aligner.landmarks(frame, t.box)
             kept.append(t)
         for bi, b in enumerate(boxes):
             if bi not in used_b:
-                kept.append(Track(self._next_id, b, self.aligner.landmarks(rgb, b), points=b.points))
+                kept.append(Track(self._next_id, b, self.aligner.landmarks(frame, b), points=b.points))
                 self._next_id += 1
         self.tracks = kept  # tracks no detection confirmed are gone
 
-    def _follow(self, rgb: np.ndarray) -> None:
-        h, w = rgb.shape[:2]
+    def _follow(self, frame: np.ndarray) -> None:
+        h, w = frame.shape[:2]
         for t in self.tracks:
-            shape = self.aligner.landmarks(rgb, t.box)
+            shape = self.aligner.landmarks(frame, t.box)
             (x0, y0), (x1, y1) = _center(t.shape), _center(shape)
             nx = round(min(max(t.box.x + x1 - x0, 0), w - t.box.w))
             ny = round(min(max(t.box.y + y1 - y0, 0), h - t.box.h))

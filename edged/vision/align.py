@@ -122,23 +122,23 @@ class Aligner:
         """A short name of the cut, stored with each gallery sample (its chip is re-embedded only for the same cut)."""
         return chip_id(self.margin, self.size)
 
-    def landmarks(self, rgb: np.ndarray, box: Box) -> dlib.full_object_detection:
-        return self._predictor(rgb, to_dlib(box))
+    def landmarks(self, image: np.ndarray, box: Box) -> dlib.full_object_detection:
+        return self._predictor(image, to_dlib(box))
 
-    def chip(self, rgb: np.ndarray, box: Box) -> np.ndarray:
+    def chip(self, image: np.ndarray, box: Box) -> np.ndarray:
         """The ``size``×``size`` chip (in the image's channel order) of the face in ``box``."""
-        return self.chip_and_points(rgb, box)[0]
+        return self.chip_and_points(image, box)[0]
 
-    def chip_and_points(self, rgb: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
+    def chip_and_points(self, image: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
         """The chip and the five landmarks it was placed by ((5, 2) frame pixels, for the quality check)."""
-        pts = points(self.landmarks(rgb, box))
-        return self.chip_at(rgb, pts), pts
+        pts = points(self.landmarks(image, box))
+        return self.chip_at(image, pts), pts
 
-    def chip_at(self, rgb: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    def chip_at(self, image: np.ndarray, pts: np.ndarray) -> np.ndarray:
         """The chip of the face whose five landmarks are ``pts`` (the tracker's followed faces)."""
-        return cut(rgb, landmark_box(pts), self.size, self.margin)
+        return cut(image, landmark_box(pts), self.size, self.margin)
 
-    def chip_whole(self, rgb: np.ndarray) -> np.ndarray:
+    def chip_whole(self, image: np.ndarray) -> np.ndarray:
         """Chip of an image that already is a face crop: landmarks fitted on all of it."""
-        h, w = rgb.shape[:2]
-        return self.chip(rgb, Box(0, 0, w, h))
+        h, w = image.shape[:2]
+        return self.chip(image, Box(0, 0, w, h))

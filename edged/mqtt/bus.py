@@ -87,7 +87,7 @@ class _TolerantClient(mqtt.Client):
     and closes the connection; the broker then redelivers the same QoS 1 message after every reconnect,
     so one message published by anybody would keep frd offline for good. Dropping it costs that message
     only. (Relies on paho internals: ``_handle_publish``, ``_in_packet``, ``_send_puback``/``_send_pubrec``;
-    tests/test_hostile.py sends the exact message through mosquitto.)
+    tests/integration/test_hostile.py sends the exact message through mosquitto.)
     """
 
     on_malformed: Callable[[str, str], None] = staticmethod(lambda topic, why: None)

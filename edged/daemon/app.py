@@ -1,4 +1,9 @@
-"""Composition root: the one place that builds and wires frd's parts."""
+"""Composition root: the one place that builds and wires frd's parts.
+
+The command line's photo commands and each camera's child process build their pipeline here too, so the
+daemon's own parts (the bus, Home Assistant, fleet sync, the command table, the workers) are imported by the
+functions that build them: a camera process or ``frd enroll`` loads none of them.
+"""
 
 from __future__ import annotations
 

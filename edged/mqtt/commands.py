@@ -32,6 +32,7 @@ from ..core.models import SHORT_ID
 from ..core.names import normalize_name
 from ..core.topics import Topics
 from ..vision import images
+from ..vision.match import Matcher
 from .security import CommandGuard, NonceStore, RateLimiter, resolve_command_key
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from ..service.people import People
     from ..store.ignore import IgnoreList
     from ..store.unknowns import UnknownFaces
-    from ..vision.match import Matcher
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +147,6 @@ class Routes:
     def _visitor_matcher(self) -> Matcher:
         """Judges whether two unknown entries are one visitor exactly as recognition would: a matcher built like
         the recognition matcher (same calibration, strictness, threshold), as the ignore list's is."""
-        from ..vision.match import Matcher
-
         m = self.people.pipeline.matcher
         return Matcher(m.calibration, m.strictness, m.fixed_threshold)
 

@@ -1,4 +1,5 @@
-"""The package's architecture, as checks: layers, no import cycle, a light config, short functions.
+"""The package's architecture, as checks: layers, no import cycle, no reaching into private names, a light config,
+short functions.
 
 :data:`LAYERS` is the one place the layer order is declared. A module may import (at the top, inside a
 function, or for type checking only: every import statement counts) from its own package and from the
@@ -121,6 +122,18 @@ def test_the_modules_import_no_cycle():
         if n not in state:
             visit(n, [n])
     assert cycles == []
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A name with a leading underscore is its module's own: a part another one needs is made public (and so
+    has a home that says it is shared, like core/files.py's atomic_write), never reached into."""
+    reached = []
+    for path in MODULES.values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("edged")):
+                reached += [f"{path.relative_to(ROOT)}:{node.lineno}: {a.name}" for a in node.names
+                            if a.name.startswith("_") and not a.name.startswith("__")]
+    assert reached == []
 
 
 def test_importing_a_package_loads_none_of_its_modules():

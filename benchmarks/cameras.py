@@ -7,8 +7,8 @@ it can (decoding is not measured; the frames are decoded before the clock starts
 (``--detector``):
 
 - **1 camera, frd's process**: the baseline, what ``frd run`` does with one camera: the camera's
-  :class:`~edged.worker.CameraWorker` (tracker, event rules) in this process;
-- **1 camera, a process**: the same camera in a child process (``app.camera_processes``, edged/camproc.py),
+  :class:`~edged.video.worker.CameraWorker` (tracker, event rules) in this process;
+- **1 camera, a process**: the same camera in a child process (``app.camera_processes``, edged/video/camproc.py),
   its tracked faces piped to this process's worker (``CameraWorker.process_tracked``), as the daemon does:
   the cost of the pipe;
 - **N cameras, processes** (``recognition.camera_mode: processes``, the default): N children at once;
@@ -65,7 +65,8 @@ import numpy as np
 import yaml
 from procfs import cpu_seconds, field_kb  # benchmarks/procfs.py, beside this script
 
-from edged.app import (
+from edged.config import Config, RecognitionConfig, parse_config
+from edged.daemon.app import (
     build_engine,
     build_pipeline,
     build_tracker,
@@ -73,16 +74,15 @@ from edged.app import (
     camera_processes,
     pipeline_from_config,
 )
-from edged.bench import variant_frames
-from edged.camera import Frame
-from edged.config import Config, RecognitionConfig, parse_config
-from edged.images import load_image
-from edged.worker import CameraWorker
+from edged.tools.bench import variant_frames
+from edged.video.worker import CameraWorker
+from edged.vision.camera import Frame
+from edged.vision.images import load_image
 
 
 class Replay:
     """A camera that hands out the clip's frames from memory, unpaced and never dropping one, ``repeat`` times
-    (``edged.camera.CameraReader``'s face towards frd); ``barrier``: cameras start together."""
+    (``edged.vision.camera.CameraReader``'s face towards frd); ``barrier``: cameras start together."""
 
     def __init__(self, name: str, frames: list[np.ndarray], repeat: int, barrier=None) -> None:
         self.name, self.fps_limit = name, None
@@ -171,7 +171,7 @@ def as_processes(video: str, limit: int | None, gallery: dict, detector: str, re
     each in the daemon's own child process, their tracked faces through this process's workers."""
     import multiprocessing as mp
 
-    from edged.camproc import START_METHOD
+    from edged.video.camproc import START_METHOD
 
     cfg = config(k, detector, "processes")
     barrier = mp.get_context(START_METHOD).Barrier(k)
@@ -333,7 +333,7 @@ def gil_share(call: Callable[[], object], calls: int, probe: Probe) -> tuple[flo
 
 def gil(frames: list[np.ndarray], enroll: Path | None, calls: int) -> None:
     """Print each stage's time per call and the share of it that leaves the GIL to others."""
-    from edged.detect import to_dlib
+    from edged.vision.align import to_dlib
 
     hog = build_pipeline(still=False, detector="hog", detect_max_side=None)
     yunet = build_pipeline(still=False, detector="yunet", detect_max_side=640)
@@ -351,7 +351,7 @@ def gil(frames: list[np.ndarray], enroll: Path | None, calls: int) -> None:
         ("dlib HOG detect (640x360)", lambda: hog.detector.detect(rgb)),
         ("OpenCV YuNet detect (640x360)", lambda: yunet.detector.detect(rgb)),
         ("dlib landmarks (5 points)", lambda: predictor(rgb, to_dlib(box))),
-        ("the chip (edged.align.cut)", lambda: hog.aligner.chip(rgb, box)),
+        ("the chip (edged.vision.align.cut)", lambda: hog.aligner.chip(rgb, box)),
         ("TFLite embed (1 chip)", lambda: hog.embedder.embed(chip)),
         ("whole frame, hog (FaceTracker)", frame),
     ]

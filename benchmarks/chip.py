@@ -28,9 +28,9 @@ import cv2
 import dlib
 import numpy as np
 
-from edged.align import Aligner, cut, landmark_box
-from edged.app import build_pipeline
-from edged.calibrate import (
+from edged.config import STRICTNESS_LEVELS
+from edged.daemon.app import build_pipeline
+from edged.tools.calibrate import (
     COHORT_FOLDS,
     COHORT_PER_PERSON,
     TARGETS,
@@ -38,16 +38,17 @@ from edged.calibrate import (
     TUNE_FOLDS,
     Embedded,
     K,
-    Lfw,
     _trials_for,
     build_cohort,
     open_set_at,
     stranger_maxima,
     verification,
 )
-from edged.embed import PREDICTOR_FILE, model_dir
-from edged.images import load_image
-from edged.match import LEVELS, Calibration, Level
+from edged.tools.datasets import Lfw
+from edged.vision.align import Aligner, cut, landmark_box
+from edged.vision.images import load_image
+from edged.vision.match import Calibration, Level
+from edged.vision.modelfiles import PREDICTOR_FILE, model_dir
 
 CACHE = Path.home() / ".cache/frd"
 SIZE = 160
@@ -147,7 +148,7 @@ def variant(name: str, predictor: Path) -> Callable[[np.ndarray, np.ndarray, np.
     the same turned so the eyes are level; ``yunet:M`` YuNet's own box with a margin of M of its size
     on every side, resized to a square as facenet's MTCNN alignment does; ``yunetw:M`` the same with a
     margin of M of its width on every side (facenet's fixed 16 px, about 0.17 of an LFW face's width);
-    ``landmarks:M`` frd's own cut (:func:`edged.align.landmark_box`, the box placed by the 5 landmarks);
+    ``landmarks:M`` frd's own cut (:func:`edged.vision.align.landmark_box`, the box placed by the 5 landmarks);
     ``mtcnn:M`` MTCNN's own box (:func:`mtcnn_detections`) plus M px on every side (facenet: 16).
     """
     kind, *args = name.split(":")
@@ -184,7 +185,7 @@ def variant(name: str, predictor: Path) -> Callable[[np.ndarray, np.ndarray, np.
             x, y, w, h = raw[:4]
             return _warp(rgb, x + w / 2, y + h / 2, w * (1 + 2 * m), h + 2 * m * w)
         return f
-    if kind == "landmarks":  # frd's cut: the box placed by the 5 landmarks (edged.align), M of its width a side
+    if kind == "landmarks":  # frd's cut: the box placed by the 5 landmarks (edged.vision.align), M of its width a side
         m = a[0]
 
         def f(rgb, box, pts, raw):
@@ -228,7 +229,7 @@ def embed_variant(name: str, detector: str, rows, det: dict, keep: np.ndarray, e
 def measure(e: Embedded, lfw: Lfw, sha: str, folds: tuple[int, ...], n: int = 50) -> dict:
     """Verification on ``folds`` and the named rate with ``n`` people at 1 % strangers (cohort: fold 1)."""
     center, cohort = build_cohort(e, lfw.people_in(COHORT_FOLDS))
-    cal = Calibration(sha, center, cohort, K, {k: Level(TARGETS[k], 0.0, 0.0) for k in LEVELS})
+    cal = Calibration(sha, center, cohort, K, {k: Level(TARGETS[k], 0.0, 0.0) for k in STRICTNESS_LEVELS})
     split = e.by_person(lfw.people_in(folds))
     maxima = stranger_maxima(cal, e, split, n, _trials_for(n), np.random.default_rng(1))
     t = float(np.quantile(maxima, 0.99))
@@ -248,7 +249,7 @@ def main() -> None:
     ap.add_argument("--detector", default="yunet", choices=["yunet", "hog"])
     ap.add_argument("--variants", default=DEFAULT_VARIANTS)
     ap.add_argument("--held-out", default=None, help="report this variant on held-out folds 4-5 as well")
-    ap.add_argument("--float", action="store_true", help="also embed with the float model (edged.reference)")
+    ap.add_argument("--float", action="store_true", help="also embed with the float model (edged.tools.reference)")
     args = ap.parse_args()
     cv2.setNumThreads(1)
     lfw = Lfw.load(args.lfw)
@@ -264,7 +265,7 @@ def main() -> None:
     det = detections(lfw, args.detector, rows)
     embedder = build_pipeline(still=True, calibrated=False).embedder
     if args.float:
-        from edged.reference import FloatFaceNet
+        from edged.tools.reference import FloatFaceNet
 
         flt = FloatFaceNet()
         mirror = embedder.manifest.mirror

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from procfs import cpu_seconds, field_kb  # noqa: E402 (benchmarks/procfs.py, beside this script)
 
-from edged.bench import empty_doorway, variant_frames  # noqa: E402
+from edged.tools.bench import empty_doorway, variant_frames  # noqa: E402
 from tests.broker import Mosquitto  # noqa: E402
 
 NAME = "lin_manuel_miranda"
@@ -157,9 +157,9 @@ def bare_reader(url: str, seconds: float) -> subprocess.Popen:
 
 def frames_to_announce(clip_rgb: list[np.ndarray], enroll: Path) -> int | None:
     """How many of the clip's frames frd's own path needs before it announces Lin (no idle before)."""
-    from edged.app import build_engine, build_pipeline, build_tracker
     from edged.config import RecognitionConfig
-    from edged.images import load_image
+    from edged.daemon.app import build_engine, build_pipeline, build_tracker
+    from edged.vision.images import load_image
 
     video, still = build_pipeline(still=False), build_pipeline(still=True)
     video.matcher.set_gallery({NAME: still.faces(load_image(enroll), subject_only=True)[0].embedding[None]})

@@ -3,7 +3,7 @@
 ``python benchmarks/quality_gate.py ../shared/data/faces/lfw``
 
 Every LFW photo goes through frd's still-photo path (detector, 5 landmarks, chip, int8 embedding;
-embeddings from ``edged.calibrate``'s cache). Each face's quality (:func:`edged.quality.assess`:
+embeddings from ``edged.tools.calibrate``'s cache). Each face's quality (:func:`edged.vision.quality.assess`:
 size, sharpness, how far it is turned) is binned, and for random galleries of 20 and 50 people
 (5 photos each, the shipped calibration at the default strictness) it prints, per bin, how often a
 stranger's photo is named and how often an enrolled person's other photo is named correctly.
@@ -22,12 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edged.app import build_pipeline
-from edged.calibrate import SHOTS, TEST_FOLDS, TUNE_FOLDS, Lfw, default_cache, embed_people
 from edged.config import DEFAULT_DETECTOR
-from edged.images import load_image
-from edged.match import Matcher
-from edged.quality import assess
+from edged.daemon.app import build_pipeline
+from edged.tools.calibrate import SHOTS, TEST_FOLDS, TUNE_FOLDS, default_cache, embed_people
+from edged.tools.datasets import Lfw
+from edged.vision.images import load_image
+from edged.vision.match import Matcher
+from edged.vision.quality import assess
 
 CACHE = Path.home() / ".cache/frd"
 YAW_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 10.0)
@@ -98,11 +99,11 @@ def clip(data: Path, detector: str, bins=YAW_BINS, turn: str = "detector") -> No
     """
     from collections import Counter, defaultdict
 
-    from edged.align import points
-    from edged.camera import read_video
-    from edged.quality import detector_yaw
-    from edged.quality import yaw as yaw_of
-    from edged.track import FaceTracker
+    from edged.video.track import FaceTracker
+    from edged.vision.align import points
+    from edged.vision.camera import read_video
+    from edged.vision.quality import detector_yaw
+    from edged.vision.quality import yaw as yaw_of
 
     still, video = build_pipeline(still=True), build_pipeline(still=False, detector=detector, detect_max_side=640)
     gallery = {}

@@ -14,7 +14,7 @@ figures are reported on).
 defaults (detection every 3rd frame, the follower, 5-point alignment, the quality gate) once, with
 every face's chip kept for every frame; where faces are, and which chips the gate refuses, does
 not depend on who they are. The identity rule is then replayed on those chips by the tracker's own
-:meth:`~edged.track.FaceTracker.identify` (embed until settled, re-check every 15 frames, the
+:meth:`~edged.video.track.FaceTracker.identify` (embed until settled, re-check every 15 frames, the
 track's verdict) and the event rules (``app.build_engine``), embedding a chip only when the rule
 asks for it, for each gallery and each variant of the rule (``--mean-frames``; 0 is the rule
 before the track's mean had to agree). ``--check N`` runs N clips straight through the daemon's
@@ -46,13 +46,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edged.app import build_engine, build_pipeline, build_tracker
-from edged.calibrate import SHOTS, TEST_FOLDS, TUNE_FOLDS, Lfw, default_cache, embed_people
 from edged.config import DEFAULT_DETECTOR, RecognitionConfig
-from edged.images import load_image
-from edged.match import Matcher
-from edged.models import Recognition
-from edged.track import MEAN_FRAMES, Track
+from edged.core.models import Recognition
+from edged.daemon.app import build_engine, build_pipeline, build_tracker
+from edged.tools.calibrate import SHOTS, TEST_FOLDS, TUNE_FOLDS, default_cache, embed_people
+from edged.tools.datasets import Lfw
+from edged.video.track import MEAN_FRAMES, Track
+from edged.vision.images import load_image
+from edged.vision.match import Matcher
 
 FRAMES = 300  # ten seconds at 30 fps, as the issue says
 W, H = 640, 360

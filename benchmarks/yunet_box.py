@@ -9,7 +9,7 @@ YuNet's eye points, in units of the distance between the eyes.
 
     .venv/bin/python benchmarks/yunet_box.py ../shared/data/faces/people ../shared/data/faces/lfw --lfw-per-fold 400
 
-Prints JSON; the committed mapping is ``edged.detect.YUNET_TO_HOG`` (models/README.md).
+Prints JSON; the committed mapping is ``edged.vision.detect.yunet.YUNET_TO_HOG`` (models/README.md).
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edged import detect
-from edged.align import Aligner
-from edged.detect import Detector, YuNetDetector
-from edged.embed import PREDICTOR_FILE, model_dir
-from edged.images import load_image
-from edged.models import Box
+from edged.core.models import Box
+from edged.vision.align import Aligner
+from edged.vision.detect import yunet
+from edged.vision.detect.hog import HogDetector
+from edged.vision.detect.yunet import YuNetDetector
+from edged.vision.images import load_image
+from edged.vision.modelfiles import PREDICTOR_FILE, model_dir
 
 
 def _photos(root: Path, limit: int | None) -> list[Path]:
@@ -60,7 +61,7 @@ def main() -> None:
     ap.add_argument("dirs", type=Path, nargs="+")
     ap.add_argument("--lfw-per-fold", type=int, default=400, help="at most this many photos from each folder")
     args = ap.parse_args()
-    hog = Detector(upsample=1, min_face_px=20)
+    hog = HogDetector(upsample=1, min_face_px=20)
     yun = YuNetDetector(min_face_px=20)
     aligner = Aligner(model_dir() / PREDICTOR_FILE)
     pairs = []
@@ -68,12 +69,12 @@ def main() -> None:
         for p in _photos(d, args.lfw_per_fold):
             rgb = load_image(p)
             hb = hog.detect(rgb)
-            saved = dict(detect.YUNET_TO_HOG)
-            detect.YUNET_TO_HOG.update(dx=0.0, dy=0.0, side=1.0)
+            saved = dict(yunet.YUNET_TO_HOG)
+            yunet.YUNET_TO_HOG.update(dx=0.0, dy=0.0, side=1.0)
             try:
                 yb = yun.detect(rgb)
             finally:
-                detect.YUNET_TO_HOG.update(saved)
+                yunet.YUNET_TO_HOG.update(saved)
             if len(hb) != 1 or not yb:
                 continue
             raw = yun.last_raw[int(np.argmax(yun.last_raw[:, 2] * yun.last_raw[:, 3]))]

@@ -1,10 +1,10 @@
 """The held-out open-set figures with YuNet boxes, beside HOG's, at the shipped (HOG-made) calibration.
 
-LFW folds 4-5 (the held-out people of ``edged.calibrate``) through the still-photo path with
+LFW folds 4-5 (the held-out people of ``edged.tools.calibrate``) through the still-photo path with
 ``detector="yunet"`` (detect, map the box, align, int8 embed), then ``open_set_at`` at a
 strictness level and gallery sizes, exactly as the calibration reports its held-out figures.
 HOG's embeddings come from the calibration's cache (``~/.cache/frd/lfw-embeddings-hog.npz``, made by
-``python -m edged.calibrate --detector hog``) or are computed. Also on the photos where both found a face.
+``python -m edged.tools.calibrate --detector hog``) or are computed. Also on the photos where both found a face.
 
     .venv/bin/python benchmarks/yunet_openset.py ../shared/data/faces/lfw --sizes 5 50 --level balanced
 """
@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edged.app import build_pipeline
-from edged.calibrate import TEST_FOLDS, Embedded, Lfw, _trials_for, default_cache, embed_people, open_set_at
-from edged.match import load_calibration
+from edged.daemon.app import build_pipeline
+from edged.tools.calibrate import TEST_FOLDS, Embedded, _trials_for, default_cache, embed_people, open_set_at
+from edged.tools.datasets import Lfw
+from edged.vision.match import load_calibration
 
 
 def _restricted(e: Embedded, people: set[str], also: np.ndarray | None = None) -> dict[str, np.ndarray]:

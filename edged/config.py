@@ -1,10 +1,16 @@
-"""Strict YAML configuration.
+"""Strict YAML configuration, and the one home of every default.
 
 A typo in a config key must not silently fall back to a default on a device
 nobody is looking at, so unknown keys are refused, and every error names the
 file, the line and the dotted key so it can be fixed without guessing.
 Secrets never live in the YAML: the MQTT password comes from systemd
 credentials or a separate file (see :func:`resolve_password`).
+
+Every option's default is written once, in its section's model below, with the measurement behind it;
+a constructor that has a default for the same value reads it from here (:func:`default`), so the daemon,
+the command line and a part built alone (a test, a benchmark) start from the same numbers. The
+vocabularies the schema checks (strictness levels, detectors) live here too. Imports nothing that loads
+OpenCV, dlib or a model (a test guards it): every part may read its defaults from here.
 """
 
 from __future__ import annotations
@@ -19,18 +25,21 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from . import images, quality
-from .camera import STREAM_SCHEMES, url_scheme
-from .errors import FrdError, InputError
-from .gallery import DEFAULT_MAX_PEOPLE, DEFAULT_MAX_SAMPLES
-from .logs import LEVELS as LOG_LEVELS
-from .match import DEFAULT_STRICTNESS
-from .match import LEVELS as STRICTNESS_LEVELS
-from .names import MAX_LEN, check_id, slugify
-from .picamera import PICAMERA_PREFIXES, parse_picamera
-from .topics import RESERVED_DEVICE_IDS, Topics, check_prefix
+from .core.errors import FrdError, InputError
+from .core.files import check_private
+from .core.keys import AUTHORITY, public_key
+from .core.logs import LEVELS as LOG_LEVELS
+from .core.names import MAX_LEN, check_id, slugify
+from .core.sources import PICAMERA_PREFIXES, STREAM_SCHEMES, parse_picamera, url_scheme
+from .core.topics import RESERVED_DEVICE_IDS, Topics, check_prefix
 
 DEFAULT_CONFIG_PATH = Path("/etc/frd/frd.yaml")
+#: The strictness levels (``recognition.strictness``), strictest first; each is a promised rate of stranger
+#: faces named (the calibration holds one threshold rule per level: edged/vision/match.py).
+STRICTNESS_LEVELS = ("strict", "balanced", "lenient")
+DEFAULT_STRICTNESS = "balanced"
+#: The face detectors ``recognition.detector`` may name (edged/vision/detect/).
+DETECTORS = ("hog", "yunet")
 CREDENTIAL_NAME = "mqtt_password"
 _PASSWORD_HINT = (
     "passwords are not accepted in the YAML; put it in a file named by mqtt.password_file "
@@ -76,6 +85,12 @@ class _Model(BaseModel):
     """Common settings: unknown keys refused, no silent type coercion (YAML already types values)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def default(section: type[BaseModel], key: str) -> Any:
+    """The default of ``key`` in a config section (``default(RecognitionConfig, "vote_frames")``): what a
+    constructor takes when its caller gives nothing, so that no default is written twice."""
+    return section.model_fields[key].default
 
 
 class TlsConfig(_Model):
@@ -162,8 +177,10 @@ class CameraConfig(_Model):
 class GalleryConfig(_Model):
     path: FilePath = Path("/var/lib/frd/gallery")
     keep_crops: bool = True
-    max_people: int = Field(default=DEFAULT_MAX_PEOPLE, ge=1, le=100_000)
-    max_samples_per_person: int = Field(default=DEFAULT_MAX_SAMPLES, ge=1, le=1000)
+    #: Plenty for a home, and a bound on what a flood of enrollments (or of fleet records) can cost in disk,
+    #: memory and Home Assistant entities.
+    max_people: int = Field(default=100, ge=1, le=100_000)
+    max_samples_per_person: int = Field(default=50, ge=1, le=1000)
 
 
 class HomeAssistantConfig(_Model):
@@ -187,12 +204,12 @@ class HomeAssistantConfig(_Model):
 #: of the frame are still found), HOG is not reduced (its smallest face, 80 px, would become 240 px of a
 #: 1080p frame: a door camera would miss everyone a step back).
 DETECT_MAX_SIDE: int | None = None
-#: The face detector when none is configured (``recognition.detector``; ``python -m edged.calibrate``'s default).
+#: The face detector when none is configured (``recognition.detector``; ``python -m edged.tools.calibrate``'s default).
 #: YuNet: it finds every LFW photo's face (HOG misses 14 of 2,175), turned and small faces on video
 #: (the clip: 509 faces to HOG's 159, 151 named to 122), costs a third of HOG's CPU at 1080p, and with
 #: its own calibration names fewer strangers (50 people enrolled: 0.66 % against 1.03 %) for 0.8 points
 #: fewer of the family named at 50 people (equal at 5 and 20). README, "Measurements".
-DEFAULT_DETECTOR: Literal["hog", "yunet"] = "yunet"
+DEFAULT_DETECTOR: Literal[DETECTORS] = "yunet"
 
 
 #: Video: faces from this side (frame pixels) are followed and counted (``recognition.follow_min_face_px``).
@@ -200,7 +217,7 @@ FOLLOW_MIN_FACE_PX = 12
 
 
 class MotionConfig(_Model):
-    """The motion gate (edged/detect.py ``MotionGate``): no detection while the picture does not change."""
+    """The motion gate (edged/vision/motion.py ``MotionGate``): no detection while the picture does not change."""
 
     enabled: bool = True
     threshold: float = Field(default=12.0, gt=0, le=255)
@@ -208,20 +225,34 @@ class MotionConfig(_Model):
 
 
 class QualityGateConfig(_Model):
-    """The video quality gate (edged/quality.py ``Gate``): unreliable faces are followed, never named."""
+    """The video quality gate (edged/vision/quality.py ``Gate``): unreliable faces are followed, never named.
+
+    Its default size and sharpness limits are also what enrollment refuses below (the embedding is too far
+    from the person's own; edged/vision/quality.py ``enrollment_verdict``)."""
 
     enabled: bool = True
-    min_face_px: int = Field(default=quality.MIN_FACE_PX, ge=1)
-    min_sharpness: float = Field(default=quality.MIN_SHARPNESS, ge=0)
-    max_yaw: float = Field(default=quality.GATE_YAW, gt=0)  # the turn from dlib's points (HOG)
-    max_yaw_yunet: float = Field(default=quality.GATE_YAW_DETECTOR, gt=0)  # from YuNet's own points
+    #: Measured on the earlier landmark-rotated chip; on today's (:mod:`edged.vision.align`) the same faces read
+    #: the same sharpness within 6 % (300 LFW tuning photos: median 44.0 sharp, 6.6 at a blur of 2 px, 4.3 at
+    #: 3 px), so the limits stand.
+    min_face_px: int = Field(default=40, ge=1)
+    min_sharpness: float = Field(default=5.0, ge=0)
+    #: The turn from dlib's points (HOG), in eye distances: a face turned further is followed but not named. On
+    #: the clip (benchmarks/quality_gate.py) one embedding disagrees with its own track's verdict 5 % of the time
+    #: at 0.1-0.2, 17 % at 0.2-0.3, 53 % at 0.3-0.4 and 80 % at 0.4-0.5: beyond 0.3 it is a coin toss.
+    max_yaw: float = Field(default=0.3, gt=0)
+    #: The same limit for the turn read from YuNet's own points (``quality.detector_yaw``, the nose *tip*: a
+    #: larger reading for the same turn). Chosen on the same clip (benchmarks/quality_gate.py --clip, 520
+    #: embeddings in 19 tracks): one embedding disagrees with its track 0-3.6 % of the time per 0.1 bin up to
+    #: 0.5, none of 43 at 0.3-0.5, then 50 % at 0.5-0.6, 7 of 7 at 0.6-0.7, 67 % at 0.7-0.8 and 23-29 % beyond
+    #: (whole tracks in profile, whose majority is itself unreliable).
+    max_yaw_yunet: float = Field(default=0.5, gt=0)
 
 
 class RecognitionConfig(_Model):
-    #: The face detector (edged/detect.py ``DETECTORS``): OpenCV's YuNet (default) or dlib HOG.
-    detector: Literal["hog", "yunet"] = DEFAULT_DETECTOR
+    #: The face detector (:data:`DETECTORS`): OpenCV's YuNet (default) or dlib HOG.
+    detector: Literal[DETECTORS] = DEFAULT_DETECTOR
     threshold: float | None = Field(default=None, ge=-20.0, le=50.0)
-    strictness: Literal[STRICTNESS_LEVELS] = DEFAULT_STRICTNESS  # the vocabulary is match.LEVELS
+    strictness: Literal[STRICTNESS_LEVELS] = DEFAULT_STRICTNESS
     upsample: int = Field(default=0, ge=0, le=2)
     min_face_px: int = Field(default=40, ge=1)
     min_face_frac: float = Field(default=0.05, ge=0.0, lt=1.0)
@@ -238,7 +269,7 @@ class RecognitionConfig(_Model):
     detect_max_side: int | None = Field(default=DETECT_MAX_SIDE, ge=64, le=8192)
     motion: MotionConfig = Field(default_factory=MotionConfig)
     quality_gate: QualityGateConfig = Field(default_factory=QualityGateConfig)
-    #: Several cameras: each in a child process of its own (edged/camproc.py) or a thread each.
+    #: Several cameras: each in a child process of its own (edged/video/camproc.py) or a thread each.
     camera_mode: Literal["processes", "threads"] = "processes"
 
     @field_validator("motion", "quality_gate", mode="before")
@@ -257,14 +288,14 @@ class RecognitionConfig(_Model):
 
 class UnknownFacesConfig(_Model):
     """Recent faces (unknown and recognized) held in memory so they can be named or reassigned
-    (edged/unknowns.py); 0 = nothing held. The name predates reassign and stays for existing configs."""
+    (edged/store/unknowns.py); 0 = nothing held. The name predates reassign and stays for existing configs."""
 
     keep: int = Field(default=0, ge=0, le=1000)
     ttl_s: float = Field(default=3600, gt=0, le=7 * 86400)
 
 
 class FleetConfig(_Model):
-    """Fleet gallery sync and who may sign its records (see edged/fleet.py and README "Who may enroll")."""
+    """Fleet gallery sync and who may sign its records (see edged/integrations/fleet/ and README "Who may enroll")."""
 
     sync: bool = False
     signing_key_file: FilePath | None = None
@@ -279,8 +310,6 @@ class FleetConfig(_Model):
     @field_validator("trusted_keys")
     @classmethod
     def _device_keys(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        from .security import AUTHORITY, public_key
-
         for device, keys in value.items():
             if device == AUTHORITY:
                 raise _located(f"{AUTHORITY!r} is not a device: list its keys under fleet.authority_keys", device)
@@ -300,8 +329,6 @@ class FleetConfig(_Model):
     @field_validator("authority_keys")
     @classmethod
     def _authority_keys(cls, value: list[str]) -> list[str]:
-        from .security import public_key
-
         for i, k in enumerate(value):
             try:
                 public_key(k, "key")
@@ -335,8 +362,10 @@ class SecurityConfig(_Model):
     command_key_file: FilePath | None = None
     replay_window_s: int = Field(default=300, ge=5, le=86400)
     max_payload_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=128 * 1024 * 1024)
-    max_image_pixels: int = Field(default=images.MAX_PIXELS, ge=10_000, le=400_000_000)
-    max_image_side: int = Field(default=images.MAX_SIDE, ge=64, le=65535)
+    #: Images from the network are refused with more pixels than this, or a longer side, before they are
+    #: decoded (edged/vision/images.py: a 20000×20000 PNG of zeros is 1 MB on the wire and 1.2 GB decoded).
+    max_image_pixels: int = Field(default=40_000_000, ge=10_000, le=400_000_000)
+    max_image_side: int = Field(default=16384, ge=64, le=65535)
     rate_limits: RateLimits = Field(default_factory=RateLimits)
 
     @field_validator("rate_limits", mode="before")
@@ -542,8 +571,6 @@ def resolve_password(cfg: Config, environ: Mapping[str, str] | None = None) -> s
         candidates.append(Path(cred_dir) / CREDENTIAL_NAME)
     elif cfg.mqtt.password_file is not None:
         candidates.append(cfg.mqtt.password_file)
-    from .security import check_private
-
     for path in candidates:
         try:
             if path == cfg.mqtt.password_file:  # systemd makes credentials private itself

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from edged.align import Aligner
+    from edged.vision.align import Aligner
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -57,7 +57,7 @@ EMBEDDINGS_TENSOR = "embeddings"
 BOTTLENECK_TENSOR = "InceptionResnetV1/Bottleneck/BatchNorm/Reshape_1"
 OUTPUTS = {"bottleneck": BOTTLENECK_TENSOR, "embeddings": EMBEDDINGS_TENSOR}
 EMBEDDING_DIM = 512
-CHIP_SIZE = 160  # edged.align.CHIP_SIZE
+CHIP_SIZE = 160  # edged.vision.align.CHIP_SIZE
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 PREDICTOR = REPO / "models" / "shape_predictor_5_face_landmarks.dat"
 DETECTOR_UPSAMPLE = 1
@@ -112,16 +112,16 @@ def numeric_key(path: Path) -> tuple[int, str]:
 
 
 def preprocessing(recipe: str) -> str:
-    """The manifest's preprocessing description (``recipe``: edged.align.recipe())."""
+    """The manifest's preprocessing description (``recipe``: edged.vision.align.recipe())."""
     return (
-        f"RGB uint8 {CHIP_SIZE}x{CHIP_SIZE} chip, NHWC (edged.align.Aligner: {recipe}); float equivalent "
+        f"RGB uint8 {CHIP_SIZE}x{CHIP_SIZE} chip, NHWC (edged.vision.align.Aligner: {recipe}); float equivalent "
         "(chip - 127.5) / 128. The uint8 input has scale 1/128: feed the chip bytes as they are (no conversion)."
     )
 
 
 def crop_chips(files: Sequence[Path], aligner: Aligner) -> np.ndarray:
     """Chips of images that already are tight face crops (landmarks fitted on the whole image)."""
-    from edged.images import load_image
+    from edged.vision.images import load_image
 
     return np.stack([aligner.chip_whole(load_image(p)) for p in files])
 
@@ -132,12 +132,12 @@ def calibration_set(photo_dirs: Sequence[Path], crop_dirs: Sequence[Path], flip:
     Photos: the largest face found by the HOG detector, aligned as the daemon
     does. Crops: ``Aligner.chip_whole``. ``flip`` adds each chip mirrored.
     """
-    from edged.align import Aligner
-    from edged.detect import Detector
-    from edged.images import load_image
+    from edged.vision.align import Aligner
+    from edged.vision.detect.hog import HogDetector
+    from edged.vision.images import load_image
 
     aligner = Aligner(PREDICTOR)
-    detector = Detector(upsample=DETECTOR_UPSAMPLE)
+    detector = HogDetector(upsample=DETECTOR_UPSAMPLE)
     chips: list[np.ndarray] = []
     what = []
     for folder in photo_dirs:
@@ -339,7 +339,7 @@ def median_ms(fn: Callable[[], object], runs: int = 50, warmup: int = 5) -> floa
 
 def evaluate(model: Path, float_model: Path, crops_dir: Path, l2: bool, runs: int) -> dict[str, object]:
     """5-shot identification, float vs int8, on tight crops; 1-thread latency per face."""
-    from edged.align import Aligner
+    from edged.vision.align import Aligner
 
     files, labels, gallery = [], [], []
     for person in sorted(p for p in crops_dir.iterdir() if p.is_dir()):
@@ -386,7 +386,7 @@ def describe_tensor(detail: dict) -> dict[str, object]:
 
 def write_manifest(model: Path, graph: Path, output: str, l2: bool, calibration: str) -> dict[str, object]:
     """Write ``<model>.json`` next to the model and return it."""
-    from edged.align import recipe
+    from edged.vision.align import recipe
 
     interp = make_interpreter(model)
     manifest = {

@@ -3,7 +3,7 @@
 A fake broker would hide exactly the behaviour that matters (retained
 messages, wills, reconnects), so tests run the real ``/usr/sbin/mosquitto``
 on a free loopback port with its own config in a temporary directory.
-Nothing here depends on pytest; ``tests/test_topics.py`` shows fixture use.
+Nothing here depends on pytest; ``tests/integration/test_topics.py`` shows fixture use.
 """
 
 from __future__ import annotations

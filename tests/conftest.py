@@ -1,4 +1,8 @@
-"""Shared fixtures: the face test data, the real model, and the frd CLI as a subprocess."""
+"""Shared fixtures (the face test data, the real model, the frd CLI as a subprocess, a real broker) and the tiers.
+
+Every test is marked with its tier, the folder it is in (:data:`TIERS`): ``pytest -m unit`` (or ``pytest
+tests/unit``) runs the fast tier alone; ``-m "not system"`` everything but the booted hosts and Home Assistant.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The tiers, each a folder of tests/ and a marker (registered in pyproject.toml).
+TIERS = ("unit", "integration", "system")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = item.path.resolve().relative_to(ROOT / "tests").parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.path}: a test belongs in one of tests/{{{','.join(TIERS)}}}/")
+        item.add_marker(getattr(pytest.mark, tier))
 
 
 def _data_dir() -> Path:
@@ -31,21 +45,21 @@ def data() -> Path:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from edged.embed import TFLiteEmbedder
+    from edged.vision.embed import TFLiteEmbedder
 
     return TFLiteEmbedder()
 
 
 @pytest.fixture(scope="session")
 def still_pipeline():
-    from edged.app import build_pipeline
+    from edged.daemon.app import build_pipeline
 
     return build_pipeline(still=True)
 
 
 @pytest.fixture(scope="session")
 def video_pipeline():
-    from edged.app import build_pipeline
+    from edged.daemon.app import build_pipeline
 
     return build_pipeline(still=False)
 

@@ -1,4 +1,4 @@
-"""An in-process bus (``edged.bus.BusLike``) for driving the daemon without a broker.
+"""An in-process bus (``edged.mqtt.bus.BusLike``) for driving the daemon without a broker.
 
 It is not a mock of paho: it keeps what a broker would keep (the retained message per topic, every
 publication in order, the replies) so a test can assert on what frd published. The real-broker tests
@@ -11,8 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from edged.bus import Incoming
-from edged.topics import Message
+from edged.core.models import Message
+from edged.mqtt.bus import Incoming
 
 
 class FakeBus:
@@ -81,7 +81,7 @@ class FakeBus:
 
 
 class FrameList:
-    """A camera that hands out a list of frames and never drops one (``edged.camera.CameraReader``'s face
+    """A camera that hands out a list of frames and never drops one (``edged.vision.camera.CameraReader``'s face
     towards the daemon): what a camera gives does not depend on how busy the machine is.
 
     Frames are timed one ``1 / fps`` apart from 0, so the event rules' cooldowns do not depend on the
@@ -115,7 +115,7 @@ class FrameList:
         """Every listed frame is handed out (a test sees them all); the tracker counts each."""
 
     def take(self, timeout: float):
-        from edged.camera import Frame
+        from edged.vision.camera import Frame
 
         with self._lock:
             i = self.taken

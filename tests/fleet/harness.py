@@ -136,7 +136,7 @@ class Fleet:
     def command(self, name: str, command: str, payload: bytes = b"", timeout: float = 60.0,
                 signed: bool = True) -> dict:
         """Send frd a command over MQTT (signed with the fleet's command key) and return its reply."""
-        from edged.security import sign
+        from edged.mqtt.security import sign
 
         reply_topic = f"frd/{name}/reply/{command.split('/')[0]}"
         topic = f"frd/{name}/cmd/{command}"

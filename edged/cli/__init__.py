@@ -1,0 +1,1 @@
+"""The ``frd`` command line."""

@@ -1,0 +1,81 @@
+"""What the ``frd`` commands share: the config and gallery they work on, the photo pipeline, images, JSON out.
+
+The parts that load a model or OpenCV are imported where a command needs them, so ``frd --help``,
+``frd check-config`` and ``frd sign`` stay quick and load neither.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..config import DEFAULT_CONFIG_PATH, Config, default_config_path, load_config
+from ..core.errors import InputError
+from ..core.paths import default_gallery
+
+if TYPE_CHECKING:
+    from ..vision.pipeline import Pipeline
+
+
+def gallery_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gallery", type=Path, default=None,
+                   help="gallery folder (default: the config's gallery.path; with no config file, <state dir>/gallery)")
+    config_arg(p)
+
+
+def config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", type=Path, default=None,
+                   help="config file (default: $FRD_CONFIG, else /etc/frd/frd.yaml)")
+
+
+def installation(args: argparse.Namespace) -> tuple[Config, Path | None]:
+    """The config every command shares, and its file: ``-c``, else ``$FRD_CONFIG``, else /etc/frd/frd.yaml.
+
+    A file named by ``-c`` or ``$FRD_CONFIG`` must be readable; with none of the three, the defaults
+    (what ``frd run`` uses for keys a config leaves out) and a per-user gallery.
+    """
+    if getattr(args, "_installation", None) is None:
+        path = getattr(args, "config", None) or (Path(os.environ["FRD_CONFIG"]) if os.environ.get("FRD_CONFIG")
+                                                 else None)
+        if path is None and DEFAULT_CONFIG_PATH.exists():
+            path = DEFAULT_CONFIG_PATH
+        args._installation = (load_config(path), path) if path is not None else (Config(), None)
+    return args._installation
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    """``-c``, else ``$FRD_CONFIG``, else /etc/frd/frd.yaml (``frd run``, ``frd check-config``: it must exist)."""
+    return args.config or default_config_path()
+
+
+def gallery_path(args: argparse.Namespace) -> Path:
+    """``--gallery``, else the config's gallery.path, else (no config file at all) <state dir>/gallery."""
+    if args.gallery is not None:
+        return args.gallery
+    cfg, path = installation(args)
+    return cfg.gallery.path if path is not None else default_gallery()
+
+
+def still_pipeline(args: argparse.Namespace) -> Pipeline:
+    """The photo pipeline with the config's face size limits and threads (``--threads`` overrides)."""
+    from ..daemon.app import build_pipeline
+
+    rc = installation(args)[0].recognition
+    return build_pipeline(still=True, threads=args.threads or rc.threads, min_face_px=rc.min_face_px,
+                          min_face_frac=rc.min_face_frac, detector=rc.detector)
+
+
+def print_json(obj: object) -> None:
+    print(json.dumps(obj, separators=(", ", ": ")), flush=True)
+
+
+def load_images(paths: list) -> list:
+    """(label, rgb or the InputError saying why it could not be read) per image path."""
+    from ..vision.camera import read_images
+
+    paths = [Path(p) for p in paths]
+    frames = read_images(paths)
+    return [(str(p), f if isinstance(f, InputError) else f.rgb) for p, f in zip(paths, frames, strict=True)]

@@ -1,0 +1,179 @@
+"""Fleet sync in ``frd run``: :class:`FleetSync` shares this device's changes and applies the fleet's records.
+
+A listener (shares each change) and a guard (the owner check) of the people service, and a component of the
+daemon (records arrive on the bus); wired by ``edged.daemon.app`` when ``fleet.sync`` is on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from ...core.errors import FrdError, InputError
+from ...core.keys import AUTHORITY
+from ...core.topics import Topics
+from ...store.gallery import Person
+from ...store.space import describe_space
+from .record import clear_message, deletion_message, parse, person_message, verify
+from .tombstones import Tombstones
+from .trust import Trust
+
+if TYPE_CHECKING:
+    from ...mqtt.bus import Incoming, Publisher
+    from ...service.people import Change, People
+
+log = logging.getLogger(__name__)
+
+#: Fleet records waiting for the command thread (one per person; more people than this are dropped).
+MAX_PENDING_SYNC = 2000
+
+
+class FleetSync:
+    """Shares this device's people and applies the fleet's records: a listener and a guard of the people service.
+
+    Wired by ``app.py`` when ``fleet.sync`` is on. Records arrive on paho's thread (:meth:`accept` keeps
+    only the newest per person, without blocking) and are applied on the command thread (:meth:`work`).
+    """
+
+    def __init__(self, people: People, bus: Publisher, topics: Topics, trust: Trust, *, embedding_dim: int,
+                 tombstones: Tombstones) -> None:
+        self.people = people
+        self.bus = bus
+        self.topics = topics
+        self.trust = trust
+        self.device_id = trust.device_id
+        self.embedding_dim = embedding_dim
+        self.tombstones = tombstones
+        self._lock = threading.Lock()
+        self._pending: dict[str, bytes] = {}  # the newest message per person, not yet applied
+        self.dropped = 0
+
+    @property
+    def subscriptions(self) -> list[str]:
+        return [self.topics.gallery_wildcard]
+
+    def on_connected(self) -> None:
+        """Records come retained from the broker: nothing to publish."""
+
+    def poll(self) -> None:
+        """Nothing to tidy: deletions are shared when they happen."""
+
+    # -- incoming (paho's thread, then the command thread) ----------------------------------
+    def _name(self, topic: str) -> str | None:
+        """The person of a fleet gallery topic, or None for any other topic."""
+        name = topic.rsplit("/", 1)[-1]
+        try:
+            return name if topic == self.topics.gallery_person(name) else None
+        except ValueError:
+            return None
+
+    def accept(self, msg: Incoming) -> bool:
+        """Keep a person's record for :meth:`work`; True if ``msg`` was a fleet record (taken or not)."""
+        name = self._name(msg.topic)
+        if name is None:
+            return False
+        if not msg.payload:  # a cleared retained record (deletions are signed): it must not replace one
+            log.debug("fleet: retained record of %s cleared", name)
+            return True
+        # A record is the person's whole state, so only the newest per person matters.
+        with self._lock:
+            if name not in self._pending and len(self._pending) >= MAX_PENDING_SYNC:
+                self.dropped += 1
+                log.warning("dropped fleet sync of %s: more than %d people waiting", name, MAX_PENDING_SYNC)
+                return True
+            self._pending[name] = msg.payload
+        return True
+
+    def work(self) -> None:
+        """Apply every pending record (on the command thread); a bad one is logged and skipped."""
+        while True:
+            with self._lock:
+                if not self._pending:
+                    return
+                name = next(iter(self._pending))
+                payload = self._pending.pop(name)
+            try:
+                self.apply(name, payload)
+            except FrdError as e:
+                log.warning("fleet sync message ignored: %s", e)
+            except Exception:
+                log.exception("fleet sync message for %s ignored", name[:80])
+
+    def owner(self, name: str) -> str | None:
+        """The device that enrolled ``name`` (this one unless every sample came from fleet sync), or None."""
+        p = self.people.gallery.people.get(name)
+        if p is None:
+            return None
+        shared = [s for s in p.sources if s.startswith("fleet:")]
+        return shared[-1][len("fleet:"):] if p.sources and len(shared) == len(p.sources) else self.device_id
+
+    def check_owner(self, name: str) -> None:
+        """The people service's guard: a person shared by another device is changed there, so every device agrees."""
+        owner = self.owner(name)
+        if owner is not None and owner != self.device_id:
+            raise InputError(f"{name} was enrolled on device {owner!r} and is shared by fleet sync: enroll, "
+                             "rename or delete them there")
+
+    def apply(self, name: str, payload: bytes) -> None:
+        """Take one signed record: a person's new state, or their deletion."""
+        gallery = self.people.gallery
+        topic = self.topics.gallery_person(name)
+        signer, body = verify(topic, payload, self.trust)
+        rec = parse(name, body, self.embedding_dim, max_embeddings=gallery.max_samples)
+        if signer != AUTHORITY and rec.origin != signer:
+            raise InputError(f"gallery/{name}: signed by {signer!r} but claims to come from {rec.origin!r}")
+        if signer == self.device_id:
+            return  # our own state, echoed by the broker
+        owner = self.owner(name)
+        if signer != AUTHORITY and owner is not None and owner != signer:
+            raise InputError(f"gallery/{name}: {name} was enrolled on {owner!r}; {signer!r} may not replace or "
+                             "delete them (only the enrollment authority may)")
+        local = gallery.people.get(name)
+        if rec.embeddings is None:
+            if local is not None and local.updated <= rec.updated:
+                self.people.remove(name, from_fleet=True)
+                self.tombstones.record(name, rec.updated)
+                log.info("fleet: %s deleted by %s", name, signer)
+            return
+        deleted = self.tombstones.deleted_at(name)
+        if local is None and deleted is not None and rec.updated <= deleted:
+            raise InputError(f"gallery/{name}: a record older than {name}'s deletion (a replay?): ignored")
+        if rec.model_sha256 != gallery.model_sha256:
+            log.info("fleet: %s from %s was made in another embedding space (%s; ours: %s): ignored", name,
+                     rec.origin, describe_space(rec.model_sha256 or "?"), describe_space(gallery.model_sha256))
+            return
+        if local is not None and local.updated >= rec.updated:
+            return
+        person = Person(name, rec.embeddings, rec.model_sha256, None, [f"fleet:{rec.origin or signer}"],
+                        rec.updated)
+        self.people.replace(person)
+        log.info("fleet: %s (%d embeddings) from %s, signed by %s", name, person.count, rec.origin, signer)
+
+    # -- outgoing: the people service's changes ------------------------------------------
+    def on_change(self, change: Change) -> None:
+        if change.from_fleet or change.name is None:
+            return  # a record another device shared is not shared back; a reload changes nobody by itself
+        self.share(change.name)
+        if change.new_name is not None:
+            self.share(change.new_name)
+
+    def share(self, name: str) -> None:
+        """Publish ``name``'s current state (or its deletion) to the fleet."""
+        p = self.people.gallery.people.get(name)
+        now = time.time()
+        if p is None:
+            self.tombstones.record(name, now)
+        key = self.trust.signing_key
+        if key is None:
+            log.warning("fleet: %s not shared: this device has no fleet signing key (fleet.signing_key_file)", name)
+            return
+        if p is None:
+            # The signed deletion reaches every device online or with a live session; then the retained record
+            # is cleared, so that the broker keeps no embedding (and no name) of a deleted person.
+            self.bus.publish(deletion_message(self.topics, name, self.device_id, now, key))
+            self.bus.publish(clear_message(self.topics, name))
+        else:
+            self.bus.publish(person_message(self.topics, name, p.embeddings, p.model_sha256, self.device_id,
+                                            p.updated, key))

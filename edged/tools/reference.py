@@ -20,7 +20,7 @@ import dlib
 import numpy as np
 
 from ..core.errors import ModelError
-from ..vision.embed import l2_normalize
+from ..vision.embed import l2_normalize, load_interpreter
 
 
 def _package_file(module: str, *parts: str) -> Path:
@@ -37,9 +37,7 @@ class FloatFaceNet:
     MODEL = "facenet_float32.tflite"
 
     def __init__(self) -> None:
-        from .embed import load_interpreter
-
-        path = Path(__file__).resolve().parent.parent / "models" / "reference" / self.MODEL
+        path = Path(__file__).resolve().parents[2] / "models" / "reference" / self.MODEL
         manifest = path.with_suffix(".json")
         if not path.is_file() or not manifest.is_file():
             raise ModelError(f"the float reference {path} is missing: it is part of the repository (models/reference), "

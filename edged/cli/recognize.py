@@ -36,6 +36,9 @@ def add_embed(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--aligned", action="store_true", help="images already are face crops: skip detection")
     p.add_argument("--json", action="store_true", help='one JSON line per image: {"source", "box", "embedding"}')
     p.add_argument("--threads", type=int, default=default(RecognitionConfig, "threads"))
+    p.add_argument("--reference-kernels", action="store_true",
+                   help="TFLite's portable reference kernels: the same arithmetic on every CPU (to compare machines "
+                        "and stacks), about ten times slower")
     p.set_defaults(func=cmd_embed)
 
 
@@ -110,7 +113,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     frd computes it (for analyses with other tools)."""
     from ..daemon.app import build_pipeline
 
-    pipeline = build_pipeline(still=True, threads=args.threads)
+    pipeline = build_pipeline(still=True, threads=args.threads, reference_kernels=args.reference_kernels)
     status = 0
     for label, img in load_images(args.images):
         if isinstance(img, InputError):

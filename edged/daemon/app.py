@@ -64,6 +64,7 @@ def build_pipeline(
     calibrated: bool = True,
     detect_max_side: int | None = DETECT_MAX_SIDE,
     detector: str = DEFAULT_DETECTOR,
+    reference_kernels: bool = False,
 ) -> Pipeline:
     """The recognition pipeline; ``still`` picks detector settings for photos (:data:`STILL_UPSAMPLE`) or video
     (``recognition.upsample``); ``upsample`` overrides either (HOG).
@@ -76,9 +77,9 @@ def build_pipeline(
     The matcher normalises scores with the model's shipped calibration and names a face from the
     ``strictness`` level's threshold for the gallery's size, unless ``threshold`` is given.
     ``calibrated=False`` (only ``edged.tools.calibrate``, which makes the calibration) gives a matcher
-    that names nobody.
+    that names nobody. ``reference_kernels``: TFLite's portable kernels (:func:`edged.vision.embed.load_interpreter`).
     """
-    embedder = TFLiteEmbedder(threads=threads)
+    embedder = TFLiteEmbedder(threads=threads, reference_kernels=reference_kernels)
     if detector == "yunet":  # YuNet has no upsampling; it reduces large images to its own working size
         photo = YuNetDetector(min_face_px=min_face_px, min_face_frac=min_face_frac)
         video = photo.with_max_side(detect_max_side)

@@ -20,22 +20,29 @@ from ..core.logs import captured_stderr
 from .modelfiles import MODEL_MANIFEST, model_dir, verified_model_file
 
 
-def _interpreter_class() -> type:
-    """ai-edge-litert first (maintained), tflite_runtime when only it is installed."""
+def _litert() -> Any:
+    """The interpreter module: ai-edge-litert first (maintained), tflite_runtime when only it is installed."""
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert import interpreter
     except ImportError:
         try:
-            from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
+            from tflite_runtime import interpreter  # type: ignore[no-redef]
         except ImportError as e:
             raise ModelError("neither ai-edge-litert nor tflite-runtime is installed") from e
-    return Interpreter
+    return interpreter
 
 
-def load_interpreter(path: Path, threads: int = 1) -> Any:
-    """A TFLite interpreter of ``path``, tensors allocated, its C++ start-up chatter kept off stderr."""
+def load_interpreter(path: Path, threads: int = 1, reference_kernels: bool = False) -> Any:
+    """A TFLite interpreter of ``path``, tensors allocated, its C++ start-up chatter kept off stderr.
+
+    ``reference_kernels``: TFLite's portable reference kernels instead of the optimized (XNNPACK) ones: about
+    ten times slower, but the same arithmetic on every CPU, so two machines (x86_64 and aarch64, AVX2 and
+    AVX-512) give the same embedding of the same chip; the fast kernels round differently on each.
+    """
+    litert = _litert()
+    extra = {"experimental_op_resolver_type": litert.OpResolverType.BUILTIN_REF} if reference_kernels else {}
     with captured_stderr("TFLite"):  # its C++ "INFO: Created TensorFlow Lite XNNPACK delegate" line
-        interp = _interpreter_class()(model_path=str(path), num_threads=max(1, threads))
+        interp = litert.Interpreter(model_path=str(path), num_threads=max(1, threads), **extra)
         interp.allocate_tensors()
     return interp
 
@@ -80,13 +87,13 @@ class TFLiteEmbedder:
     """Runs the quantized FaceNet on aligned RGB uint8 chips, returns unit vectors."""
 
     def __init__(self, manifest_path: Path | None = None, threads: int = default(RecognitionConfig, "threads"),
-                 verify: bool = True) -> None:
+                 verify: bool = True, reference_kernels: bool = False) -> None:
         self.manifest = Manifest.load(manifest_path or model_dir() / MODEL_MANIFEST)
         if verify:
             verified_model_file(self.manifest.file, self.manifest.sha256, "the manifest's")
         elif not self.manifest.file.is_file():
             raise ModelError(f"{self.manifest.file}: model file missing")
-        interp = self._interp = load_interpreter(self.manifest.file, threads)
+        interp = self._interp = load_interpreter(self.manifest.file, threads, reference_kernels)
         inp = interp.get_input_details()[0]
         out = interp.get_output_details()[0]
         self._in_index, self._out_index = inp["index"], out["index"]

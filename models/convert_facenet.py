@@ -222,9 +222,23 @@ def write_float_manifest(model: Path, graph: Path) -> dict[str, object]:
         "embedding_dim": EMBEDDING_DIM,
         "made_by": "models/convert_facenet.py --no-convert --float-out (tf.compat.v1.lite.TFLiteConverter, "
                    "no optimizations)",
+        "stack": converter_stack(),
     }
     model.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def converter_stack() -> dict[str, str]:
+    """The versions this conversion ran with (recorded in the manifest, as the calibration records its own)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for dist in ("tensorflow-cpu", "tensorflow", "numpy", "opencv-python-headless", "dlib-bin", "ai-edge-litert"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            continue
+    return out
 
 
 def make_interpreter(model: Path, threads: int = 1) -> Any:
@@ -402,6 +416,7 @@ def write_manifest(model: Path, graph: Path, output: str, l2: bool, calibration:
         "embedding_dim": EMBEDDING_DIM,
         "chip_size": CHIP_SIZE,
         "calibration": calibration,
+        "stack": converter_stack(),
     }
     model.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

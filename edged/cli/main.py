@@ -17,7 +17,7 @@ from .. import __version__
 from ..config import ConfigError
 from ..core.errors import FrdError
 from ..core.logs import LEVELS, setup
-from . import gallery, recognize, run, sign, tools
+from . import about, gallery, recognize, run, sign, tools
 
 #: Each adds its subcommand (arguments, and the function that runs it), in the order ``frd --help`` lists them.
 COMMANDS = (
@@ -31,12 +31,14 @@ COMMANDS = (
     recognize.add_embed,
     tools.add_eval,
     tools.add_bench,
+    about.add_version,
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="frd", description="Edge face recognition: dlib + int8 FaceNet + MQTT.")
-    ap.add_argument("--version", action="version", version=f"frd {__version__}")
+    ap.add_argument("--version", action="version", version=f"frd {__version__}",
+                    help="print frd's version (the whole stack: frd version)")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging (--log-level debug)")
     ap.add_argument("--log-level", choices=LEVELS, default=None,
                     help="default: warning; for 'run' the config's log_level (info)")

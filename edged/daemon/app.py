@@ -365,6 +365,19 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
     return daemon
 
 
+def warn_other_stack(pipeline: Pipeline) -> None:
+    """Say once, at start, when this install runs other versions of what decides an embedding than the calibration
+    was made with (an install outside the lock): the strictness figures were measured on those."""
+    from ..core.stack import differences, embedding_stack
+
+    cal = pipeline.matcher.calibration
+    moved = differences(cal.stack, embedding_stack()) if cal is not None and cal.stack else []
+    if moved:
+        log.warning("this install runs %s: the calibration's stranger rates were measured with the recorded "
+                    "versions (the lock, uv.lock); recognition works, but its figures are not guaranteed here. "
+                    "Install from the lock, or re-measure with scripts/upgrade-stack", "; ".join(moved))
+
+
 def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
     """``frd run``: build every part from the config and run until stopped.
 
@@ -383,6 +396,7 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
     handler_options = options_from_config(cfg, cfg.gallery.path)  # before the model: a missing key fails fast
     rc = cfg.recognition
     pipeline = pipeline_from_config(rc)
+    warn_other_stack(pipeline)
     people = open_people(cfg.gallery.path, pipeline, keep_crops=cfg.gallery.keep_crops,
                          cameras=[c.name for c in cfg.cameras], max_people=cfg.gallery.max_people,
                          max_samples=cfg.gallery.max_samples_per_person)

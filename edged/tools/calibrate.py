@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DEFAULT_DETECTOR, DETECTORS, STRICTNESS_LEVELS
+from ..core.stack import embedding_stack
 from ..vision.embed import l2_normalize
 from ..vision.match import CALIBRATION_FILE, COHORT_FILE, Calibration, Level, Matcher
 from ..vision.modelfiles import model_dir
@@ -76,12 +77,13 @@ class Embedded:
 def path_recipe(pipeline) -> str:
     """What decides a photo's embedding on the still-photo path: detector, chip, model and which face.
 
-    Embedding caches key on it, so HOG's and YuNet's embeddings (or two chips') never mix.
+    Embedding caches key on it, so HOG's and YuNet's embeddings (or two chips', or two stacks') never mix.
     """
     from ..vision.pipeline import SUBJECT_RULE
 
     det = pipeline.still_detector or pipeline.detector
-    return f"{det.recipe}; {pipeline.aligner.recipe}; model {pipeline.embedder.sha256}; {SUBJECT_RULE}"
+    return (f"{det.recipe}; {pipeline.aligner.recipe}; model {pipeline.embedder.sha256}; {SUBJECT_RULE}; "
+            f"{' '.join(f'{k} {v}' for k, v in embedding_stack().items())}")
 
 
 def default_cache(detector: str) -> Path:
@@ -385,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         "model_sha256": sha, "k": K, "center": [round(float(v), 7) for v in center],
         "cohort_file": COHORT_FILE, "cohort_sha256": hashlib.sha256(cohort_path.read_bytes()).hexdigest(),
         "levels": {k: {"target": v.target, "a": v.a, "b": v.b} for k, v in levels.items()},
+        "stack": embedding_stack(),
         "info": info,
     }
     (args.out / CALIBRATION_FILE).write_text(json.dumps(doc, indent=1) + "\n")

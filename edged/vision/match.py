@@ -57,6 +57,8 @@ class Calibration:
     k: int
     levels: dict[str, Level]
     info: dict = field(default_factory=dict)  # provenance and the measured figures, for docs and tests
+    #: The versions that decide an embedding (:func:`edged.core.stack.embedding_stack`) it was made with.
+    stack: dict[str, str] = field(default_factory=dict)
 
     def threshold(self, strictness: str, people: int) -> float:
         try:
@@ -104,7 +106,7 @@ def load_calibration(model_sha256: str, folder: Path | None = None) -> Calibrati
         raise ModelError(f"{path}: inconsistent calibration (levels, cohort shape or k)")
     if not (np.all(np.isfinite(cohort)) and np.all(np.isfinite(center))):
         raise ModelError(f"{path}: the calibration holds non-finite numbers")
-    return Calibration(sha, center, l2_normalize(cohort), k, levels, data.get("info", {}))
+    return Calibration(sha, center, l2_normalize(cohort), k, levels, data.get("info", {}), dict(data.get("stack", {})))
 
 
 def threshold_for(calibration: Calibration | None, strictness: str = DEFAULT_STRICTNESS,

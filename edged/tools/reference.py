@@ -27,7 +27,8 @@ def _package_file(module: str, *parts: str) -> Path:
     try:
         mod = __import__(module)
     except ImportError as e:
-        raise ModelError(f"{module} is not installed (pip install 'frd[reference]')") from e
+        raise ModelError(f"{module} is not installed: the reference models are in the test stack "
+                         "(scripts/venv .venv test, from a checkout)") from e
     return Path(mod.__file__).parent.joinpath(*parts)
 
 

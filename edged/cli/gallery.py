@@ -226,11 +226,11 @@ def _ignore_add(args: argparse.Namespace, root: Path, images: list[str]) -> int:
         if isinstance(img, InputError):
             rejected.append({"image": label, "reason": str(img)})
             continue
-        faces = people.pipeline.faces(img, aligned=args.aligned, subject_only=True, still=True)
-        if not faces:
-            rejected.append({"image": label, "reason": "no face found"})
+        face, _, why = people.pipeline.subject_face(img, aligned=args.aligned)
+        if face is None:
+            rejected.append({"image": label, "reason": why or "no face found"})
         else:
-            embeddings.append(faces[0].embedding)
+            embeddings.append(face.embedding)
     if not embeddings:
         print_json({"ignore_id": None, "rejected": rejected})
         return 1

@@ -92,7 +92,9 @@ def _print_recognitions(args: argparse.Namespace, frame, recognitions: list, eve
     """Print one line per face (JSON or tab-separated).
 
     ``events`` (the tracker path): the event the rules announced for a track in this frame; JSON lines
-    then also carry the face's ``track`` id and, when announced, its ``event``.
+    then also carry the face's ``track`` id and, when announced, its ``event``. A face frd cannot make
+    reliable (too small, too blurred, turned away) is printed unnamed with the reason: a sixth column, or
+    ``quality`` in JSON.
     """
     for r in recognitions:
         score = round(r.score, 4)
@@ -103,9 +105,12 @@ def _print_recognitions(args: argparse.Namespace, frame, recognitions: list, eve
                 line["track"] = r.track
                 if r.track in events:
                     line["event"] = events[r.track]
+            if r.quality is not None:
+                line["quality"] = r.quality
             print_json(line)
         else:
-            print(f"{frame.source}\t{frame.index}\t{r.name or '-'}\t{score:.3f}\t{r.box.as_list()}")
+            why = "" if r.quality is None else f"\t{r.quality}"
+            print(f"{frame.source}\t{frame.index}\t{r.name or '-'}\t{score:.3f}\t{r.box.as_list()}{why}")
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
@@ -120,12 +125,11 @@ def cmd_embed(args: argparse.Namespace) -> int:
             print(f"frd: {img}", file=sys.stderr)
             status = 1
             continue
-        faces = pipeline.faces(img, aligned=args.aligned, subject_only=True, still=True)
-        if not faces:
-            print(f"frd: {label}: no face found", file=sys.stderr)
+        f, _, why = pipeline.subject_face(img, aligned=args.aligned)
+        if f is None:
+            print(f"frd: {label}: {why or 'no face found'}", file=sys.stderr)
             status = 1
             continue
-        f = faces[0]
         emb = [round(float(v), 7) for v in f.embedding]
         if args.json:
             print_json({"source": label, "box": f.box.as_list(), "embedding": emb})

@@ -71,6 +71,9 @@ class Recognition:
     #: The tracker's id of this face (one notion of "this face" from the tracker to the event rules);
     #: None on paths without a tracker (photos, ``--every-frame``).
     track: int | None = None
+    #: Why this face is not named whoever it is (``face too small (33 px, at least 40)``): an input frd cannot
+    #: make reliable; None when it was judged (named, or a stranger).
+    quality: str | None = None
 
 
 def utc_iso(wall: float | None = None) -> str:

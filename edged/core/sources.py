@@ -13,7 +13,12 @@ from pathlib import Path
 
 from .errors import InputError
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+#: Suffixes of the images frd reads (JPEG's ``.jfif``/``.jpe`` too) ...
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".jif", ".png", ".bmp", ".webp"})
+#: ... and of images it recognises but refuses by name (:func:`image_format`), rather than try them as a video.
+OTHER_IMAGE_SUFFIXES = frozenset({".gif", ".tif", ".tiff", ".heic", ".heif", ".avif", ".jp2"})
+#: ISO media brands of still images (HEIF, AVIF): an MP4's ``ftyp`` box names a video brand instead.
+_STILL_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis")
 #: URL schemes read as network streams (through FFmpeg); the config accepts exactly these in a camera source.
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp")
 
@@ -48,8 +53,43 @@ def url_scheme(spec: str) -> str | None:
     return scheme.lower() if sep else None
 
 
+def image_format(head: bytes) -> str | None:
+    """The image format a file's first bytes announce (one frd reads or not), or None.
+
+    By content, not by name: a JPEG saved without a suffix, or as ``.jfif``, is still a photo, and a GIF or
+    a TIFF is named when it is refused instead of being opened as a video that yields nothing."""
+    if head[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "PNG"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[:2] == b"BM" and len(head) >= 26:
+        return "BMP"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    if head[4:8] == b"ftyp" and head[8:12] in _STILL_BRANDS:
+        return "AVIF" if head[8:12].startswith(b"avi") else "HEIF"
+    if head[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or head[:4] == b"\xff\x4f\xff\x51":
+        return "JPEG 2000"
+    return None
+
+
+def _looks_like_image(path: Path) -> bool:
+    """A file whose first bytes announce an image (:func:`image_format`)."""
+    try:
+        with path.open("rb") as f:
+            return image_format(f.read(32)) is not None
+    except OSError:
+        return False  # opened later as a video, which says what is wrong with it
+
+
 def source_kind(spec: str | int) -> str:
-    """``image``, ``folder``, ``video``, ``camera``, ``picamera`` or ``stream`` for a source spec."""
+    """``image``, ``folder``, ``video``, ``camera``, ``picamera`` or ``stream`` for a source spec.
+
+    A file is an image by its suffix, or, whatever its name, when its first bytes are an image's."""
     if isinstance(spec, int) or str(spec).isdigit():
         return "camera"
     s = str(spec)
@@ -62,7 +102,7 @@ def source_kind(spec: str | int) -> str:
     p = Path(s)
     if p.is_dir():
         return "folder"
-    if p.suffix.lower() in IMAGE_SUFFIXES:
+    if p.suffix.lower() in IMAGE_SUFFIXES | OTHER_IMAGE_SUFFIXES or (p.is_file() and _looks_like_image(p)):
         return "image"
     return "video"
 

@@ -214,9 +214,9 @@ class People:
                 rejected.append({"image": label, "reason": str(img)})
                 continue
             with self.lock:
-                face, count = self.pipeline.subject_face(img, aligned=aligned)
+                face, count, why = self.pipeline.subject_face(img, aligned=aligned)
             if face is None:
-                rejected.append({"image": label, "reason": "no face found"})
+                rejected.append({"image": label, "reason": why or "no face found"})
                 continue
             found.append((label, face))
             if count > 1:  # say which face was taken: a bystander's must not be enrolled under the name

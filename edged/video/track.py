@@ -10,10 +10,13 @@ re-checked every ``reverify_frames`` frames. The shortcuts are bounded:
 - a face that enters is found at the next detection, at most
   ``detect_every - 1`` frames late;
 - a face that leaves is dropped at the next detection;
-- a followed face that changes identity (two people crossing) is caught at the
-  next re-check, and a disagreement unsettles it so it is embedded every frame
-  again; when the quality gate holds the re-check back, the name lapses (the face
-  is followed without one) until a reliable chip votes again;
+- a followed face that changes identity (a cut, two people crossing, someone
+  stepping in front) is re-checked in the very frame its box jumps or its
+  appearance changes (:func:`appearance`, compared frame to frame and with the
+  last embedding's), and at the latest at the next regular re-check; a
+  disagreement unsettles it so it is embedded every frame again, and drops its
+  name in that frame; when the quality gate holds the re-check back, the name
+  lapses (the face is followed without one) until a reliable chip votes again;
 - with a motion gate (:class:`~edged.vision.motion.MotionGate`), a detection is skipped
   only when the picture has not changed since the last one, and never for longer
   than the gate's ``check_every_s``; an empty, unchanging picture then costs a
@@ -55,7 +58,7 @@ import numpy as np
 
 from ..config import RecognitionConfig, default
 from ..core.models import Box, Face, Recognition, iou
-from ..vision.align import Aligner, points
+from ..vision.align import Aligner, cut, landmark_box, points
 from ..vision.detect.base import Detector
 from ..vision.detect.resize import crop_factor
 from ..vision.match import Matcher
@@ -67,6 +70,19 @@ from ..vision.quality import Gate, assess, detector_yaw
 MIN_IOU = 0.3
 #: Embeddings of a track that its verdict is drawn from (about a second while it is unsettled).
 HISTORY = 30
+#: The identity check (:meth:`FaceTracker._doubt`): a face's appearance (:func:`appearance`) must keep at least this
+#: correlation with the last frame's ... Chosen on the clip (Lin's named track, frame to frame: at least 0.75; the cut
+#: at frame 211: 0.31) and on tuning-fold LFW faces put in one another's place (different people at exactly the
+#: same spot: at most 0.74); ``benchmarks/identity_check.py`` measures it.
+SAME_FRAME_TO_FRAME = 0.8
+#: ... and at least this with the appearance of its last embedding (a slow takeover: the clip's Lin drifts to 0.48
+#: over the 15 frames between two re-checks, so this check costs him an embedding now and then).
+SAME_SINCE_EMBEDDING = 0.5
+#: A box that moves by more than this share of its side between two frames, or whose side changes by more than
+#: this share, is another face until an embedding says otherwise.
+JUMP = 0.5
+#: The side of the grey thumbnail of the face (its landmark box, no margin) that :func:`appearance` compares.
+APPEARANCE_PX = 24
 #: Embeddings a track's mean is drawn from before it can name anyone: chosen on the tuning folds, where 10 or 30
 #: named no fewer strangers beyond noise and cost family clips (``benchmarks/video_strangers.py --folds tune``).
 MEAN_FRAMES = 3
@@ -93,6 +109,12 @@ class Track:
     history: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     total: np.ndarray | None = None  # sum of the track's (ungated) embeddings since it began or last changed face
     count: int = 0
+    #: The face's appearance (:func:`appearance`) in the last frame, and when it was last embedded.
+    seen: np.ndarray | None = None
+    embedded_as: np.ndarray | None = None
+    #: The box jumped or the appearance changed since the track's verdict: it is re-checked now, and its name
+    #: lapses until an embedding confirms it.
+    doubt: bool = False
 
 
 def verdict(history: deque | list, min_votes: int) -> tuple[str | None, bool]:
@@ -104,6 +126,26 @@ def verdict(history: deque | list, min_votes: int) -> tuple[str | None, bool]:
     if votes >= min_votes and 2 * votes > len(history):
         return result, True
     return None, False
+
+
+def appearance(image: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """A face's look, cheaply: its landmark box (no margin) as an :data:`APPEARANCE_PX` px grey thumbnail, zero
+    mean and unit norm, so that the dot product of two is their correlation (light changes its gain, not this).
+
+    Not an identity: two people at exactly the same spot correlate up to 0.74 (:data:`SAME_FRAME_TO_FRAME`);
+    it says when to ask the embedder, which does say who it is."""
+    thumb = cut(image, landmark_box(pts), APPEARANCE_PX, 0.0).astype(np.float32)
+    grey = (thumb.mean(axis=2) if thumb.ndim == 3 else thumb).ravel()
+    grey -= grey.mean()
+    return grey / max(float(np.linalg.norm(grey)), 1e-6)
+
+
+def jumped(old: Box, new: Box) -> bool:
+    """Whether ``new`` is too far from ``old``, or too differently sized, to be taken for the same face unchecked."""
+    side = max(min(old.w, old.h), 1)
+    dx = (new.x + new.w / 2) - (old.x + old.w / 2)
+    dy = (new.y + new.h / 2) - (old.y + old.h / 2)
+    return (dx * dx + dy * dy) ** 0.5 > JUMP * side or abs(min(new.w, new.h) - side) > JUMP * side
 
 
 def associate(old: list[Box], new: list[Box], min_iou: float) -> list[tuple[int, int]]:
@@ -202,6 +244,9 @@ class FaceTracker:
     min_face_px: int | None = None
     #: The motion gate's clock when :meth:`process` is given no ``now``.
     clock: Callable[[], float] = time.monotonic
+    #: Re-check a face with a verdict in the frame its box jumps or its look changes (:meth:`_doubt`); off only to
+    #: measure what it costs (``benchmarks/identity_check.py``).
+    identity_check: bool = True
     timer: StageTimer = field(default_factory=StageTimer)
     tracks: list[Track] = field(default_factory=list)
     #: Chips the quality gate kept from voting (for ``frd bench`` and the tests).
@@ -224,9 +269,12 @@ class FaceTracker:
         if not detect and not self.tracks:
             return []  # nothing to detect, nothing to follow: not even the grey image
         t1 = self._locate(image, index, detect, changed, bgr, t0)
+        if self.identity_check:
+            t1 = self._doubt(image, t1)
         # a face gated as turned on the detector's reading stays so until its next detection (the reading is
         # the last detection's): no chip is cut to find that out again
-        due = [t for t in self.tracks if (force_embed or not t.settled or index - t.last_embed >= self.reverify_frames)
+        due = [t for t in self.tracks if (force_embed or t.doubt or not t.settled
+                                          or index - t.last_embed >= self.reverify_frames)
                and (force_embed or t.gated != "turned" or t.points is None or t.detected == index)]
         side = min(image.shape[:2])
         if due and self.gate is not None and not force_embed:
@@ -236,6 +284,9 @@ class FaceTracker:
             due, chips, t2 = self._chips(image, due, force_embed, bgr, side, t1)
         self._lapse_unconfirmed(index)
         faces = self._embed(due, chips, index, t2) if due else {}
+        for t in self.tracks:
+            if t.doubt and t.name is not None:  # a doubt no reliable chip could settle in this frame
+                t.name, t.pending = None, True
         out = []
         for t in self.tracks:
             rec = Recognition(t.box, t.name, t.score, t.best, min(t.box.w, t.box.h), pending=t.pending, track=t.id)
@@ -280,6 +331,24 @@ class FaceTracker:
             self._follow(image)
             t1 = time.perf_counter()
             self.timer.add("track", t1 - t0, max(len(self.tracks), 1))
+        return t1
+
+    def _doubt(self, image: np.ndarray, t0: float) -> float:
+        """Mark the faces with a verdict whose look changed (:func:`appearance`: from the last frame, or since their
+        last embedding) as doubtful: they are embedded in this frame, and lose their name in it unless a reliable
+        chip confirms it. A box that jumped was marked when it was placed (:meth:`_detect`, :meth:`_follow`).
+
+        The tracker follows a box; a cut, two people crossing or someone stepping in front can put another face
+        in it, and the regular re-check (``reverify_frames``) would notice only up to half a second later, while
+        the name flowed to the wrong face."""
+        for t in self.tracks:
+            look = appearance(image, points(t.shape))
+            changed = t.seen is not None and float(look @ t.seen) < SAME_FRAME_TO_FRAME
+            drifted = t.embedded_as is not None and float(look @ t.embedded_as) < SAME_SINCE_EMBEDDING
+            t.doubt = t.doubt or (not t.pending and (changed or drifted))
+            t.seen = look
+        t1 = time.perf_counter()
+        self.timer.add("identity", t1 - t0, max(len(self.tracks), 1))
         return t1
 
     def _not_small(self, due: list[Track], side: int) -> list[Track]:
@@ -367,6 +436,7 @@ class FaceTracker:
         for ti, bi in associate([t.box for t in self.tracks], boxes, self.min_iou):
             used_b.add(bi)
             t = self.tracks[ti]
+            t.doubt = t.doubt or (not t.pending and self.identity_check and jumped(t.box, boxes[bi]))
             t.box = boxes[bi]
             t.points = t.box.points
             t.shape = self.aligner.landmarks(frame, t.box)
@@ -384,7 +454,9 @@ class FaceTracker:
             (x0, y0), (x1, y1) = _center(t.shape), _center(shape)
             nx = round(min(max(t.box.x + x1 - x0, 0), w - t.box.w))
             ny = round(min(max(t.box.y + y1 - y0, 0), h - t.box.h))
-            t.box = Box(nx, ny, t.box.w, t.box.h)
+            box = Box(nx, ny, t.box.w, t.box.h)
+            t.doubt = t.doubt or (not t.pending and self.identity_check and jumped(t.box, box))
+            t.box = box
             t.shape = shape  # fitted on the previous box: a few pixels of motion do not disturb it
 
 
@@ -396,7 +468,7 @@ class FaceTracker:
             return
         own = self.matcher.match(embeddings)
         for t, m, e in zip(tracks, own, embeddings, strict=True):
-            if t.settled and m.name != t.last:
+            if (t.settled or t.doubt) and m.name != t.last:
                 t.total, t.count = None, 0  # a re-check disagreed (two people crossing?): a new mean begins
             t.total = e.astype(np.float64) if t.total is None else t.total + e
             t.count += 1
@@ -407,12 +479,13 @@ class FaceTracker:
     def _update(self, t: Track, name: str | None, best: str | None, score: float, index: int,
                 mean_name: str | None) -> None:
         same = name == t.last
-        if t.settled and not same:
+        if (t.settled or t.doubt) and not same:
             # a re-check disagreed (two people crossing, or a doubt): embed every frame again, and let
             # the verdict be drawn from the last few results, not from the long agreement before
             t.settled, t.agree = False, 0
             while len(t.history) >= self.settle_frames:
                 t.history.popleft()
+        t.doubt, t.embedded_as = False, t.seen  # this embedding settles the doubt, either way
         t.agree = t.agree + 1 if same else 1
         t.last, t.best, t.score, t.last_embed = name, best, score, index
         t.history.append(name)

@@ -21,14 +21,16 @@ import cv2
 import numpy as np
 
 from ..core.errors import InputError
-from ..core.sources import IMAGE_SUFFIXES, source_kind
-from .images import load_image
+from ..core.sources import IMAGE_SUFFIXES, OTHER_IMAGE_SUFFIXES, source_kind
+from .images import FORMATS, load_image
 from .picamera import PicameraCapture
 
 log = logging.getLogger(__name__)
 
 #: Longest wait between two attempts to reopen a failed source (not a config option).
 BACKOFF_MAX_S = 30.0
+#: What a file that is neither an image frd reads nor a video OpenCV decodes is told.
+UNREADABLE_FILE = f"neither an image frd reads ({FORMATS}) nor a video it can decode"
 
 
 
@@ -77,12 +79,15 @@ def open_capture(spec: str | int) -> cv2.VideoCapture | PicameraCapture:
             raise InputError(f"{spec}: no such file")
         cap = cv2.VideoCapture(str(spec))
     if not cap.isOpened():
+        if kind == "video":
+            raise InputError(f"{spec}: {UNREADABLE_FILE}")
         raise InputError(f"{spec}: cannot open as a {kind}")
     return cap
 
 
 def read_video(spec: str | int, loop: bool = False) -> Iterator[Frame]:
-    """Frames of a video file, camera or stream; ``loop`` replays a file forever."""
+    """Frames of a video file, camera or stream; ``loop`` replays a file forever. A source that opens but
+    gives no frame at all is an InputError (a file OpenCV opens and cannot decode is not an empty video)."""
     cap = open_capture(spec)
     index = 0
     try:
@@ -92,6 +97,10 @@ def read_video(spec: str | int, loop: bool = False) -> Iterator[Frame]:
                 if loop and source_kind(spec) == "video" and index > 0:
                     cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                     ok, bgr = cap.read()
+                if not ok and index == 0:
+                    kind = source_kind(spec)
+                    raise InputError(f"{spec}: {UNREADABLE_FILE}" if kind == "video" else
+                                     f"{spec}: the {kind} gave no frame")
                 if not ok:
                     return
             yield Frame(str(spec), index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), time.time())
@@ -110,7 +119,10 @@ def read_images(paths: list[Path]) -> Iterator[Frame | InputError]:
 
 
 def folder_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    """The images of a folder by their suffix: those frd reads, and those it refuses by name (a GIF, a TIFF:
+    said, rather than silently left out)."""
+    suffixes = IMAGE_SUFFIXES | OTHER_IMAGE_SUFFIXES
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes and p.is_file())
 
 
 def frames(spec: str | int, loop: bool = False) -> Iterator[Frame | InputError]:

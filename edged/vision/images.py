@@ -23,6 +23,7 @@ import numpy as np
 
 from ..config import SecurityConfig, default
 from ..core.errors import InputError
+from ..core.sources import image_format
 
 #: Refuse images with more pixels than this before decoding them fully (``security.max_image_pixels``) ...
 MAX_PIXELS = default(SecurityConfig, "max_image_pixels")
@@ -125,6 +126,9 @@ def decode_image(data: bytes, what: str = "image", max_pixels: int | None = None
         raise InputError(f"{what}: empty file")
     head = header_size(data)
     if head is None:
+        other = image_format(data[:32])
+        if other is not None:  # named, so that the user knows what to convert (its size cannot be bounded first)
+            raise InputError(f"{what}: a {other} image, which frd does not read ({FORMATS} expected: convert it)")
         raise InputError(f"{what}: not a decodable image ({FORMATS} expected)")
     fmt, size = head
     if size is None:

@@ -6,6 +6,7 @@ pipeline serves the daemon, the CLI, the evaluation and the benchmark.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -17,7 +18,12 @@ from ..core.models import Box, Face, Recognition
 from .align import Aligner
 from .detect.base import Detector
 from .match import Matcher
+from .quality import too_small
 
+#: The smallest face a photo's detection reports at all: those under the detector's minimum (``min_face_px``,
+#: ``min_face_frac``) are not embedded, but said to be too small rather than not there (YuNet finds faces from
+#: about 10 px; the tracker follows faces from ``recognition.follow_min_face_px``, 12).
+SMALLEST_FACE_PX = 10
 #: Recorded with embeddings made from photos (edged.tools.calibrate's caches and calibration).
 SUBJECT_RULE = "subject: largest face unless one nearer the centre scores higher (area - 2 * offset^2)"
 
@@ -77,29 +83,41 @@ class Pipeline:
         ``aligned``: the frame is one face crop; ``still``: a photo, not a video frame; ``subject_only``: only
         the face the photo is of (:func:`subject`).
         """
-        boxes = self._boxes(rgb, aligned, still)
+        boxes, _ = self.detect(rgb, aligned, still)
         if subject_only and boxes:
             boxes = [subject(boxes, rgb.shape[1], rgb.shape[0])]
         return self._embedded(rgb, boxes)
 
-    def subject_face(self, rgb: np.ndarray, aligned: bool = False) -> tuple[Face | None, int]:
-        """The face a photo is of (:func:`subject`) and how many faces it holds, so enrollment can say
-        which one it took when there were several."""
-        boxes = self._boxes(rgb, aligned, still=True)
+    def subject_face(self, rgb: np.ndarray, aligned: bool = False) -> tuple[Face | None, int, str | None]:
+        """The face a photo is of (:func:`subject`), how many faces it holds (so enrollment can say which one
+        it took when there were several), and, when it has none frd can use, why (a face too small)."""
+        boxes, small = self.detect(rgb, aligned, still=True)
         if not boxes:
-            return None, 0
-        return self._embedded(rgb, [subject(boxes, rgb.shape[1], rgb.shape[0])])[0], len(boxes)
+            return None, 0, too_small(small[0], self._floor(rgb, still=True)) if small else None
+        return self._embedded(rgb, [subject(boxes, rgb.shape[1], rgb.shape[0])])[0], len(boxes), None
 
-    def _boxes(self, rgb: np.ndarray, aligned: bool, still: bool) -> list[Box]:
+    def _floor(self, rgb: np.ndarray, still: bool) -> int:
+        """The smallest face (px) the detector of a photo or a frame keeps in ``rgb``."""
+        detector = self.still_detector if still and self.still_detector else self.detector
+        return math.ceil(detector.min_side(*rgb.shape[:2]))
+
+    def detect(self, rgb: np.ndarray, aligned: bool = False, still: bool = False) -> tuple[list[Box], list[Box]]:
+        """(the faces of at least the detector's minimum size, largest first; the faces it found under it).
+
+        One detection: the faces under the minimum are those it drops (:func:`too_small` says so, where
+        "no face" would be wrong); the others are exactly what the detector's own minimum keeps."""
         t0 = time.perf_counter()
         if aligned:
             h, w = rgb.shape[:2]
-            boxes = [Box(0, 0, w, h)]
+            boxes, small = [Box(0, 0, w, h)], []
         else:
             detector = self.still_detector if still and self.still_detector else self.detector
-            boxes = detector.detect(rgb)
+            floor = detector.min_side(*rgb.shape[:2])
+            found = detector.detect_in(rgb, None, min(floor, SMALLEST_FACE_PX))
+            boxes = [b for b in found if min(b.w, b.h) >= floor]
+            small = [b for b in found if min(b.w, b.h) < floor]
         self.timer.add("detect", time.perf_counter() - t0)
-        return boxes
+        return boxes, small
 
     def _embedded(self, rgb: np.ndarray, boxes: list[Box]) -> list[Face]:
         if not boxes:
@@ -118,14 +136,19 @@ class Pipeline:
         return faces
 
     def recognize_faces(self, rgb: np.ndarray, aligned: bool = False) -> tuple[list[Face], list[Recognition]]:
-        """The faces of a frame and who they are (faces are kept for capture enrollment)."""
-        faces = self.faces(rgb, aligned=aligned)
-        if not faces:
-            return [], []
-        t0 = time.perf_counter()
-        matches = self.matcher.match(np.stack([f.embedding for f in faces]))
-        self.timer.add("match", time.perf_counter() - t0, len(faces))
-        recs = [Recognition(f.box, m.name, m.score, m.best, f.face_px) for f, m in zip(faces, matches, strict=True)]
+        """The faces of a frame and who they are (faces are kept for capture enrollment); faces found under the
+        minimum size follow, unnamed, with the reason (:attr:`Recognition.quality`)."""
+        boxes, small = self.detect(rgb, aligned, still=False)
+        faces = self._embedded(rgb, boxes)
+        recs = []
+        if faces:
+            t0 = time.perf_counter()
+            matches = self.matcher.match(np.stack([f.embedding for f in faces]))
+            self.timer.add("match", time.perf_counter() - t0, len(faces))
+            recs = [Recognition(f.box, m.name, m.score, m.best, f.face_px) for f, m in zip(faces, matches, strict=True)]
+        if small:
+            floor = self._floor(rgb, still=False)
+            recs += [Recognition(b, None, 0.0, None, min(b.w, b.h), quality=too_small(b, floor)) for b in small]
         return faces, recs
 
     def recognize(self, rgb: np.ndarray, aligned: bool = False) -> list[Recognition]:

@@ -10,12 +10,14 @@ strangers match more easily, so enrollment refuses the worst and warns about the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from ..config import QualityGateConfig, default
+from ..core.models import Box
 
 #: Refused below these (the embedding is too far from the person's own): the quality gate's default limits
 #: (``recognition.quality_gate``, where the measurements are), which enrollment always applies.
@@ -122,10 +124,15 @@ class Gate:
         return None
 
 
+def too_small(box: Box, minimum: float) -> str:
+    """Why a face the detector found is not used: said with its size and the minimum, never "no face"."""
+    return f"face too small ({min(box.w, box.h)} px, at least {math.ceil(minimum)})"
+
+
 def enrollment_verdict(q: Quality) -> tuple[str | None, list[str]]:
     """(why the photo is refused, or None; warnings) for one enrollment face."""
     if q.face_px < MIN_FACE_PX:
-        return f"face too small ({q.face_px} px, at least {MIN_FACE_PX} needed)", []
+        return f"face too small ({q.face_px} px, at least {MIN_FACE_PX})", []
     if q.sharpness < MIN_SHARPNESS:
         return f"face too blurred (sharpness {q.sharpness:.1f}, at least {MIN_SHARPNESS:g} needed)", []
     warnings = []

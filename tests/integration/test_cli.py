@@ -211,3 +211,52 @@ def test_embed_prints_the_embedding_of_the_largest_face(frd, data, tmp_path):
     src, box, vec = plain.out.strip().split("\t")
     assert plain.code == 0 and src == a["source"] and box == str(a["box"])
     assert np.allclose(np.array(vec.split(), float), ea, atol=1e-6)
+
+
+def test_recognize_reads_images_by_content_and_refuses_what_it_cannot_read(frd, data, gallery, tmp_path):
+    """A JPEG named .jfif or with no suffix is a photo; a GIF or a TIFF is refused by name; a file that is
+    neither an image nor a video exits 1 with the reason (none of them is an empty "video" that prints
+    nothing and exits 0)."""
+    assert frd("enroll", "obama", data / "people/obama/obama_1.jpg", "--gallery", gallery).code == 0
+    photo = cv2.imread(str(data / "people/obama/obama_3.jpg"))
+    jfif, bare, gif, tiff = (tmp_path / n for n in ("obama.jfif", "obama_3", "obama.gif", "obama.tiff"))
+    cv2.imwrite(str(tmp_path / "x.jpg"), photo)
+    for f in (jfif, bare):
+        shutil.copy(tmp_path / "x.jpg", f)
+    cv2.imwrite(str(tiff), photo)
+    gif.write_bytes(b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff,\x00\x00\x00\x00\x01\x00\x01\x00"
+                    b"\x00\x02\x02D\x01\x00;")
+    text = tmp_path / "notes"
+    text.write_text("not a picture")
+    r = frd("recognize", jfif, bare, "--json", "--gallery", gallery)
+    assert r.code == 0, r.err
+    assert [(os.path.basename(x["source"]), x["name"]) for x in r.lines()] == [("obama.jfif", "obama"),
+                                                                             ("obama_3", "obama")]
+    for f, why in ((gif, "a GIF image, which frd does not read"), (tiff, "a TIFF image, which frd does not read"),
+                   (text, "neither an image frd reads (JPEG, PNG, BMP or WebP) nor a video it can decode")):
+        r = frd("recognize", f, "--gallery", gallery)
+        assert (r.code, r.out) == (1, ""), f
+        assert f"frd: {f}: {why}" in r.err
+    r = frd("enroll", "obama", gif, "--gallery", gallery)
+    assert r.code == 1 and "a GIF image" in r.json()["rejected"][0]["reason"]
+
+
+def test_a_face_found_under_the_minimum_is_said_to_be_too_small(frd, data, gallery, tmp_path):
+    """An 80x60 photo whose face YuNet finds at 32 px: "face too small (32 px, at least 40)", not "no face
+    found", from recognize (printed unnamed, with the reason), embed and enroll."""
+    photo = cv2.imread(str(data / "sizes/obama_1080p.jpg"))  # his face: 281 px at (848, 123)
+    small = tmp_path / "small.jpg"
+    cv2.imwrite(str(small), cv2.resize(photo[8:519, 648:1329], (80, 60), interpolation=cv2.INTER_AREA))
+    assert frd("enroll", "obama", data / "people/obama/obama_1.jpg", "--gallery", gallery).code == 0
+    r = frd("recognize", small, "--json", "--gallery", gallery)
+    assert r.code == 0, r.err
+    (line,) = r.lines()
+    px = min(line["box"][2:])
+    assert 20 <= px < 40 and line["name"] is None
+    assert line["quality"] == f"face too small ({px} px, at least 40)"
+    tsv = frd("recognize", small, "--gallery", gallery).out.strip().split("\t")
+    assert tsv[2] == "-" and tsv[5] == line["quality"]
+    r = frd("embed", small)
+    assert r.code == 1 and f"frd: {small}: face too small ({px} px, at least 40)" in r.err
+    r = frd("enroll", "tiny", small, "--gallery", gallery)
+    assert r.code == 1 and r.json()["rejected"] == [{"image": str(small), "reason": line["quality"]}]

@@ -30,10 +30,13 @@ from .core.files import check_private
 from .core.keys import AUTHORITY, public_key
 from .core.logs import LEVELS as LOG_LEVELS
 from .core.names import MAX_LEN, check_id, slugify
+from .core.paths import default_gallery
 from .core.sources import PICAMERA_PREFIXES, STREAM_SCHEMES, parse_picamera, url_scheme
 from .core.topics import RESERVED_DEVICE_IDS, Topics, check_prefix
 
 DEFAULT_CONFIG_PATH = Path("/etc/frd/frd.yaml")
+#: Why ``frd run`` (and so ``frd check-config``) refuses a config without cameras: a valid file, but no daemon.
+NO_CAMERAS = "no cameras configured (add at least one under 'cameras:')"
 #: The strictness levels (``recognition.strictness``), strictest first; each is a promised rate of stranger
 #: faces named (the calibration holds one threshold rule per level: edged/vision/match.py).
 STRICTNESS_LEVELS = ("strict", "balanced", "lenient")
@@ -175,7 +178,9 @@ class CameraConfig(_Model):
 
 
 class GalleryConfig(_Model):
-    path: FilePath = Path("/var/lib/frd/gallery")
+    #: <state dir>/gallery (edged/core/paths.py): /var/lib/frd/gallery under systemd or wherever /var/lib/frd
+    #: exists, else the user's ~/.local/share/frd/gallery; the same for ``frd run`` and the command line.
+    path: FilePath = Field(default_factory=default_gallery)
     keep_crops: bool = True
     #: Plenty for a home, and a bound on what a flood of enrollments (or of fleet records) can cost in disk,
     #: memory and Home Assistant entities.

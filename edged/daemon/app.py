@@ -369,7 +369,7 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
 
     ``log_level`` (``--log-level``) overrides the config's ``log_level``.
     """
-    from ..config import client_id_for, load_config, resolve_password, topics_for
+    from ..config import NO_CAMERAS, client_id_for, load_config, resolve_password, topics_for
     from ..core.errors import FrdError
     from ..core.logs import set_level
     from ..mqtt.bus import Bus, BusSettings
@@ -378,7 +378,7 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
     cfg = load_config(config_path)
     set_level(log_level or cfg.log_level)
     if not cfg.cameras:
-        raise FrdError(f"{config_path}: no cameras configured (add at least one under 'cameras:')")
+        raise FrdError(f"{config_path}: {NO_CAMERAS}")
     handler_options = options_from_config(cfg, cfg.gallery.path)  # before the model: a missing key fails fast
     rc = cfg.recognition
     pipeline = pipeline_from_config(rc)

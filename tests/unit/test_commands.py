@@ -12,10 +12,10 @@ from edged.mqtt.security import RateLimiter
 class Echo:
     """Services that answer with what they were asked (the parsing layer only)."""
 
-    def enroll_images(self, name, images):
+    def enroll_images(self, name, images, force=False):
         return {"name": name, "added": len(images)}
 
-    def enroll_capture(self, name, camera, frames, timeout_s):
+    def enroll_capture(self, name, camera, frames, timeout_s, force=False):
         return {"name": name, "added": frames}
 
     def delete(self, name):
@@ -33,7 +33,7 @@ class Echo:
     def reload(self):
         return {"people": []}
 
-    def enroll_unknown(self, name, face_ids, visitor=False):
+    def enroll_unknown(self, name, face_ids, visitor=False, force=False):
         return {"name": name, "added": len(face_ids), **({"visitor": True} if visitor else {})}
 
     def unknown_list(self):

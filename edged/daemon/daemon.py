@@ -60,6 +60,17 @@ _WAKE = object()
 LOOP, THREADS, PROCESSES = "loop", "threads", "processes"
 
 
+def _end_the_terminals_line() -> None:
+    """Ctrl-C in a terminal echoes ``^C`` with no line break: the log lines of the stop then start on a line of
+    their own, not glued to it."""
+    import sys
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
 class Component(Protocol):
     """A part the daemon routes messages to (Home Assistant discovery, fleet sync); wired by ``app.py``."""
 
@@ -213,6 +224,11 @@ class Daemon:
                     with contextlib.suppress(queue.Full):
                         self._commands.put_nowait(_WAKE)
                 return
+        if msg.retain and not msg.payload:
+            # Someone cleared a retained command (mosquitto_pub -r -n -t TOPIC, as the refusal below advises): the
+            # broker passes the empty message on. Nothing to run, nothing to refuse, nobody to answer.
+            log.debug("a retained command on %s was cleared", msg.topic[:200])
+            return
         if msg.retain:
             # A retained command would run again on every reconnect and restart, and on every device that
             # joins later (a retained delete undoes every later enrollment): commands are one-shot.
@@ -476,7 +492,9 @@ class Daemon:
             self._camera_threads[name] = t
             t.start()
 
-    def request_stop(self, *_: object) -> None:
+    def request_stop(self, signum: int | None = None, *_: object) -> None:
+        if signum == signal.SIGINT and not self._stop.is_set():
+            _end_the_terminals_line()
         self._stop.set()
 
     def request_reload(self, *_: object) -> None:
@@ -492,8 +510,8 @@ class Daemon:
         self._start_readers_and_bus()
         self.notifier.ready()
         each = {LOOP: "", THREADS: ", a thread each", PROCESSES: ", a process each"}[self.camera_mode]
-        log.info("frd %s running: %d camera(s)%s, %d people, model %s", __version__, len(self.readers), each,
-                 len(self.gallery.people), self.pipeline.embedder.name)
+        log.info("frd %s running: %d camera(s)%s, %d people in %s, model %s", __version__, len(self.readers), each,
+                 len(self.gallery.people), self.gallery.root, self.pipeline.embedder.name)
         next_gallery_check = time.monotonic() + GALLERY_POLL_S
         supervise = self.camera_mode != LOOP
         if supervise:

@@ -188,6 +188,17 @@ class GalleryConfig(_Model):
     max_samples_per_person: int = Field(default=50, ge=1, le=1000)
 
 
+class SnapshotConfig(_Model):
+    """A look through the camera when asked (``cmd/snapshot[/<camera>]``; in Home Assistant a "snapshot" button
+    and image per camera): one frame, reduced to ``max_side``, with the faces frd follows and its working size
+    drawn, to aim and focus a door camera (edged/vision/snapshot.py). A frame shows everyone in view, so it is
+    off by default; when on, it is published once, not retained, and never written to disk."""
+
+    enabled: bool = False
+    #: The snapshot's long side in pixels: enough to see where faces are and whether they are sharp.
+    max_side: int = Field(default=640, ge=160, le=1920)
+
+
 class HomeAssistantConfig(_Model):
     discovery: bool = True
     prefix: str = "homeassistant"
@@ -360,6 +371,7 @@ class RateLimits(_Model):
     ignore: RateLimit = RateLimit(burst=10, per_minute=30)
     reassign: RateLimit = RateLimit(burst=5, per_minute=10)  # enrolls, like enroll
     samples: RateLimit = RateLimit(burst=10, per_minute=30)  # removes, like delete
+    snapshot: RateLimit = RateLimit(burst=3, per_minute=6)  # a frame each: a look, not a video stream
 
 
 class SecurityConfig(_Model):
@@ -390,10 +402,11 @@ class Config(_Model):
     unknown_faces: UnknownFacesConfig = Field(default_factory=UnknownFacesConfig)
     fleet: FleetConfig = Field(default_factory=FleetConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+    snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig)
     status_interval_s: float = Field(default=5, gt=0)
 
     @field_validator("mqtt", "gallery", "homeassistant", "recognition", "unknown_faces", "fleet", "security",
-                     mode="before")
+                     "snapshot", mode="before")
 
     @classmethod
     def _empty_section(cls, value: Any) -> Any:

@@ -107,6 +107,7 @@ class Services(Protocol):
     def ignore_remove(self, ignore_id: str) -> dict: ...
     def reassign(self, name: str, face_id: str | None, event_id: str | None) -> dict: ...
     def remove_samples(self, name: str, sample_ids: list[str]) -> dict: ...
+    def snapshot(self, camera: str | None) -> dict: ...
 
 
 class Routes:
@@ -115,11 +116,17 @@ class Routes:
     the faces not to announce."""
 
     def __init__(self, people: People, status: Callable[[], dict], unknowns: UnknownFaces | None = None,
-                 ignored: IgnoreList | None = None) -> None:
+                 ignored: IgnoreList | None = None, snapshot: Callable[[str | None], dict] | None = None) -> None:
         self.people = people
         self._status = status
         self.unknowns = unknowns
         self.ignored = ignored
+        self._snapshot = snapshot
+
+    def snapshot(self, camera: str | None) -> dict:
+        if self._snapshot is None:
+            raise InputError("this device takes no snapshots")
+        return self._snapshot(camera)
 
     def enroll_images(self, name: str, images: list[tuple[str, bytes]], force: bool = False) -> dict:
         return self.people.enroll_images(name, images, force=force)
@@ -418,6 +425,16 @@ def _samples(h: CommandHandler, obj: dict, arg: str | None) -> dict:
     return h.services.remove_samples(name, _face_ids([obj["sample_id"]], "sample_id", "sample id"))
 
 
+def _snapshot(h: CommandHandler, obj: dict, arg: str | None) -> dict:
+    """``cmd/snapshot/<camera>`` (or ``{"camera"}``; with one camera, neither): a look through the camera."""
+    camera = obj.get("camera", arg)
+    if camera is not None and (not isinstance(camera, str) or not 1 <= len(camera) <= 64):
+        raise InputError("snapshot: camera must be a camera name (1-64 characters)")
+    if "camera" in obj and arg is not None and camera != arg:
+        raise InputError(f"camera {_clip(str(camera), 80)!r} in the payload differs from {arg!r} in the topic")
+    return h.services.snapshot(camera)
+
+
 def _enroll_raw(h: CommandHandler, name: str, payload: bytes) -> dict:
     if not payload:
         raise InputError("empty payload: publish the image file (mosquitto_pub -f photo.jpg)")
@@ -443,6 +460,8 @@ TABLE: dict[str, Command] = {
     "reassign": Command(_reassign, frozenset({"face_id", "event_id", "name"}), "reassign"),
     # cmd/samples/remove {"name", "sample_id"}
     "samples": Command(_samples, frozenset({"name", "sample_id"}), "samples"),
+    # cmd/snapshot[/<camera>]: one frame of the camera, with its faces drawn (snapshot.enabled)
+    "snapshot": Command(_snapshot, frozenset({"camera"}), "snapshot"),
 }
 COMMANDS = tuple(TABLE)
 

@@ -296,6 +296,10 @@ class Recorder:
         assert len(sample_ids) == 1 and isinstance(sample_ids[0], str) and len(sample_ids[0]) == 12
         return {"name": name, "removed": sample_ids}
 
+    def snapshot(self, camera):
+        assert camera is None or (isinstance(camera, str) and 0 < len(camera) <= 64)
+        return {"camera": camera}
+
 
 def _guard(tmp_path: Path) -> CommandGuard:
     return CommandGuard(KEY, require_signed=False, window_s=300, nonces=NonceStore(tmp_path / "nonces.json", 300))

@@ -22,8 +22,8 @@ from edged.config import (
     topics_for,
 )
 from edged.core.logs import LEVELS as LOG_LEVELS
-from edged.core.paths import default_gallery
 from edged.core.names import check_id
+from edged.core.paths import default_gallery
 from edged.core.sources import STREAM_SCHEMES, source_kind
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "frd.example.yaml"

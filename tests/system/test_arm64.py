@@ -12,10 +12,14 @@ On the arm64 host pip installs the aarch64 manylinux wheels (binary only, as the
 Then: frd is active on both; a photo enrolled on the arm64 host gives the byte-identical aligned chip
 and, with TFLite's reference kernels, an embedding within 1e-4 of x86_64's (computed natively in this
 process; measured 0) -- with the optimized kernels frd runs, within 5e-3 (int8 rounding differs
-between AVX and NEON) -- and another photo of the person is named with the same score;
-lin_manuel_miranda, enrolled over MQTT, is announced by frd on the arm64 host from a looping
-two-second cut of the test clip; a broken release fails the gate on the arm64 host, is rolled back
-there, and never reaches the x86_64 host.
+between AVX and NEON) -- and another photo of the person is named with the same score; a third of the
+golden photos embed as stored; lin_manuel_miranda, enrolled over MQTT, is announced by frd on the arm64
+host from a looping two-second cut of the test clip.
+
+One rollout, not two: a broken release failing the health gate and being rolled back is the fleet tier's
+(tests/system/test_fleet.py, on x86_64); the role's gate and rollback are the same tasks on every
+architecture, and here a second, emulated rollout cost 12 minutes to prove nothing more. The arm64 root is
+debootstrapped once and cached (tests/fleet/rootfs.py): 11 minutes the first time, seconds after.
 
 Two things are emulation artefacts, set only for the arm64 host and never on a real Pi:
 
@@ -73,7 +77,7 @@ from tests.fleet.harness import current as _current
 from tests.fleet.harness import healthy as _healthy
 from tests.fleet.machine import Host, reap_stale
 from tests.fleet.rootfs import ensure_rootfs
-from tests.fleet.wheels import build_wheel, source_version
+from tests.fleet.wheels import build_wheel
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = Path(os.environ.get("FRD_FLEET_SOURCE", ROOT))
@@ -170,11 +174,7 @@ def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flee
         venv = ansible_venv()
 
         dist = work / "dist"
-        base = source_version(SOURCE)
-        wheels = {
-            "v1": build_wheel(SOURCE, dist),
-            "broken": build_wheel(SOURCE, dist, version=f"{base}.post2", break_model=True),
-        }
+        wheels = {"v1": build_wheel(SOURCE, dist)}
         cut = work / "clip.mp4"
         assert _cut_clip(clip, cut, CLIP_FRAMES, CLIP_CROP) == CLIP_FRAMES[1] - CLIP_FRAMES[0]
 
@@ -316,6 +316,20 @@ embedder._interp = Interpreter(model_path=str(embedder.manifest.file), num_threa
 embedder._interp.allocate_tensors()
 print(json.dumps({"fast": fast.tolist(), "reference": embedder.embed(chips).tolist()}))
 """
+#: The golden photos the emulated host embeds: both tight crops, the two large photos (a scene of several faces,
+#: a 1080p frame) and every sixth person's photo -- 7 of the 21, a third of the emulated time (each whole photo
+#: costs about 15 s under qemu). All 21 are checked on x86_64 by tests/integration/test_golden_embeddings.py.
+ARM_GOLDEN_EVERY = 6
+
+
+def arm_golden_photos(data: Path) -> dict[str, list[str]]:
+    """:func:`tests.golden_embeddings.photos`, thinned for the emulated host (:data:`ARM_GOLDEN_EVERY`)."""
+    chosen = golden.photos(data)
+    people = [p for p in chosen["photos"] if p.startswith("people/")]
+    large = [p for p in chosen["photos"] if not p.startswith("people/")]
+    return {"photos": people[::ARM_GOLDEN_EVERY] + large, "aligned": chosen["aligned"]}
+
+
 #: XNNPACK's int8 kernels requantize with a different rounding on x86_64 (AVX) and aarch64 (NEON);
 #: over FaceNet's layers that moves the unit-length embedding by ~1e-3 (measured 1.27e-3).
 FAST_KERNEL_TOLERANCE = 5e-3
@@ -391,9 +405,13 @@ def test_photo_embedding_on_arm64_matches_x86_64(deployed: Fleet, data: Path, tm
 @pytest.mark.timeout(2400)
 def test_the_golden_photos_embed_on_arm64_as_stored(deployed: Fleet, data: Path) -> None:
     """The golden embeddings (stored on x86_64, tests/golden_embeddings.py) hold on the Pi: NEON's int8 rounding
-    stays within the tolerance the suite allows a stack, which OpenCV 5.1 exceeds."""
+    stays within the tolerance the suite allows a stack, which OpenCV 5.1 exceeds (a third of the photos:
+    :data:`ARM_GOLDEN_EVERY`)."""
     host = deployed.hosts[ARM]
-    stored = json.loads(golden.GOLDEN.read_text())["photos"]
+    chosen = arm_golden_photos(data)
+    wanted = {p for files in chosen.values() for p in files}
+    stored = {p: v for p, v in json.loads(golden.GOLDEN.read_text())["photos"].items() if p in wanted}
+    assert set(stored) == wanted and len(stored) >= 7, sorted(wanted - set(stored))
     inside = f"{SRV}/golden"
     for rel in stored:
         dest = host.root / inside.lstrip("/") / rel
@@ -401,7 +419,7 @@ def test_the_golden_photos_embed_on_arm64_as_stored(deployed: Fleet, data: Path)
         shutil.copyfile(data / rel, dest)
     fresh: dict[str, dict] = {}
     t = time.monotonic()
-    for kind, files in golden.photos(data).items():
+    for kind, files in chosen.items():
         args = [f"{PREFIX}/current/bin/frd", "embed", "--json", *(["--aligned"] if kind == "aligned" else []),
                 *(f"{inside}/{f}" for f in files)]
         for line in host.run(args, timeout=1800).stdout.splitlines():
@@ -430,31 +448,3 @@ def test_clip_person_is_announced_on_arm64(deployed: Fleet, data: Path) -> None:
         deployed.timings["enrolled -> event on arm64 (emulated)"] = round(time.monotonic() - t, 1)
     assert event["camera"] == "door" and event["name"] == "lin_manuel_miranda", event
     _healthy(deployed, ARM)
-
-
-# ---------------------------------------------------------------- rollback
-
-
-@pytest.mark.timeout(2400)
-def test_broken_release_is_rolled_back_on_arm64_and_x86_64_is_untouched(deployed: Fleet) -> None:
-    pi, box = deployed.hosts[ARM], deployed.hosts[X86]
-    untouched = box.unit("frd", "MainPID", "ExecMainStartTimestampMonotonic", "NRestarts")
-    v1, broken = deployed.version("v1"), deployed.version("broken")
-
-    run = deployed.playbook("broken", "broken release (rollback on arm64)")
-    assert run.returncode != 0, run.tail()
-    assert run.failed().get(ARM, 0) >= 1, run.recap
-    assert X86 not in run.recap or run.recap[X86].get("changed", 0) == 0, run.recap
-    assert f"failed the health gate on {ARM}" in run.output, run.tail()
-    assert f"Rolled back to {PREFIX}/releases/{v1}" in re.sub(r"\s+", " ", run.output), run.tail()
-    assert "healthy again" in run.output, run.tail()
-
-    _healthy(deployed, ARM)
-    assert _current(pi) == f"{PREFIX}/releases/{v1}"
-    assert json.loads(deployed.retained(f"frd/{ARM}/status"))["version"] == v1
-    # the x86_64 host never saw the broken release: same process, nothing installed
-    assert box.unit("frd", "MainPID", "ExecMainStartTimestampMonotonic", "NRestarts") == untouched
-    assert _current(box) == f"{PREFIX}/releases/{v1}"
-    assert box.run(["test", "-e", f"{PREFIX}/releases/{broken}"], check=False).returncode != 0
-    for name in HOST_NAMES:
-        assert deployed.availability(name) == "online"

@@ -86,6 +86,10 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     if gallery is not None and not gallery.people:
         print(f"frd: the gallery {gallery.root} is empty: every face is unknown (enroll someone first)",
               file=sys.stderr)
+    elif gallery is not None and args.gallery is None and installation(args)[1] is None:
+        n = len(gallery.people)  # no config said which: say which gallery named them
+        print(f"frd: named from the default gallery {gallery.root} ({n} {'person' if n == 1 else 'people'}; "
+              "no config file: -c FILE for a daemon's)", file=sys.stderr)
     return 1 if unreadable else 0
 
 

@@ -55,6 +55,8 @@ def test_one_gallery_for_the_cli_and_the_daemon_and_every_command_says_which(dat
     assert r.returncode == 0, r.stderr
     assert r.stdout.count(f'"gallery": "{default}"') == 1
     assert "no config file" in r.stderr and "-c FILE" in r.stderr, r.stderr
+    named = _frd("recognize", data / "people/obama/obama_2.jpg", env=env)
+    assert "\tobama\t" in named.stdout and f"named from the default gallery {default} (1 person" in named.stderr
 
     cfg = tmp_path / "door.yaml"
     cfg.write_text("device_id: door\ncameras:\n  - name: front\n    source: /dev/video0\n")

@@ -30,10 +30,13 @@ from .core.files import check_private
 from .core.keys import AUTHORITY, public_key
 from .core.logs import LEVELS as LOG_LEVELS
 from .core.names import MAX_LEN, check_id, slugify
+from .core.paths import default_gallery
 from .core.sources import PICAMERA_PREFIXES, STREAM_SCHEMES, parse_picamera, url_scheme
 from .core.topics import RESERVED_DEVICE_IDS, Topics, check_prefix
 
 DEFAULT_CONFIG_PATH = Path("/etc/frd/frd.yaml")
+#: Why ``frd run`` (and so ``frd check-config``) refuses a config without cameras: a valid file, but no daemon.
+NO_CAMERAS = "no cameras configured (add at least one under 'cameras:')"
 #: The strictness levels (``recognition.strictness``), strictest first; each is a promised rate of stranger
 #: faces named (the calibration holds one threshold rule per level: edged/vision/match.py).
 STRICTNESS_LEVELS = ("strict", "balanced", "lenient")
@@ -175,12 +178,25 @@ class CameraConfig(_Model):
 
 
 class GalleryConfig(_Model):
-    path: FilePath = Path("/var/lib/frd/gallery")
+    #: <state dir>/gallery (edged/core/paths.py): /var/lib/frd/gallery under systemd or wherever /var/lib/frd
+    #: exists, else the user's ~/.local/share/frd/gallery; the same for ``frd run`` and the command line.
+    path: FilePath = Field(default_factory=default_gallery)
     keep_crops: bool = True
     #: Plenty for a home, and a bound on what a flood of enrollments (or of fleet records) can cost in disk,
     #: memory and Home Assistant entities.
     max_people: int = Field(default=100, ge=1, le=100_000)
     max_samples_per_person: int = Field(default=50, ge=1, le=1000)
+
+
+class SnapshotConfig(_Model):
+    """A look through the camera when asked (``cmd/snapshot[/<camera>]``; in Home Assistant a "snapshot" button
+    and image per camera): one frame, reduced to ``max_side``, with the faces frd follows and its working size
+    drawn, to aim and focus a door camera (edged/vision/snapshot.py). A frame shows everyone in view, so it is
+    off by default; when on, it is published once, not retained, and never written to disk."""
+
+    enabled: bool = False
+    #: The snapshot's long side in pixels: enough to see where faces are and whether they are sharp.
+    max_side: int = Field(default=640, ge=160, le=1920)
 
 
 class HomeAssistantConfig(_Model):
@@ -355,6 +371,7 @@ class RateLimits(_Model):
     ignore: RateLimit = RateLimit(burst=10, per_minute=30)
     reassign: RateLimit = RateLimit(burst=5, per_minute=10)  # enrolls, like enroll
     samples: RateLimit = RateLimit(burst=10, per_minute=30)  # removes, like delete
+    snapshot: RateLimit = RateLimit(burst=3, per_minute=6)  # a frame each: a look, not a video stream
 
 
 class SecurityConfig(_Model):
@@ -385,10 +402,11 @@ class Config(_Model):
     unknown_faces: UnknownFacesConfig = Field(default_factory=UnknownFacesConfig)
     fleet: FleetConfig = Field(default_factory=FleetConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+    snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig)
     status_interval_s: float = Field(default=5, gt=0)
 
     @field_validator("mqtt", "gallery", "homeassistant", "recognition", "unknown_faces", "fleet", "security",
-                     mode="before")
+                     "snapshot", mode="before")
 
     @classmethod
     def _empty_section(cls, value: Any) -> Any:

@@ -11,9 +11,12 @@ from ..core.sources import is_still
 from .common import gallery_arg, gallery_path, installation, load_images, print_json
 
 
-def add_recognize(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("recognize", help="name the faces in images, folders, videos, cameras or streams")
-    p.add_argument("sources", nargs="+", metavar="SOURCE")
+def add_recognize(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("recognize", parents=[common],
+                       help="name the faces in images, folders, videos, cameras or streams")
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="an image, a folder of images, a video file, a camera (0, /dev/video0, picamera2:0) or a "
+                        "stream URL")
     gallery_arg(p)
     p.add_argument("--json", action="store_true", help="one JSON line per face")
     p.add_argument("--aligned", action="store_true", help="each image already is a face crop")
@@ -30,12 +33,13 @@ def add_recognize(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_recognize)
 
 
-def add_embed(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("embed", help="print the embedding of the face each image is of")
-    p.add_argument("images", nargs="+")
+def add_embed(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("embed", parents=[common], help="print the embedding of the face each image is of")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="photos (or face crops with --aligned)")
     p.add_argument("--aligned", action="store_true", help="images already are face crops: skip detection")
     p.add_argument("--json", action="store_true", help='one JSON line per image: {"source", "box", "embedding"}')
-    p.add_argument("--threads", type=int, default=default(RecognitionConfig, "threads"))
+    p.add_argument("--threads", type=int, default=default(RecognitionConfig, "threads"),
+                   help="threads for the embedder and OpenCV (default: 1, recognition.threads' default)")
     p.add_argument("--reference-kernels", action="store_true",
                    help="TFLite's portable reference kernels: the same arithmetic on every CPU (to compare machines "
                         "and stacks), about ten times slower")
@@ -85,6 +89,10 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     if gallery is not None and not gallery.people:
         print(f"frd: the gallery {gallery.root} is empty: every face is unknown (enroll someone first)",
               file=sys.stderr)
+    elif gallery is not None and args.gallery is None and installation(args)[1] is None:
+        n = len(gallery.people)  # no config said which: say which gallery named them
+        print(f"frd: named from the default gallery {gallery.root} ({n} {'person' if n == 1 else 'people'}; "
+              "no config file: -c FILE for a daemon's)", file=sys.stderr)
     return 1 if unreadable else 0
 
 

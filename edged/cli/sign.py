@@ -10,8 +10,8 @@ from ..core.errors import InputError
 from ..mqtt.security import read_key, sign
 
 
-def add_sign(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sign", help="sign a command for mosquitto_pub (prints the JSON envelope)")
+def add_sign(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("sign", parents=[common], help="sign a command for mosquitto_pub (prints the JSON envelope)")
     p.add_argument("--key-file", type=Path, required=True, help="the command key (security.command_key_file)")
     p.add_argument("-t", "--topic", required=True, help="the exact topic it will be published on")
     g = p.add_mutually_exclusive_group()

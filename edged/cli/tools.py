@@ -9,17 +9,18 @@ from pathlib import Path
 from ..config import DETECTORS, RecognitionConfig, default
 
 
-def add_demo(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="broker + camera + frd + MQTT enrollment, events printed live")
-    p.add_argument("--broker", choices=["auto", "mosquitto", "embedded"], default="auto")
+def add_demo(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("demo", parents=[common], help="broker + camera + frd + MQTT enrollment, events printed live")
+    p.add_argument("--broker", choices=["auto", "mosquitto", "embedded"], default="auto",
+                   help="auto (default): mosquitto when installed, else the embedded one (amqtt, MQTT 3.1.1 only)")
     p.add_argument("--video", action="store_true", help="use the built-in video even if a webcam is present")
     p.add_argument("--seconds", type=float, default=60, help="stop after this long (default 60)")
     p.add_argument("--until-event", action="store_true", help="stop at the first event naming someone")
     p.set_defaults(func=cmd_demo)
 
 
-def add_eval(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="open-set accuracy of the matcher on a labelled face folder")
+def add_eval(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("eval", parents=[common], help="open-set accuracy of the matcher on a labelled face folder")
     p.add_argument("data", type=Path,
                    help="folder of <identity>/<image> face crops (e.g. aligned112), or LFW with pairs.txt")
     p.add_argument("--sizes", type=int, nargs="+", default=None,
@@ -38,8 +39,9 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_eval)
 
 
-def add_bench(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="per-stage latency, fps on a video, and embedder cost comparison")
+def add_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("bench", parents=[common],
+                       help="per-stage latency, fps on a video, and embedder cost comparison")
     p.add_argument("video", help="video file to run the pipeline on")
     p.add_argument("--enroll", nargs=2, metavar=("NAME", "IMAGE"), help="enroll this person first")
     p.add_argument("--detect-every", type=int, default=default(RecognitionConfig, "detect_every"),

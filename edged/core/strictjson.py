@@ -21,6 +21,11 @@ MAX_DEPTH = 32
 _BRACKETS = re.compile(rb"[^\[\]{}]+")
 
 
+#: How :func:`loads` begins the message of text that is not JSON at all; a caller that says "not valid JSON"
+#: itself drops it (:func:`reason`).
+NOT_JSON = "not valid JSON: "
+
+
 class StrictJSONError(ValueError):
     """The text is not JSON that frd accepts; the message says why (short, safe to log and reply)."""
 
@@ -80,4 +85,10 @@ def loads(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     except RecursionError:
         raise StrictJSONError("nested too deeply") from None
     except (UnicodeDecodeError, ValueError, TypeError) as e:
-        raise StrictJSONError(f"not valid JSON: {str(e)[:200]}") from None
+        raise StrictJSONError(f"{NOT_JSON}{str(e)[:200]}") from None
+
+
+def reason(e: StrictJSONError) -> str:
+    """Why the text was refused, for a message that already says it is not valid JSON (no "not valid JSON:
+    not valid JSON: …")."""
+    return str(e).removeprefix(NOT_JSON)

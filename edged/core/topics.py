@@ -13,6 +13,7 @@ Layout (``<base>`` = ``<base_topic>/<device_id>``)::
     <base>/state/camera/<camera>     last result of a camera (retained JSON)
     <base>/state/person/<name>       a person was seen (JSON)
     <base>/face/<camera>             last announced face, aligned chip as JPEG (opt-in, not retained)
+    <base>/snapshot/<camera>         one downscaled frame when asked (cmd/snapshot; opt-in, not retained)
     <base>/state/last_seen/<name>    where and when a person was last seen (retained JSON)
     <base>/state/faces/<camera>      how many faces a camera follows now (retained JSON)
     <base>/cmd/<command>[/<arg>]     commands to this device
@@ -103,6 +104,10 @@ class Topics:
     def face_image(self, camera: str) -> str:
         """The last announced face of ``camera`` (``homeassistant.face_image``): JPEG bytes."""
         return f"{self.base}/face/{check_segment(camera, 'camera name')}"
+
+    def snapshot(self, camera: str) -> str:
+        """A look through ``camera`` when asked (``snapshot.enabled``, ``cmd/snapshot``): JPEG bytes."""
+        return f"{self.base}/snapshot/{check_segment(camera, 'camera name')}"
 
     def last_seen(self, name: str) -> str:
         return f"{self.base}/state/last_seen/{check_segment(name, 'person name')}"

@@ -235,7 +235,7 @@ def home_assistant(cfg: Config, topics: Topics, pipeline: Pipeline, people: Peop
 
     device = DiscoveryDevice(topics, __version__, pipeline.embedder.name,
                              off_delay_s=cfg.homeassistant.presence_off_delay_s,
-                             face_image=cfg.homeassistant.face_image,
+                             face_image=cfg.homeassistant.face_image, snapshot=cfg.snapshot.enabled,
                              format=cfg.homeassistant.discovery_format)
     ha = HomeAssistant(device, bus, [c.name for c in cfg.cameras], people.names)
     people.subscribe(ha.on_change)
@@ -345,13 +345,18 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
     mode = camera_mode(cfg)
     readers = camera_readers(cfg, mode, people, readers)
     workers = camera_workers(cfg, mode, pipeline, people, ignore, unknowns)
-    handler = CommandHandler(Routes(people, status, unknowns, ignored), topics=topics, **handler_options)
+    def snapshot(camera: str | None) -> dict:  # cmd/snapshot: the daemon's cameras
+        assert daemon is not None
+        return daemon.snapshot(camera)
+
+    handler = CommandHandler(Routes(people, status, unknowns, ignored, snapshot), topics=topics, **handler_options)
     housekeeping = [ignored.reload_if_changed] + ([unknowns.expire] if unknowns is not None else [])
     daemon = Daemon(
         device_id=cfg.device_id, topics=topics, pipeline=pipeline, people=people, readers=readers,
         bus=bus, notifier=notifier or Notifier(), handler=handler, status_interval_s=cfg.status_interval_s,
         components=components, workers=workers, housekeeping=housekeeping,
         face_image=cfg.homeassistant.face_image, camera_mode=mode,
+        snapshot_max_side=cfg.snapshot.max_side if cfg.snapshot.enabled else None,
     )
 
     def ignore_changed() -> None:  # a face ignored or no longer ignored: every face is judged afresh
@@ -383,7 +388,7 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
 
     ``log_level`` (``--log-level``) overrides the config's ``log_level``.
     """
-    from ..config import client_id_for, load_config, resolve_password, topics_for
+    from ..config import NO_CAMERAS, client_id_for, load_config, resolve_password, topics_for
     from ..core.errors import FrdError
     from ..core.logs import set_level
     from ..mqtt.bus import Bus, BusSettings
@@ -392,7 +397,7 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
     cfg = load_config(config_path)
     set_level(log_level or cfg.log_level)
     if not cfg.cameras:
-        raise FrdError(f"{config_path}: no cameras configured (add at least one under 'cameras:')")
+        raise FrdError(f"{config_path}: {NO_CAMERAS}")
     handler_options = options_from_config(cfg, cfg.gallery.path)  # before the model: a missing key fails fast
     rc = cfg.recognition
     pipeline = pipeline_from_config(rc)

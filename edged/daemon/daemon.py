@@ -36,7 +36,7 @@ from typing import Protocol
 import numpy as np
 
 from .. import __version__
-from ..core.errors import FrdError
+from ..core.errors import FrdError, InputError
 from ..core.models import Event
 from ..core.topics import Topics
 from ..mqtt import payloads
@@ -58,6 +58,20 @@ GALLERY_POLL_S = 2.0
 _WAKE = object()
 #: How cameras run (``Daemon.camera_mode``): one camera in the frame loop; several as threads or processes.
 LOOP, THREADS, PROCESSES = "loop", "threads", "processes"
+#: How long ``cmd/snapshot`` waits for a camera's next processed frame (a camera limited to 1 fps, or idle and
+#: passing over frames, has one well within it).
+SNAPSHOT_TIMEOUT_S = 10.0
+
+
+def _end_the_terminals_line() -> None:
+    """Ctrl-C in a terminal echoes ``^C`` with no line break: the log lines of the stop then start on a line of
+    their own, not glued to it."""
+    import sys
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
+            sys.stderr.flush()
 
 
 class Component(Protocol):
@@ -148,6 +162,7 @@ class Daemon:
         housekeeping: Sequence[Callable[[], object]] = (),
         face_image: bool = False,
         camera_mode: str = LOOP,
+        snapshot_max_side: int | None = None,
     ) -> None:
         self.device_id = device_id
         self.topics = topics
@@ -183,6 +198,8 @@ class Daemon:
         self._camera_person: dict[str, str | None] = {}  # who each camera's retained state names
         #: ``homeassistant.face_image``: publish each announced face's chip; who each camera's shown face is
         self.face_image = face_image
+        #: ``snapshot.enabled``: the long side of a snapshot (None: ``cmd/snapshot`` is refused)
+        self.snapshot_max_side = snapshot_max_side
         self._camera_face: dict[str, str | None] = {}
         self._camera_face_id: dict[str, str | None] = {}  # the held face (unknown_faces) each camera shows
         self._faces_now = FacesNow()
@@ -213,6 +230,11 @@ class Daemon:
                     with contextlib.suppress(queue.Full):
                         self._commands.put_nowait(_WAKE)
                 return
+        if msg.retain and not msg.payload:
+            # Someone cleared a retained command (mosquitto_pub -r -n -t TOPIC, as the refusal below advises): the
+            # broker passes the empty message on. Nothing to run, nothing to refuse, nobody to answer.
+            log.debug("a retained command on %s was cleared", msg.topic[:200])
+            return
         if msg.retain:
             # A retained command would run again on every reconnect and restart, and on every device that
             # joins later (a retained delete undoes every later enrollment): commands are one-shot.
@@ -310,6 +332,31 @@ class Daemon:
             for camera in [c for c, fid in self._camera_face_id.items() if fid is not None and fid in gone]:
                 self.bus.publish(payloads.cleared_face_image(self.topics, camera))
                 self._camera_face[camera] = self._camera_face_id[camera] = None
+
+    # -- a look through a camera -------------------------------------------------------------
+    def snapshot(self, camera: str | None) -> dict:
+        """``cmd/snapshot[/<camera>]``: the camera's next processed frame, downscaled, its faces and working size
+        drawn, published once on ``<base>/snapshot/<camera>`` (not retained, never on disk); the reply says what
+        it shows. On the command thread: it waits for the frame (at most :data:`SNAPSHOT_TIMEOUT_S`)."""
+        if self.snapshot_max_side is None:
+            raise InputError("snapshots are off on this device (snapshot.enabled: false): a frame shows everyone "
+                             "in view; turn them on to aim a camera")
+        names = ", ".join(self.readers) or "none"
+        if camera is None:
+            if len(self.readers) != 1:
+                raise InputError(f"which camera? cmd/snapshot/<camera>; cameras: {names}")
+            camera = next(iter(self.readers))
+        if camera not in self.readers:
+            raise InputError(f"no camera named {camera[:64]!r}; cameras: {names}")
+        source = self.readers[camera] if self.camera_mode == PROCESSES else self.workers[camera]
+        got = source.snapshot(self.snapshot_max_side, SNAPSHOT_TIMEOUT_S)
+        if got is None:
+            r = self.readers[camera]
+            raise InputError(f"camera {camera} gave no frame within {SNAPSHOT_TIMEOUT_S:g} s (it is {r.state}"
+                             f"{': ' + r.error if r.error else ''})")
+        self.bus.publish(payloads.snapshot(self.topics, camera, got.jpeg))
+        log.info("snapshot of camera %s published (%d bytes, not retained)", camera, len(got.jpeg))
+        return {"camera": camera, "topic": self.topics.snapshot(camera), **got.info()}
 
     # -- status ---------------------------------------------------------------------------
     def status(self) -> dict:
@@ -476,7 +523,9 @@ class Daemon:
             self._camera_threads[name] = t
             t.start()
 
-    def request_stop(self, *_: object) -> None:
+    def request_stop(self, signum: int | None = None, *_: object) -> None:
+        if signum == signal.SIGINT and not self._stop.is_set():
+            _end_the_terminals_line()
         self._stop.set()
 
     def request_reload(self, *_: object) -> None:
@@ -492,8 +541,8 @@ class Daemon:
         self._start_readers_and_bus()
         self.notifier.ready()
         each = {LOOP: "", THREADS: ", a thread each", PROCESSES: ", a process each"}[self.camera_mode]
-        log.info("frd %s running: %d camera(s)%s, %d people, model %s", __version__, len(self.readers), each,
-                 len(self.gallery.people), self.pipeline.embedder.name)
+        log.info("frd %s running: %d camera(s)%s, %d people in %s, model %s", __version__, len(self.readers), each,
+                 len(self.gallery.people), self.gallery.root, self.pipeline.embedder.name)
         next_gallery_check = time.monotonic() + GALLERY_POLL_S
         supervise = self.camera_mode != LOOP
         if supervise:

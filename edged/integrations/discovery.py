@@ -11,6 +11,9 @@ Entities of one device (node id ``frd_<device_id>``):
 * ``sensor``  ``camera_<camera>_faces`` -- how many faces the camera follows now.
 * ``image``   ``camera_<camera>_face`` -- the last announced face (JPEG chip); only
   with ``homeassistant.face_image``.
+* ``button``  ``camera_<camera>_take_snapshot`` and ``image`` ``camera_<camera>_snapshot`` -- a look
+  through the camera when pressed (``cmd/snapshot/<camera>``, the frame on
+  ``<base>/snapshot/<camera>``); only with ``snapshot.enabled``.
 * ``binary_sensor`` ``person_<slug>`` -- presence of one enrolled person, turned
   off by Home Assistant ``off_delay_s`` after the last "on".
 * ``sensor``  ``person_<slug>_last_seen`` -- when (state, a timestamp) and where
@@ -36,7 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import HomeAssistantConfig, default
+from ..config import HomeAssistantConfig, SnapshotConfig, default
 from ..core.models import Message
 from ..core.names import ALPHABET, slugify
 from ..core.topics import AVAILABLE, NOT_AVAILABLE, Topics
@@ -57,6 +60,7 @@ class DiscoveryDevice:
     off_delay_s: int = default(HomeAssistantConfig, "presence_off_delay_s")
     support_url: str | None = None
     face_image: bool = default(HomeAssistantConfig, "face_image")  # an image entity per camera
+    snapshot: bool = default(SnapshotConfig, "enabled")  # a snapshot button and image per camera
     format: str = default(HomeAssistantConfig, "discovery_format")  # entity | device
 
     @property
@@ -177,15 +181,41 @@ def face_image_config(dev: DiscoveryDevice, camera: str) -> Message:
     )
 
 
+#: What the snapshot button sends (a command's payload is JSON: an empty object, no options).
+SNAPSHOT_PRESS = "{}"
+
+
+def snapshot_configs(dev: DiscoveryDevice, camera: str) -> list[Message]:
+    """A button that asks ``camera`` for a snapshot, and the image entity that shows it (aiming a camera)."""
+    button = _config(dev, "button", _camera_object_id(camera, "take_snapshot"), {
+        "name": f"{camera} snapshot",
+        "command_topic": dev.topics.cmd("snapshot", camera),
+        "payload_press": SNAPSHOT_PRESS,
+        "icon": "mdi:camera-iris",
+        "entity_category": "config",
+    })
+    image = _config(dev, "image", _camera_object_id(camera, "snapshot"), {
+        "name": f"{camera} snapshot",
+        "image_topic": dev.topics.snapshot(camera),
+        "content_type": "image/jpeg",
+        "icon": "mdi:camera-iris",
+    })
+    return [button, image]
+
+
 def camera_configs(dev: DiscoveryDevice, camera: str) -> list[Message]:
-    """Every entity of one camera (the image only with ``face_image``)."""
+    """Every entity of one camera (the face image only with ``face_image``, the snapshot only with ``snapshot``)."""
     out = [camera_config(dev, camera), faces_now_config(dev, camera)]
-    return [*out, face_image_config(dev, camera)] if dev.face_image else out
+    if dev.face_image:
+        out.append(face_image_config(dev, camera))
+    return [*out, *snapshot_configs(dev, camera)] if dev.snapshot else out
 
 
 def camera_removals(topics: Topics, camera: str) -> list[Message]:
     return [camera_removal(topics, camera), _removal(topics, "sensor", _camera_object_id(camera, "faces")),
-            _removal(topics, "image", _camera_object_id(camera, "face"))]
+            _removal(topics, "image", _camera_object_id(camera, "face")),
+            _removal(topics, "button", _camera_object_id(camera, "take_snapshot")),
+            _removal(topics, "image", _camera_object_id(camera, "snapshot"))]
 
 
 # ---------------------------------------------------------------- per person

@@ -79,8 +79,10 @@ def options_from_config(cfg: Config, state_dir: Path, environ: Mapping[str, str]
     sec = cfg.security
     images.configure(sec.max_image_pixels, sec.max_image_side)
     found = resolve_command_key(sec.command_key_file, environ)
+    # without a key no signed command is accepted, so there are no nonces to remember (and no file to miss)
+    nonces = NonceStore(state_dir / NONCE_FILE, sec.replay_window_s) if found else None
     guard = CommandGuard(found[0] if found else None, require_signed=sec.require_signed_commands,
-                         window_s=sec.replay_window_s, nonces=NonceStore(state_dir / NONCE_FILE, sec.replay_window_s))
+                         window_s=sec.replay_window_s, nonces=nonces)
     if found:
         log.info("command key from %s: signed commands are %s", found[1],
                  "required" if sec.require_signed_commands else "checked (unsigned ones accepted)")
@@ -89,14 +91,15 @@ def options_from_config(cfg: Config, state_dir: Path, environ: Mapping[str, str]
 
 
 class Services(Protocol):
-    def enroll_images(self, name: str, images: list[tuple[str, bytes]]) -> dict: ...
-    def enroll_capture(self, name: str, camera: str | None, frames: int, timeout_s: float) -> dict: ...
+    def enroll_images(self, name: str, images: list[tuple[str, bytes]], force: bool = False) -> dict: ...
+    def enroll_capture(self, name: str, camera: str | None, frames: int, timeout_s: float, force: bool = False
+                       ) -> dict: ...
     def delete(self, name: str) -> dict: ...
     def rename(self, name: str, new_name: str) -> dict: ...
     def list_people(self, name: str | None = None, detail: bool = False) -> dict: ...
     def status(self) -> dict: ...
     def reload(self) -> dict: ...
-    def enroll_unknown(self, name: str, face_ids: list[str], visitor: bool = False) -> dict: ...
+    def enroll_unknown(self, name: str, face_ids: list[str], visitor: bool = False, force: bool = False) -> dict: ...
     def unknown_list(self) -> dict: ...
     def unknown_forget(self, face_ids: list[str] | None) -> dict: ...
     def ignore_add(self, face_id: str) -> dict: ...
@@ -104,6 +107,7 @@ class Services(Protocol):
     def ignore_remove(self, ignore_id: str) -> dict: ...
     def reassign(self, name: str, face_id: str | None, event_id: str | None) -> dict: ...
     def remove_samples(self, name: str, sample_ids: list[str]) -> dict: ...
+    def snapshot(self, camera: str | None) -> dict: ...
 
 
 class Routes:
@@ -112,17 +116,24 @@ class Routes:
     the faces not to announce."""
 
     def __init__(self, people: People, status: Callable[[], dict], unknowns: UnknownFaces | None = None,
-                 ignored: IgnoreList | None = None) -> None:
+                 ignored: IgnoreList | None = None, snapshot: Callable[[str | None], dict] | None = None) -> None:
         self.people = people
         self._status = status
         self.unknowns = unknowns
         self.ignored = ignored
+        self._snapshot = snapshot
 
-    def enroll_images(self, name: str, images: list[tuple[str, bytes]]) -> dict:
-        return self.people.enroll_images(name, images)
+    def snapshot(self, camera: str | None) -> dict:
+        if self._snapshot is None:
+            raise InputError("this device takes no snapshots")
+        return self._snapshot(camera)
 
-    def enroll_capture(self, name: str, camera: str | None, frames: int, timeout_s: float) -> dict:
-        return self.people.enroll_capture(name, camera, frames, timeout_s)
+    def enroll_images(self, name: str, images: list[tuple[str, bytes]], force: bool = False) -> dict:
+        return self.people.enroll_images(name, images, force=force)
+
+    def enroll_capture(self, name: str, camera: str | None, frames: int, timeout_s: float, force: bool = False
+                       ) -> dict:
+        return self.people.enroll_capture(name, camera, frames, timeout_s, force=force)
 
     def delete(self, name: str) -> dict:
         return self.people.delete(name)
@@ -150,13 +161,13 @@ class Routes:
         m = self.people.pipeline.matcher
         return Matcher(m.calibration, m.strictness, m.fixed_threshold)
 
-    def enroll_unknown(self, name: str, face_ids: list[str], visitor: bool = False) -> dict:
+    def enroll_unknown(self, name: str, face_ids: list[str], visitor: bool = False, force: bool = False) -> dict:
         """Enroll held unknown faces (the same screen as photos); ``visitor``: every entry of their visitors.
         The entries used are then no longer unknown."""
         store = self._store()
         if visitor:
             face_ids = store.visitor_faces(face_ids, self._visitor_matcher())
-        result = self.people.enroll_held(name, store.faces(face_ids))
+        result = self.people.enroll_held(name, store.faces(face_ids), force=force)
         if result["added"]:
             store.enrolled(face_ids, name)  # no longer unknown; held on so that cmd/reassign can fix the name
         return result
@@ -228,7 +239,7 @@ def _parse_json(payload: bytes) -> dict:
     try:
         obj = strictjson.loads(payload)
     except strictjson.StrictJSONError as e:
-        raise InputError(f"payload is not valid JSON: {e}") from None
+        raise InputError(f"payload is not valid JSON: {strictjson.reason(e)}") from None
     if not isinstance(obj, dict):
         raise InputError(f"payload must be a JSON object, not {type(obj).__name__}")
     return obj
@@ -287,18 +298,22 @@ def _enroll(h: CommandHandler, obj: dict, arg: str | None) -> dict:
         raise InputError("enroll needs exactly one of 'image_b64', 'capture' or 'face_ids'")
     if "visitor" in obj and ("face_ids" not in obj or obj["visitor"] is not True):
         raise InputError("enroll: 'visitor': true goes with 'face_ids' (every entry of their visitors)")
+    force = obj.get("force", False)
+    if not isinstance(force, bool):
+        raise InputError("enroll: 'force' must be true or false (true: enroll a face already enrolled as someone "
+                         "else, e.g. two people who look alike)")
     if "face_ids" in obj:
         ids = _face_ids(obj["face_ids"])
         if "visitor" in obj:
-            return _checked(h.services.enroll_unknown(name, ids, visitor=True))
-        return _checked(h.services.enroll_unknown(name, ids))
+            return _checked(h.services.enroll_unknown(name, ids, visitor=True, force=force))
+        return _checked(h.services.enroll_unknown(name, ids, force=force))
     if "image_b64" in obj:
         raw = obj["image_b64"]
         items = raw if isinstance(raw, list) else [raw]
         if not 1 <= len(items) <= h.limits.max_images:
             raise InputError(f"image_b64: 1 to {h.limits.max_images} images")
         images = [(f"image_b64[{i}]", _b64(v, f"image_b64[{i}]")) for i, v in enumerate(items)]
-        return _checked(h.services.enroll_images(name, images))
+        return _checked(h.services.enroll_images(name, images, force=force))
     cap = obj["capture"]
     if not isinstance(cap, dict):
         raise InputError("capture must be an object {camera, frames, timeout_s}")
@@ -313,7 +328,7 @@ def _enroll(h: CommandHandler, obj: dict, arg: str | None) -> dict:
     number = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
     if not number or not 0 < timeout <= MAX_CAPTURE_TIMEOUT_S:
         raise InputError(f"capture.timeout_s must be a number in (0, {MAX_CAPTURE_TIMEOUT_S:g}]")
-    return _checked(h.services.enroll_capture(name, camera, frames, float(timeout)))
+    return _checked(h.services.enroll_capture(name, camera, frames, float(timeout), force=force))
 
 
 def _checked(result: dict) -> dict:
@@ -410,6 +425,16 @@ def _samples(h: CommandHandler, obj: dict, arg: str | None) -> dict:
     return h.services.remove_samples(name, _face_ids([obj["sample_id"]], "sample_id", "sample id"))
 
 
+def _snapshot(h: CommandHandler, obj: dict, arg: str | None) -> dict:
+    """``cmd/snapshot/<camera>`` (or ``{"camera"}``; with one camera, neither): a look through the camera."""
+    camera = obj.get("camera", arg)
+    if camera is not None and (not isinstance(camera, str) or not 1 <= len(camera) <= 64):
+        raise InputError("snapshot: camera must be a camera name (1-64 characters)")
+    if "camera" in obj and arg is not None and camera != arg:
+        raise InputError(f"camera {_clip(str(camera), 80)!r} in the payload differs from {arg!r} in the topic")
+    return h.services.snapshot(camera)
+
+
 def _enroll_raw(h: CommandHandler, name: str, payload: bytes) -> dict:
     if not payload:
         raise InputError("empty payload: publish the image file (mosquitto_pub -f photo.jpg)")
@@ -419,7 +444,7 @@ def _enroll_raw(h: CommandHandler, name: str, payload: bytes) -> dict:
 #: Every command frd answers, in one place: ``<base>/cmd/<name>[/<arg>]`` → handler, allowed keys
 #: (besides ``request_id``), rate-limit class. A topic's ``<arg>`` is the payload's ``name``.
 TABLE: dict[str, Command] = {
-    "enroll": Command(_enroll, frozenset({"name", "image_b64", "capture", "face_ids", "visitor"}), "enroll",
+    "enroll": Command(_enroll, frozenset({"name", "image_b64", "capture", "face_ids", "visitor", "force"}), "enroll",
                       raw=_enroll_raw),
     "delete": Command(lambda h, obj, arg: h.services.delete(_name_field(obj, arg)), frozenset({"name"}), "delete"),
     "rename": Command(lambda h, obj, arg: h.services.rename(_name_field(obj, arg), _name_field(obj, None, "new_name")),
@@ -435,6 +460,8 @@ TABLE: dict[str, Command] = {
     "reassign": Command(_reassign, frozenset({"face_id", "event_id", "name"}), "reassign"),
     # cmd/samples/remove {"name", "sample_id"}
     "samples": Command(_samples, frozenset({"name", "sample_id"}), "samples"),
+    # cmd/snapshot[/<camera>]: one frame of the camera, with its faces drawn (snapshot.enabled)
+    "snapshot": Command(_snapshot, frozenset({"camera"}), "snapshot"),
 }
 COMMANDS = tuple(TABLE)
 

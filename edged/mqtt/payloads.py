@@ -93,6 +93,13 @@ def cleared_face_image(topics: Topics, camera: str) -> Message:
     return Message(topics.face_image(camera), b"", retain=True, qos=STATE_QOS)
 
 
+def snapshot(topics: Topics, camera: str, jpeg: bytes) -> Message:
+    """A look through ``camera`` (edged/vision/snapshot.py's JPEG), for whoever asked and is subscribed now.
+
+    Not retained: it shows everyone in view, and the broker must not keep it for whoever subscribes next."""
+    return Message(topics.snapshot(camera), jpeg, retain=False, qos=STATE_QOS)
+
+
 def last_seen_body(ev: Event) -> dict[str, Any]:
     """Where and when a person was last seen: a name, a camera and a time (no biometrics)."""
     return {"person": ev.name, "camera": ev.camera, "ts": ev.ts}

@@ -169,7 +169,7 @@ def open_envelope(raw: bytes) -> Envelope:
     try:
         obj = strictjson.loads(raw)
     except strictjson.StrictJSONError as e:
-        why = str(e)
+        why = strictjson.reason(e)
         if "appears twice" in why:  # JSON's last-wins would let an unseen second value override the checked one
             raise TrustError(f"signed envelope: duplicate key ({why})") from None
         raise TrustError(f"signed envelope is not valid JSON ({why})") from None

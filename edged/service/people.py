@@ -39,6 +39,13 @@ REMOVED = "removed"
 RENAMED = "renamed"
 #: the whole gallery was read again (a reload command, SIGHUP): whoever mirrors it republishes everything
 RELOADED = "reloaded"
+#: Two samples are the same photo when their embeddings are this close (1 - cosine): the same bytes give the
+#: same embedding (up to float rounding, ~1e-7), and so does the same photo saved again; two frames of a live
+#: camera differ by more (sensor noise alone moves a chip's embedding by ~1e-3). The bound the golden
+#: embeddings allow a whole stack to drift (tests/golden_embeddings.py).
+SAME_PHOTO = 1e-4
+#: How to enroll anyway a face the gallery already names (two people who look alike), said in every refusal.
+FORCE_HINT = 'frd enroll --force; MQTT: "force": true'
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,19 @@ class EnrollResult:
     def as_dict(self) -> dict:
         return {"name": self.name, "added": self.added, "rejected": self.rejected, "warnings": self.warnings,
                 "advice": self.advice}
+
+
+def renames(before: dict[str, tuple], after: dict[str, tuple], removed: list[str], added: list[str]
+            ) -> dict[str, str]:
+    """``{old: new}`` for the people who left under one name and came back under another with the very same
+    samples (``(updated, sample ids)``: a rename keeps both), so that a rename made with the CLI is followed
+    as a rename (Home Assistant moves the entities; the log says "renamed"), not as a removal and a stranger."""
+    out: dict[str, str] = {}
+    for old in removed:
+        new = next((n for n in added if after[n] == before[old] and n not in out.values()), None)
+        if new is not None:
+            out[old] = new
+    return out
 
 
 def screen(faces: list[tuple[str, Face]], result: EnrollResult) -> list[tuple[str, Face]]:
@@ -199,12 +219,13 @@ class People:
         return {"people": [{**p.summary(sha), "samples": p.samples()} for p in chosen]}
 
     # -- enrollment ---------------------------------------------------------------------
-    def enroll(self, name: str, images: list[tuple[str, np.ndarray | InputError]], aligned: bool = False
-               ) -> EnrollResult:
+    def enroll(self, name: str, images: list[tuple[str, np.ndarray | InputError]], aligned: bool = False,
+               force: bool = False) -> EnrollResult:
         """Enroll ``name`` from ``(label, rgb or the error that kept it from being read)`` pairs.
 
         The subject of each image (its largest face, or one much nearer the middle: pipeline.subject); raises
-        InputError for a bad name or a refused person.
+        InputError for a bad name or a refused person. ``force``: enroll even a face the gallery names as
+        someone else (:meth:`_who_else`).
         """
         validate_name(name)
         self._check(name)
@@ -225,9 +246,9 @@ class People:
                     f"{count} faces in the image; took the one it is of (the largest unless another is much "
                     f"nearer the middle): {b.w}x{b.h} px at x={b.x}, y={b.y}. If that is not {name}, remove "
                     "the sample and enroll a photo cropped to them")})
-        return self._enroll_faces(name, found, rejected, notes)
+        return self._enroll_faces(name, found, rejected, notes, force=force)
 
-    def enroll_images(self, name: str, images: list[tuple[str, bytes]]) -> dict:
+    def enroll_images(self, name: str, images: list[tuple[str, bytes]], force: bool = False) -> dict:
         """Enroll from encoded images (an MQTT payload): each is decoded with the image limits."""
         decoded: list[tuple[str, np.ndarray | InputError]] = []
         validate_name(name)
@@ -237,9 +258,10 @@ class People:
                 decoded.append((label, decode_image(data, what=label)))
             except InputError as e:  # the reply names the image once: "payload: not …", not "payload: payload: …"
                 decoded.append((label, InputError(str(e).removeprefix(f"{label}: "))))
-        return self.enroll(name, decoded).as_dict()
+        return self.enroll(name, decoded, force=force).as_dict()
 
-    def enroll_capture(self, name: str, camera: str | None, frames: int, timeout_s: float) -> dict:
+    def enroll_capture(self, name: str, camera: str | None, frames: int, timeout_s: float, force: bool = False
+                       ) -> dict:
         """Enroll from the next ``frames`` frames of ``camera`` that show exactly one face good enough to enroll."""
         validate_name(name)
         self._check(name)
@@ -267,22 +289,28 @@ class People:
             if skipped:
                 why += f" ({'; '.join(skipped)})"
             rejected.append({"image": f"camera:{camera}", "reason": why})
-        return self._enroll_faces(name, [(f"camera:{camera}", f) for f in faces], rejected).as_dict()
+        return self._enroll_faces(name, [(f"camera:{camera}", f) for f in faces], rejected, force=force).as_dict()
 
-    def enroll_held(self, name: str, faces: list[tuple[str, Face]]) -> dict:
+    def enroll_held(self, name: str, faces: list[tuple[str, Face]], force: bool = False) -> dict:
         """Enroll faces the daemon held (unknown faces: chips and embeddings), through the same screen."""
         validate_name(name)
         self._check(name)
-        return self._enroll_faces(name, faces, []).as_dict()
+        return self._enroll_faces(name, faces, [], force=force).as_dict()
 
     def _enroll_faces(self, name: str, faces: list[tuple[str, Face]], rejected: list[dict],
-                      notes: list[dict] | None = None) -> EnrollResult:
+                      notes: list[dict] | None = None, force: bool = False) -> EnrollResult:
         result = EnrollResult(name, rejected=rejected)
-        kept = screen(faces, result)
+        kept = self._not_enrolled_yet(name, screen(faces, result), result)
         taken = {label for label, _ in kept}  # "which face was taken" only where one was
         result.warnings[:0] = [n for n in notes or [] if n["image"] in taken]
         if not kept:
             return result
+        others = self._who_else(name, kept)
+        if others and not force:  # nothing is added: one photo under a second name is enough to split a person
+            return self._refuse_as_someone_else(name, kept, others, result)
+        result.warnings += [{"image": label, "warning": f"already enrolled as {who} (score {score:.2f}); enrolled "
+                                                        f"as {name} anyway (force)"}
+                            for label, (who, score) in others.items()]
         new = name not in self.gallery.people
         with self.lock:
             self.gallery.add(
@@ -296,6 +324,49 @@ class People:
         result.advice = photos_advice(name, self.gallery.people[name].count)
         log.info("enrolled %s (%d face(s))", name, len(kept))
         self._announce(Change(ADDED if new else UPDATED, name))
+        return result
+
+    def _not_enrolled_yet(self, name: str, kept: list[tuple[str, Face]], result: EnrollResult
+                          ) -> list[tuple[str, Face]]:
+        """``kept`` without the photos ``name`` already has (or that this request holds twice): the same photo
+        sent again is one sample, not two (:data:`SAME_PHOTO`); each one left out is in ``result.rejected``."""
+        person = self.gallery.people.get(name)
+        have: list[tuple[str, np.ndarray]] = []
+        if person is not None and person.model_sha256 == self.gallery.model_sha256:
+            have = [(f"sample {sid} of {name}", e) for sid, e in zip(person.sample_ids, person.embeddings,
+                                                                        strict=True)]
+        out = []
+        for label, face in kept:
+            e = np.asarray(face.embedding, np.float32)
+            same = next((what for what, other in have if 1.0 - float(np.dot(e, other)) <= SAME_PHOTO), None)
+            if same is not None:
+                result.rejected.append({"image": label, "reason": f"the same photo as {same}: not counted twice"})
+                continue
+            have.append((label, e))
+            out.append((label, face))
+        return out
+
+    def _who_else(self, name: str, kept: list[tuple[str, Face]]) -> dict[str, tuple[str, float]]:
+        """``{label: (person, score)}`` for each face the gallery already names as someone other than ``name``,
+        at the strictness recognition runs with (the matcher's): events would name that face either way."""
+        matches = self.pipeline.matcher.match(np.stack([f.embedding for _, f in kept]))
+        return {label: (m.name, m.score) for (label, _), m in zip(kept, matches, strict=True)
+                if m.name is not None and m.name != name}
+
+    def _refuse_as_someone_else(self, name: str, kept: list[tuple[str, Face]],
+                                others: dict[str, tuple[str, float]], result: EnrollResult) -> EnrollResult:
+        """Nothing enrolled: each face the gallery names otherwise says who, with the score and the way out."""
+        threshold = self.pipeline.matcher.threshold
+        for label in dict.fromkeys(label for label, _ in kept):  # a capture's frames share one label
+            if label in others:
+                who, score = others[label]
+                why = (f"already enrolled as {who} (score {score:.2f}, names from {threshold:.2f}): enroll it as "
+                       f"{who}, or rename {who} to {name}; two people who look alike: force ({FORCE_HINT})")
+            else:
+                why = "not enrolled: another face of this request is already enrolled as someone else"
+            result.rejected.append({"image": label, "reason": why})
+        log.info("enroll %s refused: %s", name, "; ".join(f"{label} is {who} (score {score:.2f})"
+                                                             for label, (who, score) in others.items()))
         return result
 
     # -- fixing a wrong name ------------------------------------------------------------------
@@ -327,7 +398,9 @@ class People:
             if len(moved) >= old.count:
                 raise InputError(f"every sample of {old.name} came from this face: delete {old.name} (cmd/delete), "
                                  f"then enroll {new_name} from it (cmd/enroll with its face_id)")
-        result = self._enroll_faces(new_name, faces, [])
+        # the face is named old_name (or another) by definition: the reassignment is the fix, not a conflict
+        result = self._enroll_faces(new_name, faces, [], force=True)
+        result.warnings = [w for w in result.warnings if "(force)" not in w["warning"]]
         if not result.added:
             reasons = "; ".join(f"{r['image']}: {r['reason']}" for r in result.rejected)
             raise InputError(f"nothing moved: no chip of that face can be enrolled ({reasons or 'no face'})")
@@ -445,19 +518,25 @@ class People:
         retained state or the fleet.
         """
         with self.lock:
-            before = {n: p.updated for n, p in self.gallery.people.items()}
+            before = {n: (p.updated, tuple(p.sample_ids)) for n, p in self.gallery.people.items()}
             self.gallery.reload()
             self.gallery.reembed(self.pipeline.embedder.embed)
             self._changed()
-            after = {n: p.updated for n, p in self.gallery.people.items()}
+            after = {n: (p.updated, tuple(p.sample_ids)) for n, p in self.gallery.people.items()}
         removed = sorted(set(before) - set(after))
         added = sorted(set(after) - set(before))
+        renamed = renames(before, after, removed, added)
+        removed = [n for n in removed if n not in renamed]
+        added = [n for n in added if n not in renamed.values()]
         updated = sorted(n for n in set(before) & set(after) if before[n] != after[n])
+        for old, new in renamed.items():
+            self._announce(Change(RENAMED, old, new))
         for kind, names in ((REMOVED, removed), (ADDED, added), (UPDATED, updated)):
             for name in names:
                 self._announce(Change(kind, name))
-        changes = [f"{k} {', '.join(v)}" for k, v in (("added", added), ("removed", removed), ("updated", updated))
-                   if v]
+        changes = [f"renamed {old} to {new}" for old, new in renamed.items()]
+        changes += [f"{k} {', '.join(v)}" for k, v in (("added", added), ("removed", removed), ("updated", updated))
+                    if v]
         n = len(after)
         log.info("gallery %s: %d %s%s", what, n, "person" if n == 1 else "people",
                  "; " + "; ".join(changes) if changes else "")

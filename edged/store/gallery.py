@@ -171,6 +171,10 @@ class Gallery:
         try:
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(self.root, 0o700)
+        except PermissionError as e:
+            raise GalleryError(f"{self.root}: permission denied ({e.strerror or e}): it is the frd service's; run "
+                               "as its user (sudo -u frd frd ...) or use another gallery (gallery.path, "
+                               "--gallery)") from e
         except OSError as e:
             raise GalleryError(f"{self.root}: cannot create gallery folder ({e.strerror or e})") from e
         self.reload()

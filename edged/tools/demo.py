@@ -2,10 +2,13 @@
 
 Starts a broker (mosquitto when installed, else an embedded amqtt broker),
 runs ``frd run`` against a camera (the webcam when there is one, else a
-video built from Grace Hopper's portrait that matplotlib ships), enrolls a
-person over MQTT exactly as a user would, and prints the recognition events
-as they arrive. Everything lives in a temporary folder that is removed at
-the end; nothing is written to the system.
+video built from Grace Hopper's portrait, shipped in ``samples/`` with its
+provenance), enrolls a person over MQTT exactly as a user would, and prints
+the recognition events as they arrive. Everything lives in a temporary
+folder that is removed at the end; nothing is written to the system.
+
+The broker and frd run in sessions of their own: Ctrl-C reaches the demo
+alone, which stops frd first (a clean ``offline``) and the broker last.
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ import yaml
 DEVICE = "demo"
 #: How often the demo prints frd's status between events, so it never looks stuck.
 STATUS_EVERY_S = 10
+#: The demo's ``recognition.cooldown_s`` (frd's default is 60 s): the built-in video's face leaves the picture
+#: and comes back every pass, and a person at the webcam who steps away is named again after this long, so a
+#: minute of demo shows more than one event.
+DEMO_COOLDOWN_S = 10
+#: The sample portrait (public domain; samples/README.md says where it comes from).
+PORTRAIT = Path(__file__).resolve().parent / "samples" / "grace_hopper.jpg"
 
 
 def _free_port() -> int:
@@ -60,7 +69,8 @@ def broker(kind: str, tmp: Path) -> Iterator[tuple[int, str]]:
             raise RuntimeError("mosquitto is not installed")
         conf = tmp / "mosquitto.conf"
         conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-        proc = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)  # Ctrl-C is the demo's: the broker goes last
         try:
             _wait_port(port)
             yield port, "mosquitto"
@@ -99,24 +109,25 @@ def broker(kind: str, tmp: Path) -> Iterator[tuple[int, str]]:
 
 
 def sample_portrait() -> Path:
-    """Grace Hopper's portrait, shipped inside matplotlib (public domain, US Navy)."""
-    from matplotlib import cbook
-
-    return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    """Grace Hopper's portrait (public domain, US Navy), shipped with frd: samples/README.md."""
+    return PORTRAIT
 
 
-def build_video(image: Path, out: Path, seconds: float = 8.0, fps: int = 15) -> Path:
-    """A slow pan over ``image`` on a 960×540 canvas, so the 'camera' shows a real face moving."""
+def build_video(image: Path, out: Path, seconds: float = 12.0, fps: int = 15, away: float = 0.25) -> Path:
+    """A slow pan of ``image`` across a 960×540 canvas, so the 'camera' shows a real face moving; for the last
+    ``away`` of each pass the picture is empty, so the face leaves and comes back (a new sighting each loop)."""
     img = cv2.imread(str(image))
     h, w = img.shape[:2]
     scale = 400 / h
     img = cv2.resize(img, (round(w * scale), 400))
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (960, 540))
     n = int(seconds * fps)
+    shown = int(n * (1 - away))
     for i in range(n):
         canvas = np.full((540, 960, 3), 40, np.uint8)
-        x = int(60 + (960 - img.shape[1] - 120) * (0.5 - 0.5 * np.cos(2 * np.pi * i / n)))
-        canvas[70 : 70 + img.shape[0], x : x + img.shape[1]] = img
+        if i < shown:
+            x = int(60 + (960 - img.shape[1] - 120) * (0.5 - 0.5 * np.cos(2 * np.pi * i / shown)))
+            canvas[70 : 70 + img.shape[0], x : x + img.shape[1]] = img
         writer.write(canvas)
     writer.release()
     return out
@@ -150,18 +161,32 @@ def main(args: argparse.Namespace) -> int:
 
                 "cameras": [{"name": "demo", "source": source, "loop": cam is None}],
                 "gallery": {"path": str(tmp / "gallery")},
+                "recognition": {"cooldown_s": DEMO_COOLDOWN_S, "unknown_cooldown_s": DEMO_COOLDOWN_S},
                 "status_interval_s": 2,
             }
             (tmp / "frd.yaml").write_text(yaml.safe_dump(cfg))
             print(f"broker:  {broker_name} on 127.0.0.1:{port}")
             print(f"camera:  {cam or 'no webcam: a video built from ' + str(portrait)}")
-            proc = subprocess.Popen([sys.executable, "-m", "edged", "run", "-c", str(tmp / "frd.yaml")])
+            print(f"the demo stops after {args.seconds:g} s (--seconds), or at Ctrl-C", flush=True)
+            proc = subprocess.Popen([sys.executable, "-m", "edged", "run", "-c", str(tmp / "frd.yaml")],
+                                    start_new_session=True)  # Ctrl-C is the demo's: it stops frd, cleanly
             watcher = _Watcher(topics, args.until_event)
             if not _enroll_and_watch(watcher, proc, port, cam, portrait, args.seconds):
                 return 1
     named = sum(1 for e in watcher.events if e["name"])
     print(f"demo over: {len(watcher.events)} event(s), {named} naming someone")
+    print(f"next: `source {_venv_hint()}/bin/activate` puts frd on your PATH (or call {_venv_hint()}/bin/frd); "
+          "README.md, \"Your own camera\", goes from here to your door")
     return 0 if named else 1
+
+
+def _venv_hint() -> str:
+    """The virtualenv this frd runs from, as the user would type it (``.venv`` from the checkout)."""
+    prefix = Path(sys.prefix)
+    try:
+        return str(prefix.relative_to(Path.cwd()))
+    except ValueError:
+        return str(prefix)
 
 
 class _Watcher:
@@ -186,9 +211,9 @@ class _Watcher:
             if ev["name"] and self.until_event:
                 self.done.set()
             elif ev["name"] and sum(1 for e in self.events if e["name"]) == 1:
-                print(f"         (frd names a person once as they come into view, and again at most every "
-                      f"recognition.cooldown_s, 60 s; meanwhile its status every {STATUS_EVERY_S} s; "
-                      "Ctrl-C stops the demo)", flush=True)
+                print(f"         (frd names a person once as they come into view, and again when they come back "
+                      f"after recognition.cooldown_s: {DEMO_COOLDOWN_S} s here, 60 s by default; meanwhile its "
+                      f"status every {STATUS_EVERY_S} s)", flush=True)
             self.last_status = time.monotonic()
         elif msg.topic == topics.status:
             if time.monotonic() - self.last_status >= STATUS_EVERY_S:
@@ -218,7 +243,12 @@ def _enroll_and_watch(watcher: _Watcher, proc: subprocess.Popen, port: int, cam:
     c.subscribe([(topics.event, 1), (topics.availability, 1), (topics.reply("enroll"), 1),
                  (topics.status, 0)])
     c.loop_start()
-    old = signal.signal(signal.SIGINT, lambda *_: watcher.done.set())
+    def interrupted(*_: object) -> None:
+        print("\nstopping: frd, then the broker", flush=True)  # after the terminal's ^C, on a line of its own
+        watcher.done.set()
+
+    old = signal.signal(signal.SIGINT, interrupted)
+    old_term = signal.signal(signal.SIGTERM, interrupted)  # a stopped demo stops frd and the broker too
     try:
         if not watcher.online.wait(60):
             print("frd did not come online within 60 s", flush=True)
@@ -237,6 +267,7 @@ def _enroll_and_watch(watcher: _Watcher, proc: subprocess.Popen, port: int, cam:
         return True
     finally:
         signal.signal(signal.SIGINT, old)
+        signal.signal(signal.SIGTERM, old_term)
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(15)

@@ -32,6 +32,8 @@ from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
 from ..vision.match import Matcher
+from ..vision.snapshot import Snapshot
+from .look import SnapshotSlot, take
 from .track import FaceTracker, TrackedFace
 
 log = logging.getLogger(__name__)
@@ -122,6 +124,7 @@ class CameraProcess:
         self._generation = 0  # galleries sent
         self._seen = 0  # the generation of the last frame received
         self._forced = False
+        self._snapshots = SnapshotSlot()
 
     @property
     def pid(self) -> int | None:
@@ -157,13 +160,21 @@ class CameraProcess:
             self._forced = on
             self._send(("force", on))
 
+    def snapshot(self, max_side: int, timeout: float) -> Snapshot | None:
+        """The child's next frame as a snapshot (None: none within ``timeout``): the child draws and encodes it,
+        only the JPEG crosses the pipe (:meth:`take` hands it over)."""
+        return self._snapshots.ask(max_side, timeout, on_new=lambda side: self._send(("snapshot", side)))
+
     def take(self, timeout: float) -> Tracked | None:
         """The next frame the child processed, waiting up to ``timeout`` (None: none came, or only news of its
-        reader). Raises EOFError when the child has ended."""
+        reader, or a snapshot). Raises EOFError when the child has ended."""
         if not self._results.poll(timeout):
             return None
         kind, body, state = self._results.recv()
         self.state, self.error, self.dropped, self.reconnects = state
+        if kind == "snapshot":
+            self._snapshots.fulfil(body)
+            return None
         if kind != "frame":
             return None
         tracked: Tracked = body
@@ -210,6 +221,8 @@ class _Inbox:
         self._cond = threading.Condition()
         self._gallery: tuple[int, dict] | None = None
         self.force = False
+        #: a snapshot's ``max_side`` while one is asked for (taken with the next processed frame)
+        self.snapshot: int | None = None
         self.stopped = False
         threading.Thread(target=self._run, name="control", daemon=True).start()
 
@@ -224,11 +237,19 @@ class _Inbox:
                     self._gallery = (msg[1], msg[2])
                 elif msg[0] == "force":
                     self.force = bool(msg[1])
+                elif msg[0] == "snapshot":
+                    self.snapshot = int(msg[1])
                 else:
                     self.stopped = True
                 self._cond.notify_all()
             if self.stopped:
                 return
+
+    def take_snapshot(self) -> int | None:
+        """The asked snapshot's ``max_side``, once (None: none asked for)."""
+        with self._cond:
+            got, self.snapshot = self.snapshot, None
+            return got
 
     def gallery(self, timeout: float = 0.0) -> tuple[int, dict] | None:
         """The newest gallery not yet taken (waiting up to ``timeout`` for one), or None."""
@@ -274,7 +295,11 @@ def serve(reader: Reader, tracker: FaceTracker, matcher: Matcher, results: Conne
                 continue
             forced = inbox.force
             faces = tracker.process(frame.image, force_embed=forced, bgr=frame.bgr, skipped=frame.skipped)
-            reader.skip_ahead(0 if forced else tracker.idle_frames())  # an idle camera's frames stay unread
+            look = inbox.take_snapshot()
+            if look is not None:  # drawn and encoded here: the frame never leaves the child
+                results.send(("snapshot", take(tracker, frame.image, frame.bgr, faces, look), state))
+            # an idle camera's frames stay unread (not while a capture or a snapshot waits for one)
+            reader.skip_ahead(0 if forced or inbox.snapshot is not None else tracker.idle_frames())
             results.send(("frame", Tracked(frame.index, frame.ts, faces, generation, forced,
                                            skipped=frame.skipped), state))
             sent_state = state

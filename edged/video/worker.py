@@ -29,7 +29,9 @@ from ..store.ignore import IgnoreList
 from ..store.unknowns import Sample, UnknownFaces
 from ..vision.match import Matcher
 from ..vision.quality import assess, enrollment_verdict
+from ..vision.snapshot import Snapshot
 from .events import EventEngine
+from .look import SnapshotSlot, take
 from .track import FaceTracker, TrackedFace
 
 
@@ -80,6 +82,12 @@ class CameraWorker:
         #: how many faces the tracker followed in the last frame (Home Assistant's "faces now")
         self.faces_now = 0
         self._reset = threading.Event()
+        #: a snapshot asked for (``cmd/snapshot``), taken with the next frame this worker's tracker processes
+        self.snapshots = SnapshotSlot()
+
+    def snapshot(self, max_side: int, timeout: float) -> Snapshot | None:
+        """The next frame's snapshot (None: no frame within ``timeout``); see :mod:`.look`."""
+        return self.snapshots.ask(max_side, timeout)
 
     def reset(self) -> None:
         """Forget followed faces (the matcher or the ignore list changed): every face is judged afresh.
@@ -112,14 +120,17 @@ class CameraWorker:
                 self.tracker.reset()
                 self._forget()
             captures = self.pending_captures()
-            tracked = self._judge(self.tracker.process(image, force_embed=bool(captures), bgr=bgr,
-                                                       skipped=skipped), captures)
+            faces = self.tracker.process(image, force_embed=bool(captures), bgr=bgr, skipped=skipped)
+            look = self.snapshots.wanted()
+            if look is not None:  # every followed face, the ignored ones too: it is a look through the camera
+                self.snapshots.fulfil(take(self.tracker, image, bgr, faces, look))
+            tracked = self._judge(faces, captures)
         return self._announce(tracked, index, mono)
 
     def idle_frames(self) -> int:
         """How many of the camera's next frames need not be read into images (the tracker's
         :meth:`~edged.video.track.FaceTracker.idle_frames`; none while a capture waits for this camera)."""
-        if self.tracker is None or self.pending_captures():
+        if self.tracker is None or self.pending_captures() or self.snapshots.wanted() is not None:
             return 0
         return self.tracker.idle_frames()
 

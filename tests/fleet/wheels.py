@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-#: What the wheel is built from (pyproject's hatch config force-includes the models).
+#: What the wheel is built from (models/wheel_hook.py, named in pyproject.toml, adds the model files).
 SOURCE_PARTS = ("pyproject.toml", "README.md", "edged", "models")
 
 

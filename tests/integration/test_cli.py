@@ -23,7 +23,7 @@ def test_enroll_prints_the_contract_json(frd, data, gallery):
     assert r.code == 0, r.err
     assert r.json() == {"name": "obama", "added": 2, "rejected": [], "warnings": [],
                         "advice": "obama has 2 photos: 3 to 5 photos (other days, light, a slight turn) name a "
-                                  "person more reliably"}
+                                  "person more reliably", "gallery": str(gallery)}
     listed = frd("gallery", "list", "--gallery", gallery).json()
     assert [p["name"] for p in listed["people"]] == ["obama"]
     assert listed["people"][0]["embeddings"] == 2 and listed["people"][0]["stale"] is False
@@ -132,7 +132,8 @@ def test_gallery_show_lists_sample_ids_and_remove_sample_keeps_the_last(frd, dat
     r = frd("gallery", "remove-sample", "obama", "0" * 12, "--gallery", gallery)
     assert r.code == 1 and "obama has no sample '000000000000'" in r.err
     r = frd("gallery", "remove-sample", "obama", ids[0], "--gallery", gallery)
-    assert r.code == 0 and r.json() == {"name": "obama", "removed": [ids[0]], "samples": 1}, r.err
+    assert r.code == 0 and r.json() == {"name": "obama", "removed": [ids[0]], "samples": 1,
+                                        "gallery": str(gallery)}, r.err
     assert [s["sample_id"] for s in frd("gallery", "show", "obama", "--gallery", gallery).json()["samples"]] == ids[1:]
     r = frd("gallery", "remove-sample", "obama", ids[1], "--gallery", gallery)
     assert r.code == 1 and "delete obama instead" in r.err
@@ -156,10 +157,10 @@ def test_gallery_ignore_add_list_remove(frd, data, gallery):
     r = frd("gallery", "ignore", "remove", "0" * 12, "--gallery", gallery)
     assert r.code == 1 and "no ignored face '000000000000'" in r.err
     r = frd("gallery", "ignore", "remove", ignore_id, "--gallery", gallery)
-    assert r.code == 0 and r.json() == {"removed": ignore_id}
+    assert r.code == 0 and r.json() == {"removed": ignore_id, "gallery": str(gallery)}
     assert frd("gallery", "ignore", "list", "--gallery", gallery).json()["ignored"] == []
     r = frd("gallery", "ignore", "frobnicate", "--gallery", gallery)
-    assert r.code == 1 and "usage: frd gallery ignore list" in r.err
+    assert r.code == 2 and "invalid choice: 'frobnicate'" in r.err and "list | remove IGNORE_ID | add" in r.err
 
 
 def test_default_gallery_is_the_state_directory(frd, data, tmp_path, monkeypatch):

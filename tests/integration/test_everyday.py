@@ -156,7 +156,7 @@ def test_cli_changes_reach_the_running_daemon_and_home_assistant(tmp_path, broke
         p.stop()
     log = p.log_text()
     assert "gallery changed on disk: 1 person; added obama" in log
-    assert "gallery changed on disk: 1 person; added barack; removed obama" in log
+    assert "gallery changed on disk: 1 person; renamed obama to barack" in log  # a rename, not a stranger
     assert "gallery changed on disk: 0 people; removed barack" in log
     assert log.count("gallery reloaded") == 1
     assert _not_frds(log) == [], log

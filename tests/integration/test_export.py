@@ -144,7 +144,7 @@ def test_cli_export_and_import_a_backup(frd, data, tmp_path):
     assert out.code == 0, out.err
     assert out.json()["people"] == ["obama"] and stat.S_IMODE(backup.stat().st_mode) == 0o600
     got = frd("gallery", "import", backup, "--gallery", dst)
-    assert got.code == 0 and got.json() == {"imported": ["obama"], "reembedded": []}, got.err
+    assert got.code == 0 and got.json() == {"imported": ["obama"], "reembedded": [], "gallery": str(dst)}, got.err
     listed = frd("gallery", "list", "--gallery", dst).json()
     assert [(p["name"], p["embeddings"], p["crops"]) for p in listed["people"]] == [("obama", 1, 1)]
     again = frd("gallery", "import", backup, "--gallery", dst)

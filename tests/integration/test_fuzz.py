@@ -229,12 +229,12 @@ class Recorder:
         assert validate_name(name) == name  # canonical: NFKC-mapped and valid
         self.calls += 1
 
-    def enroll_images(self, name, images):
+    def enroll_images(self, name, images, force=False):
         self._name(name)
         assert 1 <= len(images) <= 20 and all(isinstance(b, bytes) and b for _, b in images)
         return {"name": name, "added": len(images), "rejected": []}
 
-    def enroll_capture(self, name, camera, frames, timeout_s):
+    def enroll_capture(self, name, camera, frames, timeout_s, force=False):
         self._name(name)
         assert (camera is None or (isinstance(camera, str) and 0 < len(camera) <= 64))
         assert isinstance(frames, int) and 1 <= frames <= 20 and 0 < timeout_s <= 60
@@ -260,7 +260,7 @@ class Recorder:
     def reload(self):
         return {}
 
-    def enroll_unknown(self, name, face_ids, visitor=False):
+    def enroll_unknown(self, name, face_ids, visitor=False, force=False):
         self._name(name)
         assert visitor in (True, False)
         assert 1 <= len(face_ids) <= 20 and all(isinstance(f, str) and len(f) == 12 for f in face_ids)
@@ -295,6 +295,10 @@ class Recorder:
         self._name(name)
         assert len(sample_ids) == 1 and isinstance(sample_ids[0], str) and len(sample_ids[0]) == 12
         return {"name": name, "removed": sample_ids}
+
+    def snapshot(self, camera):
+        assert camera is None or (isinstance(camera, str) and 0 < len(camera) <= 64)
+        return {"camera": camera}
 
 
 def _guard(tmp_path: Path) -> CommandGuard:

@@ -1,21 +1,28 @@
-"""aarch64 tier: a mixed fleet, one x86_64 host and one emulated Raspberry Pi class (arm64) host.
+"""aarch64 tier: one emulated Raspberry Pi class (arm64) host, compared with x86_64 run natively here.
 
 There is no board here, but aarch64 code runs for real under qemu-user through binfmt_misc
 (tests/fleet/emulation.py registers qemu-aarch64 if needed). A Debian bookworm arm64 root with the
 fleet hosts' packages is debootstrapped once (``--foreign``, then the second stage in a chroot,
 emulated: about 10 minutes) and cached beside the x86_64 one (tests/fleet/rootfs.py,
-``$FRD_FLEET_CACHE``). Both hosts are booted with ``systemd-nspawn --boot`` -- systemd itself runs
-emulated on the arm64 one and boots in seconds -- and ansible/site.yml rolls frd out to both, arm64
-first, exactly as to real devices: the same role, the same serial rollout, health gate and rollback.
-On the arm64 host pip installs the aarch64 manylinux wheels (binary only, as the role does).
+``$FRD_FLEET_CACHE``). The host is booted with ``systemd-nspawn --boot`` -- systemd itself runs
+emulated and boots in seconds -- and ansible/site.yml rolls frd out to it exactly as to a real device:
+the same role, preflight and health gate. pip installs the aarch64 manylinux wheels (binary only, as
+the role does). x86_64 is this machine: frd from the checkout gives the figures the Pi's are compared
+with. A booted x86_64 host next to it would only repeat the fleet tier (tests/system/test_fleet.py),
+which rolls out to two of them, and take CPU from the emulated one.
 
-Then: frd is active on both; a photo enrolled on the arm64 host gives the byte-identical aligned chip
+Then: frd is active on the Pi; a photo enrolled on the arm64 host gives the byte-identical aligned chip
 and, with TFLite's reference kernels, an embedding within 1e-4 of x86_64's (computed natively in this
 process; measured 0) -- with the optimized kernels frd runs, within 5e-3 (int8 rounding differs
-between AVX and NEON) -- and another photo of the person is named with the same score;
-lin_manuel_miranda, enrolled over MQTT, is announced by frd on the arm64 host from a looping
-two-second cut of the test clip; a broken release fails the gate on the arm64 host, is rolled back
-there, and never reaches the x86_64 host.
+between AVX and NEON) -- and another photo of the person is named with the same score; three
+golden photos embed as stored with both kernel sets; lin_manuel_miranda, enrolled over MQTT, is announced by frd on the arm64
+host from a looping two-second cut of the test clip.
+
+One rollout, not two: a broken release failing the health gate and being rolled back, and a rollout that
+stops at the first failing host, are the fleet tier's (on x86_64); the role's gate and rollback are the
+same tasks on every architecture, and here a second, emulated rollout cost 12 minutes to prove nothing
+more. The arm64 root is
+debootstrapped once and cached (tests/fleet/rootfs.py): 11 minutes the first time, seconds after.
 
 Two things are emulation artefacts, set only for the arm64 host and never on a real Pi:
 
@@ -73,13 +80,13 @@ from tests.fleet.harness import current as _current
 from tests.fleet.harness import healthy as _healthy
 from tests.fleet.machine import Host, reap_stale
 from tests.fleet.rootfs import ensure_rootfs
-from tests.fleet.wheels import build_wheel, source_version
+from tests.fleet.wheels import build_wheel
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = Path(os.environ.get("FRD_FLEET_SOURCE", ROOT))
-ARM, X86 = "pi-arm64", "box-x86"
-#: Inventory (and so serial rollout) order: the emulated Pi first, so a broken release stops there.
-HOST_NAMES = (ARM, X86)
+ARM = "pi-arm64"
+#: The inventory: the emulated Pi alone.
+HOST_NAMES = (ARM,)
 SRV = "/srv/frd-test"
 CLIP_IN_HOST = f"{SRV}/clip.mp4"
 #: The clip frames where lin_manuel_miranda faces the camera (he is found from frame 82 on), and the
@@ -151,7 +158,7 @@ def _machine(host: Host) -> str:
 
 @pytest.fixture(scope="module")
 def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    """An arm64 and an x86_64 host booted, a broker, the controller venv and two release wheels."""
+    """The arm64 host booted, a broker, the controller venv and the release wheel."""
     _check_prerequisites()
     clip = data / "video" / "short_hamilton_clip.mp4"
     if not clip.is_file():
@@ -162,19 +169,12 @@ def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flee
     t0 = time.monotonic()
     with contextlib.ExitStack() as stack:
         reap_stale()
-        templates = {X86: ensure_rootfs(work / "debootstrap-x86.log")}
-        timings["x86_64 rootfs"] = round(time.monotonic() - t0, 1)
-        t = time.monotonic()
-        templates[ARM] = ensure_rootfs(work / "debootstrap-arm64.log", arch="arm64")
-        timings["arm64 rootfs (emulated second stage when cold)"] = round(time.monotonic() - t, 1)
+        template = ensure_rootfs(work / "debootstrap-arm64.log", arch="arm64")
+        timings["arm64 rootfs (emulated second stage when cold)"] = round(time.monotonic() - t0, 1)
         venv = ansible_venv()
 
         dist = work / "dist"
-        base = source_version(SOURCE)
-        wheels = {
-            "v1": build_wheel(SOURCE, dist),
-            "broken": build_wheel(SOURCE, dist, version=f"{base}.post2", break_model=True),
-        }
+        wheels = {"v1": build_wheel(SOURCE, dist)}
         cut = work / "clip.mp4"
         assert _cut_clip(clip, cut, CLIP_FRAMES, CLIP_CROP) == CLIP_FRAMES[1] - CLIP_FRAMES[0]
 
@@ -183,24 +183,16 @@ def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flee
         pip_bind = pip_cache_bind()
         ca = ca_bundle()
         t = time.monotonic()
-        hosts: dict[str, Host] = {}
-        inventory_hosts: dict[str, dict] = {}
-        for name in HOST_NAMES:
-            arm = name == ARM
-            host = Host(name, templates[name], work / "hosts", free_port(), key.with_suffix(".pub").read_text(),
-                        binds=[pip_bind], nspawn_args=ARM_NSPAWN_ARGS if arm else ())
-            stack.callback(host.close)
-            host.prepare()
-            provision(host, {CLIP_IN_HOST: cut}, ca)
-            host.boot(timeout=300 if arm else 120, ssh_key=key)
-            hosts[name] = host
-            inventory_hosts[name] = {"ansible_host": "127.0.0.1", "ansible_port": host.ssh_port}
-            if arm:
-                inventory_hosts[name]["frd_service_extra"] = list(ARM_SERVICE_EXTRA)
-            else:  # one frame a second is enough here and leaves the CPU to the emulated host
-                inventory_hosts[name]["frd_cameras"] = [{"name": "door", "source": CLIP_IN_HOST, "loop": True,
-                                                         "fps_limit": 1}]
-        timings["boot hosts"] = round(time.monotonic() - t, 1)
+        host = Host(ARM, template, work / "hosts", free_port(), key.with_suffix(".pub").read_text(),
+                    binds=[pip_bind], nspawn_args=ARM_NSPAWN_ARGS)
+        stack.callback(host.close)
+        host.prepare()
+        provision(host, {CLIP_IN_HOST: cut}, ca)
+        host.boot(timeout=300, ssh_key=key)
+        hosts = {ARM: host}
+        inventory_hosts = {ARM: {"ansible_host": "127.0.0.1", "ansible_port": host.ssh_port,
+                                 "frd_service_extra": list(ARM_SERVICE_EXTRA)}}
+        timings["boot host"] = round(time.monotonic() - t, 1)
 
         inventory = write_inventory(work / "inventory.yml", inventory_hosts, {
             **inventory_vars(key, broker, connect_timeout=30),
@@ -223,7 +215,7 @@ def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flee
 
 @pytest.fixture(scope="module")
 def rolled_out(fleet: Fleet) -> Fleet:
-    """The first rollout (release v1 to the arm64 host, then the x86_64 one), done once; a failure is kept."""
+    """The first rollout (release v1 to the arm64 host), done once; a failure is kept."""
     first_rollout(fleet, HOST_NAMES)
     return fleet
 
@@ -239,8 +231,8 @@ def deployed(rolled_out: Fleet) -> Fleet:
 
 @pytest.mark.timeout(1200)
 def test_preflight_refuses_an_unsupported_platform_before_installing(fleet: Fleet) -> None:
-    """The role checks architecture and glibc first: a Pi it has no wheels for fails, nothing is installed,
-    and the rollout stops there (the x86_64 host after it is not touched either)."""
+    """The role checks architecture and glibc first: a Pi it has no wheels for fails and nothing is
+    installed."""
     runs = {
         "architecture": (fleet.playbook("v1", "preflight: aarch64 not supported",
                                         frd_supported_architectures={"x86_64": "2.28"}),
@@ -252,7 +244,6 @@ def test_preflight_refuses_an_unsupported_platform_before_installing(fleet: Flee
     for what, (run, message) in runs.items():
         assert run.returncode != 0, run.tail()
         assert run.failed().get(ARM, 0) == 1, (what, run.recap)
-        assert X86 not in run.recap, (what, run.recap)
         assert message in re.sub(r"\s+", " ", run.output), (what, run.tail())
     for host in fleet.hosts.values():
         assert host.run(["test", "-e", PREFIX], check=False).returncode != 0
@@ -261,23 +252,22 @@ def test_preflight_refuses_an_unsupported_platform_before_installing(fleet: Flee
 
 @pytest.mark.timeout(1200)
 def test_missing_wheel_is_named_instead_of_built(fleet: Fleet) -> None:
-    """With no index to take wheels from, pip fails and the role names the requirement it could not meet."""
-    run = fleet.playbook("v1", "install without an index (x86_64 host)", "--limit", X86,
-                         frd_pip_extra_args=["--no-index"])
+    """With no index to take wheels from, pip fails and the role names the requirement it could not meet, with
+    the Pi's architecture, Python and glibc."""
+    run = fleet.playbook("v1", "install without an index", frd_pip_extra_args=["--no-index"])
     assert run.returncode != 0, run.tail()
     text = re.sub(r"\s+", " ", run.output)
-    assert f"pip could not install frd {fleet.version('v1')} on {X86} (x86_64, Python 3.11, glibc 2.36)" in text
+    assert f"pip could not install frd {fleet.version('v1')} on {ARM} (aarch64, Python 3.11, glibc 2.36)" in text
     assert "No binary wheel fits this platform and source builds are off (frd_pip_binary_args)" in text
     assert "Could not find a version that satisfies the requirement" in text, run.tail()
-    assert fleet.hosts[X86].run(["test", "-e", f"{PREFIX}/current"], check=False).returncode != 0
+    assert fleet.hosts[ARM].run(["test", "-e", f"{PREFIX}/current"], check=False).returncode != 0
 
 
 
 @pytest.mark.timeout(2400)
-def test_first_rollout_brings_both_architectures_up(deployed: Fleet) -> None:
+def test_first_rollout_brings_the_arm64_host_up(deployed: Fleet) -> None:
     v1 = deployed.version("v1")
     assert _machine(deployed.hosts[ARM]) == "aarch64"
-    assert _machine(deployed.hosts[X86]) == "x86_64"
     for name, host in deployed.hosts.items():
         _healthy(deployed, name)
         assert _current(host) == f"{PREFIX}/releases/{v1}"
@@ -437,31 +427,3 @@ def test_clip_person_is_announced_on_arm64(deployed: Fleet, data: Path) -> None:
         deployed.timings["enrolled -> event on arm64 (emulated)"] = round(time.monotonic() - t, 1)
     assert event["camera"] == "door" and event["name"] == "lin_manuel_miranda", event
     _healthy(deployed, ARM)
-
-
-# ---------------------------------------------------------------- rollback
-
-
-@pytest.mark.timeout(2400)
-def test_broken_release_is_rolled_back_on_arm64_and_x86_64_is_untouched(deployed: Fleet) -> None:
-    pi, box = deployed.hosts[ARM], deployed.hosts[X86]
-    untouched = box.unit("frd", "MainPID", "ExecMainStartTimestampMonotonic", "NRestarts")
-    v1, broken = deployed.version("v1"), deployed.version("broken")
-
-    run = deployed.playbook("broken", "broken release (rollback on arm64)")
-    assert run.returncode != 0, run.tail()
-    assert run.failed().get(ARM, 0) >= 1, run.recap
-    assert X86 not in run.recap or run.recap[X86].get("changed", 0) == 0, run.recap
-    assert f"failed the health gate on {ARM}" in run.output, run.tail()
-    assert f"Rolled back to {PREFIX}/releases/{v1}" in re.sub(r"\s+", " ", run.output), run.tail()
-    assert "healthy again" in run.output, run.tail()
-
-    _healthy(deployed, ARM)
-    assert _current(pi) == f"{PREFIX}/releases/{v1}"
-    assert json.loads(deployed.retained(f"frd/{ARM}/status"))["version"] == v1
-    # the x86_64 host never saw the broken release: same process, nothing installed
-    assert box.unit("frd", "MainPID", "ExecMainStartTimestampMonotonic", "NRestarts") == untouched
-    assert _current(box) == f"{PREFIX}/releases/{v1}"
-    assert box.run(["test", "-e", f"{PREFIX}/releases/{broken}"], check=False).returncode != 0
-    for name in HOST_NAMES:
-        assert deployed.availability(name) == "online"

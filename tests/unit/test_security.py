@@ -179,7 +179,7 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple] = []
 
-    def enroll_images(self, name, images):
+    def enroll_images(self, name, images, force=False):
         self.calls.append(("enroll", name, images))
         return {"name": name, "added": len(images), "rejected": []}
 

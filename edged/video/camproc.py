@@ -42,6 +42,9 @@ START_METHOD = "spawn"
 #: How long a child may take to stop after it is asked before it is terminated (one frame in flight, the
 #: reader's last read).
 STOP_TIMEOUT_S = 10.0
+#: A child with nothing to send (no frame wanted) still tells its reader's state this often: its heartbeat, so
+#: that the daemon can tell a child whose camera is away (it beats) from one that is stuck (it is silent).
+HEARTBEAT_S = 1.0
 
 
 class FrameSchedule:
@@ -111,6 +114,9 @@ class CameraProcess:
         self.fps_limit: float | None = None  # the child paces its own frames
         self.state, self.error = "starting", None
         self.dropped = self.reconnects = 0
+        #: when the child last made progress (CLOCK_MONOTONIC, the same in every process): the older of its last
+        #: message and its reader's own beat; a child whose camera is away still sends a heartbeat
+        self.beat = time.monotonic()
         self._gallery = gallery
         ctx = mp.get_context(START_METHOD)
         self._results, results_w = ctx.Pipe(duplex=False)
@@ -126,6 +132,15 @@ class CameraProcess:
     @property
     def pid(self) -> int | None:
         return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        """Whether the child process runs."""
+        return self.process.is_alive()
+
+    def stalled_s(self, now: float) -> float:
+        """Seconds since the child (its loop, or its camera reader) last made progress."""
+        return max(0.0, now - self.beat)
 
     def start(self) -> CameraProcess:
         """Start the child and send it the gallery; it takes no frame before it has one."""
@@ -163,7 +178,9 @@ class CameraProcess:
         if not self._results.poll(timeout):
             return None
         kind, body, state = self._results.recv()
-        self.state, self.error, self.dropped, self.reconnects = state
+        received = time.monotonic()
+        self.state, self.error, self.dropped, self.reconnects, reader_beat = state
+        self.beat = received if reader_beat is None else min(received, reader_beat)
         if kind != "frame":
             return None
         tracked: Tracked = body
@@ -257,7 +274,7 @@ def serve(reader: Reader, tracker: FaceTracker, matcher: Matcher, results: Conne
         return 0
     schedule = FrameSchedule(reader.fps_limit)
     reader.start()
-    sent_state = None
+    sent_state, sent_at = None, 0.0
     try:
         while not inbox.stopped:
             got = inbox.gallery()
@@ -267,17 +284,19 @@ def serve(reader: Reader, tracker: FaceTracker, matcher: Matcher, results: Conne
                 tracker.reset()
             frame = reader.take(0.2)
             state = (reader.state, reader.error, reader.dropped, reader.reconnects)
+            beat = getattr(reader, "beat", None)  # a reader that does not tell (a benchmark's replay) is not judged
+            now = time.monotonic()
             if frame is None or not schedule.wanted(frame.ts):
-                if state != sent_state:
-                    results.send(("state", None, state))
-                    sent_state = state
+                if state != sent_state or now - sent_at >= HEARTBEAT_S:
+                    results.send(("state", None, (*state, beat)))
+                    sent_state, sent_at = state, now
                 continue
             forced = inbox.force
             faces = tracker.process(frame.image, force_embed=forced, bgr=frame.bgr, skipped=frame.skipped)
             reader.skip_ahead(0 if forced else tracker.idle_frames())  # an idle camera's frames stay unread
             results.send(("frame", Tracked(frame.index, frame.ts, faces, generation, forced,
-                                           skipped=frame.skipped), state))
-            sent_state = state
+                                           skipped=frame.skipped), (*state, beat)))
+            sent_state, sent_at = state, time.monotonic()
     except (BrokenPipeError, ConnectionResetError):  # the parent is gone: nobody to tell
         return 0
     finally:

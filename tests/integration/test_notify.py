@@ -40,7 +40,7 @@ class NotifySocket:
         self.sock.close()
 
 
-def test_ready_status_watchdog_while_frames_flow_and_stopping(tmp_path, broker, data):
+def test_ready_status_watchdog_while_the_loops_run_and_stopping(tmp_path, broker, data):
     ns = NotifySocket(tmp_path / "notify.sock")
     clip = data / "video/short_hamilton_clip.mp4"
     env = {"NOTIFY_SOCKET": ns.path, "WATCHDOG_USEC": "1000000"}
@@ -52,12 +52,13 @@ def test_ready_status_watchdog_while_frames_flow_and_stopping(tmp_path, broker, 
         assert wait_until(lambda: len(ns.lines("WATCHDOG=1")) >= 3, 15)
         status = wait_until(lambda: ns.lines("STATUS="), 10)
         assert "fps" in status[-1][1] and "people" in status[-1][1] and "broker" in status[-1][1]
-        # the 275-frame clip plays in about 9 s, then the source has ended: the watchdog must starve
+        # the 275-frame clip plays in about 9 s, then the source has ended (loop off): the camera's reader has
+        # finished, a loop of frd's that no longer runs, and the watchdog must starve
         assert wait_until(lambda: any("stage ended" in m for _, m in ns.lines("STATUS=")), 30), ns.got[-5:]
         ended = time.monotonic()
         notify_lines_after(ns, "STATUS=", ended + 0.5, 3, 15)  # the loop goes on (about 2 s) ...
         fed_after = [t for t, _ in ns.lines("WATCHDOG=1") if t > ended + 0.5]
-        assert fed_after == [], "watchdog still fed although no frame flows"
+        assert fed_after == [], "watchdog still fed although the camera's reader has finished"
         assert p.alive()
         p.signal(signal.SIGTERM)
         assert p.wait(15) == 0

@@ -352,6 +352,8 @@ class Daemon:
         errors = []
         if guard is not None and guard.nonces.save_error:
             errors.append(guard.nonces.save_error)
+        if guard is not None and (behind := guard.nonces.clock_behind(guard.clock())):
+            errors.append(behind)
         errors += self._stall.values()
         return errors
 

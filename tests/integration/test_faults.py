@@ -9,6 +9,7 @@ gallery, and a small tmpfs that fills up.
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import os
@@ -615,3 +616,76 @@ def test_a_corrupt_entry_is_quarantined_and_reported_never_fatal(tmp_path, broke
         assert p.alive()
     finally:
         p.stop()
+
+
+def _fill(fs: Path) -> Path:
+    """Fill the file system to the last byte; returns the filler to remove."""
+    filler = fs / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (4096, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * size)
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_nonce_store_that_cannot_save_refuses_signed_commands_so_a_restart_cannot_replay_one(tmp_path, broker,
+                                                                                               data):
+    """The review's case: the disk is full, a signed command arrives, frd restarts, the captured command is sent
+    again. The nonce store fails closed: the command is refused while its nonce cannot be saved (the status says
+    so), so there is nothing to replay; once the disk has room it runs once, and only once."""
+    from edged.mqtt.security import sign
+
+    key = b"0123456789abcdef0123456789abcdef"
+    key_file = tmp_path / "command_key"
+    key_file.write_bytes(key)
+    key_file.chmod(0o600)
+    clip = data / "video/short_hamilton_clip.mp4"
+    with small_tmpfs(tmp_path / "fs", "64k") as fs:
+        cfg = write_config(tmp_path, broker, clip, gallery={"path": str(fs / "gallery")},
+                           cameras=[{"name": "stage", "source": str(clip), "loop": True, "fps_limit": 2}],
+                           security={"require_signed_commands": True, "command_key_file": str(key_file)})
+        p = FrdProcess(cfg)
+        topic = f"{BASE}/cmd/status"
+
+        def ask(envelope: bytes) -> dict:
+            with subscribe_collect(broker.host, broker.port, [f"{BASE}/reply/status"]) as sub:
+                publish(broker.host, broker.port, topic, envelope, qos=1)
+                return sub.wait_for(lambda m: True, 30).json()
+
+        def started() -> None:
+            p.start()
+            with subscribe_collect(broker.host, broker.port, [f"{BASE}/availability"]) as sub:
+                sub.wait_for(lambda m: m.text == "online" and not m.retain, 60)
+
+        try:
+            started()
+            time.sleep(1.1)  # a fresh install's floor is the start-up's second: sign in a later one
+            a = sign(key, topic, json.dumps({"request_id": "a"}).encode()).encode()
+            assert ask(a)["ok"]
+            filler = _fill(fs)
+            b = sign(key, topic, json.dumps({"request_id": "b"}).encode()).encode()
+            r = ask(b)
+            assert not r["ok"] and "cannot save used command nonces" in r["error"], r
+            assert "No space left on device" in r["error"]
+            with subscribe_collect(broker.host, broker.port, [f"{BASE}/status"]) as sub:
+                st = sub.wait_for(lambda m: not m.retain and m.json()["errors"], 10).json()
+            assert any("refused until it can" in e for e in st["errors"]), st
+            p.stop()
+            started()  # the disk is still full
+            assert "replayed" in ask(a)["error"]  # saved before the disk filled
+            assert "cannot save" in ask(b)["error"]  # never run, and still not
+            filler.unlink()  # room again: b runs, once
+            r = ask(b)
+            assert r["ok"] and r["request_id"] == "b", r
+            assert "replayed" in ask(b)["error"]
+            p.stop()
+            started()
+            assert "replayed" in ask(b)["error"]
+            with subscribe_collect(broker.host, broker.port, [f"{BASE}/status"]) as sub:
+                assert sub.wait_for(lambda m: not m.retain, 10).json()["errors"] == []
+        finally:
+            p.stop()

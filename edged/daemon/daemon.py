@@ -354,6 +354,8 @@ class Daemon:
             errors.append(guard.nonces.save_error)
         if guard is not None and (behind := guard.nonces.clock_behind(guard.clock())):
             errors.append(behind)
+        for c in self.components:  # e.g. fleet sync's ledger that cannot be saved
+            errors += getattr(c, "errors", list)()
         errors += self._stall.values()
         return errors
 

@@ -424,7 +424,8 @@ def test_fleet_sync_shares_enrollments_applies_records_and_guards_the_owner(tmp_
         emb = np.random.default_rng(1).normal(size=(2, dim)).astype(np.float32)
         emb /= np.linalg.norm(emb, axis=1, keepdims=True)
         porch_key = load_signing_key(keys["porch"][0])
-        msg = person_message(topics, "biden", emb, people.gallery.model_sha256, "porch", time.time(), porch_key)
+        msg = person_message(topics, "biden", emb, people.gallery.model_sha256, "porch", time.time(), porch_key,
+                             rev=1)
         bus.deliver(msg.topic, msg.payload, retain=True)
         listed = command(daemon, bus, f"{BASE}/cmd/list", b"")["data"]["people"]
         assert [p["name"] for p in listed] == ["biden", "obama"]  # applied on the command thread first

@@ -569,8 +569,8 @@ class Daemon:
                 next_status = now + self.status_interval_s
                 dead = self._dead_threads(commands)
                 if dead:
-                    # Frames would keep the watchdog fed while nobody answers MQTT: say so and exit,
-                    # so that systemd restarts frd rather than leaving a door that ignores commands.
+                    # A dead thread is not a stall (the watchdog would only starve in 20 s or more): say so
+                    # and exit, so that systemd restarts frd rather than leaving a door that ignores commands.
                     return self._failed(dead)
                 self.notifier.status(payloads.status_summary(self._publish_status()))
         return 0

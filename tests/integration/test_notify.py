@@ -82,3 +82,34 @@ def test_sighup_reloads_with_reloading_then_ready(tmp_path, broker, data):
     finally:
         p.stop()
         ns.close()
+
+
+def test_with_cameras_as_processes_a_camera_away_keeps_the_watchdog_fed(tmp_path, broker, data):
+    """Two cameras, each in a process of its own (the default with several): one streams, the other is away
+    (its file missing). The away camera's process still sends its heartbeat, so the watchdog is fed all along;
+    when its file appears, it streams."""
+    from tests.broker import subscribe_collect
+
+    ns = NotifySocket(tmp_path / "notify.sock")
+    clip = data / "video/short_hamilton_clip.mp4"
+    later = tmp_path / "later.mp4"
+    cameras = [{"name": "stage", "source": str(clip), "loop": True, "fps_limit": 2},
+               {"name": "yard", "source": str(later), "loop": True, "fps_limit": 2}]
+    cfg = write_config(tmp_path, broker, clip, cameras=cameras, recognition={"camera_mode": "processes"})
+    p = FrdProcess(cfg, env={"NOTIFY_SOCKET": ns.path, "WATCHDOG_USEC": "2000000"}).start()
+    try:
+        assert wait_until(lambda: ns.lines("READY=1"), 60), p.log_text()
+        t0 = ns.lines("READY=1")[0][0]
+        with subscribe_collect(broker.host, broker.port, ["frd/testdoor/status"]) as sub:
+            st = sub.wait_for(lambda m: not m.retain and m.json()["cameras"]["yard"]["reconnects"] >= 3, 40).json()
+        assert st["cameras"]["yard"]["state"] == "reconnecting" and st["errors"] == [], st
+        fed = [t for t, _ in ns.lines("WATCHDOG=1") if t > t0]
+        gaps = [b - a for a, b in zip([t0, *fed], [*fed, time.monotonic()], strict=True)]
+        assert max(gaps) < 2.0, f"the watchdog went {max(gaps):.1f} s unfed while a camera was away"
+        later.symlink_to(clip)
+        with subscribe_collect(broker.host, broker.port, ["frd/testdoor/status"]) as sub:
+            sub.wait_for(lambda m: not m.retain and m.json()["cameras"]["yard"]["state"] == "streaming", 30)
+        assert p.alive()
+    finally:
+        p.stop()
+        ns.close()

@@ -45,6 +45,9 @@ STOP_TIMEOUT_S = 10.0
 #: A child with nothing to send (no frame wanted) still tells its reader's state this often: its heartbeat, so
 #: that the daemon can tell a child whose camera is away (it beats) from one that is stuck (it is silent).
 HEARTBEAT_S = 1.0
+#: Before its first message a child builds its model and detector (seconds on a Pi-class board, more with
+#: several cameras starting at once): up to this long is not a stall (the unit's TimeoutStartSec=).
+START_GRACE_S = 120.0
 
 
 class FrameSchedule:
@@ -117,6 +120,7 @@ class CameraProcess:
         #: when the child last made progress (CLOCK_MONOTONIC, the same in every process): the older of its last
         #: message and its reader's own beat; a child whose camera is away still sends a heartbeat
         self.beat = time.monotonic()
+        self._heard = False  # a first message came: the start-up grace is over
         self._gallery = gallery
         ctx = mp.get_context(START_METHOD)
         self._results, results_w = ctx.Pipe(duplex=False)
@@ -139,12 +143,15 @@ class CameraProcess:
         return self.process.is_alive()
 
     def stalled_s(self, now: float) -> float:
-        """Seconds since the child (its loop, or its camera reader) last made progress."""
-        return max(0.0, now - self.beat)
+        """Seconds since the child (its loop, or its camera reader) last made progress (its start-up, until its
+        first message, counts only past ``START_GRACE_S``)."""
+        idle = max(0.0, now - self.beat)
+        return idle if self._heard else max(0.0, idle - START_GRACE_S)
 
     def start(self) -> CameraProcess:
         """Start the child and send it the gallery; it takes no frame before it has one."""
         self.process.start()
+        self.beat = time.monotonic()
         for end in self._child_ends:  # the child's now: closed here, so its death reads as the end of the pipe
             end.close()
         self.reset()
@@ -179,6 +186,7 @@ class CameraProcess:
             return None
         kind, body, state = self._results.recv()
         received = time.monotonic()
+        self._heard = True
         self.state, self.error, self.dropped, self.reconnects, reader_beat = state
         self.beat = received if reader_beat is None else min(received, reader_beat)
         if kind != "frame":

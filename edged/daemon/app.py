@@ -244,8 +244,8 @@ def home_assistant(cfg: Config, topics: Topics, pipeline: Pipeline, people: Peop
 
 def fleet_sync(cfg: Config, topics: Topics, pipeline: Pipeline, people: People, bus: BusLike) -> FleetSync:
     """Fleet gallery sync, a listener and a guard of the people service (``fleet.sync``)."""
+    from ..integrations.fleet.ledger import LEDGER_FILE, Ledger
     from ..integrations.fleet.sync import FleetSync
-    from ..integrations.fleet.tombstones import TOMBSTONE_FILE, Tombstones
     from ..integrations.fleet.trust import trust_from_config
 
     trust = trust_from_config(cfg.fleet, cfg.device_id)
@@ -255,7 +255,7 @@ def fleet_sync(cfg: Config, topics: Topics, pipeline: Pipeline, people: People, 
         log.warning("fleet.sync is on without fleet.trusted_keys or fleet.authority_keys: no shared person "
                     "will be accepted")
     sync = FleetSync(people, bus, topics, trust, embedding_dim=pipeline.embedder.manifest.embedding_dim,
-                     tombstones=Tombstones(people.gallery.root / TOMBSTONE_FILE))
+                     ledger=Ledger(people.gallery.root / LEDGER_FILE))
     people.add_guard(sync.check_owner)
     people.subscribe(sync.on_change)
     return sync

@@ -41,12 +41,13 @@ from ..core.models import Event
 from ..core.topics import Topics
 from ..mqtt import payloads
 from ..mqtt.bus import BusLike, Incoming
-from ..mqtt.commands import ERROR_REPLY, CommandHandler
+from ..mqtt.commands import ERROR_REPLY, CommandHandler, peek_request_id
 from ..service.people import REMOVED, RENAMED, Change, People
 from ..video.camproc import CameraProcess, FrameSchedule, Tracked
 from ..video.worker import CameraWorker
 from ..vision.camera import CameraReader, Frame
 from ..vision.pipeline import Pipeline
+from .liveness import COMMAND_STALL_S, Beats, reader_problem
 from .notify import Notifier
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,10 @@ log = logging.getLogger(__name__)
 GALLERY_POLL_S = 2.0
 #: Queued to wake the command thread for a component's pending work (fleet sync).
 _WAKE = object()
+#: On a stop, how long the command in progress may take to finish (and be answered) before frd goes on stopping.
+COMMAND_GRACE_S = 5.0
+#: The reply to a command still queued when frd stops: it was not run, and may be sent again.
+NOT_RUN = "not run: frd is stopping; send it again once frd is back (availability online)"
 #: How cameras run (``Daemon.camera_mode``): one camera in the frame loop; several as threads or processes.
 LOOP, THREADS, PROCESSES = "loop", "threads", "processes"
 #: How long ``cmd/snapshot`` waits for a camera's next processed frame (a camera limited to 1 fps, or idle and
@@ -195,6 +200,10 @@ class Daemon:
         self.dropped_messages = 0  # incoming messages dropped because the worker was behind
         self.refused_retained = 0  # retained commands (never run)
         self._handler = handler
+        self._command_thread: threading.Thread | None = None
+        #: the loops of frd's own that the watchdog is fed on (:mod:`.liveness`), and what stalls now
+        self._beats = Beats()
+        self._stall: dict[str, str] = {}
         self._camera_person: dict[str, str | None] = {}  # who each camera's retained state names
         #: ``homeassistant.face_image``: publish each announced face's chip; who each camera's shown face is
         self.face_image = face_image
@@ -255,29 +264,34 @@ class Daemon:
         self.dropped_messages += 1
         log.warning("dropped a message (%d so far): %s", self.dropped_messages, why)
 
-    def _reply_error(self, msg: Incoming, error: str) -> None:
+    def _reply_error(self, msg: Incoming, error: str, request_id: object = None) -> None:
         parsed = self.topics.parse_cmd(msg.topic)
         try:
             topic = self.topics.reply(parsed[0] if parsed else ERROR_REPLY)
         except ValueError:
             topic = self.topics.reply(ERROR_REPLY)
-        body = json.dumps({"request_id": None, "ok": False, "error": error, "data": None})
+        body = json.dumps({"request_id": request_id, "ok": False, "error": error, "data": None})
         self.bus.reply(msg, topic, body)
 
     def _command_loop(self) -> None:
         """Runs commands and the components' pending work; whatever a message does, the thread goes on."""
         while True:
+            self._beats.beat("the command thread", time.monotonic(), COMMAND_STALL_S)
             self._woken.clear()
             for c in self.components:
                 try:
                     c.work()
                 except Exception:  # a bug must not stop the thread that answers every command
                     log.exception("%s failed", type(c).__name__)
-            msg = self._commands.get()
+            try:
+                msg = self._commands.get(timeout=1.0)  # idle, it still comes round (the watchdog's liveness)
+            except queue.Empty:
+                continue
             if msg is None:
                 return
             if msg is _WAKE:
                 continue
+            self._beats.beat("the command thread", time.monotonic(), COMMAND_STALL_S)
             try:
                 self._run_command(msg)
             except Exception:  # a bug must cost one message, not the thread that answers every command
@@ -385,6 +399,11 @@ class Daemon:
         errors = []
         if guard is not None and guard.nonces.save_error:
             errors.append(guard.nonces.save_error)
+        if guard is not None and (behind := guard.nonces.clock_behind(guard.clock())):
+            errors.append(behind)
+        for c in self.components:  # e.g. fleet sync's ledger that cannot be saved
+            errors += getattr(c, "errors", list)()
+        errors += self._stall.values()
         return errors
 
     def _publish_status(self) -> dict:
@@ -455,14 +474,13 @@ class Daemon:
         self._processed(camera, events, worker.faces_now, got.mono, 1 + got.skipped)
 
     def _processed(self, camera: str, events: list[Event], faces_now: int, mono: float, frames: int = 1) -> None:
-        """Publish a processed frame's events and face count; the frame counts (status, watchdog)."""
+        """Publish a processed frame's events and face count; the frame counts (status)."""
         for ev in events:
             self._publish_event(ev)
         faces = self._faces_now.due(camera, faces_now, mono)  # the frame's time: testable
         if faces is not None:
             self.bus.publish(payloads.faces_now(self.topics, camera, faces))
         self.stats[camera].tick(time.monotonic(), frames)
-        self.notifier.frame_processed()
 
     def _dead_camera(self) -> str | None:
         """Which camera's frame thread (or process) has died (None: all alive, or there are none, or frd is
@@ -492,8 +510,10 @@ class Daemon:
         thread dead and exits, so that the service manager restarts frd.
         """
         schedule = self._schedules[r.name]
+        loop = f"camera {r.name}'s frame thread"
         try:
             while not self._stop.is_set():
+                self._beats.beat(loop, time.monotonic())
                 frame = r.take(0.2)
                 if frame is not None and schedule.wanted(frame.ts):
                     self._take_frame(r, frame)
@@ -504,8 +524,10 @@ class Daemon:
         """One camera's tracked frames from its child process through its worker, until the daemon stops or the
         child ends (the thread ends with it: the frame loop sees it and exits, for a restart)."""
         worker = self.workers[proc.name]
+        loop = f"camera {proc.name}'s frame thread"
         try:
             while not self._stop.is_set():
+                self._beats.beat(loop, time.monotonic())
                 got = proc.take(0.2)
                 proc.force_embed(bool(worker.pending_captures()))  # a capture wants every face embedded
                 if got is not None:
@@ -537,6 +559,7 @@ class Daemon:
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, self.request_reload)
         commands = threading.Thread(target=self._command_loop, name="commands", daemon=True)
+        self._command_thread = commands
         commands.start()
         self._start_readers_and_bus()
         self.notifier.ready()
@@ -587,6 +610,7 @@ class Daemon:
             else:
                 self._take_frames(readers)
             now = time.monotonic()
+            self._watchdog(now)
             if now >= next_gallery_check:
                 next_gallery_check = now + GALLERY_POLL_S
                 self._poll()
@@ -594,11 +618,35 @@ class Daemon:
                 next_status = now + self.status_interval_s
                 dead = self._dead_threads(commands)
                 if dead:
-                    # Frames would keep the watchdog fed while nobody answers MQTT: say so and exit,
-                    # so that systemd restarts frd rather than leaving a door that ignores commands.
+                    # A dead thread is not a stall (the watchdog would only starve in 20 s or more): say so
+                    # and exit, so that systemd restarts frd rather than leaving a door that ignores commands.
                     return self._failed(dead)
                 self.notifier.status(payloads.status_summary(self._publish_status()))
         return 0
+
+    def _stalled(self, now: float) -> dict[str, str]:
+        """The loops of frd's own that do not run (:mod:`.liveness`): ``{loop: why}``, empty while all run."""
+        stalled = self._beats.stalled(now)
+        for name, r in self.readers.items():
+            why = reader_problem(name, r, now)
+            if why:
+                stalled[f"camera {name}"] = why
+        if not self.bus.network_alive():
+            stalled["mqtt"] = "the MQTT network thread has stopped"
+        return stalled
+
+    def _watchdog(self, now: float) -> None:
+        """Feed the watchdog while every loop of frd's own runs (a camera that is away does not stop it); say
+        once when that changes (the reasons stay in the status's ``errors`` meanwhile)."""
+        stalled = self._stalled(now)
+        if not stalled:
+            self.notifier.alive()
+        if stalled.keys() != self._stall.keys():
+            if stalled:
+                log.error("not feeding the watchdog: %s", "; ".join(stalled.values()))
+            else:
+                log.info("frd's loops all run: feeding the watchdog")
+        self._stall = stalled
 
     def _take_frames(self, readers: list[CameraReader]) -> None:
         """The frame loop's cameras (not supervised): each one's newest frame, if it is wanted."""
@@ -613,6 +661,23 @@ class Daemon:
         if not got and len(readers) > 1:
             time.sleep(0.01)
 
+    def _refuse_queued(self) -> None:
+        """Answer every command still queued: not run, send it again (a sender can tell it from a crash, where no
+        reply comes; see docs/mqtt.md)."""
+        refused = 0
+        while True:
+            try:
+                msg = self._commands.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(msg, Incoming):
+                refused += 1
+                rid = peek_request_id(msg.payload, self._handler.limits.max_envelope)
+                with contextlib.suppress(Exception):
+                    self._reply_error(msg, NOT_RUN, rid)
+        if refused:
+            log.warning("stopping: %d queued command(s) answered %r", refused, NOT_RUN)
+
     def _failed(self, dead: str) -> int:
         log.error("%s stopped: exiting so that the service manager restarts frd", dead)
         self.notifier.status(f"FAILED: {dead} stopped; restarting")
@@ -621,8 +686,11 @@ class Daemon:
     def _shut_down(self) -> None:
         self._stop.set()  # the cameras' threads end after their frame in flight
         self.notifier.stopping()
+        self._refuse_queued()
         with contextlib.suppress(queue.Full):  # a full queue must not stop the stop: the thread is a daemon
             self._commands.put_nowait(None)
+        if self._command_thread is not None:  # the command in progress is answered before the bus stops
+            self._command_thread.join(COMMAND_GRACE_S)
         for t in self._camera_threads.values():
             t.join(timeout=10)  # daemon threads: one stuck in a native call cannot hold the exit
         for r in self.readers.values():

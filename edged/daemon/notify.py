@@ -1,10 +1,11 @@
 """systemd notification: READY, STATUS, WATCHDOG, RELOADING, STOPPING.
 
 Uses the ``sdnotify`` package; without ``$NOTIFY_SOCKET`` every call is a
-no-op, so frd runs the same outside systemd. The watchdog is fed only by
-:meth:`Notifier.frame_processed`, called by the pipeline loop after a frame
-went all the way through: a stalled camera or a hung model stops the feed and
-lets systemd restart the service.
+no-op, so frd runs the same outside systemd. The watchdog is fed by
+:meth:`Notifier.alive`, which the daemon's frame loop calls only while every
+loop of frd's own runs (:mod:`edged.daemon.liveness`): a hung model or a
+stalled loop stops the feed and lets systemd restart the service, while a
+camera that is away (its reader retrying) does not.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ class Notifier:
     def stopping(self) -> None:
         self._send("STOPPING=1")
 
-    def frame_processed(self) -> None:
-        """A frame made it through the pipeline: feed the watchdog (rate-limited)."""
+    def alive(self) -> None:
+        """Every loop of frd's own runs: feed the watchdog (rate-limited)."""
         now = time.monotonic()
         if now - self._last_feed >= self._feed_every:
             self._last_feed = now

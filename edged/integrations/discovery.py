@@ -305,6 +305,8 @@ _DIAGNOSTICS: tuple[tuple[str, dict[str, Any]], ...] = (
         {
             "name": "FPS",
             "value_template": "{{ value_json.fps }}",
+            # each camera's state (a camera away: reconnecting, its error) and frd's errors, as attributes
+            "json_attributes_template": "{{ {'cameras': value_json.cameras, 'errors': value_json.errors} | tojson }}",
             "unit_of_measurement": "fps",
             "state_class": "measurement",
             "suggested_display_precision": 1,

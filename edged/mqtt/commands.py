@@ -33,7 +33,7 @@ from ..core.names import normalize_name
 from ..core.topics import Topics
 from ..vision import images
 from ..vision.match import Matcher
-from .security import CommandGuard, NonceStore, RateLimiter, resolve_command_key
+from .security import CommandGuard, NonceStore, RateLimiter, looks_signed, open_envelope, resolve_command_key
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -243,6 +243,22 @@ def _parse_json(payload: bytes) -> dict:
     if not isinstance(obj, dict):
         raise InputError(f"payload must be a JSON object, not {type(obj).__name__}")
     return obj
+
+
+def peek_request_id(payload: bytes, max_bytes: int) -> Any:
+    """The ``request_id`` a command carries, read without running it (nor checking its signature), or None.
+
+    For a reply to a command frd could not run (it was queued when frd stopped): the id only lets the sender
+    match the reply to its request, so an unchecked one is harmless.
+    """
+    if len(payload) > max_bytes:
+        return None
+    try:
+        if looks_signed(payload):
+            payload = open_envelope(payload).payload
+        return _request_id(_parse_json(payload))
+    except FrdError:
+        return None
 
 
 def _request_id(obj: dict) -> Any:

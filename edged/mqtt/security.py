@@ -18,9 +18,10 @@ where ``topic`` is the MQTT topic the envelope is published on (so a signed
 ``delete`` cannot be replayed as another command, or to another device),
 ``ts`` is Unix time in whole seconds and ``nonce`` is 16–64 characters of
 ``[A-Za-z0-9_-]``. A command is accepted when the signature is right, ``ts``
-is within ``replay_window_s`` of the device's clock and the nonce has not
-been seen within that window (seen nonces survive restarts). ``frd sign``
-builds envelopes; the README shows the same with ``openssl dgst``.
+is within ``replay_window_s`` of the device's clock, ``ts`` is not more than
+that window older than a command already accepted, and the nonce has not been
+seen (:class:`NonceStore`: seen nonces survive restarts and clock changes).
+``frd sign`` builds envelopes; docs/security.md shows the same with ``openssl dgst``.
 """
 
 from __future__ import annotations
@@ -214,12 +215,22 @@ def open_envelope(raw: bytes) -> Envelope:
 
 
 class NonceStore:
-    """Nonces seen within the replay window, kept in a small JSON file so a restart does not forget them.
+    """The nonces of the signed commands already accepted, and the floor below which none is accepted any more,
+    in a small JSON file, so that neither a restart nor a change of this device's clock lets one be replayed.
 
-    It fails closed: when the file cannot be read (missing, corrupt, unreadable), the nonces used before
-    the start-up are unknown, so envelopes signed before the start-up are refused until one replay window
-    has passed (after that they are stale anyway). A failed save is kept in :attr:`save_error` for the
-    status, because a later restart would then forget nonces again.
+    Ordered by the envelopes' own ``ts``, never by this device's clock: after accepting an envelope signed at
+    ``ts``, the floor rises to ``ts - window`` (a persisted high-water mark), envelopes signed before the floor
+    are refused, and only nonces below the floor are forgotten. Every envelope that could still be accepted
+    therefore has its nonce remembered, whatever the clock says later: a clock set back (a spoofed NTP) makes
+    old envelopes look fresh to the freshness check, but they are under the floor.
+
+    It fails closed:
+
+    - a file that cannot be read at start-up (missing, corrupt, an older format) means the nonces used before
+      are unknown, so the floor starts just after the start-up: envelopes signed before it are refused ("sign
+      it again");
+    - a nonce is saved before its command runs; when the file cannot be saved (a full disk), the command is
+      refused, and so is every signed command until a save succeeds (:attr:`save_error`, in the status).
     """
 
     def __init__(self, path: Path | None, window_s: float, max_entries: int = MAX_NONCES,
@@ -228,9 +239,12 @@ class NonceStore:
         self.window_s = window_s
         self.max_entries = max_entries
         self._seen: dict[str, int] = {}
+        #: envelopes signed before this (Unix seconds) are refused
+        self.floor = 0
         self._lock = threading.Lock()
         #: start-up time, when the nonces used before it are unknown (None: they are known)
         self.lost_at: float | None = None
+        #: why the last save failed (None: it did not); signed commands are refused meanwhile
         self.save_error: str | None = None
         self._clock = clock
         self._load()
@@ -238,53 +252,78 @@ class NonceStore:
     def _load(self) -> None:
         if self.path is None:
             return
+        why = None
         try:
-            obj = json.loads(self.path.read_bytes())
-            seen = obj["nonces"]
+            obj = strictjson.loads(self.path.read_bytes())
+            seen, floor = obj["nonces"], obj.get("floor")
             if not isinstance(seen, dict):
                 raise ValueError("nonces is not an object")
             self._seen = {str(k): int(v) for k, v in seen.items()}
-            return
+            if obj.get("v") == 2 and isinstance(floor, int) and not isinstance(floor, bool):
+                self.floor = floor
+                return
+            why = "it is of an older format, without the floor"
         except FileNotFoundError:
             log.info("%s: no list of used command nonces (first start, or it was removed): commands signed "
-                     "before now are refused for %g s", self.path, self.window_s)
-        except (OSError, ValueError, KeyError, TypeError, OverflowError) as e:
-            log.error("%s: unreadable list of used command nonces (%s): commands signed before now are "
-                      "refused for %g s", self.path, e, self.window_s)
-        self._seen = {}
+                     "before now are refused", self.path)
+        except (OSError, ValueError, KeyError, TypeError, OverflowError, AttributeError,
+                strictjson.StrictJSONError) as e:
+            why = str(e)
+            self._seen = {}
+        if why is not None:
+            log.error("%s: the list of used command nonces cannot be trusted (%s): commands signed before now "
+                      "are refused", self.path, why)
         self.lost_at = self._clock()
+        self.floor = max(self.floor, int(self.lost_at) + 1)
 
-    def _save(self) -> None:
+    def _save(self, seen: dict[str, int], floor: int) -> None:
+        """Write the list; TrustError (and :attr:`save_error`) when it cannot be written."""
         if self.path is None:
             return
         try:
-            atomic_write(self.path, json.dumps({"v": 1, "nonces": self._seen}).encode())
+            atomic_write(self.path, json.dumps({"v": 2, "floor": floor, "nonces": seen}).encode())
         except OSError as e:
-            self.save_error = f"{self.path}: cannot save used command nonces ({e.strerror or e})"
-            log.error("%s; a restart would forget them, so replay protection across a restart is lost "
-                      "until it can", self.save_error)
-        else:
-            self.save_error = None
-
-    def _prune(self, now: float) -> None:
-        old = [n for n, ts in self._seen.items() if ts < now - self.window_s]
-        for n in old:
-            del self._seen[n]
+            if self.save_error is None:
+                log.error("%s: cannot save used command nonces (%s): signed commands are refused until it can, so "
+                          "that a restart cannot forget one and let it be replayed", self.path, e.strerror or e)
+            self.save_error = f"{self.path}: cannot save used command nonces ({e.strerror or e}): signed commands " \
+                              "are refused until it can"
+            raise TrustError(f"refused: {self.save_error} (a full disk?)") from None
+        if self.save_error is not None:
+            log.info("%s: used command nonces saved again: signed commands are accepted", self.path)
+        self.save_error = None
 
     def use(self, nonce: str, ts: int, now: float) -> None:
-        """Record ``nonce``; TrustError if it was already used (a replay) or the store is full."""
+        """Record ``nonce`` (saved before the command runs); TrustError if it was already used (a replay), was
+        signed before the floor, the store is full, or it cannot be saved."""
         with self._lock:
             if nonce in self._seen:
                 raise TrustError("replayed command refused: this nonce was already used")
-            if self.lost_at is not None and now < self.lost_at + self.window_s and ts <= self.lost_at:
-                raise TrustError("refused: this command was signed before frd started and the list of used "
-                                 "nonces could not be read at start-up, so it may be a replay; sign it again "
-                                 f"(refused for {self.lost_at + self.window_s - now:.0f} s more)")
-            self._prune(now)
+            if ts < self.floor:
+                if self.lost_at is not None and ts <= self.lost_at:
+                    raise TrustError("refused: this command was signed before frd started and the list of used "
+                                     "nonces could not be read at start-up, so it may be a replay; sign it again")
+                raise TrustError(f"refused: signed at {ts}, more than {self.window_s:g} s before a signed command "
+                                 "already accepted, so its nonce may be forgotten and it may be a replay; sign it "
+                                 "again (and check the clocks of the signing machines)")
             if len(self._seen) >= self.max_entries:
                 raise TrustError(f"refused: more than {self.max_entries} signed commands within the replay window")
-            self._seen[nonce] = ts
-            self._save()
+            floor = max(self.floor, ts - int(self.window_s))
+            seen = {n: t for n, t in self._seen.items() if t >= floor}
+            seen[nonce] = ts
+            self._save(seen, floor)  # before the command runs: a command whose nonce is not on disk never runs
+            self._seen, self.floor = seen, floor
+
+    def clock_behind(self, now: float) -> str | None:
+        """A problem for the status: the floor lies ahead of this device's clock by more than the window, so
+        every signed command is refused until the clock passes it (a clock set back, or a wrong clock at a
+        start-up that lost the list)."""
+        ahead = self.floor - now
+        if ahead <= self.window_s:
+            return None
+        return (f"signed commands are refused for {ahead:.0f} s more: a signed command already accepted (or the "
+                f"start-up after a lost list of used nonces) is dated ahead of this device's clock; check the "
+                f"clock (NTP), or remove {self.path} and restart if the clock was wrong then")
 
     def __len__(self) -> int:
         return len(self._seen)

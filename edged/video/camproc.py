@@ -44,6 +44,12 @@ START_METHOD = "spawn"
 #: How long a child may take to stop after it is asked before it is terminated (one frame in flight, the
 #: reader's last read).
 STOP_TIMEOUT_S = 10.0
+#: A child with nothing to send (no frame wanted) still tells its reader's state this often: its heartbeat, so
+#: that the daemon can tell a child whose camera is away (it beats) from one that is stuck (it is silent).
+HEARTBEAT_S = 1.0
+#: Before its first message a child builds its model and detector (seconds on a Pi-class board, more with
+#: several cameras starting at once): up to this long is not a stall (the unit's TimeoutStartSec=).
+START_GRACE_S = 120.0
 
 
 class FrameSchedule:
@@ -113,6 +119,10 @@ class CameraProcess:
         self.fps_limit: float | None = None  # the child paces its own frames
         self.state, self.error = "starting", None
         self.dropped = self.reconnects = 0
+        #: when the child last made progress (CLOCK_MONOTONIC, the same in every process): the older of its last
+        #: message and its reader's own beat; a child whose camera is away still sends a heartbeat
+        self.beat = time.monotonic()
+        self._heard = False  # a first message came: the start-up grace is over
         self._gallery = gallery
         ctx = mp.get_context(START_METHOD)
         self._results, results_w = ctx.Pipe(duplex=False)
@@ -130,9 +140,21 @@ class CameraProcess:
     def pid(self) -> int | None:
         return self.process.pid
 
+    @property
+    def running(self) -> bool:
+        """Whether the child process runs."""
+        return self.process.is_alive()
+
+    def stalled_s(self, now: float) -> float:
+        """Seconds since the child (its loop, or its camera reader) last made progress (its start-up, until its
+        first message, counts only past ``START_GRACE_S``)."""
+        idle = max(0.0, now - self.beat)
+        return idle if self._heard else max(0.0, idle - START_GRACE_S)
+
     def start(self) -> CameraProcess:
         """Start the child and send it the gallery; it takes no frame before it has one."""
         self.process.start()
+        self.beat = time.monotonic()
         for end in self._child_ends:  # the child's now: closed here, so its death reads as the end of the pipe
             end.close()
         self.reset()
@@ -171,7 +193,10 @@ class CameraProcess:
         if not self._results.poll(timeout):
             return None
         kind, body, state = self._results.recv()
-        self.state, self.error, self.dropped, self.reconnects = state
+        received = time.monotonic()
+        self._heard = True
+        self.state, self.error, self.dropped, self.reconnects, reader_beat = state
+        self.beat = received if reader_beat is None else min(received, reader_beat)
         if kind == "snapshot":
             self._snapshots.fulfil(body)
             return None
@@ -278,7 +303,7 @@ def serve(reader: Reader, tracker: FaceTracker, matcher: Matcher, results: Conne
         return 0
     schedule = FrameSchedule(reader.fps_limit)
     reader.start()
-    sent_state = None
+    sent_state, sent_at = None, 0.0
     try:
         while not inbox.stopped:
             got = inbox.gallery()
@@ -288,21 +313,23 @@ def serve(reader: Reader, tracker: FaceTracker, matcher: Matcher, results: Conne
                 tracker.reset()
             frame = reader.take(0.2)
             state = (reader.state, reader.error, reader.dropped, reader.reconnects)
+            beat = getattr(reader, "beat", None)  # a reader that does not tell (a benchmark's replay) is not judged
+            now = time.monotonic()
             if frame is None or not schedule.wanted(frame.ts):
-                if state != sent_state:
-                    results.send(("state", None, state))
-                    sent_state = state
+                if state != sent_state or now - sent_at >= HEARTBEAT_S:
+                    results.send(("state", None, (*state, beat)))
+                    sent_state, sent_at = state, now
                 continue
             forced = inbox.force
             faces = tracker.process(frame.image, force_embed=forced, bgr=frame.bgr, skipped=frame.skipped)
             look = inbox.take_snapshot()
             if look is not None:  # drawn and encoded here: the frame never leaves the child
-                results.send(("snapshot", take(tracker, frame.image, frame.bgr, faces, look), state))
+                results.send(("snapshot", take(tracker, frame.image, frame.bgr, faces, look), (*state, beat)))
             # an idle camera's frames stay unread (not while a capture or a snapshot waits for one)
             reader.skip_ahead(0 if forced or inbox.snapshot is not None else tracker.idle_frames())
             results.send(("frame", Tracked(frame.index, frame.ts, faces, generation, forced,
-                                           skipped=frame.skipped), state))
-            sent_state = state
+                                           skipped=frame.skipped), (*state, beat)))
+            sent_state, sent_at = state, time.monotonic()
     except (BrokenPipeError, ConnectionResetError):  # the parent is gone: nobody to tell
         return 0
     finally:

@@ -27,12 +27,18 @@ from .picamera import PicameraCapture
 
 log = logging.getLogger(__name__)
 
-#: Longest wait between two attempts to reopen a failed source (not a config option).
-BACKOFF_MAX_S = 30.0
+#: Longest wait between two attempts to reopen a failed source (not a config option). A camera that comes
+#: back is streaming again within this (plus its open), so events resume within seconds of its return.
+BACKOFF_MAX_S = 10.0
+#: How long opening a network camera, or waiting for its next frame, may take before the attempt fails and
+#: is retried (OpenCV's default is 30 s). A camera that is away (a Wi-Fi camera out of reach answers nothing)
+#: must not hold its reader in one call longer than frd's liveness check allows (``READER_STALL_S``).
+STREAM_TIMEOUT_S = 10.0
+#: A reader that has made no progress (no frame read, no attempt to open its camera, no wait between two
+#: attempts) for this long is stalled: stuck in a call that does not return. Twice the stream timeout.
+READER_STALL_S = 2 * STREAM_TIMEOUT_S
 #: What a file that is neither an image frd reads nor a video OpenCV decodes is told.
 UNREADABLE_FILE = f"neither an image frd reads ({FORMATS}) nor a video it can decode"
-
-
 
 
 @dataclass
@@ -73,7 +79,9 @@ def open_capture(spec: str | int) -> cv2.VideoCapture | PicameraCapture:
                              f"camera {spec} ({device}): no such device")
         cap = cv2.VideoCapture(target, cv2.CAP_V4L2) if not isinstance(target, int) else cv2.VideoCapture(target)
     elif kind == "stream":
-        cap = cv2.VideoCapture(str(spec), cv2.CAP_FFMPEG)
+        ms = int(STREAM_TIMEOUT_S * 1000)
+        cap = cv2.VideoCapture(str(spec), cv2.CAP_FFMPEG,
+                               [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
     else:
         if not Path(str(spec)).is_file():
             raise InputError(f"{spec}: no such file")
@@ -144,6 +152,10 @@ class CameraReader:
     at their own frame rate so a looping clip behaves like a camera. When the
     source fails (device unplugged, stream ends, file removed) the reader
     reports it in ``state`` and reopens it with exponential backoff.
+
+    ``beat`` (CLOCK_MONOTONIC) is when the reader last made progress: a frame read, an attempt to open the
+    source, a second of waiting between two attempts. A reader that retries a camera that is away keeps
+    beating; one stuck in a call that never returns does not (:attr:`stalled_s`).
     """
 
     def __init__(
@@ -171,6 +183,7 @@ class CameraReader:
         self._skip = 0
         self._cond = threading.Condition()
         self._stop = threading.Event()
+        self.beat = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=f"camera-{name}", daemon=True)
 
     def start(self) -> CameraReader:
@@ -182,6 +195,15 @@ class CameraReader:
         with self._cond:
             self._cond.notify_all()
         self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        """Whether the reader's thread runs (False before :meth:`start`, after :meth:`stop` or an ended file)."""
+        return self._thread.is_alive()
+
+    def stalled_s(self, now: float) -> float:
+        """Seconds since the reader last made progress (0 when it beat just now)."""
+        return max(0.0, now - self.beat)
 
     def take(self, timeout: float) -> Frame | None:
         """The newest unseen frame, waiting up to ``timeout`` seconds."""
@@ -206,15 +228,25 @@ class CameraReader:
             self._frame = frame
             self._cond.notify_all()
 
+    def _wait(self, seconds: float) -> None:
+        """Wait between two attempts (until stopped), beating every second: waiting on purpose is progress."""
+        end = time.monotonic() + seconds
+        while not self._stop.is_set():
+            self.beat = now = time.monotonic()
+            if now >= end:
+                return
+            self._stop.wait(min(1.0, end - now))
+
     def _run(self) -> None:
         delay = 1.0
         kind = source_kind(self.source)
         while not self._stop.is_set():
+            self.beat = time.monotonic()
             try:
                 cap = open_capture(self.source)
             except InputError as e:
                 self._failed(str(e))
-                self._stop.wait(delay)
+                self._wait(delay)
                 delay = min(delay * 2, self.backoff_max_s)
                 continue
             got_any = self._stream(cap, kind)
@@ -228,7 +260,7 @@ class CameraReader:
             self._failed(f"{self.source}: no more frames")
             if got_any:
                 delay = 1.0
-            self._stop.wait(delay)
+            self._wait(delay)
             delay = min(delay * 2, self.backoff_max_s)
         self.state = "stopped"
 
@@ -248,6 +280,7 @@ class CameraReader:
         next_t = time.monotonic()
         grab = getattr(cap, "grab", None)  # a Pi camera (picamera2) only reads
         while not self._stop.is_set():
+            self.beat = time.monotonic()
             skip = self._skip > 0 and grab is not None
             if skip:
                 ok = grab()

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,6 +113,8 @@ class Fleet:
     #: Why the first rollout failed (None: it did not, or has not run), and whether a test has said so yet.
     rollout_failure: str | None = None
     rollout_failure_told: bool = False
+    #: A network camera one host reads (``tests/fleet/camera.py``), when the tier has one.
+    camera: Any = None
 
     def version(self, key: str) -> str:
         return self.wheels[key].name.split("-")[1]

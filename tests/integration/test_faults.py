@@ -9,6 +9,8 @@ gallery, and a small tmpfs that fills up.
 from __future__ import annotations
 
 import base64
+import contextlib
+import itertools
 import json
 import os
 import random
@@ -283,8 +285,10 @@ def _camera(broker, name="stage"):
             return None
 
 
-def test_camera_file_missing_then_present_then_ended_shows_in_status_and_starves_the_watchdog(
+def test_camera_file_missing_then_present_then_ended_shows_in_status_and_the_watchdog_follows_the_reader(
         tmp_path, broker, data):
+    """A missing camera is a state (reconnecting) and the watchdog is fed meanwhile: the reader's loop runs. A
+    file that has ended with loop off is a reader whose loop is over: the watchdog starves, and says why."""
     source = tmp_path / "camera.mp4"
     ready = tmp_path / "ready.mp4"
     _short_clip(data / "video/short_hamilton_clip.mp4", ready, 60)
@@ -295,14 +299,17 @@ def test_camera_file_missing_then_present_then_ended_shows_in_status_and_starves
         assert wait_until(lambda: ns.lines("READY=1"), 60), p.log_text()
         cam = wait_until(lambda: (c := _camera(broker)) and c["reconnects"] >= 2 and c, 30, step=0.5)
         assert cam["state"] == "reconnecting" and "no such file" in cam["error"] and cam["connected"] is False
-        assert ns.lines("WATCHDOG=1") == [], "watchdog fed although no frame flows"
+        assert len(ns.lines("WATCHDOG=1")) >= 3, "watchdog starved although frd's loops run (camera away)"
+        st = wait_until(lambda: ns.lines("STATUS="), 10)[-1][1]
+        assert "stage reconnecting" in st and "ERROR" not in st, st
         os.replace(ready, source)  # the camera comes back
-        assert wait_until(lambda: ns.lines("WATCHDOG=1"), 30), p.log_text()
+        assert wait_until(lambda: (c := _camera(broker)) and c["state"] in ("streaming", "ended"), 30, step=0.5)
         # 60 frames later the file has ended: status says so and the watchdog starves again
         assert wait_until(lambda: (c := _camera(broker)) and c["state"] == "ended", 30, step=0.5)
         ended = time.monotonic()
         notify_lines_after(ns, "STATUS=", ended + 0.5, 3, 15)  # the loop goes on (about 2 s) ...
         assert [t for t, _ in ns.lines("WATCHDOG=1") if t > ended + 0.5] == []  # ... without feeding
+        assert "its source has ended" in ns.lines("STATUS=")[-1][1], ns.lines("STATUS=")[-1]
         assert p.alive()
     finally:
         p.stop()
@@ -310,7 +317,8 @@ def test_camera_file_missing_then_present_then_ended_shows_in_status_and_starves
 
 
 class MjpegCamera:
-    """An IP camera on HTTP (multipart JPEG, like most cheap ones) that can be unplugged and plugged back."""
+    """An IP camera on HTTP (multipart JPEG, like most cheap ones) that can be unplugged and plugged back, or go
+    silent: out of reach on Wi-Fi, it answers nothing (the connection is taken, no byte comes back)."""
 
     def __init__(self, clip: Path, frames: int = 40) -> None:
         cap = cv2.VideoCapture(str(clip))
@@ -322,6 +330,7 @@ class MjpegCamera:
         cap.release()
         self.plugged = threading.Event()
         self.plugged.set()
+        self.silent = threading.Event()
         cam = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -329,6 +338,8 @@ class MjpegCamera:
                 pass
 
             def do_GET(self):
+                while cam.silent.is_set():  # no answer at all, until it is back in reach
+                    time.sleep(0.1)
                 if not cam.plugged.is_set():
                     self.send_error(503)
                     return
@@ -338,6 +349,9 @@ class MjpegCamera:
                 i = 0
                 try:
                     while cam.plugged.is_set():
+                        if cam.silent.is_set():
+                            time.sleep(0.1)
+                            continue
                         jpg = cam.jpegs[i % len(cam.jpegs)]
                         i += 1
                         self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
@@ -352,33 +366,54 @@ class MjpegCamera:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/camera.mjpg"
 
     def close(self) -> None:
+        self.silent.clear()
         self.plugged.clear()
         self.server.shutdown()
         self.server.server_close()
 
 
-def test_ip_camera_unplugged_and_back_reconnects_with_backoff_and_the_watchdog_follows(tmp_path, broker, data):
+def _feed_gaps(ns, since: float) -> float:
+    """The longest time between two WATCHDOG=1 after ``since`` (and up to now)."""
+    times = [since] + [t for t, _ in ns.lines("WATCHDOG=1") if t > since] + [time.monotonic()]
+    return max(b - a for a, b in itertools.pairwise(times))
+
+
+def test_ip_camera_unplugged_silent_and_back_is_a_state_the_watchdog_stays_fed(tmp_path, broker, data):
+    """An IP camera unplugged (its server answers 503), then out of reach (it takes the connection and answers
+    nothing: OpenCV's own timeout would hold the reader 30 s per attempt), then back: the camera's state says
+    so, frd keeps feeding the watchdog all along (its loops run), and frames come back by themselves."""
     cam = MjpegCamera(data / "video/short_hamilton_clip.mp4")
     ns = NotifySocket(tmp_path / "notify.sock")
     p = FrdProcess(write_config(tmp_path, broker, cam.url, loop=False),
                    env={"NOTIFY_SOCKET": ns.path, "WATCHDOG_USEC": "1000000"}).start()
     try:
         assert wait_until(lambda: len(ns.lines("WATCHDOG=1")) >= 2, 60), p.log_text()
-        assert wait_until(lambda: (c := _camera(broker)) and c["state"] == "streaming", 20, step=0.5)
+        c = wait_until(lambda: (c := _camera(broker)) and c["state"] == "streaming" and c, 20, step=0.5)
+        frames = c["frames"]
         cam.plugged.clear()
         unplugged = time.monotonic()
         c = wait_until(lambda: (c := _camera(broker)) and c["reconnects"] >= 3 and c, 30, step=0.5)
         assert c["state"] == "reconnecting" and c["error"] and c["connected"] is False
-        quiet_from = time.monotonic()
-        notify_lines_after(ns, "STATUS=", quiet_from, 3, 15)  # the loop goes on (about 2 s) ...
-        fed = [t for t, _ in ns.lines("WATCHDOG=1") if t > quiet_from]
-        assert fed == [], "watchdog fed while the camera is unplugged"
+        cam.silent.set()  # out of reach: every attempt now waits for an answer that never comes
         cam.plugged.set()
-        replugged = time.monotonic()
-        assert wait_until(lambda: [t for t, _ in ns.lines("WATCHDOG=1") if t > replugged], 40), p.log_text()
-        c = wait_until(lambda: (c := _camera(broker)) and c["state"] == "streaming" and c, 10, step=0.5)
-        print(f"\ncamera away {replugged - unplugged:.1f} s: {c['reconnects']} reconnect attempts (backoff), "
-              f"frames again {ns.lines('WATCHDOG=1')[-1][0] - replugged:.1f} s after it came back")
+        silent = time.monotonic()
+        reconnects = c["reconnects"]
+        # two open timeouts (10 s each) and the waits between them
+        c = wait_until(lambda: (c := _camera(broker)) and c["reconnects"] >= reconnects + 2 and c, 60, step=1)
+        assert c["state"] == "reconnecting" and c["frames"] <= frames + 40, c
+        silent_s = time.monotonic() - silent
+        gap = _feed_gaps(ns, unplugged)
+        assert gap < 2.0, f"the watchdog went {gap:.1f} s unfed while the camera was away"
+        st = ns.lines("STATUS=")[-1][1]
+        assert "stage reconnecting" in st and "ERROR" not in st, st
+        cam.silent.clear()
+        back = time.monotonic()
+        c = wait_until(lambda: (c := _camera(broker)) and c["state"] == "streaming" and c["fps"] > 0 and c,
+                       30, step=0.5)
+        print(f"\ncamera away {back - unplugged:.1f} s ({silent_s:.1f} s of it silent): {c['reconnects']} attempts, "
+              f"watchdog never unfed for more than {gap:.2f} s, streaming {time.monotonic() - back:.1f} s after "
+              "it came back")
+        assert _feed_gaps(ns, unplugged) < 2.0
         assert p.alive()
     finally:
         p.stop()
@@ -581,3 +616,76 @@ def test_a_corrupt_entry_is_quarantined_and_reported_never_fatal(tmp_path, broke
         assert p.alive()
     finally:
         p.stop()
+
+
+def _fill(fs: Path) -> Path:
+    """Fill the file system to the last byte; returns the filler to remove."""
+    filler = fs / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (4096, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * size)
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_nonce_store_that_cannot_save_refuses_signed_commands_so_a_restart_cannot_replay_one(tmp_path, broker,
+                                                                                               data):
+    """The review's case: the disk is full, a signed command arrives, frd restarts, the captured command is sent
+    again. The nonce store fails closed: the command is refused while its nonce cannot be saved (the status says
+    so), so there is nothing to replay; once the disk has room it runs once, and only once."""
+    from edged.mqtt.security import sign
+
+    key = b"0123456789abcdef0123456789abcdef"
+    key_file = tmp_path / "command_key"
+    key_file.write_bytes(key)
+    key_file.chmod(0o600)
+    clip = data / "video/short_hamilton_clip.mp4"
+    with small_tmpfs(tmp_path / "fs", "64k") as fs:
+        cfg = write_config(tmp_path, broker, clip, gallery={"path": str(fs / "gallery")},
+                           cameras=[{"name": "stage", "source": str(clip), "loop": True, "fps_limit": 2}],
+                           security={"require_signed_commands": True, "command_key_file": str(key_file)})
+        p = FrdProcess(cfg)
+        topic = f"{BASE}/cmd/status"
+
+        def ask(envelope: bytes) -> dict:
+            with subscribe_collect(broker.host, broker.port, [f"{BASE}/reply/status"]) as sub:
+                publish(broker.host, broker.port, topic, envelope, qos=1)
+                return sub.wait_for(lambda m: True, 30).json()
+
+        def started() -> None:
+            p.start()
+            with subscribe_collect(broker.host, broker.port, [f"{BASE}/availability"]) as sub:
+                sub.wait_for(lambda m: m.text == "online" and not m.retain, 60)
+
+        try:
+            started()
+            time.sleep(1.1)  # a fresh install's floor is the start-up's second: sign in a later one
+            a = sign(key, topic, json.dumps({"request_id": "a"}).encode()).encode()
+            assert ask(a)["ok"]
+            filler = _fill(fs)
+            b = sign(key, topic, json.dumps({"request_id": "b"}).encode()).encode()
+            r = ask(b)
+            assert not r["ok"] and "cannot save used command nonces" in r["error"], r
+            assert "No space left on device" in r["error"]
+            with subscribe_collect(broker.host, broker.port, [f"{BASE}/status"]) as sub:
+                st = sub.wait_for(lambda m: not m.retain and m.json()["errors"], 10).json()
+            assert any("refused until it can" in e for e in st["errors"]), st
+            p.stop()
+            started()  # the disk is still full
+            assert "replayed" in ask(a)["error"]  # saved before the disk filled
+            assert "cannot save" in ask(b)["error"]  # never run, and still not
+            filler.unlink()  # room again: b runs, once
+            r = ask(b)
+            assert r["ok"] and r["request_id"] == "b", r
+            assert "replayed" in ask(b)["error"]
+            p.stop()
+            started()
+            assert "replayed" in ask(b)["error"]
+            with subscribe_collect(broker.host, broker.port, [f"{BASE}/status"]) as sub:
+                assert sub.wait_for(lambda m: not m.retain, 10).json()["errors"] == []
+        finally:
+            p.stop()

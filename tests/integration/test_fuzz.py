@@ -446,7 +446,7 @@ def test_gallery_sync_and_mqtt5_properties_through_the_broker_leave_frd_online_a
     ours = embedding_space(Manifest.load(model_dir() / MODEL_MANIFEST).sha256, chip_id())  # a record's space
 
     def valid(name: str, sha: str) -> dict:
-        return {"version": 1, "name": name, "model_sha256": sha, "origin": "garden", "updated": 1.0,
+        return {"version": 2, "name": name, "rev": 1, "model_sha256": sha, "origin": "garden", "updated": 1.0,
                 "shape": [2, 512], "embeddings_b64": base64.b64encode(emb.tobytes()).decode()}
 
     gallery_names = st.sampled_from(NAMES) | names.map(_clean).filter(lambda n: n and "/" not in n and "+" not in n
@@ -456,7 +456,8 @@ def test_gallery_sync_and_mqtt5_properties_through_the_broker_leave_frd_online_a
     def gallery_message(draw) -> tuple[str, bytes]:
         name = draw(gallery_names)
         topic = f"frd/gallery/{name}"
-        shaped = st.fixed_dictionaries({k: json_any for k in ("version", "name", "updated", "shape", "embeddings_b64")})
+        shaped = st.fixed_dictionaries({k: json_any for k in ("version", "name", "rev", "updated", "shape",
+                                                              "embeddings_b64")})
         body = draw(st.one_of(st.sampled_from([valid(name, ours), valid(name, "0" * 64)]), json_any, shaped))
         kind = draw(st.sampled_from(["signed", "mutated", "raw", "special"]))
         if kind == "special":

@@ -424,7 +424,8 @@ def test_fleet_sync_shares_enrollments_applies_records_and_guards_the_owner(tmp_
         emb = np.random.default_rng(1).normal(size=(2, dim)).astype(np.float32)
         emb /= np.linalg.norm(emb, axis=1, keepdims=True)
         porch_key = load_signing_key(keys["porch"][0])
-        msg = person_message(topics, "biden", emb, people.gallery.model_sha256, "porch", time.time(), porch_key)
+        msg = person_message(topics, "biden", emb, people.gallery.model_sha256, "porch", time.time(), porch_key,
+                             rev=1)
         bus.deliver(msg.topic, msg.payload, retain=True)
         listed = command(daemon, bus, f"{BASE}/cmd/list", b"")["data"]["people"]
         assert [p["name"] for p in listed] == ["biden", "obama"]  # applied on the command thread first
@@ -464,3 +465,105 @@ def test_device_discovery_format_follows_the_gallery_and_empties_the_entity_form
         assert bus.published[-1].topic == device_topic
     finally:
         video_pipeline.matcher.set_gallery({})
+
+
+# ---------------------------------------------------------------- the watchdog follows frd's own loops
+
+
+def test_the_watchdog_starves_on_a_stuck_camera_reader_and_a_hung_model_but_not_on_a_camera_away(
+        tmp_path, video_pipeline, data, monkeypatch):
+    """The daemon's frame loop, in-process, feeding a real sd_notify socket: a camera reader stuck in a call that
+    never returns (a driver hang) stops the feed after ``LOOP_STALL_S`` and says why in the status; once it runs
+    again the feed resumes; a hung model (a frame that never comes back) stops it at once."""
+    import threading
+    import time
+
+    import edged.vision.camera as camera
+    from edged.daemon.liveness import LOOP_STALL_S
+    from edged.daemon.notify import Notifier
+    from tests.daemon_helpers import wait_until
+    from tests.integration.test_notify import NotifySocket
+
+    ns = NotifySocket(tmp_path / "notify.sock")
+    monkeypatch.setenv("NOTIFY_SOCKET", ns.path)
+    monkeypatch.setenv("WATCHDOG_USEC", "1000000")
+    stuck, hung = threading.Event(), threading.Event()
+    real_open = camera.open_capture
+
+    def open_capture(spec):
+        while stuck.is_set():  # a driver call that does not return
+            time.sleep(0.05)
+        return real_open(spec)
+
+    monkeypatch.setattr(camera, "open_capture", open_capture)
+    clip = data / "video/short_hamilton_clip.mp4"
+    cfg = parse_config(f"device_id: {DEVICE}\ncameras: [{{name: hall, source: {clip}, loop: true}}]\n"
+                       f"gallery: {{path: {tmp_path / 'gallery'}}}\n", "watchdog.yaml")
+    people = open_people(cfg.gallery.path, video_pipeline, keep_crops=True, cameras=["hall"])
+    bus = FakeBus()
+    reader = CameraReader("hall", "/nonexistent.mp4", loop=True, fps_limit=5)  # away: retrying
+    daemon = build_daemon(cfg, pipeline=video_pipeline, people=people, bus=bus, readers=[reader],
+                          handler_options={}, notifier=Notifier())
+    commands = threading.Thread(target=daemon._command_loop, daemon=True)
+    commands.start()
+    daemon._start_readers_and_bus()
+    loop = threading.Thread(target=daemon._loop, args=(commands, False, time.monotonic()), daemon=True)
+    loop.start()
+
+    def fed_since(t: float) -> int:
+        return len([at for at, _ in ns.lines("WATCHDOG=1") if at > t])
+
+    try:
+        t0 = time.monotonic()
+        assert wait_until(lambda: fed_since(t0) >= 8 and reader.reconnects >= 2, 20)
+        assert reader.state == "reconnecting" and daemon.status()["errors"] == []  # away: fed, no error
+        stuck.set()
+        t1 = time.monotonic()
+        assert wait_until(lambda: daemon.status()["errors"], LOOP_STALL_S + 15)
+        starved = time.monotonic()
+        assert "camera hall: its reader has made no progress" in daemon.status()["errors"][0]
+        assert starved - t1 >= LOOP_STALL_S - 1  # a reader may sit in one call for a stream timeout, not longer
+        time.sleep(2)
+        assert fed_since(starved) == 0
+        reader.source = str(clip)  # the camera is there now, and the call returns
+        stuck.clear()
+        assert wait_until(lambda: reader.state == "streaming" and fed_since(time.monotonic() - 1) >= 2, 30)
+        assert wait_until(lambda: daemon.stats["hall"].processed > 0, 20)
+        assert daemon.status()["errors"] == []
+        worker = daemon.workers["hall"]
+        real_process = worker.process
+
+        def process(*a, **k):  # the model never answers
+            hung.wait()
+            return real_process(*a, **k)
+
+        worker.process = process
+        time.sleep(1)
+        t2 = time.monotonic()
+        time.sleep(2)
+        assert fed_since(t2) == 0
+    finally:
+        daemon.request_stop()
+        hung.set()
+        stuck.clear()
+        loop.join(10)
+        daemon._shut_down()
+        ns.close()
+        video_pipeline.matcher.set_gallery({})
+
+
+def test_commands_still_queued_at_a_stop_are_answered_not_run_with_their_request_id(rig, photo):
+    """A stop (SIGTERM: systemctl restart, an upgrade) answers what it will not run, so a sender can tell it from a
+    crash (no reply) and send it again; the command in progress is answered before the bus stops."""
+    daemon, bus = rig
+    bus.replies.clear()
+    for i in range(3):
+        bus.deliver(f"{BASE}/cmd/status", json.dumps({"request_id": f"r{i}"}))
+    bus.deliver(f"{BASE}/cmd/enroll/obama", photo.read_bytes())
+    daemon.readers["hall"].start()
+    daemon._shut_down()  # the command thread is not running: every command is still queued
+    replies = [(t, json.loads(b)) for t, b, _ in bus.replies]
+    assert [t for t, _ in replies] == [f"{BASE}/reply/status"] * 3 + [f"{BASE}/reply/enroll"]
+    assert [r["request_id"] for _, r in replies] == ["r0", "r1", "r2", None]
+    assert all(not r["ok"] and r["error"].startswith("not run: frd is stopping") for _, r in replies)
+    assert daemon.people.names() == []

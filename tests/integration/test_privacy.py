@@ -1,4 +1,5 @@
-"""Privacy: ``delete`` leaves no trace of a person, and biometric files are for frd's user only.
+"""Privacy: ``delete`` leaves no trace of a person (but the fleet's tombstone: a name, no embedding), and
+biometric files are for frd's user only.
 
 The daemon test is end to end: frd run with fleet sync and Home Assistant
 discovery on a real mosquitto, a person recognised on the clip (so retained
@@ -9,6 +10,7 @@ on the broker and every file under the gallery folder is read byte by byte.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import time
@@ -77,6 +79,13 @@ def test_delete_removes_every_trace_from_the_broker_and_the_disk(tmp_path, broke
         frames_flowed(broker, f"{BASE}/status", "stage", more=10)
         after = retained(broker)
         leaks = {t: v[:120] for t, v in after.items() if NAME in t or NAME.encode() in v}
+        # one exception, by design (docs/security.md, "Privacy"): the fleet's tombstone, the signed deletion
+        # retained in place of his record, which names him and carries no embedding, so that a device that joins
+        # later refuses his old records
+        tombstone = json.loads(json.loads(after.pop(f"frd/gallery/{NAME}"))["record"])
+        assert tombstone["deleted"] is True and set(tombstone) == {"version", "name", "rev", "origin", "updated",
+                                                                   "deleted"}, tombstone
+        leaks.pop(f"frd/gallery/{NAME}")
         assert leaks == {}, leaks
         assert f"frd/gallery/{OTHER}" in after  # the delete is targeted: the other person stays
         files = _files(gallery)

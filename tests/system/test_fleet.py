@@ -12,7 +12,9 @@ systemd credential) and fleet sync with a signing key per host; the tests sign e
 The tests run in file order and build on each other: first rollout, idempotence, the watchdog, an
 upgrade that must keep config and gallery (after an enrollment on one host reached the other through
 signed sync), a broken release that must be rolled back on the first host
-while the second is left alone, and a last run that must change nothing.
+while the second is left alone, a last run that must change nothing, and last a network camera that is
+away for five minutes (the second host reads the clip from ffmpeg on this machine, as HTTP/MJPEG) and six
+crashes in a row: neither may stop frd for good.
 
 Needs root, systemd-nspawn, debootstrap, nsenter, ssh, mosquitto and the shared face data (for a
 looping camera video). Without them the tier is skipped with the reason, unless FRD_REQUIRE_DATA=1
@@ -34,9 +36,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.broker import Mosquitto, free_port
+from tests.broker import Mosquitto, free_port, subscribe_collect
 from tests.daemon_helpers import fleet_keys
 from tests.fleet.ansible import ansible_venv, run_lint, write_inventory
+from tests.fleet.camera import StreamCamera
 from tests.fleet.harness import (
     PREFIX,
     Fleet,
@@ -64,6 +67,9 @@ HOST_NAMES = ("fleet-a", "fleet-b")
 #: Short enough that the SIGSTOP test is quick, long enough that a busy 2-core CI box never trips it.
 WATCHDOG_SEC = 10
 CLIP_IN_HOST = "/srv/frd-test/clip.mp4"
+#: The host whose camera is a network camera (the clip as HTTP/MJPEG from this machine), and how long it is away.
+CAMERA_HOST = "fleet-b"
+OUTAGE_S = 300
 
 
 def _unavailable(msg: str) -> None:
@@ -98,6 +104,9 @@ def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flee
         timings["wheels"] = round(time.monotonic() - t, 1)
 
         broker = stack.enter_context(Mosquitto())
+        camera = StreamCamera(clip, free_port())
+        stack.callback(camera.close)
+        camera.on()
         key = ssh_key(work, "frd-fleet-test")
         pip_bind = pip_cache_bind()
         ca = ca_bundle()
@@ -119,6 +128,8 @@ def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flee
                 "ansible_port": host.ssh_port,
                 "frd_fleet_signing_key": signing[name][0].read_text(),
             }
+            if name == CAMERA_HOST:
+                inventory_hosts[name]["frd_cameras"] = [{"name": "door", "source": camera.url, "fps_limit": 2}]
         timings["boot hosts"] = round(time.monotonic() - t, 1)
 
         inventory = write_inventory(work / "inventory.yml", inventory_hosts, {
@@ -134,7 +145,8 @@ def fleet(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flee
             "frd_fleet_trusted_keys": {name: [pub] for name, (_, pub) in signing.items()},
         })
         home = controller_home(work)
-        fleet = Fleet(hosts, broker, venv, home, inventory, wheels, log, command_key.encode(), timings)
+        fleet = Fleet(hosts, broker, venv, home, inventory, wheels, log, command_key.encode(), timings,
+                      camera=camera)
         try:
             yield fleet
         finally:
@@ -344,3 +356,81 @@ def test_old_releases_are_pruned_without_a_restart(deployed: Fleet) -> None:
         assert _current(host) == f"{PREFIX}/releases/{v2}"
         assert host.unit("frd", "MainPID")["MainPID"] == pids[name]
         _healthy(deployed, name)
+
+
+# ---------------------------------------------------------------- frd never stops for good by itself
+
+
+def _same_run(host: Host, before: dict[str, str]) -> dict[str, str]:
+    """The unit is active and running, with the same main process and no restart since ``before``."""
+    now = host.unit("frd", "ActiveState", "SubState", "MainPID", "NRestarts", "Result")
+    assert (now["ActiveState"], now["SubState"]) == ("active", "running"), (now, host.journal())
+    assert (now["MainPID"], now["NRestarts"]) == (before["MainPID"], before["NRestarts"]), (before, now,
+                                                                                             host.journal())
+    return now
+
+
+@pytest.mark.timeout(1500)
+def test_a_camera_away_for_five_minutes_then_six_crashes_never_stop_frd_for_good(deployed: Fleet) -> None:
+    """The network camera goes away for five minutes: frd reports it and keeps feeding the watchdog (the unit
+    never leaves active, same process) and announces again within 30 s of the camera's return, with no manual
+    step. Then frd is killed six times in a row, each time as soon as systemd has started it again (the old
+    unit's StartLimitBurst=5 in 300 s made that "start-limit-hit" for good): it comes back every time."""
+    host, name = deployed.hosts[CAMERA_HOST], CAMERA_HOST
+    base = f"frd/{name}"
+    policy = host.unit("frd", "StartLimitIntervalUSec", "Restart", "RestartUSec", "WatchdogUSec")
+    assert policy["StartLimitIntervalUSec"] == "0" and policy["Restart"] == "on-failure", policy
+    t_start = time.monotonic()
+    with subscribe_collect(deployed.broker.host, deployed.broker.port, [f"{base}/event"]) as sub:
+        sub.wait_for(lambda m: True, 60)  # the camera streams and frd announces the clip's person
+
+    # -- the camera is away for five minutes
+    before = host.unit("frd", "MainPID", "NRestarts")
+    deployed.camera.off()
+    away = time.monotonic()
+    status: dict = {}
+    while time.monotonic() - away < OUTAGE_S:
+        _same_run(host, before)
+        status = json.loads(deployed.retained(f"{base}/status"))
+        time.sleep(10)
+    cam = status["cameras"]["door"]
+    assert cam["state"] == "reconnecting" and cam["connected"] is False and cam["reconnects"] >= 20, status
+    assert status["errors"] == [], status  # a camera that is away is a state, not an error of frd's
+    assert deployed.availability(name) == "online"
+    assert "Watchdog timeout" not in host.journal(lines=300)
+    _same_run(host, before)
+
+    # -- it comes back: frd announces again within 30 s, by itself
+    with subscribe_collect(deployed.broker.host, deployed.broker.port, [f"{base}/event"]) as sub:
+        deployed.camera.on()
+        back = time.monotonic()
+        event = sub.wait_for(lambda m: True, 30).json()
+        announced_s = time.monotonic() - back
+    assert event["camera"] == "door", event
+    _same_run(host, before)
+
+    # -- six crashes in a row: each kill lands as soon as systemd has started frd again
+    t_crash = time.monotonic()
+    pid, killed = before["MainPID"], 0
+    deadline = time.monotonic() + 300
+    while killed < 6:
+        now = host.unit("frd", "MainPID", "ActiveState", "Result")
+        assert now["ActiveState"] != "failed", (now, host.journal())
+        if now["MainPID"] not in ("0", pid) or killed == 0:
+            pid = now["MainPID"]
+            host.run(["kill", "-KILL", pid], check=False)
+            killed += 1
+        assert time.monotonic() < deadline, f"only {killed} kills in 300 s: {now}\n{host.journal()}"
+        time.sleep(0.3)
+    deadline = time.monotonic() + 120
+    while (now := host.unit("frd", "ActiveState", "SubState", "NRestarts", "Result", "StatusText"))["SubState"] \
+            != "running" or not now["StatusText"]:
+        assert now["ActiveState"] != "failed" and time.monotonic() < deadline, (now, host.journal())
+        time.sleep(1)
+    assert int(now["NRestarts"]) >= int(before["NRestarts"]) + 6, now
+    deployed.wait_online(name)
+    crash_s = time.monotonic() - t_crash
+    print(f"\ncamera away {OUTAGE_S} s ({cam['reconnects']} attempts, unit never left active); announced "
+          f"{announced_s:.1f} s after its return; 6 kills survived in {crash_s:.0f} s; "
+          f"test {time.monotonic() - t_start:.0f} s")
+    deployed.timings["camera outage + 6 crashes"] = round(time.monotonic() - t_start, 1)

@@ -161,6 +161,10 @@ def test_home_assistant_shows_the_face_last_seen_and_faces_now(tmp_path, broker,
         presence = wait_until(lambda: (s := hass.states()[PRESENCE])["state"] == "on" and s, 30)
         assert presence and presence["attributes"]["device_class"] == "presence", hass.states()[PRESENCE]
         assert states[LAST_PERSON]["state"] in (PERSON, "unknown")
+        # the fps diagnostic carries each camera's state and frd's errors (a camera away shows here)
+        fps = hass.states()[f"sensor.frd_{DEVICE}_fps"]
+        assert fps["attributes"]["cameras"]["stage"]["state"] == "streaming", fps
+        assert fps["attributes"]["errors"] == [], fps
 
         # the README's names for this Home Assistant are the ones it made
         readme = _readme_entity_ids()

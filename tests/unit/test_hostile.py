@@ -24,13 +24,16 @@ def test_nonce_store_in_process_fails_closed_when_unreadable_and_reports_a_faile
     with pytest.raises(TrustError, match="signed before frd started"):
         store.use("a" * 16, int(t0) - 10, t0 + 5)  # maybe used before the restart: refused
     store.use("b" * 16, int(t0) + 1, t0 + 5)  # signed after the start: fine
-    store.use("c" * 16, int(t0) - 10, t0 + 301)  # after one window: (the guard refuses it as stale anyway)
-    assert NonceStore(path, 300).lost_at is None  # the saved file reads again
+    with pytest.raises(TrustError, match="signed before frd started"):  # still, whatever the clock says
+        store.use("c" * 16, int(t0) - 10, t0 + 301)
+    again = NonceStore(path, 300)
+    assert again.lost_at is None and again.floor == int(t0) + 1  # the saved file reads again, with its floor
     path.unlink()
     path.mkdir()  # cannot be replaced by a file: every save fails
     store = NonceStore(path, 300, clock=lambda: t0)
-    store.use("d" * 16, int(t0) + 1, t0 + 2)
-    assert store.save_error and "cannot save used command nonces" in store.save_error
+    with pytest.raises(TrustError, match="cannot save used command nonces"):  # fails closed: not run
+        store.use("d" * 16, int(t0) + 1, t0 + 2)
+    assert store.save_error and "refused until it can" in store.save_error and len(store) == 0
 
 
 # ---------------------------------------------------------------- limits

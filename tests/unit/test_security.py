@@ -216,3 +216,57 @@ def test_guarded_handler_unwraps_signed_raw_image_enrollment():
     assert not reply.ok and "unsigned" in reply.error and len(rec.calls) == 1
     cmd, reply = h.handle_topic("frd/door/cmd/a/b/c", b"")
     assert cmd == "error" and not reply.ok and "malformed command topic" in reply.error
+
+
+# ---------------------------------------------------------------- time that cannot be turned back
+
+
+def test_a_clock_set_back_cannot_replay_a_command_whose_nonce_was_pruned(tmp_path):
+    """The review's replay: an enroll accepted at T; 400 s later (another command meanwhile, so the old nonce is
+    pruned) the device's clock is set back 400 s (a spoofed NTP) and the captured envelope is sent again. Nonces
+    are pruned by the envelopes' own times, below a persisted floor, never by the clock: refused, also after a
+    restart."""
+    clock = Clock(NOW)
+    g = guard(tmp_path, clock=clock)
+    captured = sign(KEY, TOPIC, b'{"name": "alice"}', ts=NOW).encode()
+    assert g.check(TOPIC, captured) == b'{"name": "alice"}'
+    clock.t = NOW + 400
+    assert g.check(TOPIC, sign(KEY, TOPIC, b"{}", ts=NOW + 400).encode()) == b"{}"
+    assert len(g.nonces) == 1 and g.nonces.floor == NOW + 100  # the first nonce is forgotten ...
+    clock.t = NOW + 5  # ... and the clock goes back: the envelope looks fresh again
+    assert "before a signed command already accepted" in refused(g, TOPIC, captured)
+    restarted = guard(tmp_path, clock=Clock(NOW + 5))
+    assert restarted.nonces.floor == NOW + 100 and restarted.nonces.lost_at is None
+    assert "before a signed command already accepted" in refused(restarted, TOPIC, captured)
+    # commands signed by a machine whose clock agrees with the device's (both set back) are refused too, and
+    # the status says why once the floor is ahead of the clock by more than the window
+    assert restarted.nonces.clock_behind(NOW + 5) is None
+    assert "check the clock" in restarted.nonces.clock_behind(NOW - 300)
+
+
+def test_a_nonce_is_never_forgotten_while_its_envelope_could_pass(tmp_path):
+    """No other command comes: whatever the clock does, the used nonce stays, and its envelope is a replay."""
+    clock = Clock(NOW)
+    g = guard(tmp_path, clock=clock)
+    captured = sign(KEY, TOPIC, b"{}", ts=NOW).encode()
+    g.check(TOPIC, captured)
+    for t in (NOW + 10_000, NOW - 200, NOW + 250):
+        clock.t = t
+        why = refused(guard(tmp_path, clock=clock), TOPIC, captured)
+        assert "replayed" in why or "stale" in why, (t, why)
+    clock.t = NOW + 100
+    assert "replayed" in refused(g, TOPIC, captured)
+
+
+def test_an_older_nonce_file_is_refused_as_lost_and_migrated(tmp_path):
+    """The list of the previous version has no floor: nonces pruned by its clock may be missing, so commands signed
+    before the start-up are refused (as for a lost list) and the next save writes the new format."""
+    path = tmp_path / "nonces.json"
+    path.write_text(json.dumps({"v": 1, "nonces": {"a" * 16: NOW - 10}}))
+    store = NonceStore(path, 300, clock=lambda: NOW)
+    assert store.lost_at == NOW and store.floor == NOW + 1 and len(store) == 1
+    with pytest.raises(TrustError, match="signed before frd started"):
+        store.use("b" * 16, NOW - 5, NOW)
+    store.use("c" * 16, NOW + 2, NOW + 3)
+    saved = json.loads(path.read_text())
+    assert saved["v"] == 2 and saved["floor"] == NOW + 1 and set(saved["nonces"]) == {"c" * 16}

@@ -25,3 +25,87 @@ def test_a_sync_record_with_a_lone_surrogate_is_refused_with_a_clear_error():
     bad["record"] = '{"name":"lin\udd8e"}'
     with pytest.raises(InputError, match="not UTF-8 text"):
         verify(topic, json.dumps(bad).encode(), trust)
+
+
+# ---------------------------------------------------------------- ordering by revision, not by clock
+
+
+def test_entries_are_ordered_by_revision_then_a_deletion_then_the_authority_whatever_the_dates():
+    from edged.integrations.fleet.ledger import Entry
+
+    enrolled = Entry(1, False, "door")
+    assert Entry(2, True, "door").key() > enrolled.key()  # the next revision wins, dated or not
+    assert Entry(1, True, "garden").key() > enrolled.key()  # two changes made blind to each other: delete wins
+    assert Entry(1, False, "authority").key() > Entry(1, False, "zz-device").key()
+    assert Entry(1, True, "door").key() > Entry(1, False, "authority").key()
+    assert not Entry(1, False, "door").key() > enrolled.key()  # the same state again is not newer
+
+
+def test_the_ledger_keeps_salted_names_survives_a_restart_and_bounds_its_tombstones(tmp_path, monkeypatch):
+    import edged.integrations.fleet.ledger as ledger_mod
+    from edged.integrations.fleet.ledger import Entry, Ledger
+
+    old = tmp_path / ".fleet-deleted.json"  # the previous version's list of deletions: its salt is kept
+    old.write_text(json.dumps({"v": 1, "salt": "00" * 16, "deleted": {"x" * 64: 1.0}}))
+    path = tmp_path / ".fleet-ledger.json"
+    ledger = Ledger(path)
+    assert not old.exists() and len(ledger) == 0 and json.loads(path.read_text())["salt"] == "00" * 16
+    assert ledger.next_rev("alice") == 1
+    ledger.record("alice", Entry(1, False, "door"))
+    ledger.record("alice", Entry(2, True, "door"))
+    again = Ledger(path)
+    assert again.get("alice") == Entry(2, True, "door") and again.next_rev("alice") == 3
+    assert b"alice" not in path.read_bytes() and path.stat().st_mode & 0o777 == 0o600
+    assert not again.outranks("alice", Entry(1, False, "door")) and again.outranks("alice", Entry(3, False, "door"))
+
+    monkeypatch.setattr(ledger_mod, "MAX_ENTRIES", 3)
+    small = Ledger(tmp_path / "small.json")
+    small.record("live", Entry(1, False, "door"))
+    for i in range(4):
+        small.record(f"gone{i}", Entry(1, True, "door"))
+    assert len(small) == 3 and small.get("live") is not None  # the oldest tombstones go first
+    assert small.get("gone0") is None and small.get("gone1") is None and small.get("gone3") is not None
+
+
+def test_the_authority_tool_signs_the_next_revision(tmp_path, capsys):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from edged.integrations.fleet.admin import main
+
+    key = tmp_path / "authority.pem"
+    key.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key.chmod(0o600)
+    current = tmp_path / "lin.json"
+    current.write_text(json.dumps({"v": 2, "signer": "door", "sig": "",
+                                   "record": json.dumps({"version": 2, "name": "lin", "rev": 4, "origin": "door",
+                                                         "updated": 1.0, "shape": [1, 512],
+                                                         "embeddings_b64": ""})}))
+    topic = ["--key", str(key), "--topic", "frd/gallery/lin"]
+    assert main(["sign", *topic, "--from-message", str(current), "--origin", "garden"]) == 0
+    handed = json.loads(json.loads(capsys.readouterr().out)["record"])
+    assert (handed["rev"], handed["origin"], handed["version"]) == (5, "garden", 2)
+    assert main(["sign", *topic, "--delete", "--from-message", str(current)]) == 0
+    gone = json.loads(json.loads(capsys.readouterr().out)["record"])
+    assert gone["deleted"] is True and gone["rev"] == 5 and "embeddings_b64" not in gone
+    assert main(["sign", *topic, "--delete"]) == 1  # which revision would it outrank?
+    assert "--from-message" in capsys.readouterr().err
+    assert main(["sign", *topic, "--delete", "--rev", "9"]) == 0
+
+
+def test_a_record_of_version_1_is_refused_with_its_reason_and_its_origin():
+    from edged.core.errors import InputError
+    from edged.integrations.fleet.record import OldRecord, parse
+
+    v1 = json.dumps({"version": 1, "name": "lin", "origin": "door", "updated": 1e9, "deleted": True}).encode()
+    with pytest.raises(OldRecord, match=r"version 1 .*ordered by the devices' clocks.*'door' republishes") as info:
+        parse("lin", v1, 512)
+    assert info.value.origin == "door"
+    for rev in (0, -1, 2**53, 1.5, True, None):
+        body = {"version": 2, "name": "lin", "origin": "door", "updated": 1e9, "deleted": True, "rev": rev}
+        with pytest.raises(InputError, match="rev must be an integer"):
+            parse("lin", json.dumps(body).encode(), 512)
+    far = {"version": 2, "name": "lin", "origin": "door", "updated": 1e300, "deleted": True, "rev": 1}
+    with pytest.raises(InputError, match="updated must be a Unix time"):
+        parse("lin", json.dumps(far).encode(), 512)

@@ -2,11 +2,12 @@
 
 The record carries the person's embeddings and the sha256 of the model that
 made them — never images — so a device can only use it with the very same
-model. It is the person's whole current state (last writer wins, by
-``updated``), which makes it idempotent and lets a device that joins later
-rebuild the gallery from the broker's retained messages alone. A deletion is
-a signed record with ``"deleted": true``; a rename is a deletion of the old
-name plus the new name's state.
+model. It is the person's whole current state, ordered by the person's
+revision ``rev`` (never by a clock), which makes it idempotent and lets a
+device that joins later rebuild the gallery from the broker's retained
+messages alone. A deletion is a signed, retained record with ``"deleted":
+true`` (a tombstone); a rename is a deletion of the old name plus the new
+name's state.
 
 Trust: a record enrolls a face on every device, so each one is signed with
 Ed25519. The message is ``{"v": 2, "signer", "record", "sig"}`` where
@@ -20,7 +21,8 @@ authority may change a person another device enrolled (see README "Who may
 enroll").
 
 Modules: :mod:`.record` (the signed message and the record in it), :mod:`.trust` (who may sign),
-:mod:`.tombstones` (deleted people, so that a replayed record cannot bring them back), :mod:`.sync` (in ``frd
+:mod:`.ledger` (each person's newest revision, deletions included: what orders records, so that neither a clock
+nor a replayed record can bring a deleted person back), :mod:`.sync` (in ``frd
 run``, :class:`~.sync.FleetSync` is the component that does all this: a listener and a guard of the people
 service) and :mod:`.admin` (``python -m edged.integrations.fleet``: the administrator's keys and signed records).
 """

@@ -2,6 +2,12 @@
 
 A listener (shares each change) and a guard (the owner check) of the people service, and a component of the
 daemon (records arrive on the bus); wired by ``edged.daemon.app`` when ``fleet.sync`` is on.
+
+Records are ordered by the person's revision (:mod:`.ledger`), never by a clock: a change made here is signed
+with the revision after the newest known, a record that does not outrank the newest known state is refused
+(an old record replayed after a deletion is logged as such), and when the newer state is this device's own,
+it is published again, so that the broker's retained record (what a device that joins later reads) is the
+newest one.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ...core.errors import FrdError, InputError
@@ -16,8 +23,8 @@ from ...core.keys import AUTHORITY
 from ...core.topics import Topics
 from ...store.gallery import Person
 from ...store.space import describe_space
-from .record import clear_message, deletion_message, parse, person_message, verify
-from .tombstones import Tombstones
+from .ledger import Entry, Ledger
+from .record import OldRecord, SyncRecord, deletion_message, parse, person_message, verify
 from .trust import Trust
 
 if TYPE_CHECKING:
@@ -38,15 +45,18 @@ class FleetSync:
     """
 
     def __init__(self, people: People, bus: Publisher, topics: Topics, trust: Trust, *, embedding_dim: int,
-                 tombstones: Tombstones) -> None:
+                 ledger: Ledger, clock: Callable[[], float] = time.time) -> None:
+        """``clock`` dates the records (``updated``: when, for people to read); it orders nothing."""
         self.people = people
         self.bus = bus
         self.topics = topics
         self.trust = trust
         self.device_id = trust.device_id
         self.embedding_dim = embedding_dim
-        self.tombstones = tombstones
+        self.ledger = ledger
+        self.clock = clock
         self._lock = threading.Lock()
+        self._share_lock = threading.Lock()  # a revision is taken and published in one go
         self._pending: dict[str, bytes] = {}  # the newest message per person, not yet applied
         self.dropped = 0
 
@@ -59,6 +69,10 @@ class FleetSync:
 
     def poll(self) -> None:
         """Nothing to tidy: deletions are shared when they happen."""
+
+    def errors(self) -> list[str]:
+        """Problems for the status: a ledger that cannot be saved."""
+        return [self.ledger.save_error] if self.ledger.save_error else []
 
     # -- incoming (paho's thread, then the command thread) ----------------------------------
     def _name(self, topic: str) -> str | None:
@@ -117,39 +131,68 @@ class FleetSync:
                              "rename or delete them there")
 
     def apply(self, name: str, payload: bytes) -> None:
-        """Take one signed record: a person's new state, or their deletion."""
-        gallery = self.people.gallery
-        topic = self.topics.gallery_person(name)
-        signer, body = verify(topic, payload, self.trust)
-        rec = parse(name, body, self.embedding_dim, max_embeddings=gallery.max_samples)
+        """Take one signed record: a person's new state, or their deletion, if it outranks the newest known."""
+        signer, body = verify(self.topics.gallery_person(name), payload, self.trust)
+        try:
+            rec = parse(name, body, self.embedding_dim, max_embeddings=self.people.gallery.max_samples)
+        except OldRecord as e:
+            self._migrate(name, e.origin)
+            raise
         if signer != AUTHORITY and rec.origin != signer:
             raise InputError(f"gallery/{name}: signed by {signer!r} but claims to come from {rec.origin!r}")
-        if signer == self.device_id:
-            return  # our own state, echoed by the broker
+        entry = Entry(rec.rev, rec.deleted, signer)
+        if not self.ledger.outranks(name, entry):
+            self._outranked(name, entry)
+            return
+        if signer == self.device_id:  # our own state, from before a reinstall: its revision is learnt, no more
+            self.ledger.record(name, entry)
+            return
         owner = self.owner(name)
         if signer != AUTHORITY and owner is not None and owner != signer:
             raise InputError(f"gallery/{name}: {name} was enrolled on {owner!r}; {signer!r} may not replace or "
                              "delete them (only the enrollment authority may)")
-        local = gallery.people.get(name)
-        if rec.embeddings is None:
-            if local is not None and local.updated <= rec.updated:
+        if rec.deleted:
+            if name in self.people.gallery.people:
                 self.people.remove(name, from_fleet=True)
-                self.tombstones.record(name, rec.updated)
-                log.info("fleet: %s deleted by %s", name, signer)
+                log.info("fleet: %s deleted by %s (revision %d)", name, signer, rec.rev)
+            self.ledger.record(name, entry)  # a tombstone, also for a person this device never had
             return
-        deleted = self.tombstones.deleted_at(name)
-        if local is None and deleted is not None and rec.updated <= deleted:
-            raise InputError(f"gallery/{name}: a record older than {name}'s deletion (a replay?): ignored")
+        self._take(name, rec, signer)
+        self.ledger.record(name, entry)
+
+    def _take(self, name: str, rec: SyncRecord, signer: str) -> None:
+        """A person's new state into the gallery (not when it is of another embedding space: noted, not used)."""
+        gallery = self.people.gallery
         if rec.model_sha256 != gallery.model_sha256:
             log.info("fleet: %s from %s was made in another embedding space (%s; ours: %s): ignored", name,
                      rec.origin, describe_space(rec.model_sha256 or "?"), describe_space(gallery.model_sha256))
             return
-        if local is not None and local.updated >= rec.updated:
-            return
         person = Person(name, rec.embeddings, rec.model_sha256, None, [f"fleet:{rec.origin or signer}"],
                         rec.updated)
         self.people.replace(person)
-        log.info("fleet: %s (%d embeddings) from %s, signed by %s", name, person.count, rec.origin, signer)
+        log.info("fleet: %s (%d embeddings, revision %d) from %s, signed by %s", name, person.count, rec.rev,
+                 rec.origin, signer)
+
+    def _outranked(self, name: str, entry: Entry) -> None:
+        """A record that is not newer than the newest known state: refused (said when it is not the same state
+        again); when that newer state is ours, it is published again for the broker to retain."""
+        known = self.ledger.get(name)
+        if known is None or entry.key() == known.key():
+            return  # the same state again: our own echo, a redelivery
+        if known.deleted and not entry.deleted:
+            log.warning("fleet: an old record of %s (revision %d, signed by %s) after their deletion (revision %d, "
+                        "by %s): refused (a replay?)", name, entry.rev, entry.signer, known.rev, known.signer)
+        else:
+            log.info("fleet: a record of %s (revision %d, by %s) older than the one known (revision %d, by %s): "
+                     "ignored", name, entry.rev, entry.signer, known.rev, known.signer)
+        if known.signer == self.device_id:
+            self._publish(name, known.rev, known.deleted)
+
+    def _migrate(self, name: str, origin: str | None) -> None:
+        """A record of the previous version whose origin is this device: published again in today's version."""
+        if origin == self.device_id and self.owner(name) == self.device_id:
+            log.info("fleet: %s's record on the broker is of the previous version: published again", name)
+            self.share(name)
 
     # -- outgoing: the people service's changes ------------------------------------------
     def on_change(self, change: Change) -> None:
@@ -160,20 +203,26 @@ class FleetSync:
             self.share(change.new_name)
 
     def share(self, name: str) -> None:
-        """Publish ``name``'s current state (or its deletion) to the fleet."""
-        p = self.people.gallery.people.get(name)
-        now = time.time()
-        if p is None:
-            self.tombstones.record(name, now)
+        """Publish ``name``'s current state (or its deletion) to the fleet, at the revision after the newest known."""
+        with self._share_lock:
+            deleted = name not in self.people.gallery.people
+            rev = self.ledger.next_rev(name)
+            self.ledger.record(name, Entry(rev, deleted, self.device_id))
+            self._publish(name, rev, deleted)
+
+    def _publish(self, name: str, rev: int, deleted: bool) -> None:
+        """This device's state of ``name`` at revision ``rev``: retained, whether a person or a tombstone."""
         key = self.trust.signing_key
         if key is None:
             log.warning("fleet: %s not shared: this device has no fleet signing key (fleet.signing_key_file)", name)
             return
-        if p is None:
-            # The signed deletion reaches every device online or with a live session; then the retained record
-            # is cleared, so that the broker keeps no embedding (and no name) of a deleted person.
-            self.bus.publish(deletion_message(self.topics, name, self.device_id, now, key))
-            self.bus.publish(clear_message(self.topics, name))
+        p = self.people.gallery.people.get(name)
+        if not deleted and p is None:
+            return  # gone meanwhile: its deletion is shared by the people service's change
+        if deleted:
+            # A tombstone, retained in place of the record: the broker keeps no embedding of a deleted person, and
+            # devices that join later (or missed the deletion) learn that older records of the name are dead.
+            self.bus.publish(deletion_message(self.topics, name, self.device_id, self.clock(), key, rev=rev))
         else:
             self.bus.publish(person_message(self.topics, name, p.embeddings, p.model_sha256, self.device_id,
-                                            p.updated, key))
+                                            p.updated, key, rev=rev))

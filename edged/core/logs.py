@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 
 LEVELS = ("debug", "info", "warning", "error")
@@ -118,6 +119,14 @@ def captured_stderr(what: str) -> Iterator[None]:
 
 #: Kinds :class:`Tally` counts apart within one interval; the rest are counted as "other".
 MAX_KINDS = 50
+#: Every tally, so that one timer reports the floods that stopped (:func:`flush_tallies`).
+_TALLIES: weakref.WeakSet[Tally] = weakref.WeakSet()
+
+
+def flush_tallies() -> None:
+    """Each tally's count of lines held back, at the end of its interval (the daemon's status timer calls it)."""
+    for tally in list(_TALLIES):
+        tally.flush()
 
 
 class Tally:
@@ -142,6 +151,7 @@ class Tally:
         self._logged = 0
         self._held: dict[str, int] = {}  # kind -> lines not logged this interval
         self.total = 0
+        _TALLIES.add(self)
 
     def warning(self, kind: str, msg: str, *args: object) -> None:
         """Log ``msg % args`` unless ``burst`` lines were logged this interval; then count it under ``kind``."""

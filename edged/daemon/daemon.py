@@ -38,7 +38,7 @@ import numpy as np
 from .. import __version__
 from ..config import SecurityConfig, default
 from ..core.errors import FrdError
-from ..core.logs import Tally
+from ..core.logs import Tally, flush_tallies
 from ..core.models import Event
 from ..core.topics import Topics
 from ..mqtt import payloads
@@ -583,7 +583,7 @@ class Daemon:
                 self._poll()
             if now >= next_status:
                 next_status = now + self.status_interval_s
-                self._refusals.flush()  # the count of a flood that has stopped
+                flush_tallies()  # the count of a flood that has stopped
                 dead = self._dead_threads(commands)
                 if dead:
                     # Frames would keep the watchdog fed while nobody answers MQTT: say so and exit,

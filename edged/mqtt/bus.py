@@ -65,7 +65,7 @@ PACKET_SLACK = 1024 * 1024
 #: DISCONNECT reason code: another client connected with this client id.
 SESSION_TAKEN_OVER = 0x8E
 #: Replies and discovery configs in paho's hands at once: events and state wait behind at most this many of them.
-CHATTER_WINDOW = 20
+CHATTER_WINDOW = 50
 #: Replies and discovery configs waiting for paho: at most this many messages and bytes (a whole discovery of 100
 #: people is ~700 configs, ~600 kB); when full, the oldest reply is dropped, else the new message.
 CHATTER_MAX = 2000
@@ -278,6 +278,8 @@ class Bus:
         c.reconnect_delay_set(min_delay=1, max_delay=max(1, s.reconnect_max_s))
         # paho keeps unacknowledged QoS 1 messages itself; bound that too (0 would mean unbounded)
         c.max_queued_messages_set(max(1000, 2 * s.offline_queue))
+        # chatter fills at most CHATTER_WINDOW of the messages in flight: an event always finds one free
+        c.max_inflight_messages_set(2 * CHATTER_WINDOW)
         c.on_connect = self._handle_connect
         c.on_connect_fail = self._handle_connect_fail
         c.on_disconnect = self._handle_disconnect

@@ -224,3 +224,34 @@ def test_an_enrollment_decodes_its_images_one_at_a_time_within_the_request_budge
     assert reasons[:3] == ["no face found"] * 3
     assert reasons[3] == ("1000x1000 would pass the request's budget of 3500000 decoded pixels (500000 left; "
                           "security.max_request_pixels): send fewer or smaller images")
+
+
+# ---------------------------------------------------------------- frd's client id taken by another client
+
+
+def _dropped(bus, reason: int) -> None:
+    from paho.mqtt.client import DisconnectFlags
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    bus.connected.set()
+    bus._connected_at = time.monotonic()
+    bus._handle_disconnect(None, None, DisconnectFlags(True), ReasonCode(PacketTypes.DISCONNECT, identifier=reason),
+                           None)
+
+
+def test_a_session_taken_over_is_said_in_the_log_and_the_status(caplog):
+    from edged.mqtt.bus import SESSION_TAKEN_OVER, SHORT_SESSIONS, Bus, BusSettings
+
+    bus = Bus(BusSettings("127.0.0.1", 1, "frd-door"), Topics("frd", "door"))
+    assert bus.connection_problem() is None
+    with caplog.at_level(logging.WARNING):
+        _dropped(bus, SESSION_TAKEN_OVER)  # MQTT 5 says it (mosquitto from 2.0.15)
+    assert bus.taken_over == 1 and "Session taken over" in caplog.text and "use_username_as_clientid" in caplog.text
+    assert "frd-door" in bus.connection_problem()
+    other = Bus(BusSettings("127.0.0.1", 1, "frd-door", protocol="3.1.1"), Topics("frd", "door"))
+    for _ in range(SHORT_SESSIONS - 1):
+        _dropped(other, 128)  # 3.1.1 (and mosquitto 2.0.11): the connection is closed, nothing said
+    assert other.taken_over == 0
+    _dropped(other, 128)
+    assert other.taken_over == 1 and other.connection_problem() is not None

@@ -15,6 +15,7 @@ OpenCV, dlib or a model (a test guards it): every part may read its defaults fro
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from collections.abc import Mapping
@@ -122,6 +123,8 @@ class MqttConfig(_Model):
     tls: TlsConfig = Field(default_factory=TlsConfig)
     session_expiry_s: int = Field(default=3600, ge=0, le=2**32 - 1)
     offline_queue: int = Field(default=1000, ge=0, le=1_000_000)
+    #: ... and at most this many bytes of them (a face image is ~10 kB, an event ~0.5 kB).
+    offline_queue_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
     reconnect_max_s: int = Field(default=4, ge=1, le=300)
 
     @field_validator("tls", mode="before")
@@ -383,6 +386,13 @@ class SecurityConfig(_Model):
     #: decoded (edged/vision/images.py: a 20000×20000 PNG of zeros is 1 MB on the wire and 1.2 GB decoded).
     max_image_pixels: int = Field(default=40_000_000, ge=10_000, le=400_000_000)
     max_image_side: int = Field(default=16384, ge=64, le=65535)
+    #: One request's images are decoded one at a time, and together at most this many pixels: 3 images at the
+    #: limit, or 10 photos of 12 M pixels (8 MiB of payload rarely holds more). Bounds the time one request
+    #: holds the command thread; memory is bounded by the largest image (6 bytes a pixel while decoding).
+    max_request_pixels: int = Field(default=120_000_000, ge=10_000, le=4_000_000_000)
+    #: Commands waiting for the command thread, in bytes (one command is always let in, whatever its size):
+    #: with the default payload limit that is 3 of the largest commands, or thousands of ordinary ones.
+    max_queued_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
     rate_limits: RateLimits = Field(default_factory=RateLimits)
 
     @field_validator("rate_limits", mode="before")
@@ -604,6 +614,42 @@ def resolve_password(cfg: Config, environ: Mapping[str, str] | None = None) -> s
             return text[:-2]
         return text.removesuffix("\n")
     return None
+
+
+def check_tls_key(cfg: Config) -> None:
+    """ConfigError when ``mqtt.tls.key_file`` may be read by others: whoever holds it is this device to the broker
+    (checked like the password, command and fleet keys)."""
+    key = cfg.mqtt.tls.key_file
+    if key is not None:
+        try:
+            check_private(key, "TLS client key")
+        except FrdError as e:
+            raise ConfigError(str(e)) from None
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def security_warnings(cfg: Config, *, password: bool) -> list[str]:
+    """What makes this configuration weaker than it could be, said at start-up: each line says what and why.
+
+    ``password``: an MQTT password was found (the file or the systemd credential).
+    """
+    m, out = cfg.mqtt, []
+    if m.tls.enabled and m.tls.insecure:
+        out.append("mqtt.tls.insecure is on: the broker's certificate is not checked against its host name, so "
+                   "whoever is on the network path can pose as the broker (for testing only)")
+    if password and not m.tls.enabled and not _loopback(m.host):
+        out.append(f"the MQTT password goes to {m.host}:{m.port} in clear (mqtt.tls.enabled is off): whoever is on "
+                   "the network path can read it and log in as this device")
+    if not cfg.security.require_signed_commands:
+        out.append(f"commands are accepted unsigned (security.require_signed_commands is off): whoever may publish "
+                   f"on {topics_for(cfg).cmd_wildcard} at the broker can enroll a face (docs/security.md)")
+    return out
 
 
 def topics_for(cfg: Config) -> Topics:

@@ -37,10 +37,12 @@ def write_config(tmp: Path, broker, source: Path | str, loop: bool = True, **ext
 
 
 class FrdProcess:
-    def __init__(self, config: Path, env: dict | None = None) -> None:
+    def __init__(self, config: Path, env: dict | None = None, preexec_fn=None) -> None:
+        """``preexec_fn``: run in the child before frd starts (tests/memory.py puts it in a memory cgroup)."""
         self.config = config
         self.log = config.parent / "frd.log"
         self._env = {**os.environ, **(env or {})}
+        self._preexec = preexec_fn
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> FrdProcess:
@@ -48,6 +50,7 @@ class FrdProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "edged", "run", "-c", str(self.config)],
                 stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL, env=self._env,
+                preexec_fn=self._preexec,
             )
         return self
 

@@ -24,6 +24,8 @@ class FakeBus:
         self.subscriptions: list[str] = []
         self.dropped = 0
         self.malformed = 0
+        self.chatter_dropped = 0
+        self.taken_over = 0
         self._on_message: Callable[[Incoming], None] = lambda m: None
         self._on_connected: Callable[[], None] = lambda: None
         self._lock = threading.Lock()
@@ -45,6 +47,9 @@ class FakeBus:
 
     def network_alive(self) -> bool:
         return True
+
+    def connection_problem(self) -> str | None:
+        return None
 
     def publish(self, msg: Message) -> bool:
         with self._lock:

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,8 @@ from ..config import DEFAULT_CONFIG_PATH, Config, default_config_path, load_conf
 from ..core.errors import InputError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..vision.pipeline import Pipeline
 
 
@@ -107,10 +110,15 @@ def print_json(obj: object) -> None:
     print(json.dumps(obj, separators=(", ", ": ")), flush=True)
 
 
-def load_images(paths: list) -> list:
-    """(label, rgb or the InputError saying why it could not be read) per image path."""
-    from ..vision.camera import read_images
+def load_images(paths: list) -> Iterator[tuple[str, np.ndarray | InputError]]:
+    """(label, rgb or the InputError saying why it could not be read) per image path, each decoded only when
+    the one before it is done with (one decoded image in memory at a time)."""
+    from ..vision.images import load_image
 
-    paths = [Path(p) for p in paths]
-    frames = read_images(paths)
-    return [(str(p), f if isinstance(f, InputError) else f.rgb) for p, f in zip(paths, frames, strict=True)]
+    for p in paths:
+        try:
+            rgb: np.ndarray | InputError = load_image(p)
+        except InputError as e:
+            rgb = e
+        yield str(p), rgb
+        del rgb

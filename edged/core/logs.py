@@ -15,7 +15,10 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
 
 LEVELS = ("debug", "info", "warning", "error")
 
@@ -112,3 +115,68 @@ def captured_stderr(what: str) -> Iterator[None]:
             for line in text.splitlines():
                 if line.strip():
                     log.log(logging.DEBUG if line.startswith("INFO:") else logging.WARNING, "%s: %s", what, line)
+
+
+#: Kinds :class:`Tally` counts apart within one interval; the rest are counted as "other".
+MAX_KINDS = 50
+#: Every tally, so that one timer reports the floods that stopped (:func:`flush_tallies`).
+_TALLIES: weakref.WeakSet[Tally] = weakref.WeakSet()
+
+
+def flush_tallies() -> None:
+    """Each tally's count of lines held back, at the end of its interval (the daemon's status timer calls it)."""
+    for tally in list(_TALLIES):
+        tally.flush()
+
+
+class Tally:
+    """A warning that may come thousands of times a second (refused commands, dropped messages), logged as a
+    count: the first ``burst`` lines of an interval in full, then one line per interval with how many more there
+    were and of which kinds.
+
+    One line per refused message let a flood write 132,000 lines (and slowed the thread that logged them);
+    the counts say the same in a few. Thread-safe; :meth:`flush` (the status timer) reports a flood that
+    stopped.
+    """
+
+    def __init__(self, logger: logging.Logger, what: str, interval_s: float = 10.0, burst: int = 5,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.logger = logger
+        self.what = what
+        self.interval_s = interval_s
+        self.burst = burst
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._start = clock()
+        self._logged = 0
+        self._held: dict[str, int] = {}  # kind -> lines not logged this interval
+        self.total = 0
+        _TALLIES.add(self)
+
+    def warning(self, kind: str, msg: str, *args: object) -> None:
+        """Log ``msg % args`` unless ``burst`` lines were logged this interval; then count it under ``kind``."""
+        self.flush()
+        with self._lock:
+            self.total += 1
+            if self._logged < self.burst:
+                self._logged += 1
+                held = False
+            else:
+                if kind not in self._held and len(self._held) >= MAX_KINDS:
+                    kind = "other"  # kinds may carry what a sender chose: their number stays bounded
+                self._held[kind] = self._held.get(kind, 0) + 1
+                held = True
+        if not held:
+            self.logger.warning(msg, *args)
+
+    def flush(self) -> None:
+        """At the end of an interval: one line with the count of what was not logged, by kind."""
+        now = self.clock()
+        with self._lock:
+            if now - self._start < self.interval_s:
+                return
+            span, held = now - self._start, self._held
+            self._start, self._logged, self._held = now, 0, {}
+        if held:
+            kinds = ", ".join(f"{k}: {n}" for k, n in sorted(held.items(), key=lambda kv: -kv[1])[:10])
+            self.logger.warning("%d more %s in the last %.0f s (%s)", sum(held.values()), self.what, span, kinds)

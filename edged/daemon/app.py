@@ -357,6 +357,7 @@ def build_daemon(cfg: Config, *, pipeline: Pipeline, people: People, bus: BusLik
         components=components, workers=workers, housekeeping=housekeeping,
         face_image=cfg.homeassistant.face_image, camera_mode=mode,
         snapshot_max_side=cfg.snapshot.max_side if cfg.snapshot.enabled else None,
+        max_queued_bytes=cfg.security.max_queued_bytes,
     )
 
     def ignore_changed() -> None:  # a face ignored or no longer ignored: every face is judged afresh
@@ -388,10 +389,19 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
 
     ``log_level`` (``--log-level``) overrides the config's ``log_level``.
     """
-    from ..config import NO_CAMERAS, client_id_for, load_config, resolve_password, topics_for
+    from ..config import (
+        NO_CAMERAS,
+        check_tls_key,
+        client_id_for,
+        load_config,
+        resolve_password,
+        security_warnings,
+        topics_for,
+    )
     from ..core.errors import FrdError
     from ..core.logs import set_level
-    from ..mqtt.bus import Bus, BusSettings
+    from ..integrations.fleet.record import MAX_PAYLOAD as MAX_FLEET_RECORD
+    from ..mqtt.bus import PACKET_SLACK, Bus, BusSettings
     from ..mqtt.commands import options_from_config
 
     cfg = load_config(config_path)
@@ -399,6 +409,10 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
     if not cfg.cameras:
         raise FrdError(f"{config_path}: {NO_CAMERAS}")
     handler_options = options_from_config(cfg, cfg.gallery.path)  # before the model: a missing key fails fast
+    check_tls_key(cfg)  # so do the other secrets
+    password = resolve_password(cfg)
+    for warning in security_warnings(cfg, password=bool(password)):
+        log.warning("%s", warning)
     rc = cfg.recognition
     pipeline = pipeline_from_config(rc)
     warn_other_stack(pipeline)
@@ -406,13 +420,15 @@ def run_daemon(config_path: Path | None, log_level: str | None = None) -> int:
                          cameras=[c.name for c in cfg.cameras], max_people=cfg.gallery.max_people,
                          max_samples=cfg.gallery.max_samples_per_person)
     m = cfg.mqtt
+    largest = max(handler_options["limits"].max_envelope, MAX_FLEET_RECORD)  # the largest message frd reads
     settings = BusSettings(
         host=m.host, port=m.port, client_id=client_id_for(cfg), keepalive=m.keepalive, protocol=m.protocol,
-        username=m.username, password=resolve_password(cfg), tls=m.tls.enabled,
+        username=m.username, password=password, tls=m.tls.enabled,
         ca_file=str(m.tls.ca_file) if m.tls.ca_file else None,
         cert_file=str(m.tls.cert_file) if m.tls.cert_file else None,
         key_file=str(m.tls.key_file) if m.tls.key_file else None, tls_insecure=m.tls.insecure,
-        session_expiry_s=m.session_expiry_s, offline_queue=m.offline_queue, reconnect_max_s=m.reconnect_max_s,
+        session_expiry_s=m.session_expiry_s, offline_queue=m.offline_queue, offline_queue_bytes=m.offline_queue_bytes,
+        reconnect_max_s=m.reconnect_max_s, max_packet=largest + PACKET_SLACK,
     )
     daemon = build_daemon(cfg, pipeline=pipeline, people=people, bus=Bus(settings, topics_for(cfg)),
                           handler_options=handler_options)

@@ -36,7 +36,9 @@ from typing import Protocol
 import numpy as np
 
 from .. import __version__
+from ..config import SecurityConfig, default
 from ..core.errors import FrdError, InputError
+from ..core.logs import Tally, flush_tallies
 from ..core.models import Event
 from ..core.topics import Topics
 from ..mqtt import payloads
@@ -77,6 +79,14 @@ def _end_the_terminals_line() -> None:
         if sys.stderr.isatty():
             sys.stderr.write("\n")
             sys.stderr.flush()
+#: Commands waiting for the command thread (and at most ``security.max_queued_bytes`` of them); more are "busy".
+MAX_QUEUED_COMMANDS = 100
+
+
+def refusal_kind(error: str) -> str:
+    """What a refusal is, for counting floods of them: its reason's first words, without what a sender chose."""
+    head = error.split(":", 1)[0].split(";", 1)[0]
+    return " ".join(w for w in head.split()[:4] if w.isalpha()) or "other"
 
 
 class Component(Protocol):
@@ -168,6 +178,7 @@ class Daemon:
         face_image: bool = False,
         camera_mode: str = LOOP,
         snapshot_max_side: int | None = None,
+        max_queued_bytes: int = default(SecurityConfig, "max_queued_bytes"),
     ) -> None:
         self.device_id = device_id
         self.topics = topics
@@ -195,7 +206,13 @@ class Daemon:
         self.started = time.monotonic()
         self._stop = threading.Event()
         self._reload = threading.Event()
-        self._commands: queue.Queue[Incoming | object | None] = queue.Queue(maxsize=100)
+        self._commands: queue.Queue[Incoming | object | None] = queue.Queue(maxsize=MAX_QUEUED_COMMANDS)
+        #: bytes of the commands in the queue, at most ``max_queued_bytes`` (``security.max_queued_bytes``)
+        self.max_queued_bytes = max_queued_bytes
+        self._queued_bytes = 0
+        self._queue_lock = threading.Lock()
+        #: refused commands and dropped messages: a few lines in full, then a count per interval
+        self._refusals = Tally(log, "commands refused or dropped")
         self._woken = threading.Event()  # a _WAKE is queued (or the worker is about to run the components' work)
         self.dropped_messages = 0  # incoming messages dropped because the worker was behind
         self.refused_retained = 0  # retained commands (never run)
@@ -247,22 +264,36 @@ class Daemon:
         if msg.retain:
             # A retained command would run again on every reconnect and restart, and on every device that
             # joins later (a retained delete undoes every later enrollment): commands are one-shot.
-            log.warning("retained command on %s refused: publish commands without the retain flag "
-                        "(clear it with: mosquitto_pub -r -n -t TOPIC)", msg.topic[:200])
+            self._refusals.warning("retained", "retained command on %s refused: publish commands without the "
+                                   "retain flag (clear it with: mosquitto_pub -r -n -t TOPIC)", msg.topic[:200])
             self.refused_retained += 1
             self._reply_error(msg, "retained command refused: publish commands without the retain flag, and "
                                    "clear this one (mosquitto_pub -r -n -t <topic>)")
             return
-        if self._commands.full():
-            self._drop(f"command on {msg.topic[:200]}: {self._commands.maxsize} commands already queued")
-            self._reply_error(msg, "busy: too many queued commands")
-            return
-        with contextlib.suppress(queue.Full):  # only this thread adds commands, so there is room
-            self._commands.put_nowait(msg)
+        self._queue_command(msg)
 
-    def _drop(self, why: str) -> None:
+    def _queue_command(self, msg: Incoming) -> None:
+        """Queue a command for the command thread, bounded in count and in bytes; refuse it at once if it cannot be
+        run (too large) or must wait behind too much (busy). Only this thread adds commands."""
+        size, limit = len(msg.payload), self._handler.max_message_bytes
+        if size > limit:  # the command thread would refuse it: it need not wait (nor hold memory) for that
+            self._drop("too large", f"command on {msg.topic[:200]}: {size} bytes, over the limit of {limit}")
+            self._reply_error(msg, f"payload of {size} bytes exceeds the limit of {limit}")
+            return
+        with self._queue_lock:
+            fits = self._queued_bytes == 0 or self._queued_bytes + size <= self.max_queued_bytes
+            if fits and not self._commands.full():
+                with contextlib.suppress(queue.Full):  # only this thread adds commands (a stop adds its None)
+                    self._commands.put_nowait(msg)
+                    self._queued_bytes += size
+                    return
+        self._drop("busy", f"command on {msg.topic[:200]}: {self._commands.qsize()} commands "
+                           f"({self._queued_bytes} bytes) already queued")
+        self._reply_error(msg, "busy: too many queued commands")
+
+    def _drop(self, kind: str, why: str) -> None:
         self.dropped_messages += 1
-        log.warning("dropped a message (%d so far): %s", self.dropped_messages, why)
+        self._refusals.warning(kind, "dropped a message (%d so far): %s", self.dropped_messages, why)
 
     def _reply_error(self, msg: Incoming, error: str, request_id: object = None) -> None:
         parsed = self.topics.parse_cmd(msg.topic)
@@ -292,6 +323,8 @@ class Daemon:
             if msg is _WAKE:
                 continue
             self._beats.beat("the command thread", time.monotonic(), COMMAND_STALL_S)
+            with self._queue_lock:
+                self._queued_bytes -= len(msg.payload)
             try:
                 self._run_command(msg)
             except Exception:  # a bug must cost one message, not the thread that answers every command
@@ -300,12 +333,13 @@ class Daemon:
                     self._reply_error(msg, "internal error: see the device log")
 
     def _run_command(self, msg: Incoming) -> None:
-        command, reply = self._handler.handle_topic(msg.topic, msg.payload)
+        command, reply = self._handler.handle_topic(msg.topic, msg.payload, sender=msg.response_topic)
         if not reply.ok:
+            kind = f"{command[:40]}: {refusal_kind(reply.error or '')}"
             if command == ERROR_REPLY:  # not a command topic: there is no command to name
-                log.warning("message refused: %s", reply.error)
+                self._refusals.warning(kind, "message refused: %s", reply.error)
             else:
-                log.warning("command %r refused: %s", command[:80], reply.error)
+                self._refusals.warning(kind, "command %r refused: %s", command[:80], reply.error)
         self.bus.reply(msg, self.topics.reply(command), reply.payload())
 
     # -- following the people service -------------------------------------------------------
@@ -390,7 +424,8 @@ class Daemon:
             dropped_messages=self.dropped_messages + sum(c.dropped for c in self.components),
             refused_retained=self.refused_retained,
             malformed_messages=self.bus.malformed, quarantined=len(self.gallery.quarantined),
-            errors=self._errors(),
+            errors=self._errors(), dropped_replies=self.bus.chatter_dropped, client_id_taken=self.bus.taken_over,
+            gallery_read_only=self.gallery.read_only is not None,
         )
 
     def _errors(self) -> list[str]:
@@ -404,6 +439,11 @@ class Daemon:
         for c in self.components:  # e.g. fleet sync's ledger that cannot be saved
             errors += getattr(c, "errors", list)()
         errors += self._stall.values()
+        if self.gallery.read_only is not None:
+            errors.append(f"gallery read-only ({self.gallery.read_only}): enroll, delete and rename are refused")
+        taken = self.bus.connection_problem()
+        if taken:
+            errors.append(taken)
         return errors
 
     def _publish_status(self) -> dict:
@@ -616,6 +656,7 @@ class Daemon:
                 self._poll()
             if now >= next_status:
                 next_status = now + self.status_interval_s
+                flush_tallies()  # the count of a flood that has stopped
                 dead = self._dead_threads(commands)
                 if dead:
                     # A dead thread is not a stall (the watchdog would only starve in 20 s or more): say so

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from ..core.models import Message
@@ -29,12 +30,15 @@ from .discovery import (
 
 log = logging.getLogger(__name__)
 
+#: Home Assistant birth messages (``homeassistant/status`` ``online``) answered at most once per this many seconds.
+REPUBLISH_MIN_S = 10.0
+
 
 class HomeAssistant:
     """Discovery configs for one device; ``people`` says who is enrolled now."""
 
     def __init__(self, device: DiscoveryDevice, bus: Publisher, cameras: Sequence[str],
-                 people: Callable[[], list[str]]) -> None:
+                 people: Callable[[], list[str]], clock: Callable[[], float] = time.monotonic) -> None:
         self.device = device
         self.topics = device.topics
         self.bus = bus
@@ -45,6 +49,10 @@ class HomeAssistant:
         self._lock = threading.Lock()  # paho's thread adds, the others remove
         self.removed_ghosts = 0
         self.dropped = 0  # never: every message is handled on arrival
+        self.clock = clock
+        self._republished = float("-inf")  # when discovery was last published for a birth message
+        self._birth_pending = False
+        self.births_deferred = 0  # birth messages answered later, together (the rate limit)
 
     @property
     def subscriptions(self) -> list[str]:
@@ -64,14 +72,29 @@ class HomeAssistant:
         """Whether ``msg`` was Home Assistant's (birth message, or one of our retained configs)."""
         if msg.topic == self.topics.ha_status:
             if msg.payload.strip() == b"online":
-                log.info("Home Assistant is online: publishing discovery again")
-                self.publish_all()
+                self._birth()
             return True
         if self.topics.is_own_discovery(msg.topic):
             with self._lock:
                 (self._retained.add if msg.payload else self._retained.discard)(msg.topic)
             return True
         return False
+
+    def _birth(self) -> None:
+        """Home Assistant (re)started: publish discovery again, at once, but at most once per
+        :data:`REPUBLISH_MIN_S`: ``online`` published 200 times a second would otherwise make frd publish every
+        config 200 times a second. A birth inside the interval is answered once, when it ends (:meth:`poll`)."""
+        now = self.clock()
+        with self._lock:
+            due = now - self._republished >= REPUBLISH_MIN_S
+            if due:
+                self._republished, self._birth_pending = now, False
+            else:
+                self._birth_pending = True
+                self.births_deferred += 1
+        if due:
+            log.info("Home Assistant is online: publishing discovery again")
+            self.publish_all()
 
     def work(self) -> None:
         """Nothing waits for the command thread here."""
@@ -104,9 +127,14 @@ class HomeAssistant:
 
     # -- the frame loop's gallery poll -----------------------------------------------------
     def poll(self) -> None:
-        """Empty the retained configs of people or cameras this device no longer has."""
+        """Answer a Home Assistant birth held back by the rate limit; empty the retained configs of people or
+        cameras this device no longer has."""
         if not self.bus.connected.is_set():
             return
+        with self._lock:
+            pending = self._birth_pending and self.clock() - self._republished >= REPUBLISH_MIN_S
+        if pending:
+            self._birth()
         with self._lock:
             retained = set(self._retained)
         stale = stale_removals(self.topics, retained, self.wanted())

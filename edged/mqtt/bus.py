@@ -10,9 +10,24 @@ Brokers restart and Wi-Fi drops, so the session is persistent (a stable
 client id, MQTT 5 ``clean_start=False`` with a session expiry, or 3.1.1
 ``clean_session=False``): the broker keeps frd's subscriptions and the
 commands sent to it meanwhile. Whatever frd publishes while the broker is
-away goes to a bounded in-memory queue (the oldest message is dropped and
-counted when it is full; a retained message replaces a queued one of the same
-topic) and is sent, in order, with QoS 1 as soon as the connection is back.
+away goes to an in-memory queue bounded in messages and in bytes (when it is
+full the oldest reply or discovery config is dropped first, then the oldest
+message, and counted; a retained message replaces a queued one of the same
+topic) and is sent with QoS 1 as soon as the connection is back.
+
+Events and state never wait behind chatter: replies and Home Assistant
+discovery configs go to paho only while it holds fewer than
+:data:`CHATTER_WINDOW` messages; the rest wait in a lane of their own, bounded
+in messages and bytes, that drops the oldest reply first when it is full (a
+flood of refused commands costs replies, counted, never an event). With MQTT 5
+frd tells the broker the largest packet it takes (``Maximum Packet Size``), so
+a message far over frd's limits never reaches its memory.
+
+A broker that drops frd's connection because another client connected with
+frd's client id (MQTT 5 reason "Session taken over", or, on 3.1.1, connections
+closed again and again right after they were made) is reported in the log and
+the status: any login may take a client id unless the broker binds client ids
+to logins (``config/mosquitto/frd.conf``: ``use_username_as_clientid``).
 """
 
 from __future__ import annotations
@@ -36,6 +51,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ..config import MqttConfig, default
+from ..core.logs import Tally
 from ..core.models import Message
 from ..core.topics import AVAILABLE, NOT_AVAILABLE, Topics
 
@@ -43,6 +59,24 @@ log = logging.getLogger(__name__)
 
 #: CONNACK reason codes meaning "this broker does not speak MQTT 5".
 _UNSUPPORTED_PROTOCOL = {1, 132}
+#: MQTT 5 Maximum Packet Size = the largest message frd reads plus this: a message a little over a limit still
+#: reaches frd (and is answered "too large"); one far over it is dropped by the broker, never held in frd's memory.
+PACKET_SLACK = 1024 * 1024
+#: DISCONNECT reason code: another client connected with this client id.
+SESSION_TAKEN_OVER = 0x8E
+#: Replies and discovery configs in paho's hands at once: events and state wait behind at most this many of them.
+CHATTER_WINDOW = 50
+#: Replies and discovery configs waiting for paho: at most this many messages and bytes (a whole discovery of 100
+#: people is ~700 configs, ~600 kB); when full, the oldest reply is dropped, else the new message.
+CHATTER_MAX = 2000
+CHATTER_MAX_BYTES = 4 * 1024 * 1024
+#: 3.1.1 says nothing when the broker hands frd's client id to another client: a connection closed within this
+#: many seconds of being made, :data:`SHORT_SESSIONS` times within :data:`TAKEOVER_WINDOW_S`, is reported as one.
+SHORT_SESSION_S = 10.0
+SHORT_SESSIONS = 3
+TAKEOVER_WINDOW_S = 60.0
+#: How long a take-over stays among the status's errors after the last one.
+TAKEOVER_REPORT_S = 300.0
 
 
 class Publisher(Protocol):
@@ -59,6 +93,10 @@ class BusLike(Publisher, Protocol):
 
     dropped: int
     malformed: int
+    chatter_dropped: int
+    taken_over: int
+
+    def connection_problem(self) -> str | None: ...
 
     @property
     def queued(self) -> int: ...
@@ -130,7 +168,10 @@ class BusSettings:
     tls_insecure: bool = False
     session_expiry_s: int = default(MqttConfig, "session_expiry_s")  # 0: a clean session on every connect
     offline_queue: int = default(MqttConfig, "offline_queue")  # messages kept while disconnected
+    offline_queue_bytes: int = default(MqttConfig, "offline_queue_bytes")  # ... and their bytes
     reconnect_max_s: int = default(MqttConfig, "reconnect_max_s")
+    #: MQTT 5: the largest packet frd takes (the broker drops larger ones for frd); 0: no limit said
+    max_packet: int = 0
 
 
 @dataclass(frozen=True)
@@ -140,6 +181,14 @@ class _Queued:
     qos: int
     retain: bool
     properties: Properties | None = None
+    #: a reply or a discovery config: it waits behind events and state, and is dropped first
+    chatter: bool = False
+    #: never dropped from the chatter lane (``online``, ordered after the discovery configs of a connect)
+    pinned: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.payload) + len(self.topic)
 
 
 def unpublishable(topic: str) -> str | None:
@@ -180,9 +229,23 @@ class Bus:
         # Outgoing messages while the broker is away; _online is set once the backlog has been handed to paho.
         self._out_lock = threading.Lock()
         self._queue: deque[_Queued] = deque()
+        self._queue_bytes = 0
         self._online = False
         self.dropped = 0  # messages lost because the offline queue was full
         self.malformed = 0  # incoming messages the MQTT library could not parse (acknowledged and dropped)
+        # Replies and discovery configs waiting for paho (the chatter lane); its own lock, never held while paho
+        # is called: paho calls on_publish holding its own lock, and the lane is pumped from there.
+        self._lane_lock = threading.Lock()
+        self._chatter: deque[_Queued] = deque()
+        self._chatter_bytes = 0
+        self.chatter_dropped = 0  # replies (and discovery configs) dropped because the chatter lane was full
+        self._drops = Tally(log, "outgoing messages dropped")
+        # Take-overs of frd's client id: how many, when the last was, and the recent short sessions (3.1.1).
+        self.taken_over = 0
+        self._taken_over_at: float | None = None
+        self._connected_at = 0.0
+        self._short_sessions: deque[float] = deque()
+        self._takeovers = Tally(log, "take-overs of frd's client id", interval_s=60.0, burst=1)
         self._last_warning: tuple[str, float] = ("", 0.0)
         self._stopping = False
 
@@ -215,11 +278,14 @@ class Bus:
         c.reconnect_delay_set(min_delay=1, max_delay=max(1, s.reconnect_max_s))
         # paho keeps unacknowledged QoS 1 messages itself; bound that too (0 would mean unbounded)
         c.max_queued_messages_set(max(1000, 2 * s.offline_queue))
+        # chatter fills at most CHATTER_WINDOW of the messages in flight: an event always finds one free
+        c.max_inflight_messages_set(2 * CHATTER_WINDOW)
         c.on_connect = self._handle_connect
         c.on_connect_fail = self._handle_connect_fail
         c.on_disconnect = self._handle_disconnect
         c.on_message = self._handle_message
         c.on_malformed = self._handle_malformed
+        c.on_publish = self._handle_published
         return c
 
     def start(self) -> None:
@@ -227,6 +293,8 @@ class Bus:
         if self.protocol == "5":
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = s.session_expiry_s
+            if s.max_packet:
+                props.MaximumPacketSize = s.max_packet
             self._client.connect_async(s.host, s.port, keepalive=s.keepalive, clean_start=s.session_expiry_s == 0,
                                        properties=props)
         else:
@@ -268,6 +336,7 @@ class Bus:
                 threading.Thread(target=self._fall_back, daemon=True).start()
             return
         self.connects += 1
+        self._connected_at = time.monotonic()
         self._last_warning = ("", 0.0)
         log.info("connected to %s:%s (MQTT %s, session %s)", self.settings.host, self.settings.port, self.protocol,
                  "resumed" if getattr(flags, "session_present", False) else "new")
@@ -285,8 +354,12 @@ class Bus:
         except Exception:
             log.exception("on_connected hook failed")
         # "online" last: whoever reacts to it (Home Assistant) finds the discovery configs and the
-        # status the hook published already retained, a complete device.
-        client.publish(self.topics.availability, AVAILABLE, qos=1, retain=True)
+        # status the hook published already retained, a complete device. Configs still waiting in the chatter
+        # lane go first: "online" waits behind them.
+        online = _Queued(self.topics.availability, AVAILABLE, 1, True, chatter=True, pinned=True)
+        if not self._to_lane(online):
+            client.publish(online.topic, online.payload, qos=1, retain=True)
+        self._pump()
 
     def _fall_back(self) -> None:
         with self._fallback_lock:
@@ -298,6 +371,7 @@ class Bus:
         self._client.disconnect()
         self._client = self._make_client()
         self.start()
+        self._pump()  # paho's hands are empty now
 
     def _handle_connect_fail(self, client, userdata) -> None:
         s = self.settings
@@ -309,6 +383,8 @@ class Bus:
             self._online = False
         if self.connected.is_set() and self._stopping:
             log.info("disconnected from broker %s:%s", self.settings.host, self.settings.port)
+        elif self.connected.is_set() and self._taken_over(getattr(reason_code, "value", None)):
+            pass  # said by _taken_over
         elif self.connected.is_set():
             log.warning("disconnected from broker: %s", reason_code)
         elif self.settings.protocol == "auto" and self.protocol == "5" and self.connects == 0:
@@ -317,6 +393,38 @@ class Bus:
             # refuses TCP instead and never gets here.
             threading.Thread(target=self._fall_back, daemon=True).start()
         self.connected.clear()
+
+    def _taken_over(self, reason: int | None) -> bool:
+        """Whether this disconnect is (or, on 3.1.1, looks like) another client taking frd's client id; if so,
+        count it and say so."""
+        now = time.monotonic()
+        if reason == SESSION_TAKEN_OVER:
+            why = "another client connected with frd's client id (MQTT 5 reason: Session taken over)"
+        else:
+            if now - self._connected_at > SHORT_SESSION_S:
+                return False
+            self._short_sessions.append(now)
+            while self._short_sessions and self._short_sessions[0] < now - TAKEOVER_WINDOW_S:
+                self._short_sessions.popleft()
+            if len(self._short_sessions) < SHORT_SESSIONS:
+                return False
+            why = (f"the broker closed frd's connection {len(self._short_sessions)} times within "
+                   f"{TAKEOVER_WINDOW_S:.0f} s, each right after it was made: another client may be using frd's "
+                   "client id")
+        self.taken_over += 1
+        self._taken_over_at = now
+        self._takeovers.warning("taken over", "disconnected from broker: %s (client id %r, %d times so far). Any login "
+                                "may take a client id unless the broker binds client ids to logins "
+                                "(mosquitto: use_username_as_clientid true, as config/mosquitto/frd.conf does)",
+                                why, self.settings.client_id, self.taken_over)
+        return True
+
+    def connection_problem(self) -> str | None:
+        """A recent take-over of frd's client id, for the status's errors (None: none in the last 5 minutes)."""
+        if self._taken_over_at is None or time.monotonic() - self._taken_over_at > TAKEOVER_REPORT_S:
+            return None
+        return (f"the broker gave frd's client id {self.settings.client_id!r} to another client {self.taken_over} "
+                "time(s): bind client ids to logins on the broker (use_username_as_clientid)")
 
     def _handle_malformed(self, topic: str, why: str) -> None:
         self.malformed += 1
@@ -339,8 +447,11 @@ class Bus:
 
     # -- publishing -----------------------------------------------------------------
     def publish(self, msg: Message) -> bool:
-        """Send ``msg`` now, or queue it while the broker is away; False if it had to be queued."""
-        return self._send(_Queued(msg.topic, msg.payload, msg.qos, msg.retain))
+        """Send ``msg`` now, or queue it while the broker is away; False if it had to be queued or was dropped.
+
+        A Home Assistant discovery config is chatter: it waits behind events and state (see the module)."""
+        return self._send(_Queued(msg.topic, msg.payload, msg.qos, msg.retain,
+                                  chatter=self.topics.is_own_discovery(msg.topic)))
 
     def publish_many(self, msgs: list[Message]) -> None:
         for m in msgs:
@@ -351,13 +462,14 @@ class Bus:
 
         A request's MQTT 5 response topic is not used: it would let whoever may send a command make frd
         publish on any topic frd may write (its events, Home Assistant discovery), topics the requester
-        itself may not write.
+        itself may not write. A reply is chatter: it waits behind events and state, and is the first to go
+        when too many wait.
         """
         props = None
         if incoming.correlation_data is not None and self.protocol == "5":
             props = Properties(PacketTypes.PUBLISH)
             props.CorrelationData = incoming.correlation_data
-        self._send(_Queued(reply_topic, payload, 1, False, props))
+        self._send(_Queued(reply_topic, payload, 1, False, props, chatter=True))
 
     @property
     def queued(self) -> int:
@@ -372,37 +484,99 @@ class Bus:
             log.error("not publishing to %r: %s", m.topic[:200], why)
             return False
         with self._out_lock:
-            if self._online:
-                self._hand_to_paho(m)
+            if not self._online:
+                self._enqueue(m)
+                return False
+            if m.chatter and self._to_lane(m):
                 return True
-            self._enqueue(m)
-            return False
+            return self._hand_to_paho(m)
 
     def _enqueue(self, m: _Queued) -> None:
+        """Keep ``m`` for the reconnect, within the offline queue's messages and bytes (callers hold _out_lock)."""
         if m.retain:  # only the newest retained state of a topic matters
             for old in [q for q in self._queue if q.retain and q.topic == m.topic]:
                 self._queue.remove(old)
-        if self.settings.offline_queue <= 0:
+                self._queue_bytes -= old.size
+        s = self.settings
+        if s.offline_queue <= 0 or m.size > s.offline_queue_bytes:
             self.dropped += 1
             return
-        while len(self._queue) >= self.settings.offline_queue:
-            self._queue.popleft()
+        while self._queue and (len(self._queue) >= s.offline_queue
+                               or self._queue_bytes + m.size > s.offline_queue_bytes):
+            old = next((q for q in self._queue if q.chatter), None) or self._queue[0]  # chatter goes first
+            self._queue.remove(old)
+            self._queue_bytes -= old.size
             self.dropped += 1
         self._queue.append(m)
+        self._queue_bytes += m.size
 
-    def _hand_to_paho(self, m: _Queued) -> None:
+    def _in_paho(self) -> int:
+        """Messages paho holds (queued or sent, not yet acknowledged); relies on paho's ``_out_messages``."""
+        return len(getattr(self._client, "_out_messages", ()))
+
+    def _to_lane(self, m: _Queued) -> bool:
+        """Put chatter in its lane if it must wait (the lane is not empty, or paho holds a window's worth); False:
+        it may go to paho now."""
+        with self._lane_lock:
+            if not self._chatter and self._in_paho() < CHATTER_WINDOW:
+                return False
+            while self._chatter and (len(self._chatter) >= CHATTER_MAX
+                                     or self._chatter_bytes + m.size > CHATTER_MAX_BYTES):
+                old = next((q for q in self._chatter if not q.retain and not q.pinned), None)
+                if old is None and m.retain:  # only retained configs wait: one of the same topic makes room
+                    old = next((q for q in self._chatter if q.topic == m.topic and not q.pinned), None)
+                if old is None:
+                    break
+                self._chatter.remove(old)
+                self._chatter_bytes -= old.size
+                self._chatter_dropped(old)
+            if not m.pinned and (len(self._chatter) >= CHATTER_MAX or self._chatter_bytes + m.size > CHATTER_MAX_BYTES):
+                self._chatter_dropped(m)
+                return True
+            self._chatter.append(m)
+            self._chatter_bytes += m.size
+        return True
+
+    def _chatter_dropped(self, m: _Queued) -> None:
+        self.chatter_dropped += 1
+        self._drops.warning("reply" if not m.retain else "discovery", "dropped a message to %s: %d replies and "
+                            "discovery configs already wait behind events and state (%d dropped so far)",
+                            m.topic[:200], CHATTER_MAX, self.chatter_dropped)
+
+    def _pump(self) -> None:
+        """Hand waiting chatter to paho while it holds less than a window's worth; from any thread (never under
+        the lane lock while paho is called)."""
+        while True:
+            with self._lane_lock:
+                if not self._chatter or not self._online or self._in_paho() >= CHATTER_WINDOW:
+                    return
+                m = self._chatter.popleft()
+                self._chatter_bytes -= m.size
+            self._hand_to_paho(m)
+
+    def _handle_published(self, client, userdata, mid, reason_code=None, properties=None) -> None:
+        """paho's on_publish (its thread, under its lock): an acknowledged message makes room for chatter."""
+        self._pump()
+
+    def _hand_to_paho(self, m: _Queued) -> bool:
         info = self._client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain, properties=m.properties)
         if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
             self.dropped += 1
-            log.warning("MQTT client queue full: dropped a message to %s", m.topic)
+            self._drops.warning("client queue full", "MQTT client queue full: dropped a message to %s", m.topic)
+            return False
+        return True
 
     def _flush(self) -> None:
-        """On (re)connect, in paho's thread: hand the backlog over in order, then publish directly again."""
+        """On (re)connect, in paho's thread: hand the backlog over in order (chatter to its lane), then publish
+        directly again."""
         with self._out_lock:
             n = len(self._queue)
             while self._queue:
                 m = self._queue.popleft()
-                self._hand_to_paho(_Queued(m.topic, m.payload, max(m.qos, 1), m.retain, m.properties))
+                q = _Queued(m.topic, m.payload, max(m.qos, 1), m.retain, m.properties, m.chatter)
+                if not (q.chatter and self._to_lane(q)):
+                    self._hand_to_paho(q)
+            self._queue_bytes = 0
             self._online = True
         if n:
             log.info("sent %d message(s) queued while the broker was away", n)

@@ -33,7 +33,7 @@ from ..core.names import normalize_name
 from ..core.topics import Topics
 from ..vision import images
 from ..vision.match import Matcher
-from .security import CommandGuard, NonceStore, RateLimiter, looks_signed, open_envelope, resolve_command_key
+from .security import SIGNED_SENDER, CommandGuard, NonceStore, RateLimiter, looks_signed, open_envelope, resolve_command_key
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -77,7 +77,7 @@ def options_from_config(cfg: Config, state_dir: Path, environ: Mapping[str, str]
     Also sets the process-wide image limits. Used nonces are kept in ``state_dir``.
     """
     sec = cfg.security
-    images.configure(sec.max_image_pixels, sec.max_image_side)
+    images.configure(sec.max_image_pixels, sec.max_image_side, sec.max_request_pixels)
     found = resolve_command_key(sec.command_key_file, environ)
     # without a key no signed command is accepted, so there are no nonces to remember (and no file to miss)
     nonces = NonceStore(state_dir / NONCE_FILE, sec.replay_window_s) if found else None
@@ -497,7 +497,12 @@ class CommandHandler:
         self.rate = rate
         self.limits = limits or Limits(SecurityConfig().max_payload_bytes)  # the config's default
 
-    def handle_topic(self, topic: str, payload: bytes) -> tuple[str, Reply]:
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest message this handler will look at (a signed envelope's limit when there is a guard)."""
+        return self.limits.max_envelope if self.guard is not None else self.limits.max_payload
+
+    def handle_topic(self, topic: str, payload: bytes, sender: str | None = None) -> tuple[str, Reply]:
         """(the command to reply as, the reply) for a message on a command topic; needs ``topics``."""
         parsed = self.topics.parse_cmd(topic) if self.topics is not None else None
         if parsed is None:
@@ -505,16 +510,20 @@ class CommandHandler:
                    "or .../cmd/<command>/<name>")
             return ERROR_REPLY, Reply(None, False, why, None)
         command, arg = parsed
-        return command, self.handle(command, arg, payload, topic=topic)
+        return command, self.handle(command, arg, payload, topic=topic, sender=sender)
 
-    def handle(self, command: str, arg: str | None, payload: bytes, topic: str | None = None) -> Reply:
+    def handle(self, command: str, arg: str | None, payload: bytes, topic: str | None = None,
+               sender: str | None = None) -> Reply:
         """Run one command; never raises for bad input, always returns the reply.
 
-        ``topic`` is the topic the message arrived on; a guard needs it (the signature covers it).
+        ``topic`` is the topic the message arrived on; a guard needs it (the signature covers it). ``sender`` is
+        who the message says it is from (its MQTT 5 response topic; chosen by the sender, never trusted): rate
+        limits are kept per sender (:class:`~edged.mqtt.security.RateLimiter`), and a command whose signature
+        was checked is the command key's, whatever it says.
         """
         rid = None
         try:
-            limit = self.limits.max_envelope if self.guard is not None else self.limits.max_payload
+            limit = self.max_message_bytes
             if len(payload) > limit:
                 raise InputError(f"payload of {len(payload)} bytes exceeds the limit of {limit}")
             if command not in COMMANDS:
@@ -522,19 +531,22 @@ class CommandHandler:
             if self.guard is not None:
                 if topic is None:
                     raise RuntimeError("a guarded command handler needs the message topic")
+                signed = looks_signed(payload)
                 payload = self.guard.check(topic, payload)
+                if signed:  # checked: the key's holder, whoever the message says it is from
+                    sender = SIGNED_SENDER
                 if len(payload) > self.limits.max_payload:
                     raise InputError(f"payload of {len(payload)} bytes exceeds the limit of {self.limits.max_payload}")
             row = TABLE[command]
             if row.raw is not None and arg is not None and not _is_json(payload):
                 name = normalize_name(arg)
                 if payload:
-                    self._rate(command)
+                    self._rate(command, sender)
                 return Reply(None, True, None, row.raw(self, name, payload))
             obj = _parse_json(payload)
             rid = _request_id(obj)
             _only(obj, row.keys, command)
-            self._rate(command)
+            self._rate(command, sender)
             return Reply(rid, True, None, row.run(self, obj, arg))
         except FrdError as e:
             return Reply(rid, False, _clip(str(e)), None)
@@ -542,7 +554,7 @@ class CommandHandler:
             log.exception("command %s failed", _clip(command, 80))
             return Reply(rid, False, _clip(f"internal error: {type(e).__name__}: {e}"), None)
 
-    def _rate(self, command: str) -> None:
+    def _rate(self, command: str, sender: str | None) -> None:
         rate = TABLE[command].rate
         if self.rate is not None and rate is not None:
-            self.rate.take(rate)
+            self.rate.take(rate, sender)

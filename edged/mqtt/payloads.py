@@ -140,7 +140,8 @@ def camera_status(*, state: str, error: str | None, fps: float, frames: int, dro
 def status_body(*, version: str, device: str, model: str, model_sha256: str, cameras: Mapping[str, dict],
                 gallery_size: int, events: int, uptime_s: float, broker_connected: bool, offline_queue: int,
                 offline_dropped: int, dropped_messages: int, refused_retained: int, malformed_messages: int,
-                quarantined: int, errors: list[str]) -> dict[str, Any]:
+                quarantined: int, errors: list[str], dropped_replies: int = 0, client_id_taken: int = 0,
+                gallery_read_only: bool = False) -> dict[str, Any]:
     """The ``status`` command's answer and the retained ``<base>/status`` (Home Assistant's diagnostics)."""
     return {
         "version": version,
@@ -158,7 +159,10 @@ def status_body(*, version: str, device: str, model: str, model_sha256: str, cam
         "dropped_messages": dropped_messages,
         "refused_retained": refused_retained,
         "malformed_messages": malformed_messages,
+        "dropped_replies": dropped_replies,
+        "client_id_taken": client_id_taken,
         "quarantined": quarantined,
+        "gallery_read_only": gallery_read_only,
         "errors": errors,
         "cameras": dict(cameras),
     }

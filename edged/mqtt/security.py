@@ -394,35 +394,80 @@ class TokenBucket:
         self.tokens = float(burst)
         self.t = clock()
 
-    def take(self) -> float:
-        """0 when a token was taken, else the seconds until one is available."""
+    def _refill(self) -> None:
         now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
         self.t = now
+
+    def full(self) -> bool:
+        """Whether the bucket has refilled: forgetting it now loses nothing."""
+        self._refill()
+        return self.tokens >= self.burst
+
+    def take(self) -> float:
+        """0 when a token was taken, else the seconds until one is available."""
+        self._refill()
         if self.tokens >= 1:
             self.tokens -= 1
             return 0.0
         return (1 - self.tokens) / self.rate
 
 
-class RateLimiter:
-    """One token bucket per command; commands without a limit are not limited."""
+#: Who a signed command is from, for the rate limits: the command key's holder (NUL: no response topic can be it).
+SIGNED_SENDER = "\x00signed"
+#: Senders that name no response topic, or that find every sender's place taken, share one bucket each.
+_ANONYMOUS, _OVERFLOW = "", "\x00overflow"
+#: Named senders (MQTT 5 response topics) kept apart per command, besides the signed, the anonymous and the overflow.
+MAX_SENDERS = 8
 
-    def __init__(self, limits: Mapping[str, tuple[int, float]], clock: Callable[[], float] = time.monotonic) -> None:
+
+class RateLimiter:
+    """Token buckets per command and per sender; commands without a limit are not limited.
+
+    MQTT does not say who published a message, so a sender is what the message says it is: its MQTT 5 response
+    topic (:meth:`take`'s ``sender``), which anyone may set. That keeps well-behaved clients apart (an automation
+    that loops ``status`` does not use up the administrator's), not a hostile one, which can pose as any other.
+    A command whose signature was checked is :data:`SIGNED_SENDER`'s: with a command key, unsigned floods never
+    use up the signed commands' buckets. At most :data:`MAX_SENDERS` named senders are kept per command; a new one
+    takes the place of a sender whose bucket has refilled (nothing is lost), else shares the overflow bucket.
+    """
+
+    def __init__(self, limits: Mapping[str, tuple[int, float]], clock: Callable[[], float] = time.monotonic,
+                 max_senders: int = MAX_SENDERS) -> None:
         self.limits = dict(limits)
-        self._buckets = {cmd: TokenBucket(b, r, clock) for cmd, (b, r) in limits.items()}
+        self.clock = clock
+        self.max_senders = max_senders
+        self._buckets: dict[str, dict[str, TokenBucket]] = {cmd: {} for cmd in limits}
         self._lock = threading.Lock()
         self.refused: dict[str, int] = {}
 
-    def take(self, command: str) -> None:
-        bucket = self._buckets.get(command)
-        if bucket is None:
+    def _bucket(self, command: str, sender: str | None) -> TokenBucket:
+        """``sender``'s bucket of ``command`` (under the lock)."""
+        buckets = self._buckets[command]
+        key = _ANONYMOUS if sender is None else sender
+        if key not in buckets:
+            named = [k for k in buckets if k not in (_ANONYMOUS, _OVERFLOW, SIGNED_SENDER)]
+            if key not in (_ANONYMOUS, SIGNED_SENDER) and len(named) >= self.max_senders:
+                idle = next((k for k in named if buckets[k].full()), None)
+                if idle is None:
+                    key = _OVERFLOW
+                else:
+                    del buckets[idle]
+            if key not in buckets:
+                burst, per_minute = self.limits[command]
+                buckets[key] = TokenBucket(burst, per_minute, self.clock)
+        return buckets[key]
+
+    def take(self, command: str, sender: str | None = None) -> None:
+        """Charge one ``command`` to ``sender`` (None: a sender that names itself nowhere); RateLimited if its bucket
+        is empty."""
+        if command not in self._buckets:
             return
         with self._lock:
-            wait = bucket.take()
+            wait = self._bucket(command, sender).take()
             if wait:
                 self.refused[command] = self.refused.get(command, 0) + 1
         if wait:
             burst, per_minute = self.limits[command]
-            raise RateLimited(f"rate limit: {command} is allowed {burst} at once and {per_minute:g} per minute; "
-                              f"try again in {wait:.1f} s")
+            raise RateLimited(f"rate limit: {command} is allowed {burst} at once and {per_minute:g} per minute "
+                              f"(per sender); try again in {wait:.1f} s")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,7 @@ from ..core.errors import InputError
 from ..core.names import validate_name
 from ..store.gallery import Gallery, Person
 from ..store.space import describe_space
-from ..vision.images import decode_image
+from ..vision.images import Budget, decode_image
 from ..vision.quality import MIN_FACE_PX, assess, enrollment_verdict, photos_advice
 
 if TYPE_CHECKING:
@@ -219,52 +219,68 @@ class People:
         return {"people": [{**p.summary(sha), "samples": p.samples()} for p in chosen]}
 
     # -- enrollment ---------------------------------------------------------------------
-    def enroll(self, name: str, images: list[tuple[str, np.ndarray | InputError]], aligned: bool = False,
+    def enroll(self, name: str, images: Iterable[tuple[str, np.ndarray | InputError]], aligned: bool = False,
                force: bool = False) -> EnrollResult:
         """Enroll ``name`` from ``(label, rgb or the error that kept it from being read)`` pairs.
 
         The subject of each image (its largest face, or one much nearer the middle: pipeline.subject); raises
-        InputError for a bad name or a refused person. ``force``: enroll even a face the gallery names as
-        someone else (:meth:`_who_else`).
+        InputError for a bad name or a refused person. ``images`` may decode lazily: each image is let go
+        before the next is asked for, so one decoded image is in memory at a time. ``force``: enroll even a face
+        the gallery names as someone else (:meth:`_who_else`).
         """
         validate_name(name)
         self._check(name)
-        found, rejected, notes = [], [], []
+        self.gallery.check_writable()
+        found: list[tuple[str, Face]] = []
+        rejected: list[dict] = []
+        notes: list[dict] = []
         for label, img in images:
-            if isinstance(img, InputError):
-                rejected.append({"image": label, "reason": str(img)})
-                continue
-            with self.lock:
-                face, count, why = self.pipeline.subject_face(img, aligned=aligned)
-            if face is None:
-                rejected.append({"image": label, "reason": why or "no face found"})
-                continue
-            found.append((label, face))
-            if count > 1:  # say which face was taken: a bystander's must not be enrolled under the name
-                b = face.box
-                notes.append({"image": label, "warning": (
-                    f"{count} faces in the image; took the one it is of (the largest unless another is much "
-                    f"nearer the middle): {b.w}x{b.h} px at x={b.x}, y={b.y}. If that is not {name}, remove "
-                    "the sample and enroll a photo cropped to them")})
+            self._take_subject(name, label, img, aligned, found, rejected, notes)
+            del img  # before the next one is decoded
         return self._enroll_faces(name, found, rejected, notes, force=force)
 
+    def _take_subject(self, name: str, label: str, img: np.ndarray | InputError, aligned: bool,
+                      found: list[tuple[str, Face]], rejected: list[dict], notes: list[dict]) -> None:
+        """One image's subject face into ``found``, or its reason into ``rejected``."""
+        if isinstance(img, InputError):
+            rejected.append({"image": label, "reason": str(img)})
+            return
+        with self.lock:
+            face, count, why = self.pipeline.subject_face(img, aligned=aligned)
+        if face is None:
+            rejected.append({"image": label, "reason": why or "no face found"})
+            return
+        found.append((label, face))
+        if count > 1:  # say which face was taken: a bystander's must not be enrolled under the name
+            b = face.box
+            notes.append({"image": label, "warning": (
+                f"{count} faces in the image; took the one it is of (the largest unless another is much "
+                f"nearer the middle): {b.w}x{b.h} px at x={b.x}, y={b.y}. If that is not {name}, remove "
+                "the sample and enroll a photo cropped to them")})
+
     def enroll_images(self, name: str, images: list[tuple[str, bytes]], force: bool = False) -> dict:
-        """Enroll from encoded images (an MQTT payload): each is decoded with the image limits."""
-        decoded: list[tuple[str, np.ndarray | InputError]] = []
+        """Enroll from encoded images (an MQTT payload): each is checked from its header, then decoded only when
+        the one before it is done with, within the request's budget of decoded pixels."""
         validate_name(name)
         self._check(name)
-        for label, data in images:
-            try:
-                decoded.append((label, decode_image(data, what=label)))
-            except InputError as e:  # the reply names the image once: "payload: not …", not "payload: payload: …"
-                decoded.append((label, InputError(str(e).removeprefix(f"{label}: "))))
-        return self.enroll(name, decoded, force=force).as_dict()
+        self.gallery.check_writable()  # before any decoding: a read-only gallery refuses at once
+        budget = Budget()
+
+        def decoded() -> Iterator[tuple[str, np.ndarray | InputError]]:
+            for label, data in images:
+                try:
+                    yield label, decode_image(data, what=label, budget=budget)
+                except InputError as e:  # the reply names the image once: "payload: not …", not "payload: payload: …"
+                    yield label, InputError(str(e).removeprefix(f"{label}: "))
+
+        return self.enroll(name, decoded(), force=force).as_dict()
 
     def enroll_capture(self, name: str, camera: str | None, frames: int, timeout_s: float, force: bool = False
                        ) -> dict:
         """Enroll from the next ``frames`` frames of ``camera`` that show exactly one face good enough to enroll."""
         validate_name(name)
         self._check(name)
+        self.gallery.check_writable()  # before waiting for frames that could not be kept
         if camera is None:
             if len(self.cameras) != 1:
                 raise InputError(f"capture.camera is required; cameras: {', '.join(self.cameras)}")
@@ -295,6 +311,7 @@ class People:
         """Enroll faces the daemon held (unknown faces: chips and embeddings), through the same screen."""
         validate_name(name)
         self._check(name)
+        self.gallery.check_writable()
         return self._enroll_faces(name, faces, [], force=force).as_dict()
 
     def _enroll_faces(self, name: str, faces: list[tuple[str, Face]], rejected: list[dict],

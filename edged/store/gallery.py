@@ -16,12 +16,14 @@ quarantined copies and any leftover temporary file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import io
 import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,6 +42,10 @@ log = logging.getLogger(__name__)
 
 SUFFIX = ".npz"
 QUARANTINE = "quarantine"
+#: What a write into a read-only folder or file system fails with.
+READ_ONLY_ERRORS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+
+
 def derived_sample_ids(embeddings: np.ndarray) -> list[str]:
     """Ids for samples stored without any: a hash of each embedding (and its rank among equal ones), so they
     do not change from one load to the next, nor between devices that received the same fleet record."""
@@ -162,6 +168,9 @@ class Gallery:
         self.people: dict[str, Person] = {}
         self.quarantined: list[str] = []
         self._seen: tuple = ()  # fingerprint() of the files that self.people reflects
+        #: why the gallery cannot be written (a read-only file system or folder), or None: frd then recognises the
+        #: people it holds and refuses every change with this reason, instead of refusing to start
+        self.read_only: str | None = None
         if not create:
             if self.root.exists() and not os.access(self.root, os.R_OK | os.X_OK):
                 raise GalleryError(f"{self.root}: permission denied (run as the gallery's owner, e.g. sudo -u frd)")
@@ -176,21 +185,28 @@ class Gallery:
                                "as its user (sudo -u frd frd ...) or use another gallery (gallery.path, "
                                "--gallery)") from e
         except OSError as e:
-            raise GalleryError(f"{self.root}: cannot create gallery folder ({e.strerror or e})") from e
+            if not (self.root.is_dir() and os.access(self.root, os.R_OK | os.X_OK)) or self._probe() is None:
+                raise GalleryError(f"{self.root}: cannot create gallery folder ({e.strerror or e})") from e
         self.reload()
+        if self.read_only is not None:
+            log.warning("the gallery %s", self._read_only_message())
 
     @contextlib.contextmanager
     def _lock(self, optional: bool = False) -> Iterator[bool]:
         """Serialise writers (CLI and daemon) on the same gallery.
 
         ``optional``: a reader that cannot create the lock file (a read-only gallery) goes on without it;
-        yields whether the lock is held.
+        yields whether the lock is held. A writer on a read-only gallery is refused with the reason.
         """
+        if not optional:
+            self.check_writable()
         try:
             fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
+        except OSError as e:
             if not optional:
-                raise
+                self._write_failed(e)
+                raise GalleryError(f"{self.root}: cannot lock the gallery for a change ({e.strerror or e}); "
+                                   "nothing changed") from e
             try:
                 yield False
             finally:
@@ -202,6 +218,37 @@ class Gallery:
         finally:
             self._seen = self.fingerprint()  # still locked: no other writer's change slips in unseen
             os.close(fd)
+
+    def _probe(self) -> str | None:
+        """Whether the folder takes a new file: None if it does, else why not (also kept in :attr:`read_only`)."""
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".probe.", suffix=TEMP_SUFFIX, dir=self.root)
+        except OSError as e:
+            if e.errno not in READ_ONLY_ERRORS:
+                return None  # full, or another fault: each write says so itself
+            self.read_only = f"{self.root}: {e.strerror or e}"
+            return self.read_only
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        self.read_only = None
+        return None
+
+    def _read_only_message(self) -> str:
+        return (f"is read-only ({self.read_only}): recognition goes on with the {len(self.people)} people it holds; "
+                "enroll, delete, rename and sample removal are refused")
+
+    def check_writable(self) -> None:
+        """GalleryError, saying why, if the gallery cannot be changed (checked again each time: a file system
+        remounted read-write is used again)."""
+        if self.read_only is not None and self._probe() is not None:
+            raise GalleryError(f"the gallery {self._read_only_message()}")
+
+    def _write_failed(self, e: OSError) -> None:
+        """A write that failed because the folder or file system is read-only makes the gallery read-only."""
+        if e.errno in READ_ONLY_ERRORS and self.read_only is None:
+            self.read_only = f"{self.root}: {e.strerror or e}"
+            log.error("the gallery %s", self._read_only_message())
 
     def fingerprint(self) -> tuple:
         """Name, mtime, size and inode of every person file: changes whenever anyone writes, removes or
@@ -257,9 +304,9 @@ class Gallery:
 
     def _quarantine(self, f: Path, why: Exception) -> None:
         qdir = self.root / QUARANTINE
-        qdir.mkdir(mode=0o700, exist_ok=True)
         dest = qdir / f"{f.name}.{time.time_ns()}"
         try:
+            qdir.mkdir(mode=0o700, exist_ok=True)
             os.replace(f, dest)
             make_private(dest)
         except OSError:
@@ -325,6 +372,7 @@ class Gallery:
         try:
             atomic_write(self._path(person.name), encode_person(person))
         except OSError as e:
+            self._write_failed(e)
             raise GalleryError(f"{self._path(person.name)}: write failed, gallery unchanged ({e.strerror or e})") from e
 
     def remove_samples(self, name: str, sample_ids: list[str]) -> Person:
@@ -403,6 +451,9 @@ class Gallery:
         done: list[str] = []
         if not self.stale():
             return done  # nothing to write: no lock (a reader's gallery folder may not exist)
+        if self.read_only is not None:
+            log.warning("cannot re-embed %s: the gallery is read-only (%s)", ", ".join(self.stale()), self.read_only)
+            return done
         with self._lock():
             for name in self.stale():
                 p = self.people[name]

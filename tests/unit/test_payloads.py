@@ -41,7 +41,8 @@ def _status() -> dict:
                                 model_sha256="0123456789abcdef" * 4, cameras=cams, gallery_size=3, events=7,
                                 uptime_s=3600.4, broker_connected=True, offline_queue=0, offline_dropped=2,
                                 dropped_messages=1, refused_retained=0, malformed_messages=0, quarantined=0,
-                                errors=["nonce file not saved"])
+                                errors=["nonce file not saved"], dropped_replies=5, client_id_taken=2,
+                                gallery_read_only=True)
 
 
 def _messages(topics: Topics) -> list[Message]:

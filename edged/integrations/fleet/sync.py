@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING
 
 from ...core.errors import FrdError, InputError
 from ...core.keys import AUTHORITY
+from ...core.logs import Tally
 from ...core.topics import Topics
 from ...store.gallery import Person
 from ...store.space import describe_space
 from .ledger import Entry, Ledger
-from .record import OldRecord, SyncRecord, deletion_message, parse, person_message, verify
+from .record import MAX_PAYLOAD, OldRecord, SyncRecord, deletion_message, parse, person_message, verify
 from .trust import Trust
 
 if TYPE_CHECKING:
@@ -33,8 +34,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Fleet records waiting for the command thread (one per person; more people than this are dropped).
+#: Fleet records waiting for the command thread (one per person; more people than this are dropped) ...
 MAX_PENDING_SYNC = 2000
+#: ... and their bytes: a record of 50 samples is about 140 kB, so this holds a gallery of 100 people twice over.
+MAX_PENDING_BYTES = 32 * 1024 * 1024
 
 
 class FleetSync:
@@ -58,7 +61,9 @@ class FleetSync:
         self._lock = threading.Lock()
         self._share_lock = threading.Lock()  # a revision is taken and published in one go
         self._pending: dict[str, bytes] = {}  # the newest message per person, not yet applied
+        self._pending_bytes = 0  # at most MAX_PENDING_BYTES
         self.dropped = 0
+        self._drops = Tally(log, "fleet sync messages dropped")
 
     @property
     def subscriptions(self) -> list[str]:
@@ -91,13 +96,23 @@ class FleetSync:
         if not msg.payload:  # a cleared retained record (deletions are signed): it must not replace one
             log.debug("fleet: retained record of %s cleared", name)
             return True
+        if len(msg.payload) > MAX_PAYLOAD:  # refused here, unparsed: it must not wait (nor hold memory) for that
+            self.dropped += 1
+            self._drops.warning("too large", "fleet sync message for %s ignored: %d bytes is over %d", name[:80],
+                                len(msg.payload), MAX_PAYLOAD)
+            return True
         # A record is the person's whole state, so only the newest per person matters.
         with self._lock:
-            if name not in self._pending and len(self._pending) >= MAX_PENDING_SYNC:
+            old = len(self._pending.get(name, b""))
+            full = name not in self._pending and len(self._pending) >= MAX_PENDING_SYNC
+            if full or self._pending_bytes - old + len(msg.payload) > MAX_PENDING_BYTES:
                 self.dropped += 1
-                log.warning("dropped fleet sync of %s: more than %d people waiting", name, MAX_PENDING_SYNC)
+                why = f"{len(self._pending)} people ({self._pending_bytes} bytes) waiting"
+            else:
+                self._pending[name] = msg.payload
+                self._pending_bytes += len(msg.payload) - old
                 return True
-            self._pending[name] = msg.payload
+        self._drops.warning("backlog full", "dropped fleet sync of %s: %s", name[:80], why)
         return True
 
     def work(self) -> None:
@@ -108,6 +123,7 @@ class FleetSync:
                     return
                 name = next(iter(self._pending))
                 payload = self._pending.pop(name)
+                self._pending_bytes -= len(payload)
             try:
                 self.apply(name, payload)
             except FrdError as e:

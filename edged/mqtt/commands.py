@@ -33,7 +33,15 @@ from ..core.names import normalize_name
 from ..core.topics import Topics
 from ..vision import images
 from ..vision.match import Matcher
-from .security import SIGNED_SENDER, CommandGuard, NonceStore, RateLimiter, looks_signed, open_envelope, resolve_command_key
+from .security import (
+    SIGNED_SENDER,
+    CommandGuard,
+    NonceStore,
+    RateLimiter,
+    looks_signed,
+    open_envelope,
+    resolve_command_key,
+)
 
 if TYPE_CHECKING:
     from ..config import Config

@@ -15,8 +15,8 @@ Then: frd is active on the Pi; a photo enrolled on the arm64 host gives the byte
 and, with TFLite's reference kernels, an embedding within 1e-4 of x86_64's (computed natively in this
 process; measured 0) -- with the optimized kernels frd runs, within 5e-3 (int8 rounding differs
 between AVX and NEON) -- and another photo of the person is named with the same score; three
-golden photos embed as stored with both kernel sets; lin_manuel_miranda, enrolled over MQTT, is announced by frd on the arm64
-host from a looping two-second cut of the test clip.
+golden photos embed as stored with both kernel sets; lin_manuel_miranda, enrolled over MQTT, is
+announced by frd on the arm64 host from a looping two-second cut of the test clip.
 
 One rollout, not two: a broken release failing the health gate and being rolled back, and a rollout that
 stops at the first failing host, are the fleet tier's (on x86_64); the role's gate and rollback are the

@@ -199,7 +199,7 @@ class OneAtATime:
     def subject_face(self, rgb, aligned=False):
         self.alive_at_each.append(sum(r() is not None for r in self.seen))
         self.seen.append(weakref.ref(rgb))
-        return None, 0
+        return None, 0, None
 
 
 def test_an_enrollment_decodes_its_images_one_at_a_time_within_the_request_budget(tmp_path):

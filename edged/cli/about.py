@@ -8,8 +8,9 @@ from .common import print_json
 
 
 def add_version(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("version", parents=[common], help="print frd's version, Python, every dependency, the model and whether the "
-                                       "stack is the calibration's")
+    p = sub.add_parser("version", parents=[common],
+                       help="print frd's version, Python, every dependency, the model and whether the stack is the "
+                            "calibration's")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_version)
 

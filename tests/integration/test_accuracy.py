@@ -64,9 +64,10 @@ def test_the_clip_names_lin_manuel_miranda_at_least_100_times(frd, data, tmp_pat
     """`frd recognize VIDEO` runs the daemon's path (its tracker and event rules, built by app.py).
 
     It names as many faces as the every-frame path (`--every-frame`, the full pipeline on each frame,
-    kept for exact per-frame output), less at most 3 frames that the quality gate holds back (a face
-    turned too far casts no vote, so a verdict can come a frame later: 121 vs 122 when measured), and
-    announces Lin once, as the daemon would.
+    kept for exact per-frame output), less the frames a track waits for its verdict (Lin's track starts
+    twice, at frame 0 and when he comes back at frame 82; a face turned too far casts no vote, so a
+    verdict can come a frame later): at most 6 (measured 142 vs 146: frames 0, 1, 21, 82 and 83, and
+    one frame, 16, named only by the tracker), and announces Lin once, as the daemon would.
     """
     g = tmp_path / "g"
     assert frd("enroll", "lin_manuel_miranda", data / "video/enroll/lin_manuel_miranda_1.png",
@@ -84,7 +85,7 @@ def test_the_clip_names_lin_manuel_miranda_at_least_100_times(frd, data, tmp_pat
     print(f"tracker: faces {len(lines)}, named lin_manuel_miranda {named}, events {events}; "
           f"every frame: faces {len(old)}, named {named_every}")
     assert named >= 100
-    assert named >= named_every - 3
+    assert named >= named_every - 6
     assert {x["frame"] for x in lines} <= set(range(275))
     assert all(isinstance(x["track"], int) for x in lines)
     assert [e for e in events if e[0] == "recognized"] == [("recognized", "lin_manuel_miranda")]

@@ -501,8 +501,10 @@ def test_a_read_only_gallery_starts_frd_read_only_and_says_so(tmp_path, broker, 
                         reply["error"] and "internal error" not in reply["error"], reply
                 subprocess.run(["mount", "-o", "remount,rw", str(fs)], check=True)
                 s.clear()
-                publish(broker.host, broker.port, f"{RO}/cmd/enroll/alex", lin.read_bytes())
-                assert s.wait_for(lambda m: m.topic == f"{RO}/reply/enroll", 60).json()["ok"]  # writable again
+                obama = (data / "people/obama/obama_1.jpg").read_bytes()  # someone new: lin would be "already enrolled"
+                publish(broker.host, broker.port, f"{RO}/cmd/enroll/obama", obama)
+                again = s.wait_for(lambda m: m.topic == f"{RO}/reply/enroll", 60).json()
+                assert again["ok"], again  # writable again
             print(f"\nread-only gallery: frd started, recognized {event['name']} (score {event['score']:.2f}), "
                   "refused enroll, delete and rename with the reason; enrolled again once writable")
         finally:

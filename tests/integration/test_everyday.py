@@ -160,7 +160,9 @@ def test_cli_changes_reach_the_running_daemon_and_home_assistant(tmp_path, broke
     assert "gallery changed on disk: 0 people; removed barack" in log
     assert log.count("gallery reloaded") == 1
     assert _not_frds(log) == [], log
-    assert "WARNING" not in log, log  # a clean start and stop: nothing to warn about
+    warnings = [line for line in log.splitlines() if " WARNING " in line]
+    # a clean start and stop: nothing to warn about but this test config's one weak setting, said once at start
+    assert len(warnings) == 1 and "commands are accepted unsigned" in warnings[0], log
 
 
 def test_cli_changes_reach_the_fleet(tmp_path, broker, clip, data):

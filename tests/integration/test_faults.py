@@ -587,9 +587,12 @@ def test_disk_full_during_mqtt_enrollment_is_replied_and_changes_nothing(tmp_pat
                 _online_then_enroll(broker, s, "lin", lin)
                 before = _snapshot(fs / "gallery")
                 s.clear()
-                publish(broker.host, broker.port, f"{BASE}/cmd/enroll/lin", lin.read_bytes())
+                # another photo of lin (the same one again would be "the same photo", not counted twice): smaller
+                img = cv2.imread(str(lin))
+                other = cv2.imencode(".png", cv2.resize(img, None, fx=0.9, fy=0.9, interpolation=cv2.INTER_AREA))[1]
+                publish(broker.host, broker.port, f"{BASE}/cmd/enroll/lin", other.tobytes())
                 r = s.wait_for(lambda m: m.topic.endswith("/reply/enroll"), 30).json()
-                assert r["ok"] is False and "No space left on device" in r["error"] and "unchanged" in r["error"]
+                assert r["ok"] is False and "No space left on device" in r["error"] and "unchanged" in r["error"], r
                 assert _snapshot(fs / "gallery") == before
                 publish(broker.host, broker.port, f"{BASE}/cmd/list", b"")
                 people = s.wait_for(lambda m: m.topic.endswith("/reply/list"), 30).json()["data"]["people"]

@@ -189,6 +189,21 @@ def test_ansible_lint_production_profile() -> None:
     assert "Profile 'production' was required, and it passed" in proc.stdout + proc.stderr
 
 
+@pytest.mark.timeout(1200)
+def test_missing_wheel_is_named_instead_of_built(fleet: Fleet) -> None:
+    """With no index to take wheels from, pip fails and the role names the requirement it could not meet, with
+    the host's architecture, Python and glibc; nothing is installed. (The same tasks run on aarch64, where the
+    emulated host spent 8 minutes making the release's venv to show it.)"""
+    name = HOST_NAMES[0]
+    run = fleet.playbook("v1", "install without an index", "--limit", name, frd_pip_extra_args=["--no-index"])
+    assert run.returncode != 0, run.tail()
+    text = re.sub(r"\s+", " ", run.output)
+    assert f"pip could not install frd {fleet.version('v1')} on {name} (x86_64, Python 3.11, glibc 2.36)" in text
+    assert "No binary wheel fits this platform and source builds are off (frd_pip_binary_args)" in text
+    assert "Could not find a version that satisfies the requirement" in text, run.tail()
+    assert fleet.hosts[name].run(["test", "-e", f"{PREFIX}/current"], check=False).returncode != 0
+
+
 # ---------------------------------------------------------------- the fleet
 
 

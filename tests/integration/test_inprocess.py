@@ -166,7 +166,10 @@ def test_a_held_unknown_face_is_enrolled_by_its_face_id_then_named(keeping_rig, 
     assert not (tmp_path / "gallery" / "obama.npz").exists()
     bus.clear()
     reply = command(daemon, bus, f"{BASE}/cmd/enroll", json.dumps({"name": "obama", "face_ids": [event["face_id"]]}))
-    assert reply["ok"] is True and reply["data"]["added"] == face["chips"], reply
+    # every chip held is taken, once: a still shown in every frame gives the same chip again ("the same photo")
+    same = [r for r in reply["data"]["rejected"] if "the same photo" in r["reason"]]
+    assert reply["ok"] is True and reply["data"]["added"] >= 1, reply
+    assert reply["data"]["added"] + len(same) == face["chips"], reply
     assert f"{DISC}/person_obama/config" in bus.retained
     assert command(daemon, bus, f"{BASE}/cmd/unknown/list", b"")["data"]["faces"] == []
     see(daemon, load_image(photo), start=100)

@@ -116,7 +116,7 @@ def test_a_delete_from_a_clock_behind_wins_and_an_old_record_replayed_brings_nob
         publish(broker.host, broker.port, "frd/gallery/lin", captured, retain=True, qos=1)
         for d in (garden, porch, shed):
             assert wait_until(lambda d=d: "old record of lin (revision 1, signed by door) after their deletion"
-                              in d.log_text(), 20), d.log_text()[-2000:]
+                              in d.log_text(), 40), d.log_text()[-2000:]
         assert wait_until(lambda: retained_record(broker, "frd/gallery/lin")[1].get("deleted") is True, 20)
         for name in ("garden", "porch", "shed", "door"):
             assert people(broker, name) == [], name

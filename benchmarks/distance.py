@@ -37,7 +37,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("lfw", type=Path)
     ap.add_argument("--folds", choices=("tune", "test"), default="test")
-    ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="face sizes (px)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES),
+                    help="face sizes (px); 0: the photos at full size")
     ap.add_argument("--people", type=int, nargs="+", default=[5, 20, 50], help="gallery sizes")
     ap.add_argument("--level", default="balanced")
     ap.add_argument("--every", type=int, default=1,
@@ -67,8 +68,10 @@ def main() -> None:
     rows = probed_rows(everyone) & np.isin(everyone.person, sorted(big | set(rest)))
     small = build_pipeline(still=True, detector=detector, min_face_px=SMALLEST_FACE_PX, min_face_frac=0.0,
                            calibrated=False)
-    shrunk = probe(everyone, paths, small, tuple(args.sizes), rows, args.cache,
+    shrunk = probe(everyone, paths, small, tuple(s for s in args.sizes if s), rows, args.cache,
                    progress=not args.json)
+    if 0 in args.sizes:  # size 0: the photos as they are (the full-size embeddings), on the same rows
+        shrunk.emb[0], shrunk.face_px[0] = everyone.emb, np.where(rows & everyone.found, 10**6, -1)
     split = probed_split(everyone, people, rows)
     out = {"folds": args.folds, "level": args.level, "floor": args.floor, "every": args.every, "people": len(split),
            "probed_photos": int(rows.sum()), "sizes": {}}
@@ -92,7 +95,8 @@ def main() -> None:
     for s, r in out["sizes"].items():
         for n, g in r["galleries"].items():
             w = g["worst_person"]
-            print(f"{s:>4} ({r['face_px_median']:.0f})  {r['found']:.3f}  {n:>4}  {_pct(g['strangers_named']):26s} "
+            size = "full" if s == 0 else f"{s} ({r['face_px_median']:.0f})"
+            print(f"{size:>7}  {r['found']:.3f}  {n:>4}  {_pct(g['strangers_named']):26s} "
                   f"{_pct(g['enrolled_named']):26s} {_pct(g['wrong_name']):20s} {w['name']} "
                   f"{100 * w['rate']:.2f} % of {w['n']}")
 

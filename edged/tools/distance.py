@@ -177,14 +177,3 @@ def probed_split(e: Embedded, people: set[str], probed: np.ndarray) -> dict[str,
     """Each person's found photos in ``people`` among the probed rows (the enrolled ones are the first SHOTS)."""
     return Embedded(e.person, e.number, e.emb, e.found & probed).by_person(people)
 
-
-def smallest_kept(rates: dict[int, dict[int, dict]], target: float) -> int | None:
-    """The smallest size whose strangers-named rate, and every larger size's, is at most ``target`` at every
-    gallery size (``rates[size][n]``, from :func:`door_open_set`); None when none is."""
-    ok = [s for s in sorted(rates) if all(r["strangers_named"]["rate"] <= target for r in rates[s].values())]
-    keep = None
-    for s in sorted(rates, reverse=True):
-        if s not in ok:
-            break
-        keep = s
-    return keep

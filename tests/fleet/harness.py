@@ -119,8 +119,8 @@ class Fleet:
     def version(self, key: str) -> str:
         return self.wheels[key].name.split("-")[1]
 
-    def playbook(self, key: str, label: str, *args: str, **extra: object) -> PlaybookRun:
-        run = run_playbook(self.venv, self.home, self.inventory, log=self.log, args=args,
+    def playbook(self, key: str, label: str, *args: str, timeout: float = 1200, **extra: object) -> PlaybookRun:
+        run = run_playbook(self.venv, self.home, self.inventory, log=self.log, args=args, timeout=timeout,
                            extra_vars={"frd_wheel": str(self.wheels[key]), **extra})
         self.timings[label] = round(run.seconds, 1)
         return run
@@ -158,7 +158,11 @@ class Fleet:
 
 def first_rollout(fleet: Fleet, host_names: tuple[str, ...]) -> None:
     """Roll release v1 out to every host; a failure is kept on the fleet for :func:`require_deployed`."""
-    run = fleet.playbook("v1", "first rollout")
+    try:  # an emulated host on a machine busy with other work can take long: time enough, and a clear failure
+        run = fleet.playbook("v1", "first rollout", timeout=2100)
+    except subprocess.TimeoutExpired as e:
+        fleet.rollout_failure = f"first rollout: no end within {e.timeout:.0f} s\n{fleet.diagnostics()}"
+        return
     if run.returncode != 0 or set(run.recap) != set(host_names):
         fleet.rollout_failure = (f"first rollout failed (rc {run.returncode}, recap {run.recap}):\n{run.tail()}\n"
                                  f"{fleet.diagnostics()}")

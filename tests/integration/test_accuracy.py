@@ -90,4 +90,6 @@ def test_the_clip_names_lin_manuel_miranda_at_least_100_times(frd, data, tmp_pat
     assert all(isinstance(x["track"], int) for x in lines)
     assert [e for e in events if e[0] == "recognized"] == [("recognized", "lin_manuel_miranda")]
     # --every-frame: the old per-frame lines, no track ids or events
-    assert all(set(x) == {"source", "frame", "name", "score", "box"} for x in old)
+    # (a face found under the minimum size is printed unnamed with its reason: "quality")
+    assert all(set(x) - {"quality"} == {"source", "frame", "name", "score", "box"} for x in old)
+    assert all(x["name"] is None and x["quality"].startswith("face too small") for x in old if "quality" in x)

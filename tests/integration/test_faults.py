@@ -498,11 +498,20 @@ def test_kill_9_at_a_random_instant_of_gallery_writes_leaves_old_or_new_100_time
 def test_kill_9_of_the_daemon_during_enrollment_keeps_the_gallery_loadable(tmp_path, broker, data):
     lin = data / "video/enroll/lin_manuel_miranda_1.png"
     rng = random.Random(7)
-    images = [lin.read_bytes()] * 4
-    body = json.dumps({"name": "lin", "image_b64": [base64.b64encode(b).decode() for b in images]})
+    img = cv2.imread(str(lin))
+
+    def photos(run: int) -> str:
+        """Four photos of lin that are not the same photo (the same one again would count once): each run's own
+        sizes."""
+        sides = [cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+                 for f in (0.5 + 0.02 * run, 0.65 + 0.02 * run, 0.8 + 0.02 * run, 0.95 - 0.02 * run)]
+        encoded = [cv2.imencode(".png", s)[1].tobytes() for s in sides]
+        return json.dumps({"name": "lin", "image_b64": [base64.b64encode(b).decode() for b in encoded]})
+
     p = FrdProcess(write_config(tmp_path, broker, data / "video/short_hamilton_clip.mp4"))
     counts = []
     for run in range(5):
+        body = photos(run)
         p.start()
         with subscribe_collect(broker.host, broker.port, [f"{BASE}/availability"]) as s:
             s.wait_for(lambda m: m.text == "online" and not m.retain, 60)

@@ -296,7 +296,8 @@ def pki(tmp_path_factory):
         _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
                  "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=d)
     for f in d.iterdir():
-        f.chmod(0o644)
+        f.chmod(0o644)  # the broker (which may run as another user) reads its certificate and key
+    (d / "client.key").chmod(0o600)  # frd refuses a TLS client key others may read
     return d
 
 

@@ -51,6 +51,7 @@ from edged.core.models import Recognition
 from edged.daemon.app import build_engine, build_pipeline, build_tracker
 from edged.tools.calibrate import SHOTS, TEST_FOLDS, TUNE_FOLDS, default_cache, embed_people
 from edged.tools.datasets import Lfw
+from edged.tools.distance import wilson
 from edged.video.track import MEAN_FRAMES, Track
 from edged.vision.images import load_image
 from edged.vision.match import Matcher
@@ -173,17 +174,6 @@ def subject_frames(clip: Clip, every: int) -> list[tuple[int, int]]:
             if chip is not None:
                 out.append((i, tid))
     return out
-
-
-def wilson(k: float, n: float, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of ``k`` successes in ``n`` trials."""
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(0.0, c - h), min(1.0, c + h)
 
 
 def stratified(strata: list[tuple[float, float, float]]) -> tuple[float, float, float]:

@@ -18,20 +18,9 @@ import pytest
 
 from edged.vision.camera import CameraReader
 from tests.broker import free_port
+from tests.fleet.camera import listening
 
 NAME = "lin_manuel_miranda"
-
-
-def _listening(port: int) -> bool:
-    """Whether something listens on the port, read from /proc (a probe connection would be the one
-    client ``-listen 1`` serves)."""
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError), open(table) as f:
-            for line in f.readlines()[1:]:
-                local, state = line.split()[1], line.split()[3]
-                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
-                    return True
-    return False
 
 
 @contextlib.contextmanager
@@ -46,7 +35,7 @@ def mjpeg_server(clip: Path, port: int, loop: bool) -> Iterator[str]:
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 15
-        while not _listening(port):
+        while not listening(port):
             assert proc.poll() is None, f"ffmpeg exited: {proc.stderr.read().decode(errors='replace')}"
             assert time.monotonic() < deadline, "ffmpeg did not start listening within 15 s"
             time.sleep(0.05)

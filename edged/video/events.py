@@ -29,7 +29,7 @@ from ..core.models import Event, Recognition, utc_iso
 class _Votes:
     """What the rules remember of one track."""
 
-    last_frame: int
+    last_fed: int  # the engine's count of frames fed when the track was last among them
     votes: deque = field(default_factory=deque)
     confirmed: str | None = None
     unknown_confirmed: bool = False
@@ -38,7 +38,10 @@ class _Votes:
 class EventEngine:
     """Per-camera rules: ``vote_frames`` of ``vote_window`` to confirm, ``cooldown_s`` between repeats.
 
-    A track not seen for ``max_gap`` frames is forgotten (the tracker does not reuse ids).
+    A track missing from ``max_gap`` processed frames in a row is forgotten (the tracker does not reuse ids).
+    Processed frames, not the camera's: a slow board processes one frame in many (a Pi Zero at 2 fps behind a
+    30 fps camera, an emulated Pi at one in 30), and a person it follows in every frame it processes must not
+    be forgotten between two of them before the votes add up.
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class EventEngine:
         self.unknown_cooldown_s = unknown_cooldown_s
         self._clock = clock
         self._tracks: dict[int, _Votes] = {}
+        self._fed = 0  # frames fed so far: a track's age is counted in these
         self._last_named: dict[str, float] = {}
         self._last_unknown = float("-inf")
 
@@ -68,13 +72,14 @@ class EventEngine:
         mono = now if mono is None else mono
         if any(r.track is None for r in recognitions):
             raise ValueError("the event rules need the tracker's id of every face (Recognition.track)")
-        self._tracks = {k: t for k, t in self._tracks.items() if frame - t.last_frame <= self.max_gap}
+        self._fed += 1
+        self._tracks = {k: t for k, t in self._tracks.items() if self._fed - t.last_fed <= self.max_gap}
         events = []
         for r in recognitions:
             t = self._tracks.get(r.track)
             if t is None:
-                t = self._tracks[r.track] = _Votes(frame, deque(maxlen=self.vote_window))
-            t.last_frame = frame  # still followed, with or without a verdict
+                t = self._tracks[r.track] = _Votes(self._fed, deque(maxlen=self.vote_window))
+            t.last_fed = self._fed  # still followed, with or without a verdict
             if r.pending:
                 continue  # no verdict yet: neither a vote for a name nor for "unknown"
             decided = self._vote(t, r.name)

@@ -106,12 +106,22 @@ def test_pending_faces_do_not_vote():
     assert out == ["alice"]
 
 
-def test_a_track_is_forgotten_after_a_gap():
+def test_a_track_is_forgotten_after_frames_without_it():
     clock = Clock()
     e = EventEngine("front", vote_frames=2, vote_window=3, cooldown_s=0, max_gap=2, clock=clock)
     assert e.feed(0, [face("alice", 1)]) == []
-    assert e.feed(10, [face("alice", 1)]) == []  # frame 0's vote is forgotten: one vote again
-    assert [ev.name for ev in e.feed(11, [face("alice", 1)])] == ["alice"]
+    for i in range(1, 4):  # three processed frames without it
+        assert e.feed(i, []) == []
+    assert e.feed(4, [face("alice", 1)]) == []  # frame 0's vote is forgotten: one vote again
+    assert [ev.name for ev in e.feed(5, [face("alice", 1)])] == ["alice"]
+
+
+def test_a_slow_board_that_processes_one_camera_frame_in_many_still_names_the_face():
+    """Gaps in the camera's frame numbers (frames dropped while the board was busy) are no gaps in the track."""
+    clock = Clock()
+    e = EventEngine("front", vote_frames=3, vote_window=5, cooldown_s=0, max_gap=2, clock=clock)
+    out = [ev.name for i in range(3) for ev in e.feed(35 * i, [face("alice", 1)])]
+    assert out == ["alice"]
 
 
 def test_a_face_without_a_track_id_is_refused():

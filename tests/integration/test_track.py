@@ -242,3 +242,28 @@ def test_a_name_the_gate_keeps_from_being_rechecked_lapses(tracker, faces):
     assert names[-1] == [None] and tracker.tracks[0].pending and tracker.tracks[0].gated == "blurred"
     assert sum(n == ["lin_manuel_miranda"] for n in names) <= tracker.reverify_frames
     assert [t.recognition.name for t in tracker.process(clear[0])] == ["lin_manuel_miranda"]  # sharp again
+
+
+def test_a_board_that_processes_one_camera_frame_in_15_still_names_the_clip_person(video_pipeline, still_pipeline,
+                                                                                      data):
+    """A Pi Zero-class board at 2 fps behind a 30 fps camera: the daemon's tracker and event rules (app.py's) see
+    every 15th frame of the real clip, numbered as the camera numbers them, and Lin is announced. The rules once
+    forgot a face after 10 *camera* frames without it, so at this rate nobody was ever announced."""
+    from edged.config import RecognitionConfig
+    from edged.daemon.app import build_engine, build_tracker
+    from edged.vision.camera import read_video
+
+    img = load_image(data / "video/enroll/lin_manuel_miranda_1.png")
+    video_pipeline.matcher.set_gallery({"lin_manuel_miranda": still_pipeline.faces(img, subject_only=True)[0]
+                                        .embedding[None]})
+    rc = RecognitionConfig()
+    tracker, engine = build_tracker(video_pipeline, rc), build_engine("door", rc)
+    announced, seen = [], 0
+    for f in read_video(str(data / "video/short_hamilton_clip.mp4")):
+        if f.index % 15:
+            continue  # dropped by the reader while the board was busy
+        tracked = tracker.process(f.image, now=f.index / 30)  # frames dropped are not the tracker's skips
+        seen += 1
+        announced += [ev.name for ev in engine.feed(f.index, [t.recognition for t in tracked], f.index / 30)]
+    assert seen == 19
+    assert "lin_manuel_miranda" in announced, announced

@@ -111,7 +111,10 @@ class Capture:
     sharpness limits). Faces too small to enroll are left out, not counted: a face far behind the person
     at the camera is not a second candidate. A frame whose only candidate is blurred is skipped, and the
     capture waits for a sharper one (a live camera's next frames usually are), so that the person is
-    enrolled from good frames instead of being refused for one bad moment.
+    enrolled from good frames instead of being refused for one bad moment. So is a frame whose only
+    candidate the camera's quality gate holds back (turned aside, blurred or small by the video limits):
+    a face the daemon would name nobody from is no sample of its person, and a profile enrolled under a
+    name matches that person facing the door far less than the frontal face a moment later.
     """
 
     camera: str
@@ -125,26 +128,32 @@ class Capture:
     done: threading.Event = field(default_factory=threading.Event)
     _last: float = 0.0
 
-    def offer(self, faces: list[Face], now: float) -> None:
+    def offer(self, faces: list[Face], now: float, held: Sequence[str | None] = ()) -> None:
+        """One frame's embedded faces; ``held[i]``: why the camera's quality gate keeps face i from naming
+        anyone ("turned", "blurred", "small"), or None."""
         if self.done.is_set() or not faces or now - self._last < self.min_interval_s:
             return
-        usable, refused = [], None
-        for f in faces:
+        candidates: list[Face | None] = []  # None: a candidate the gate holds back, still a person at the door
+        refused = None
+        for f, gated in zip(faces, list(held) + [None] * (len(faces) - len(held)), strict=True):
             why = enrollment_verdict(assess(f.face_px, f.chip, f.points))[0]
-            if why is None:
-                usable.append(f)
+            if why is None and gated is not None:
+                candidates.append(None)
+                refused = f"the camera's quality gate holds the face back ({gated}): it would name nobody from it"
+            elif why is None:
+                candidates.append(f)
             elif f.face_px >= MIN_FACE_PX:
                 refused = why
-        if len(usable) > 1:
+        if len(candidates) > 1:
             self.skipped_multi += 1  # whose face would it be?
             return
-        if not usable:
+        if not candidates or candidates[0] is None:
             if refused is not None:
                 self.skipped_poor += 1
                 self.last_refusal = refused
             return
         self._last = now
-        self.faces.append(usable[0])
+        self.faces.append(candidates[0])
         if len(self.faces) >= self.frames:
             self.done.set()
 

@@ -51,7 +51,8 @@ class Sample:
     embedding: np.ndarray
     box: Box
     sharpness: float
-    #: passes the enrollment screen (size and sharpness): ranked before any sample that does not
+    #: passes the enrollment screen (size and sharpness) and the camera's quality gate (not turned aside):
+    #: ranked before any sample that does not
     usable: bool = True
 
     @property

@@ -196,6 +196,9 @@ class TrackedFace:
     track: int
     recognition: Recognition
     face: Face | None
+    #: Why the quality gate keeps ``face``'s embedding from naming anyone ("small", "blurred", "turned"), or
+    #: None; a capture embeds such faces too, and must not enroll them.
+    gated: str | None = None
 
 
 def _center(shape: dlib.full_object_detection) -> tuple[float, float]:
@@ -290,7 +293,8 @@ class FaceTracker:
         out = []
         for t in self.tracks:
             rec = Recognition(t.box, t.name, t.score, t.best, min(t.box.w, t.box.h), pending=t.pending, track=t.id)
-            out.append(TrackedFace(t.id, rec, faces.get(t.id)))
+            face = faces.get(t.id)
+            out.append(TrackedFace(t.id, rec, face, t.gated if face is not None else None))
         return out
 
     def _detection_due(self, image: np.ndarray, index: int, force_embed: bool, now: float | None, bgr: bool,

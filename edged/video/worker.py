@@ -153,7 +153,8 @@ class CameraWorker:
         """Count the faces, feed the captures, leave out ignored faces (under the worker's lock)."""
         self.faces_now = len(tracked)
         for cap in captures:
-            cap.offer([t.face for t in tracked if t.face is not None], time.monotonic())
+            embedded = [t for t in tracked if t.face is not None]
+            cap.offer([t.face for t in embedded], time.monotonic(), [t.gated for t in embedded])
         if self.ignore is not None:
             tracked = self._not_ignored(tracked)
         return tracked
@@ -194,5 +195,5 @@ class CameraWorker:
                 q = assess(t.face.face_px, t.face.chip, t.face.points)
                 self.unknowns.offer(self.camera, t.track, Sample(
                     np.array(t.face.chip), np.array(t.face.embedding), t.face.box, q.sharpness,
-                    usable=enrollment_verdict(q)[0] is None))
+                    usable=enrollment_verdict(q)[0] is None and t.gated is None))
         self.unknowns.followed(self.camera, [t.track for t in tracked])

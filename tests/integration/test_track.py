@@ -267,3 +267,34 @@ def test_a_board_that_processes_one_camera_frame_in_15_still_names_the_clip_pers
         announced += [ev.name for ev in engine.feed(f.index, [t.recognition for t in tracked], f.index / 30)]
     assert seen == 19
     assert "lin_manuel_miranda" in announced, announced
+
+
+def test_a_capture_from_the_clip_enrolls_lin_facing_the_camera_not_a_profile(video_pipeline, still_pipeline,
+                                                                              data):
+    """"Capture from my camera now" on the real clip, through the daemon's tracker and the worker's hand-over:
+    0.7 s into the clip a large profile passes enrollment's photo limits, but the camera's gate would name nobody
+    from it. Offered every frame from there, the capture takes its faces only where Lin faces the camera, and
+    each of them matches his enrollment photo. (A capture once took the profile under load and Lin was never named.)"""
+    from edged.config import RecognitionConfig
+    from edged.daemon.app import build_tracker
+    from edged.service.people import Capture
+    from edged.vision.camera import read_video
+
+    lin = still_pipeline.faces(load_image(data / "video/enroll/lin_manuel_miranda_1.png"), subject_only=True)[0]
+    video_pipeline.matcher.set_gallery({})
+    tracker = build_tracker(video_pipeline, RecognitionConfig())
+    cap, held_back, refusals = Capture("door", frames=3), set(), set()  # the command arrives 0.7 s into the clip
+    for f in read_video(str(data / "video/short_hamilton_clip.mp4")):
+        tracked = [t for t in tracker.process(f.image, force_embed=f.index >= 20, now=f.index / 30)
+                   if t.face is not None]
+        if f.index < 20:
+            continue
+        held_back |= {t.gated for t in tracked if t.gated is not None and t.face.face_px >= 100}
+        cap.offer([t.face for t in tracked], f.index / 30, [t.gated for t in tracked])
+        refusals.add(cap.last_refusal)
+        if cap.done.is_set():
+            break
+    assert "turned" in held_back  # the clip does show the capture a large profile first
+    assert cap.done.is_set() and any("quality gate holds the face back (turned)" in (r or "") for r in refusals)
+    sims = [float(np.dot(face.embedding, lin.embedding)) for face in cap.faces]
+    assert min(sims) > 0.4, sims  # Lin facing the camera (the profile scores under 0.31 with his photo)

@@ -47,3 +47,21 @@ def test_a_capture_skips_a_blurred_moment_and_faces_far_behind():
     assert len(cap.faces) == 1 and cap.skipped_multi == 1 and not cap.done.is_set()
     cap.offer([Face(near, sharp)], 0.3)
     assert len(cap.faces) == 2 and cap.done.is_set()
+
+
+def test_a_capture_skips_a_face_the_cameras_quality_gate_holds_back():
+    """A profile passes enrollment's photo limits (size, sharpness) but the camera's gate would name nobody
+    from it: the frame is skipped with the gate's reason, and the held face still counts as a second person."""
+    from edged.core.models import Box, Face
+    from edged.service.people import Capture
+
+    sharp = np.random.default_rng(2).integers(0, 255, (160, 160, 3), dtype=np.uint8)
+    near, beside = Box(100, 50, 160, 160), Box(300, 50, 150, 150)
+    cap = Capture("door", frames=1, min_interval_s=0.0)
+    cap.offer([Face(near, sharp)], 0.0, ["turned"])
+    assert cap.faces == [] and cap.skipped_poor == 1 and "quality gate" in cap.last_refusal
+    assert "turned" in cap.last_refusal
+    cap.offer([Face(near, sharp), Face(beside, sharp)], 0.1, [None, "turned"])  # whose face would it be?
+    assert cap.faces == [] and cap.skipped_multi == 1
+    cap.offer([Face(near, sharp)], 0.2, [None])
+    assert len(cap.faces) == 1 and cap.done.is_set()

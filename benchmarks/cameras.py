@@ -1,4 +1,4 @@
-"""Several cameras on several cores: frd's own camera processes against one camera (issue 11)
+"""Several cameras on several cores: frd's own camera processes against one camera
 
 ``python benchmarks/cameras.py ../shared/data/faces/video/short_hamilton_clip.mp4 --cameras 2``
 

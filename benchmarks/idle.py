@@ -1,5 +1,5 @@
 """An empty doorway through ``frd run``: the CPU an idle 1080p camera costs, and how soon a person who
-walks in is announced (issue 11).
+walks in is announced.
 
     python benchmarks/idle.py [--seconds 30] [--walk-ins 3] [--size 1920x1080]
 

@@ -1,4 +1,4 @@
-"""A stranger standing at the door: is a person announced more often than a photo is named? (issue 10)
+"""A stranger standing at the door: is a person announced more often than a photo is named?
 
 ``python benchmarks/video_strangers.py ../shared/data/faces/lfw [--folds test]``
 

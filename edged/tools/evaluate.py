@@ -8,7 +8,7 @@ plus closed-set best-match top-1 with every identity enrolled.
 
 Two matchers are measured in one run on the same embeddings: frd's (centred,
 cohort-normalised score to each person's mean, :mod:`edged.vision.match`) and the plain
-baseline (cosine to the mean, the code before issue 7). Besides
+baseline (cosine to the mean, frd's first matcher). Besides
 the best operating point on the pooled curve (which picks its threshold on the
 very probes it scores), "held-out" rates pick the threshold on the other folds
 and apply it to the fold's own identities, which is what a shipped threshold
@@ -38,7 +38,7 @@ from .datasets import Lfw, load_dataset
 #: Threshold grid of the curves: fine enough for dlib's ResNet, whose cosines crowd near 0.93, and
 #: wide enough for frd's normalised scores.
 THRESHOLDS = np.round(np.concatenate([np.arange(-0.2, 1.0, 0.001), np.arange(1.0, 12.0005, 0.005)]), 3)
-#: The plain baseline's documented threshold before issue 7 (README).
+#: The plain baseline's threshold frd's first matcher shipped with.
 BASELINE_THRESHOLD = 0.50
 
 

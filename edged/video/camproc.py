@@ -1,4 +1,4 @@
-"""Several cameras as processes: each camera's reader and tracker in a child process of its own (issue 11).
+"""Several cameras as processes: each camera's reader and tracker in a child process of its own.
 
 Why processes: about 8 % of a camera frame holds the GIL (the Python between dlib's, OpenCV's and
 TFLite's native calls), so two cameras as threads of one process reached 1.68× one camera with YuNet,

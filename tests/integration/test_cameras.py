@@ -1,4 +1,4 @@
-"""Several cameras (issue 11): as threads, and as processes (the default).
+"""Several cameras: as threads, and as processes (the default).
 
 As threads: the daemon's own ``run`` with two cameras, in process. Real parts throughout (model, detector,
 people service, command thread, each camera's thread and its own interpreter); tests/fakebus.py's bus and

@@ -220,7 +220,7 @@ def test_a_camera_removed_from_the_config_loses_its_entity_when_frd_restarts(tmp
 
 
 def test_two_cameras_each_on_its_own_thread_both_name_the_person(tmp_path, broker, clip, lin):
-    """``frd run`` with two cameras (a thread each, issue 11): one enrollment, both cameras name Lin."""
+    """``frd run`` with two cameras (a thread each): one enrollment, both cameras name Lin."""
     two = [{"name": "stage", "source": str(clip), "loop": True}, {"name": "garage", "source": str(clip), "loop": True}]
     p = FrdProcess(write_config(tmp_path, broker, clip, cameras=two, recognition={"camera_mode": "threads"})).start()
     try:

@@ -417,7 +417,7 @@ def test_1000_messages_through_the_broker_into_frd_run_are_all_answered(tmp_path
           f"({ok} accepted, {len(replies) - ok} refused), 0 crashes")
 
 
-# ---------------------------------------------------------------- fleet sync and MQTT 5 properties (issue 16)
+# ---------------------------------------------------------------- fleet sync and MQTT 5 properties
 
 
 def _clean(text: str) -> str:

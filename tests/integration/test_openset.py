@@ -1,4 +1,4 @@
-"""Strangers stay strangers (issues 7 and 10): the normalised matcher, the strictness knob that
+"""Strangers stay strangers: the normalised matcher, the strictness knob that
 follows the gallery size, held-out LFW figures at the defaults, and no stranger announced in video."""
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ def aligned_emb(data, still_pipeline):
 
 
 def test_on_aligned_crops_the_matcher_still_names_most_people(aligned_emb, cal):
-    """Reported, never used to choose (issue 10): the tight 112 px crops of aligned112 through --aligned.
+    """Reported, never used to choose: the tight 112 px crops of aligned112 through --aligned.
 
     Calibrated on photos, frd's matcher names 0.876 there at <= 1 % strangers and the plain cosine 0.901
     (on the earlier landmark-rotated chip: 0.846 and 0.867): tight crops are not what the door sees
@@ -273,7 +273,7 @@ def _events(per_frame, gallery, cal, level, out: list | None = None):
 
 #: Barack Obama is in the clip's audience (the 2009 White House performance), in three-quarter profile from
 #: frame 205 to the end, his face inside this part of the frame. people/ holds his photos: with them
-#: enrolled, naming him there is right (the chip cut as FaceNet was trained, issue 10, does; the earlier
+#: enrolled, naming him there is right (the chip cut as FaceNet was trained does; the earlier
 #: chip did not), and anywhere else it is a stranger named.
 OBAMA_IN_CLIP = (205, Box(255, 25, 160, 140))
 

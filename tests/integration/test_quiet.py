@@ -1,5 +1,5 @@
 """frd's stderr is frd's voice: TFLite's C++ "INFO: Created TensorFlow Lite XNNPACK delegate" line never
-reaches it (issue 12), whichever command loads the model; with ``-v`` it shows as frd's own debug line."""
+reaches it, whichever command loads the model; with ``-v`` it shows as frd's own debug line."""
 
 from __future__ import annotations
 

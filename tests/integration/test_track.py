@@ -186,7 +186,7 @@ def _identify_clip(tracker, embeddings):
 
 
 def test_a_stranger_whose_frames_alternate_between_matching_and_not_is_not_named(tracker, still_pipeline, data):
-    """Issue 10: the vote alone names whoever wins 3 of 5 frames; the track's mean embedding must name them too,
+    """The vote alone names whoever wins 3 of 5 frames; the track's mean embedding must name them too,
     so a stranger's lucky draws average out while they stand at the door."""
     img = load_image(data / "video/enroll/lin_manuel_miranda_1.png")
     lin = still_pipeline.faces(img, subject_only=True)[0].embedding
@@ -202,7 +202,7 @@ def test_a_stranger_whose_frames_alternate_between_matching_and_not_is_not_named
     assert named(look_alike) == "lin_manuel_miranda" and named(alex) is None
     assert named(np.mean(frames, axis=0)) is None  # the track's evidence as a whole names nobody
     assert _identify_clip(tracker, frames) == {}  # never named (nor called a stranger: the evidence conflicts)
-    tracker.mean_frames = 0  # the vote alone (the rule before issue 10) would have named the stranger
+    tracker.mean_frames = 0  # the vote alone (the earlier rule) would have named the stranger
     assert "lin_manuel_miranda" in _identify_clip(tracker, frames)
 
 

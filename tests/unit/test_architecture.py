@@ -166,3 +166,16 @@ def test_no_function_is_longer_than_80_lines():
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.name} is {lines} lines")
     assert long == []
+
+
+def test_code_and_docs_speak_of_behaviour_not_of_the_issues_that_brought_it():
+    """History lives in the changelog: code, tests, benchmarks and docs say what is true, never "issue N"."""
+    import re
+
+    pattern = re.compile(r"\bissues? ?#?\d+", re.IGNORECASE)
+    files = [p for d in ("edged", "tests", "benchmarks", "docs", "config", "scripts", "ansible", "systemd")
+             for p in (ROOT / d).rglob("*") if p.is_file() and p.suffix in {".py", ".md", ".yaml", ".yml", ""}]
+    files += [ROOT / "README.md", ROOT / "pyproject.toml"]
+    hits = [f"{p.relative_to(ROOT)}:{n}" for p in files for n, line in enumerate(
+        p.read_text(errors="replace").splitlines(), 1) if pattern.search(line) and p != Path(__file__)]
+    assert not hits, hits

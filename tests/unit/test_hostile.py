@@ -1,4 +1,4 @@
-"""Issue 16: a hostile device, a poisoned message or a retained command must not take over a door.
+"""A hostile device, a poisoned message or a retained command must not take over a door.
 
 Every test sends what the security review sent — mostly with the very same ``mosquitto_pub``
 command lines — through a real mosquitto into a real ``frd run``, then checks that frd is still

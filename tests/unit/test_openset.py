@@ -1,4 +1,4 @@
-"""Strangers stay strangers (issues 7 and 10): the normalised matcher, the strictness knob that
+"""Strangers stay strangers: the normalised matcher, the strictness knob that
 follows the gallery size, held-out LFW figures at the defaults, and no stranger announced in video."""
 
 from __future__ import annotations

@@ -109,3 +109,56 @@ def test_a_record_of_version_1_is_refused_with_its_reason_and_its_origin():
     far = {"version": 2, "name": "lin", "origin": "door", "updated": 1e300, "deleted": True, "rev": 1}
     with pytest.raises(InputError, match="updated must be a Unix time"):
         parse("lin", json.dumps(far).encode(), 512)
+
+
+def test_a_replay_that_lands_just_after_a_deletion_meets_it_and_is_refused(tmp_path, caplog):
+    """Records wait per person in the order they came, and the ledger says which is newest: a deletion, a replay
+    of the person's old record and the deleter's answer (its deletion again), all arriving before the command
+    thread applies any, leave nobody enrolled and say "a replay?". (When only the last arrival per person was
+    kept, the answer hid the replay; a replay after the deletion would have hidden the deletion.)"""
+    import logging
+    from types import SimpleNamespace
+
+    import numpy as np
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from edged.core.topics import Topics
+    from edged.integrations.fleet.ledger import Ledger
+    from edged.integrations.fleet.record import deletion_message, person_message
+    from edged.integrations.fleet.sync import FleetSync
+    from edged.integrations.fleet.trust import Trust
+    from edged.mqtt.bus import Incoming
+    from edged.service.people import People
+    from edged.store.gallery import Gallery
+
+    door = Ed25519PrivateKey.generate()
+    topics = Topics("frd", "yard")
+
+    def yard(folder):
+        gallery = Gallery(folder / "gallery", "m" * 64)
+        people = People(SimpleNamespace(matcher=SimpleNamespace(set_gallery=lambda g: None)), gallery,
+                        keep_crops=False)
+        sync = FleetSync(people, SimpleNamespace(publish=sent.append), topics,
+                         Trust("yard", None, {"door": [door.public_key()]}, []), embedding_dim=4,
+                         ledger=Ledger(folder / "ledger.json"))
+        return sync, gallery
+
+    def arrive(sync, *messages):
+        for m in messages:
+            assert sync.accept(Incoming(m.topic, m.payload.encode() if isinstance(m.payload, str) else m.payload))
+
+    sent: list = []
+    emb = np.eye(4, dtype=np.float32)[:1]
+    enrolled = person_message(topics, "lin", emb, "m" * 64, "door", 100.0, door, rev=1)
+    deleted = deletion_message(topics, "lin", "door", 50.0, door, rev=2)
+    sync, gallery = yard(tmp_path / "a")
+    arrive(sync, deleted, enrolled, deleted)  # the tombstone read on joining, the replay, door's answer to it
+    with caplog.at_level(logging.INFO):
+        sync.work()
+    assert "lin" not in gallery.people
+    assert "an old record of lin (revision 1, signed by door) after their deletion (revision 2" in caplog.text
+    sync, gallery = yard(tmp_path / "b")
+    arrive(sync, deleted, enrolled)  # the replay before door answers it: the deletion is still met first
+    sync.work()
+    assert "lin" not in gallery.people
+    assert sent == []  # yard is not the deletion's author: it publishes nothing

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -34,17 +35,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Fleet records waiting for the command thread (one per person; more people than this are dropped) ...
+#: People with fleet records waiting for the command thread (more people than this are dropped) ...
 MAX_PENDING_SYNC = 2000
 #: ... and their bytes: a record of 50 samples is about 140 kB, so this holds a gallery of 100 people twice over.
 MAX_PENDING_BYTES = 32 * 1024 * 1024
+#: Records of one person waiting, in the order they came: the ledger decides which one is newest, not the arrival.
+#: A replayed old record that lands just after a deletion must meet the deletion (refused, and said), not replace
+#: it unseen; and the deletion's author's answer to it must not hide the replay either.
+MAX_PENDING_PER_PERSON = 4
 
 
 class FleetSync:
     """Shares this device's people and applies the fleet's records: a listener and a guard of the people service.
 
     Wired by ``app.py`` when ``fleet.sync`` is on. Records arrive on paho's thread (:meth:`accept` keeps
-    only the newest per person, without blocking) and are applied on the command thread (:meth:`work`).
+    each person's few latest in turn, without blocking) and are applied on the command thread (:meth:`work`).
     """
 
     def __init__(self, people: People, bus: Publisher, topics: Topics, trust: Trust, *, embedding_dim: int,
@@ -60,7 +65,7 @@ class FleetSync:
         self.clock = clock
         self._lock = threading.Lock()
         self._share_lock = threading.Lock()  # a revision is taken and published in one go
-        self._pending: dict[str, bytes] = {}  # the newest message per person, not yet applied
+        self._pending: dict[str, deque[bytes]] = {}  # each person's messages not yet applied, oldest first
         self._pending_bytes = 0  # at most MAX_PENDING_BYTES
         self.dropped = 0
         self._drops = Tally(log, "fleet sync messages dropped")
@@ -101,16 +106,18 @@ class FleetSync:
             self._drops.warning("too large", "fleet sync message for %s ignored: %d bytes is over %d", name[:80],
                                 len(msg.payload), MAX_PAYLOAD)
             return True
-        # A record is the person's whole state, so only the newest per person matters.
+        # A record is the person's whole state, but which is newest is the ledger's to say (revisions), so a
+        # few per person wait in turn; past MAX_PENDING_PER_PERSON the oldest waiting one gives way.
         with self._lock:
-            old = len(self._pending.get(name, b""))
-            full = name not in self._pending and len(self._pending) >= MAX_PENDING_SYNC
-            if full or self._pending_bytes - old + len(msg.payload) > MAX_PENDING_BYTES:
+            waiting = self._pending.get(name)
+            shed = len(waiting[0]) if waiting is not None and len(waiting) == MAX_PENDING_PER_PERSON else 0
+            full = waiting is None and len(self._pending) >= MAX_PENDING_SYNC
+            if full or self._pending_bytes - shed + len(msg.payload) > MAX_PENDING_BYTES:
                 self.dropped += 1
                 why = f"{len(self._pending)} people ({self._pending_bytes} bytes) waiting"
             else:
-                self._pending[name] = msg.payload
-                self._pending_bytes += len(msg.payload) - old
+                self._pending.setdefault(name, deque(maxlen=MAX_PENDING_PER_PERSON)).append(msg.payload)
+                self._pending_bytes += len(msg.payload) - shed
                 return True
         self._drops.warning("backlog full", "dropped fleet sync of %s: %s", name[:80], why)
         return True
@@ -122,7 +129,10 @@ class FleetSync:
                 if not self._pending:
                     return
                 name = next(iter(self._pending))
-                payload = self._pending.pop(name)
+                waiting = self._pending[name]
+                payload = waiting.popleft()
+                if not waiting:
+                    del self._pending[name]
                 self._pending_bytes -= len(payload)
             try:
                 self.apply(name, payload)

@@ -133,27 +133,27 @@ class Capture:
         anyone ("turned", "blurred", "small"), or None."""
         if self.done.is_set() or not faces or now - self._last < self.min_interval_s:
             return
-        candidates: list[Face | None] = []  # None: a candidate the gate holds back, still a person at the door
-        refused = None
-        for f, gated in zip(faces, list(held) + [None] * (len(faces) - len(held)), strict=True):
+        candidates, taken, refused = 0, None, None  # a face the gate holds back is a candidate, never taken
+        for f, gated in zip(faces, list(held) or [None] * len(faces), strict=True):
             why = enrollment_verdict(assess(f.face_px, f.chip, f.points))[0]
-            if why is None and gated is not None:
-                candidates.append(None)
-                refused = f"the camera's quality gate holds the face back ({gated}): it would name nobody from it"
-            elif why is None:
-                candidates.append(f)
+            if why is None:
+                candidates += 1
+                if gated is None:
+                    taken = f
+                else:
+                    refused = f"the camera's quality gate holds the face back ({gated}): it would name nobody from it"
             elif f.face_px >= MIN_FACE_PX:
                 refused = why
-        if len(candidates) > 1:
+        if candidates > 1:
             self.skipped_multi += 1  # whose face would it be?
             return
-        if not candidates or candidates[0] is None:
+        if taken is None:
             if refused is not None:
                 self.skipped_poor += 1
                 self.last_refusal = refused
             return
         self._last = now
-        self.faces.append(candidates[0])
+        self.faces.append(taken)
         if len(self.faces) >= self.frames:
             self.done.set()
 

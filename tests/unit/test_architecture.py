@@ -174,8 +174,9 @@ def test_code_and_docs_speak_of_behaviour_not_of_the_issues_that_brought_it():
 
     pattern = re.compile(r"\bissues? ?#?\d+", re.IGNORECASE)
     files = [p for d in ("edged", "tests", "benchmarks", "docs", "config", "scripts", "ansible", "systemd")
-             for p in (ROOT / d).rglob("*") if p.is_file() and p.suffix in {".py", ".md", ".yaml", ".yml", ""}]
+             for p in (ROOT / d).rglob("*") if p.is_file() and p.suffix in {".py", ".md", ".yaml", ".yml", ""}
+             and p != Path(__file__)]
     files += [ROOT / "README.md", ROOT / "pyproject.toml"]
     hits = [f"{p.relative_to(ROOT)}:{n}" for p in files for n, line in enumerate(
-        p.read_text(errors="replace").splitlines(), 1) if pattern.search(line) and p != Path(__file__)]
+        p.read_text(errors="replace").splitlines(), 1) if pattern.search(line)]
     assert not hits, hits

@@ -97,13 +97,15 @@ def warn_if_no_daemon_reads(args: argparse.Namespace, used: Path) -> None:
 
 def still_pipeline(args: argparse.Namespace) -> Pipeline:
     """The photo pipeline with the config's face size limits, strictness and threads (``--threads`` overrides):
-    enrollment judges who a face already is as ``frd run`` would."""
+    enrollment judges who a face already is as ``frd run`` would (pre-cropped faces, ``--aligned``, with the
+    calibration of crops)."""
     from ..daemon.app import build_pipeline
 
     rc = installation(args)[0].recognition
     return build_pipeline(still=True, threshold=rc.threshold, strictness=rc.strictness,
                           threads=args.threads or rc.threads, min_face_px=rc.min_face_px,
-                          min_face_frac=rc.min_face_frac, detector=rc.detector)
+                          min_face_frac=rc.min_face_frac, detector=rc.detector,
+                          crops=bool(getattr(args, "aligned", False)))
 
 
 def print_json(obj: object) -> None:

@@ -54,7 +54,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     threshold, strictness = args.threshold, args.strictness
     if threshold is None and strictness is None:  # neither flag: the config's (frd run's) setting
         threshold, strictness = rc.threshold, rc.strictness
-    pipelines = {}
+    pipelines = {}  # crops (--aligned) are named with the calibration of crops
     gallery = None
     unreadable = 0
     for spec in args.sources:
@@ -64,7 +64,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
             pipelines[still] = build_pipeline(
                 still=still, threshold=threshold, strictness=strictness or rc.strictness, upsample=upsample,
                 threads=args.threads or rc.threads, min_face_px=rc.min_face_px, min_face_frac=rc.min_face_frac,
-                detect_max_side=rc.detect_max_side, detector=rc.detector,
+                detect_max_side=rc.detect_max_side, detector=rc.detector, crops=args.aligned,
             )
             gallery = open_gallery(gallery_path(args), pipelines[still], create=False)
         pipeline = pipelines[still]

@@ -65,6 +65,7 @@ def build_pipeline(
     detect_max_side: int | None = DETECT_MAX_SIDE,
     detector: str = DEFAULT_DETECTOR,
     reference_kernels: bool = False,
+    crops: bool = False,
 ) -> Pipeline:
     """The recognition pipeline; ``still`` picks detector settings for photos (:data:`STILL_UPSAMPLE`) or video
     (``recognition.upsample``); ``upsample`` overrides either (HOG).
@@ -78,6 +79,7 @@ def build_pipeline(
     ``strictness`` level's threshold for the gallery's size, unless ``threshold`` is given.
     ``calibrated=False`` (only ``edged.tools.calibrate``, which makes the calibration) gives a matcher
     that names nobody. ``reference_kernels``: TFLite's portable kernels (:func:`edged.vision.embed.load_interpreter`).
+    ``crops``: the inputs are pre-cropped faces (``--aligned``), matched with their own calibration.
     """
     embedder = TFLiteEmbedder(threads=threads, reference_kernels=reference_kernels)
     if detector == "yunet":  # YuNet has no upsampling; it reduces large images to its own working size
@@ -93,7 +95,7 @@ def build_pipeline(
         raise ValueError(f"unknown detector {detector!r} (one of {', '.join(DETECTORS)})")
     aligner = Aligner(model_dir() / PREDICTOR_FILE)
     if calibrated:
-        matcher = Matcher(load_calibration(embedder.sha256), strictness, threshold)
+        matcher = Matcher(load_calibration(embedder.sha256, crops=crops), strictness, threshold)
     else:
         matcher = Matcher(None, threshold=float("inf"))
     return Pipeline(photo if still else video, aligner, embedder, matcher, still_detector=photo)

@@ -16,6 +16,10 @@ detector. LFW's people are split by its own person-disjoint View-2 folds (``pair
   galleries of 1 to 50 people;
 - folds 4–5: **held out** — the figures reported, at the shipped defaults, on people that chose
   nothing.
+
+``--crops`` makes the calibration of pre-cropped faces (``--aligned``; ``facenet_int8.crops.*``) the same way,
+from the same photos cut to tight 112×112 crops as ArcFace tools cut them (edged.tools.crops): a crop has no
+background around the face, and its strangers score higher than a photo's.
 """
 
 from __future__ import annotations
@@ -35,7 +39,15 @@ import numpy as np
 from ..config import DEFAULT_DETECTOR, DETECTORS, STRICTNESS_LEVELS
 from ..core.stack import embedding_stack
 from ..vision.embed import l2_normalize
-from ..vision.match import CALIBRATION_FILE, COHORT_FILE, Calibration, Level, Matcher
+from ..vision.match import (
+    CALIBRATION_FILE,
+    COHORT_FILE,
+    CROP_CALIBRATION_FILE,
+    CROP_COHORT_FILE,
+    Calibration,
+    Level,
+    Matcher,
+)
 from ..vision.modelfiles import model_dir
 from .datasets import Lfw
 
@@ -86,15 +98,16 @@ def path_recipe(pipeline) -> str:
             f"{' '.join(f'{k} {v}' for k, v in embedding_stack().items())}")
 
 
-def default_cache(detector: str) -> Path:
+def default_cache(detector: str, crops: bool = False) -> Path:
     """The embeddings cache of ``detector`` (outside the project)."""
-    return Path.home() / f".cache/frd/lfw-embeddings-{detector}.npz"
+    return Path.home() / f".cache/frd/lfw-embeddings-{detector}{'-crops' if crops else ''}.npz"
 
 
 def embed_people(people: dict[str, list[Path]], pipeline=None, cache: Path | None = None,
-                 progress: bool = False) -> Embedded:
+                 progress: bool = False, crops: bool = False) -> Embedded:
     """The subject of each photo (:func:`edged.vision.pipeline.subject`) through frd's still-photo path (detect, align,
-    int8 embed)."""
+    int8 embed); with ``crops``, the subject cut to a tight crop (:func:`edged.tools.crops.arcface_crop`) and
+    embedded as ``--aligned`` embeds one."""
     from ..vision.images import load_image
 
     if pipeline is None:
@@ -102,8 +115,8 @@ def embed_people(people: dict[str, list[Path]], pipeline=None, cache: Path | Non
 
         pipeline = build_pipeline(still=True, calibrated=False)
     rows = [(name, p) for name, photos in people.items() for p in photos]
-    key = hashlib.sha256((path_recipe(pipeline) + "\n" + "\n".join(f"{n}/{p.name}" for n, p in rows)).encode()
-                         ).hexdigest()
+    recipe = path_recipe(pipeline) + ("; cut to ArcFace crops, embedded as --aligned" if crops else "")
+    key = hashlib.sha256((recipe + "\n" + "\n".join(f"{n}/{p.name}" for n, p in rows)).encode()).hexdigest()
     if cache and cache.is_file():
         z = np.load(cache, allow_pickle=False)
         if str(z["key"]) == key:
@@ -113,9 +126,9 @@ def embed_people(people: dict[str, list[Path]], pipeline=None, cache: Path | Non
     found = np.zeros(len(rows), bool)
     t0 = time.perf_counter()
     for i, (_, path) in enumerate(rows):
-        faces = pipeline.faces(load_image(path), subject_only=True, still=True)
-        if faces:
-            emb[i], found[i] = faces[0].embedding, True
+        face = (_crop_face if crops else _photo_face)(pipeline, load_image(path))
+        if face is not None:
+            emb[i], found[i] = face.embedding, True
         if progress and i and i % 500 == 0:
             print(f"  {i}/{len(rows)} photos, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     person = np.array([n for n, _ in rows])
@@ -125,6 +138,23 @@ def embed_people(people: dict[str, list[Path]], pipeline=None, cache: Path | Non
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, key=key, person=person, number=number, emb=emb, found=found)
     return out
+
+
+def _photo_face(pipeline, rgb: np.ndarray):
+    faces = pipeline.faces(rgb, subject_only=True, still=True)
+    return faces[0] if faces else None
+
+
+def _crop_face(pipeline, rgb: np.ndarray):
+    """The photo's subject as a tight crop would give it to ``--aligned``."""
+    from ..vision.pipeline import subject
+    from .crops import arcface_crop
+
+    boxes, _ = pipeline.detect(rgb, still=True)
+    if not boxes:
+        return None
+    crop = arcface_crop(rgb, subject(boxes, rgb.shape[1], rgb.shape[0]))
+    return pipeline.subject_face(crop, aligned=True)[0]
 
 
 # -- building the shipped calibration -------------------------------------------------------------
@@ -350,12 +380,19 @@ def main(argv: list[str] | None = None) -> int:
                     help="embeddings cache (default ~/.cache/frd/lfw-embeddings-DETECTOR.npz; rebuilt when the "
                          "detector, chip, model or photos change)")
     ap.add_argument("--plot", type=Path, default=None, help="draw the rule and the held-out rates (PNG)")
+    ap.add_argument("--crops", action="store_true",
+                    help=f"the calibration of pre-cropped faces ({CROP_CALIBRATION_FILE}): every photo cut to a "
+                         "tight ArcFace crop and embedded as --aligned embeds one (needs the yunet detector)")
     args = ap.parse_args(argv)
+    if args.crops and args.detector != "yunet":
+        ap.error("--crops cuts crops from YuNet's five points: use --detector yunet")
+    files = (CROP_CALIBRATION_FILE, CROP_COHORT_FILE) if args.crops else (CALIBRATION_FILE, COHORT_FILE)
     t0 = time.perf_counter()
     lfw = Lfw.load(args.lfw)
     people, pairs = lfw.people, lfw.pairs
     pipeline = build_pipeline(still=True, calibrated=False, detector=args.detector)
-    e = embed_people(people, pipeline, args.cache or default_cache(args.detector), progress=True)
+    e = embed_people(people, pipeline, args.cache or default_cache(args.detector, args.crops), progress=True,
+                     crops=args.crops)
     part = {name: lfw.people_in(fs) for name, fs in (("cohort", COHORT_FOLDS), ("tune", TUNE_FOLDS),
                                                      ("test", TEST_FOLDS))}
     center, cohort = build_cohort(e, part["cohort"])
@@ -367,12 +404,13 @@ def main(argv: list[str] | None = None) -> int:
     test = e.by_person(part["test"])
     report = held_out_report(cal, e, test)
     ver = {"int8, all folds": verification(e, pairs), "int8, held-out folds": verification(e, pairs, TEST_FOLDS)}
-    cohort_path = args.out / COHORT_FILE
+    cohort_path = args.out / files[1]
     np.save(cohort_path, cohort.astype(np.float16))
     info = {
         "source": f"{args.lfw.name}: LFW View-2 folds 1-5, {len(people)} people, {len(e.found)} photos, "
                   f"{int(e.found.sum())} with a face; frd's still-photo path ({path_recipe(pipeline)}), the "
-                  "subject of each photo",
+                  "subject of each photo" + (", cut to a 112x112 ArcFace crop and embedded as --aligned embeds it"
+                                             if args.crops else ""),
         "detector": args.detector,
         "cohort": f"fold 1: {len(cohort)} faces of {len(part['cohort'])} people (at most {COHORT_PER_PERSON} each)",
         "tuning": f"folds 2-3: {len(part['tune'])} people, random galleries of {', '.join(map(str, FIT_SIZES))} "
@@ -385,16 +423,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     doc = {
         "model_sha256": sha, "k": K, "center": [round(float(v), 7) for v in center],
-        "cohort_file": COHORT_FILE, "cohort_sha256": hashlib.sha256(cohort_path.read_bytes()).hexdigest(),
+        "cohort_file": files[1], "cohort_sha256": hashlib.sha256(cohort_path.read_bytes()).hexdigest(),
         "levels": {k: {"target": v.target, "a": v.a, "b": v.b} for k, v in levels.items()},
         "stack": embedding_stack(),
         "info": info,
     }
-    (args.out / CALIBRATION_FILE).write_text(json.dumps(doc, indent=1) + "\n")
+    (args.out / files[0]).write_text(json.dumps(doc, indent=1) + "\n")
     if args.plot:
         plot(doc, args.plot)
     print(f"calibrated with {args.detector} in {time.perf_counter() - t0:.0f} s; wrote "
-          f"{args.out / CALIBRATION_FILE} and {cohort_path}")
+          f"{args.out / files[0]} and {cohort_path}")
     print(format_report(levels, report, ver))
     return 0
 

@@ -302,7 +302,7 @@ def main(args: argparse.Namespace) -> int:
     dchips: dict | None = {} if getattr(args, "dlib", False) else None
     chips = chips_for(data, aligner, detector, dchips)
     int8 = TFLiteEmbedder()
-    cal = load_calibration(int8.sha256)
+    cal = load_calibration(int8.sha256, crops=detector is None)  # crops are matched as --aligned matches them
     enrolled = len(chips) - len(chips) // args.folds
     embedders = [("int8", int8)]
     if args.float:

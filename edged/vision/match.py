@@ -33,6 +33,11 @@ from .modelfiles import model_dir
 
 CALIBRATION_FILE = "facenet_int8.calibration.json"
 COHORT_FILE = "facenet_int8.cohort.npy"
+#: The calibration of pre-cropped faces (``--aligned``): a tight crop without background scores
+#: strangers higher than a photo does, so it has its own cohort and thresholds, made the same way
+#: from LFW photos cut to crops (``python -m edged.tools.calibrate LFW_DIR --crops``).
+CROP_CALIBRATION_FILE = "facenet_int8.crops.calibration.json"
+CROP_COHORT_FILE = "facenet_int8.crops.cohort.npy"
 
 
 @dataclass(frozen=True)
@@ -80,10 +85,12 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_calibration(model_sha256: str, folder: Path | None = None) -> Calibration:
-    """The shipped calibration of the model with ``model_sha256``; refuses one made for another model."""
+def load_calibration(model_sha256: str, folder: Path | None = None, crops: bool = False) -> Calibration:
+    """The shipped calibration of the model with ``model_sha256``; refuses one made for another model.
+
+    ``crops``: the one for pre-cropped faces (:data:`CROP_CALIBRATION_FILE`), not for photos and frames."""
     folder = folder or model_dir()
-    path = folder / CALIBRATION_FILE
+    path = folder / (CROP_CALIBRATION_FILE if crops else CALIBRATION_FILE)
     try:
         data = json.loads(path.read_text())
         cohort_path = folder / data["cohort_file"]
@@ -97,7 +104,7 @@ def load_calibration(model_sha256: str, folder: Path | None = None) -> Calibrati
         raise
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ModelError(f"{path}: unreadable calibration ({e}); rebuild it with "
-                         "python -m edged.tools.calibrate") from e
+                         f"python -m edged.tools.calibrate{' --crops' if crops else ''}") from e
     if sha != model_sha256.lower():
         raise ModelError(f"{path}: made for model {sha[:12]}, not {model_sha256[:12]}: rebuild it with "
                          "python -m edged.tools.calibrate")

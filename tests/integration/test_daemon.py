@@ -45,20 +45,23 @@ def request(broker, topic, payload, reply, timeout=30):
 
 def test_enroll_with_mosquitto_pub_then_the_clip_names_the_person(daemon, broker, lin):
     online(broker)
-    with subscribe_collect(broker.host, broker.port, [f"{BASE}/reply/enroll", f"{BASE}/event"]) as sub:
+    state_topic = f"{BASE}/state/camera/stage"
+    with subscribe_collect(broker.host, broker.port, [f"{BASE}/reply/enroll", f"{BASE}/event", state_topic]) as sub:
         subprocess.run(["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-q", "1",
                         "-t", f"{BASE}/cmd/enroll/lin_manuel_miranda", "-f", str(lin)], check=True, timeout=10)
         reply = sub.wait_for(lambda m: m.topic.endswith("/reply/enroll"), 30).json()
         assert reply["ok"] is True, reply
         assert reply["error"] is None and reply["data"]["added"] == 1
         event = sub.wait_for(lambda m: m.topic.endswith("/event") and m.json()["name"] == "lin_manuel_miranda", 20)
+        # the camera's state follows its event (events go first: under load they reach the broker apart)
+        sub.wait_for(lambda m: m.topic == state_topic and m.json()["person"] == "lin_manuel_miranda", 20)
     ev = event.json()
     assert event.retain is False
     assert set(ev) >= {"event_id", "ts", "device", "camera", "name", "score", "box", "face_px", "model"}
     assert ev["device"] == DEVICE and ev["camera"] == "stage" and ev["event_type"] == "recognized"
     assert ev["ts"].endswith("Z") and ev["model"].startswith("facenet_int8@")
     assert len(ev["box"]) == 4 and ev["face_px"] >= 40 and ev["score"] > 0
-    with subscribe_collect(broker.host, broker.port, [f"{BASE}/state/camera/stage"]) as sub:
+    with subscribe_collect(broker.host, broker.port, [state_topic]) as sub:
         # what a late subscriber reads: the retained state (a live update may arrive beside it)
         state = sub.wait_for(lambda m: m.retain, 10)
     assert state.json()["person"] == "lin_manuel_miranda"

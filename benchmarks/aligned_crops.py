@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from edged.daemon.app import build_pipeline
-from edged.tools.calibrate import TEST_FOLDS, default_cache, embed_people
-from edged.tools.crops import split_open_set
-from edged.tools.datasets import Lfw, load_dataset
+from edged.tools.calibrate import SHOTS, TEST_FOLDS, default_cache, embed_people
+from edged.tools.crops import embed_crops, split_open_set
+from edged.tools.datasets import Lfw
 from edged.tools.distance import wilson
-from edged.vision.images import load_image
 from edged.vision.match import Matcher, load_calibration
 
 
@@ -43,8 +42,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     pipe = build_pipeline(still=True, calibrated=False)
-    emb = {p: np.stack([pipe.subject_face(load_image(f), aligned=True)[0].embedding for f in files])
-           for p, files in load_dataset(args.crops).items()}
+    emb = embed_crops(pipe, args.crops)
     cals = {"crops": load_calibration(pipe.embedder.sha256, crops=True),
             "photos": load_calibration(pipe.embedder.sha256)}
     out: dict = {"splits": {k: split_open_set(emb, c, enrolled=8) for k, c in cals.items()}}
@@ -57,9 +55,9 @@ def main() -> None:
         out["lfw_strangers"] = {}
         for k, c in cals.items():
             m = Matcher(c, "balanced")
-            m.set_gallery({p: v[:5] for p, v in emb.items()})
-            named = sum(r.name == p for p, v in emb.items() for r in m.match(v[5:]))
-            out["lfw_strangers"][k] = {"named": named, "probes": sum(len(v) - 5 for v in emb.values()),
+            m.set_gallery({p: v[:SHOTS] for p, v in emb.items()})
+            named = sum(r.name == p for p, v in emb.items() for r in m.match(v[SHOTS:]))
+            out["lfw_strangers"][k] = {"named": named, "probes": sum(len(v) - SHOTS for v in emb.values()),
                                        "strangers_named": sum(r.name is not None for r in m.match(strangers)),
                                        "stranger_probes": len(strangers)}
     out["held_out_lfw_crops"] = cals["crops"].info.get("held_out_figures", {}).get("balanced", {})
@@ -67,7 +65,7 @@ def main() -> None:
         print(json.dumps(out))
         return
     for k, r in out["splits"].items():
-        print(f"aligned112, {r['splits']} splits of {r['enrolled']} enrolled / {15 - r['enrolled']} strangers, "
+        print(f"aligned112, {r['splits']} splits of {r['enrolled']} enrolled / {len(emb) - r['enrolled']} strangers, "
               f"calibration of {k}:")
         print(f"  strangers named {pct(r['strangers_named'], r['stranger_probes'])}; enrolled named "
               f"{pct(r['named'], r['probes'])}, wrong name {r['wrong']}")

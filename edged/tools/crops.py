@@ -7,6 +7,8 @@ so the thresholds of crops are chosen on crops of people nobody tested on.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
@@ -25,6 +27,15 @@ def arcface_crop(rgb: np.ndarray, box: Box) -> np.ndarray:
         raise ValueError("a crop is cut from the detector's five points: use the YuNet detector")
     m, _ = cv2.estimateAffinePartial2D(np.asarray(box.points, np.float32), ARCFACE_TEMPLATE, method=cv2.LMEDS)
     return cv2.warpAffine(rgb, m, (CROP_SIZE, CROP_SIZE), borderValue=0.0)
+
+
+def embed_crops(pipeline, folder: Path) -> dict[str, np.ndarray]:
+    """Each person's crops in a folder of ``<identity>/<crop>``, embedded as ``--aligned`` embeds them (in order)."""
+    from ..vision.images import load_image
+    from .datasets import load_dataset
+
+    return {p: np.stack([pipeline.subject_face(load_image(f), aligned=True)[0].embedding for f in files])
+            for p, files in load_dataset(folder).items()}
 
 
 def split_open_set(emb: dict[str, np.ndarray], calibration, enrolled: int, splits: int = 200, shots: int = 5,

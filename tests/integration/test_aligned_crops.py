@@ -9,9 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from edged.tools.crops import split_open_set
+from edged.tools.crops import embed_crops, split_open_set
 from edged.tools.datasets import load_dataset
-from edged.vision.images import load_image
 from edged.vision.match import Matcher, load_calibration
 
 #: Measured (200 splits of 8 enrolled and 7 strangers, 56,000 stranger crops, 5 crops a person enrolled): with the
@@ -24,8 +23,7 @@ MIN_NAMED = 0.80
 @pytest.fixture(scope="module")
 def crops(data, still_pipeline) -> dict[str, np.ndarray]:
     """aligned112's crops embedded as ``--aligned`` embeds them."""
-    return {p: np.stack([still_pipeline.subject_face(load_image(f), aligned=True)[0].embedding for f in files])
-            for p, files in load_dataset(data / "aligned112").items()}
+    return embed_crops(still_pipeline, data / "aligned112")
 
 
 def test_stranger_crops_are_named_at_most_at_the_promised_rate(crops, still_pipeline):
